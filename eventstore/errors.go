@@ -1,0 +1,103 @@
+package eventstore
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Sentinel errors. Backends map driver errors to these at their boundary, so
+// callers can always test with errors.Is.
+var (
+	// ErrConcurrency reports that an expected version did not match.
+	ErrConcurrency = errors.New("eventstore: concurrency conflict")
+	// ErrUnknownEventType reports an event whose type is not registered.
+	ErrUnknownEventType = errors.New("eventstore: unknown event type")
+	// ErrInvalidEvent reports an event whose envelope, data or meta is invalid.
+	ErrInvalidEvent = errors.New("eventstore: invalid event")
+	// ErrNotFound reports a missing snapshot, state key or similar record.
+	ErrNotFound = errors.New("eventstore: not found")
+	// ErrClockDrift reports a remote timestamp too far in the future.
+	ErrClockDrift = errors.New("eventstore: remote clock too far ahead")
+	// ErrClosed reports use of a closed store.
+	ErrClosed = errors.New("eventstore: store closed")
+	// ErrIncompatibleSchema reports a database whose schema this version of
+	// Ferry cannot use (written by a newer Ferry, or not a Ferry database).
+	ErrIncompatibleSchema = errors.New("eventstore: incompatible database schema")
+)
+
+// ConflictError is returned when an append's expected version does not match
+// the stream's actual version. It unwraps to ErrConcurrency.
+type ConflictError struct {
+	Stream   string
+	Expected ExpectedVersion
+	Actual   int64
+}
+
+func (e *ConflictError) Error() string {
+	return fmt.Sprintf("eventstore: concurrency conflict on stream %q: expected %s, actual version %d", e.Stream, e.Expected, e.Actual)
+}
+
+// Unwrap returns ErrConcurrency.
+func (e *ConflictError) Unwrap() error { return ErrConcurrency }
+
+// UnknownTypeError names an event type that is not registered. It unwraps to
+// ErrUnknownEventType.
+type UnknownTypeError struct {
+	Type string
+}
+
+func (e *UnknownTypeError) Error() string {
+	return fmt.Sprintf("eventstore: unknown event type %q", e.Type)
+}
+
+// Unwrap returns ErrUnknownEventType.
+func (e *UnknownTypeError) Unwrap() error { return ErrUnknownEventType }
+
+// ValidationError describes why an event is invalid. Field names the
+// offending field: an envelope field such as "stream" or "id", or a path
+// inside the payload such as "data.title". It unwraps to ErrInvalidEvent.
+type ValidationError struct {
+	EventID string
+	Type    string
+	Field   string
+	Reason  string
+}
+
+func (e *ValidationError) Error() string {
+	msg := "eventstore: invalid event"
+	if e.Type != "" {
+		msg += " " + e.Type
+	}
+	if e.EventID != "" {
+		msg += " (" + e.EventID + ")"
+	}
+	if e.Field != "" {
+		msg += ": field " + e.Field
+	}
+	return msg + ": " + e.Reason
+}
+
+// Unwrap returns ErrInvalidEvent.
+func (e *ValidationError) Unwrap() error { return ErrInvalidEvent }
+
+// FieldError returns a *ValidationError for a payload field. Validators
+// return it to name the field that failed; the store fills in the event's
+// type and id.
+func FieldError(field, format string, args ...any) error {
+	return &ValidationError{Field: field, Reason: fmt.Sprintf(format, args...)}
+}
+
+// ClockDriftError reports a remote timestamp beyond the clock's tolerance. It
+// unwraps to ErrClockDrift.
+type ClockDriftError struct {
+	Remote   Timestamp
+	Local    Timestamp
+	MaxDrift int64 // milliseconds
+}
+
+func (e *ClockDriftError) Error() string {
+	return fmt.Sprintf("eventstore: remote timestamp %s is more than %dms ahead of local clock %s", e.Remote, e.MaxDrift, e.Local)
+}
+
+// Unwrap returns ErrClockDrift.
+func (e *ClockDriftError) Unwrap() error { return ErrClockDrift }

@@ -1,0 +1,135 @@
+package eventstore
+
+import (
+	"encoding/json"
+	"strings"
+)
+
+// Event is one immutable fact in a stream.
+//
+// ID, Stream, Type, Schema, Data, Meta, Created and Origin travel with the
+// event everywhere and never change. Position, HubPosition, Hydrated and
+// Outdated are facts about one store's copy of the event and are set by that
+// store.
+type Event struct {
+	// ID is a ULID made where the event was created; the idempotency key.
+	ID string `json:"id"`
+	// Stream is the entity the event belongs to (an aggregate id).
+	Stream string `json:"stream"`
+	// Type names the event, e.g. "task:created". It must be registered with
+	// the store's Registry, when the store has one.
+	Type string `json:"type"`
+	// Schema is the version of Type's payload the event was written with.
+	// Stores record 1 when it is left zero.
+	Schema int `json:"schema"`
+	// Data is the event's JSON payload. Stores record {} when it is nil.
+	Data json.RawMessage `json:"data"`
+	// Meta is JSON metadata (actor, device, causation). Stores record {}
+	// when it is nil.
+	Meta json.RawMessage `json:"meta"`
+	// Created is the HLC timestamp set once at creation: the sort key of a
+	// stream, ties broken by ID.
+	Created Timestamp `json:"created"`
+	// Origin is the id of the node that created the event.
+	Origin string `json:"origin"`
+	// Position is this store's ledger sequence, assigned on insert.
+	Position int64 `json:"position,omitempty"`
+	// HubPosition is the hub's sequence for the event, 0 until the hub has
+	// acknowledged it.
+	HubPosition int64 `json:"hub_position,omitempty"`
+	// Hydrated is true when the event reached this store through Insert
+	// (sync) rather than a local Append.
+	Hydrated bool `json:"hydrated,omitempty"`
+	// Outdated is true when, as the store took the event in, it already held
+	// a later event (by Created, then ID) of the same Stream and Type.
+	Outdated bool `json:"outdated,omitempty"`
+}
+
+// Cursor is a position in a stream's (Created, ID) order.
+// The zero Cursor means "no bound".
+type Cursor struct {
+	Created Timestamp `json:"created"`
+	ID      string    `json:"id"`
+}
+
+// CursorOf returns the cursor of e.
+func CursorOf(e Event) Cursor { return Cursor{Created: e.Created, ID: e.ID} }
+
+// IsZero reports whether c is the zero Cursor.
+func (c Cursor) IsZero() bool { return c.Created == 0 && c.ID == "" }
+
+// Compare orders cursors by Created, then ID: -1, 0 or +1.
+func (c Cursor) Compare(o Cursor) int {
+	switch {
+	case c.Created < o.Created:
+		return -1
+	case c.Created > o.Created:
+		return 1
+	}
+	return strings.Compare(c.ID, o.ID)
+}
+
+// Write is the unit of Append: events for one stream and what the stream's
+// version must be before they are added.
+type Write struct {
+	Stream string
+	Expect ExpectedVersion
+	// Events to append. Their Stream may be empty (it is set from Write) and
+	// their ID, Created and Origin are assigned by the store when empty.
+	Events []Event
+}
+
+// InsertResult reports what Insert did with one event.
+type InsertResult struct {
+	ID string
+	// Inserted is false when an event with the same ID was already stored
+	// (a duplicate is not an error and is not stored again).
+	Inserted bool
+	// Outdated is the stored flag: for a new event, whether a later event of
+	// the same stream and type was already present; for a duplicate, the
+	// flag recorded when it was first stored.
+	Outdated bool
+	// Position is the event's position in this store.
+	Position int64
+}
+
+// HubAck records the hub position assigned to a locally created event.
+type HubAck struct {
+	ID          string
+	HubPosition int64
+}
+
+// EventStatus tells what a store knows of an event (see Reader.Status).
+type EventStatus struct {
+	// Exists is true when an event with this ID is stored.
+	Exists bool
+	// Outdated is true when the store holds an event of the same Stream and
+	// Type that sorts after this one (by Created, then ID).
+	Outdated bool
+}
+
+// Snapshot is a saved fold of a stream up to and including Cursor.
+type Snapshot struct {
+	// Name identifies the reducer that produced State.
+	Name   string
+	Stream string
+	// Cursor is the (Created, ID) of the last event folded into State. A
+	// snapshot is deleted automatically when an event arrives that sorts at
+	// or before it.
+	Cursor Cursor
+	// Version is the number of events folded into State.
+	Version int64
+	State   []byte
+}
+
+// StreamInfo is one row of ListStreams.
+type StreamInfo struct {
+	Name    string
+	Version int64
+}
+
+// KeyValue is one entry of the store's small key/value state.
+type KeyValue struct {
+	Key   string
+	Value []byte
+}

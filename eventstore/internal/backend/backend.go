@@ -1,0 +1,247 @@
+// Package backend holds what the eventstore backends share: preparing and
+// validating events before they are written, waking readers after commits,
+// and the auto-committing Writer methods built on Store.Update.
+package backend
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/ferrysync/ferry/eventstore"
+)
+
+// Core is the backend-independent part of a store.
+type Core struct {
+	Registry *eventstore.Registry
+	Clock    *eventstore.Clock
+	Origin   string
+	Logger   *slog.Logger
+	Notifier Notifier
+	OnAppend func(ctx context.Context, tx eventstore.Tx, events []eventstore.Event) error
+}
+
+// NewCore fills cfg's defaults. origin is used when cfg.Origin is empty.
+func NewCore(cfg eventstore.Config, origin string) *Core {
+	c := &Core{Registry: cfg.Registry, Clock: cfg.Clock, Origin: cfg.Origin, Logger: cfg.Logger, OnAppend: cfg.OnAppend}
+	if c.Clock == nil {
+		c.Clock = eventstore.NewClock()
+	}
+	if c.Origin == "" {
+		c.Origin = origin
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	return c
+}
+
+// PrepareAppend flattens writes into events in order, fills in ID, Stream,
+// Created, Origin, Schema, Data and Meta defaults, and validates every event.
+// It does not check expected versions.
+func (c *Core) PrepareAppend(writes []eventstore.Write) ([]eventstore.Event, error) {
+	n := 0
+	for _, w := range writes {
+		n += len(w.Events)
+	}
+	out := make([]eventstore.Event, 0, n)
+	for _, w := range writes {
+		for _, e := range w.Events {
+			if e.Stream == "" {
+				e.Stream = w.Stream
+			} else if e.Stream != w.Stream {
+				return nil, &eventstore.ValidationError{EventID: e.ID, Type: e.Type, Field: "stream",
+					Reason: fmt.Sprintf("event names stream %q inside a write to %q", e.Stream, w.Stream)}
+			}
+			if e.ID == "" {
+				e.ID = eventstore.NewID()
+			}
+			if e.Created == 0 {
+				e.Created = c.Clock.Now()
+			}
+			if e.Origin == "" {
+				e.Origin = c.Origin
+			}
+			e.Position, e.HubPosition, e.Hydrated, e.Outdated = 0, 0, false, false
+			if err := c.check(&e); err != nil {
+				return nil, err
+			}
+			out = append(out, e)
+		}
+	}
+	return out, nil
+}
+
+// PrepareInsert validates events received from elsewhere, fills Schema, Data
+// and Meta defaults, marks them Hydrated and observes their timestamps on the
+// clock. Position and Outdated are left for the backend to set.
+func (c *Core) PrepareInsert(events []eventstore.Event) ([]eventstore.Event, error) {
+	out := make([]eventstore.Event, len(events))
+	for i, e := range events {
+		e.Position, e.Hydrated, e.Outdated = 0, true, false
+		if err := c.check(&e); err != nil {
+			return nil, err
+		}
+		out[i] = e
+	}
+	for _, e := range out {
+		if _, err := c.Clock.Observe(e.Created); err != nil {
+			return nil, fmt.Errorf("insert %s: %w", e.ID, err)
+		}
+	}
+	return out, nil
+}
+
+func (c *Core) check(e *eventstore.Event) error {
+	if e.Schema == 0 {
+		e.Schema = 1
+	}
+	if e.Data == nil {
+		e.Data = []byte("{}")
+	}
+	if e.Meta == nil {
+		e.Meta = []byte("{}")
+	}
+	if err := eventstore.ValidateEnvelope(*e); err != nil {
+		return err
+	}
+	return c.Registry.Validate(*e)
+}
+
+// AfterAppend runs the OnAppend hook, if any. Backends call it at the end of
+// Tx.Append, with the stored events (positions assigned) and the tx itself.
+func (c *Core) AfterAppend(ctx context.Context, tx eventstore.Tx, events []eventstore.Event) error {
+	if c.OnAppend == nil || len(events) == 0 {
+		return nil
+	}
+	return c.OnAppend(ctx, tx, events)
+}
+
+// DuplicateIDError is the error for an Append whose caller-supplied ID is
+// already stored.
+func DuplicateIDError(e eventstore.Event) error {
+	return &eventstore.ValidationError{EventID: e.ID, Type: e.Type, Field: "id", Reason: "an event with this id is already stored"}
+}
+
+// Notifier wakes every waiter when the ledger grows.
+type Notifier struct {
+	mu sync.Mutex
+	ch chan struct{}
+}
+
+// C returns a channel that is closed at the next Broadcast.
+func (n *Notifier) C() <-chan struct{} {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.ch == nil {
+		n.ch = make(chan struct{})
+	}
+	return n.ch
+}
+
+// Broadcast wakes every goroutine blocked on a channel from C.
+func (n *Notifier) Broadcast() {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.ch != nil {
+		close(n.ch)
+		n.ch = nil
+	}
+}
+
+// Wait implements Reader.Wait: it returns once head() exceeds after, waking
+// on the notifier and, when poll > 0, every poll interval as well (for
+// commits made by other processes that the notifier cannot see).
+func (c *Core) Wait(ctx context.Context, after int64, head func(context.Context) (int64, error), poll time.Duration) (int64, error) {
+	var tick <-chan time.Time
+	if poll > 0 {
+		t := time.NewTicker(poll)
+		defer t.Stop()
+		tick = t.C
+	}
+	for {
+		ch := c.Notifier.C() // take the channel before reading head: no lost wake-up
+		h, err := head(ctx)
+		if err != nil {
+			return 0, err
+		}
+		if h > after {
+			return h, nil
+		}
+		select {
+		case <-ch:
+		case <-tick:
+		case <-ctx.Done():
+			return 0, ctx.Err()
+		}
+	}
+}
+
+// Updater runs fn in a transaction; it is what Store.Update does.
+type Updater func(ctx context.Context, fn func(tx eventstore.Tx) error) error
+
+// AutoCommit implements eventstore.Writer by running each call in its own
+// transaction through Update. Backends embed it.
+type AutoCommit struct {
+	Update Updater
+}
+
+// Append implements eventstore.Writer.
+func (a AutoCommit) Append(ctx context.Context, writes ...eventstore.Write) (out []eventstore.Event, err error) {
+	err = a.Update(ctx, func(tx eventstore.Tx) error {
+		out, err = tx.Append(ctx, writes...)
+		return err
+	})
+	return out, err
+}
+
+// Insert implements eventstore.Writer.
+func (a AutoCommit) Insert(ctx context.Context, events ...eventstore.Event) (out []eventstore.InsertResult, err error) {
+	err = a.Update(ctx, func(tx eventstore.Tx) error {
+		out, err = tx.Insert(ctx, events...)
+		return err
+	})
+	return out, err
+}
+
+// SetHubPositions implements eventstore.Writer.
+func (a AutoCommit) SetHubPositions(ctx context.Context, acks ...eventstore.HubAck) error {
+	return a.Update(ctx, func(tx eventstore.Tx) error { return tx.SetHubPositions(ctx, acks...) })
+}
+
+// AddRelations implements eventstore.Writer.
+func (a AutoCommit) AddRelations(ctx context.Context, key string, streams ...string) error {
+	return a.Update(ctx, func(tx eventstore.Tx) error { return tx.AddRelations(ctx, key, streams...) })
+}
+
+// RemoveRelations implements eventstore.Writer.
+func (a AutoCommit) RemoveRelations(ctx context.Context, key string, streams ...string) error {
+	return a.Update(ctx, func(tx eventstore.Tx) error { return tx.RemoveRelations(ctx, key, streams...) })
+}
+
+// SaveSnapshot implements eventstore.Writer.
+func (a AutoCommit) SaveSnapshot(ctx context.Context, s eventstore.Snapshot) error {
+	return a.Update(ctx, func(tx eventstore.Tx) error { return tx.SaveSnapshot(ctx, s) })
+}
+
+// DeleteSnapshot implements eventstore.Writer.
+func (a AutoCommit) DeleteSnapshot(ctx context.Context, name, stream string) error {
+	return a.Update(ctx, func(tx eventstore.Tx) error { return tx.DeleteSnapshot(ctx, name, stream) })
+}
+
+// SetCheckpoint implements eventstore.Writer.
+func (a AutoCommit) SetCheckpoint(ctx context.Context, name string, position int64) error {
+	return a.Update(ctx, func(tx eventstore.Tx) error { return tx.SetCheckpoint(ctx, name, position) })
+}
+
+// SetState implements eventstore.Writer.
+func (a AutoCommit) SetState(ctx context.Context, key string, value []byte) error {
+	return a.Update(ctx, func(tx eventstore.Tx) error { return tx.SetState(ctx, key, value) })
+}
+
+// DeleteState implements eventstore.Writer.
+func (a AutoCommit) DeleteState(ctx context.Context, key string) error {
+	return a.Update(ctx, func(tx eventstore.Tx) error { return tx.DeleteState(ctx, key) })
+}

@@ -1,0 +1,250 @@
+// Package storetest is the one conformance suite every eventstore backend
+// runs. A backend's test calls Run with a function that opens a fresh, empty
+// store; Run runs every check as a t.Run subtest, each on its own store.
+//
+//	func TestConformance(t *testing.T) {
+//		storetest.Run(t, func(t *testing.T, cfg eventstore.Config) eventstore.Store {
+//			s := memory.New(cfg)
+//			t.Cleanup(func() { s.Close() })
+//			return s
+//		})
+//	}
+//
+// The open function must return an empty store configured with cfg (use
+// cfg.Registry, cfg.Clock, cfg.Origin and cfg.OnAppend as given) and register a
+// t.Cleanup that closes it. Close must be safe to call twice: some checks
+// close the store themselves.
+package storetest
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"iter"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/ferrysync/ferry/eventstore"
+)
+
+// Option configures Run.
+type Option func(*config)
+
+type config struct {
+	tenants func(t *testing.T, cfg eventstore.Config) (a, b eventstore.Store)
+	largeN  int
+}
+
+// WithTenants enables the tenant-isolation checks. open returns two fresh,
+// empty stores of different tenants sharing one database (both configured
+// with cfg); it registers t.Cleanup to close them. Without this option those
+// checks are skipped.
+func WithTenants(open func(t *testing.T, cfg eventstore.Config) (a, b eventstore.Store)) Option {
+	return func(c *config) { c.tenants = open }
+}
+
+// WithLargeN sets the number of events in the large-stream check
+// (DefaultLargeN by default). The allocation bound is only asserted when n
+// is at least 10,000.
+func WithLargeN(n int) Option {
+	return func(c *config) { c.largeN = n }
+}
+
+// DefaultLargeN is the size of the stream the large-stream check builds.
+const DefaultLargeN = 100_000
+
+// Event types registered in the Registry the suite passes to open.
+const (
+	// TypeCreated requires Data {"title": non-empty string}.
+	TypeCreated = "test:created"
+	// TypeRenamed accepts any JSON.
+	TypeRenamed = "test:renamed"
+	// TypeNote accepts any JSON.
+	TypeNote = "test:note"
+)
+
+// Origin is the cfg.Origin the suite passes to open.
+const Origin = "storetest-node"
+
+// harness is what every check receives.
+type harness struct {
+	open func(t *testing.T, cfg eventstore.Config) eventstore.Store
+	cfg  config
+}
+
+type check struct {
+	name string
+	fn   func(t *testing.T, h *harness)
+}
+
+// Run runs the conformance suite. open returns a fresh, empty store
+// configured with cfg and registers a t.Cleanup that closes it.
+func Run(t *testing.T, open func(t *testing.T, cfg eventstore.Config) eventstore.Store, opts ...Option) {
+	h := &harness{open: open, cfg: config{largeN: DefaultLargeN}}
+	for _, o := range opts {
+		o(&h.cfg)
+	}
+	groups := []struct {
+		name   string
+		checks []check
+	}{
+		{"Read", readChecks},
+		{"Insert", insertChecks},
+		{"Append", appendChecks},
+		{"Ledger", ledgerChecks},
+		{"Snapshots", snapshotChecks},
+		{"Side", sideChecks},
+		{"Tenants", tenantChecks},
+		{"Large", largeChecks},
+	}
+	for _, g := range groups {
+		t.Run(g.name, func(t *testing.T) {
+			for _, c := range g.checks {
+				t.Run(c.name, func(t *testing.T) { c.fn(t, h) })
+			}
+		})
+	}
+}
+
+// Config returns the configuration the suite uses by default: its test
+// Registry, a fresh Clock and Origin.
+func Config() eventstore.Config {
+	return eventstore.Config{Registry: Registry(), Clock: eventstore.NewClock(), Origin: Origin}
+}
+
+// Registry returns a registry of the suite's event types.
+func Registry() *eventstore.Registry {
+	type created struct {
+		Title string `json:"title"`
+	}
+	return eventstore.NewRegistry(
+		eventstore.EventType{Name: TypeCreated, Data: eventstore.JSON(func(c created) error {
+			if c.Title == "" {
+				return eventstore.FieldError("title", "must not be empty")
+			}
+			return nil
+		})},
+		eventstore.EventType{Name: TypeRenamed},
+		eventstore.EventType{Name: TypeNote},
+	)
+}
+
+// store opens a fresh store with the default configuration.
+func (h *harness) store(t *testing.T) eventstore.Store {
+	t.Helper()
+	return h.open(t, Config())
+}
+
+// base is a timestamp an hour in the past: remote events stamped from it are
+// well inside any clock's drift tolerance.
+func base() eventstore.Timestamp {
+	return eventstore.TimestampOf(time.Now().Add(-time.Hour))
+}
+
+// at returns base advanced by n milliseconds.
+func at(b eventstore.Timestamp, n int) eventstore.Timestamp {
+	return eventstore.MakeTimestamp(b.Millis()+int64(n), 0)
+}
+
+// remote builds an event as if created on another node.
+func remote(stream, typ string, created eventstore.Timestamp) eventstore.Event {
+	return eventstore.Event{
+		ID: eventstore.NewID(), Stream: stream, Type: typ, Created: created,
+		Origin: "remote-node", Data: data(typ, 0),
+	}
+}
+
+// local builds an event for Append.
+func local(typ string, i int) eventstore.Event {
+	return eventstore.Event{Type: typ, Data: data(typ, i)}
+}
+
+func data(typ string, i int) json.RawMessage {
+	if typ == TypeCreated {
+		return json.RawMessage(fmt.Sprintf(`{"title":"t%d"}`, i))
+	}
+	return json.RawMessage(fmt.Sprintf(`{"i":%d}`, i))
+}
+
+// insert inserts events and requires success.
+func insert(t *testing.T, s eventstore.Store, events ...eventstore.Event) []eventstore.InsertResult {
+	t.Helper()
+	res, err := s.Insert(t.Context(), events...)
+	require.NoError(t, err)
+	require.Len(t, res, len(events))
+	return res
+}
+
+// appendTo appends events to stream with Any and requires success.
+func appendTo(t *testing.T, s eventstore.Store, stream string, events ...eventstore.Event) []eventstore.Event {
+	t.Helper()
+	out, err := s.Append(t.Context(), eventstore.Write{Stream: stream, Events: events})
+	require.NoError(t, err)
+	require.Len(t, out, len(events))
+	return out
+}
+
+// collect drains seq, requiring no error.
+func collect(t *testing.T, seq iter.Seq2[eventstore.Event, error]) []eventstore.Event {
+	t.Helper()
+	var out []eventstore.Event
+	for e, err := range seq {
+		require.NoError(t, err)
+		out = append(out, e)
+	}
+	return out
+}
+
+// ids returns the IDs of events.
+func ids(events []eventstore.Event) []string {
+	out := make([]string, len(events))
+	for i, e := range events {
+		out[i] = e.ID
+	}
+	return out
+}
+
+// head returns s's head, requiring no error.
+func head(t *testing.T, s eventstore.Store) int64 {
+	t.Helper()
+	h, err := s.Head(t.Context())
+	require.NoError(t, err)
+	return h
+}
+
+// version returns the stream version, requiring no error.
+func version(t *testing.T, s eventstore.Store, stream string) int64 {
+	t.Helper()
+	v, err := s.StreamVersion(t.Context(), stream)
+	require.NoError(t, err)
+	return v
+}
+
+// assertEmpty checks that s holds no events at all.
+func assertEmpty(t *testing.T, s eventstore.Store) {
+	t.Helper()
+	assert.Zero(t, head(t, s), "head")
+	assert.Empty(t, collect(t, s.ReadAll(t.Context(), 0, 0)), "ledger")
+	streams, err := s.ListStreams(t.Context(), eventstore.ListOptions{})
+	require.NoError(t, err)
+	assert.Empty(t, streams, "streams")
+}
+
+// guard returns a context that bounds a check that could otherwise hang on a
+// broken backend. It is a deadlock guard, not a timing assertion.
+func guard(t *testing.T) context.Context {
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+func si(name string, version int64) eventstore.StreamInfo {
+	return eventstore.StreamInfo{Name: name, Version: version}
+}
+
+func kv(key, value string) eventstore.KeyValue {
+	return eventstore.KeyValue{Key: key, Value: []byte(value)}
+}

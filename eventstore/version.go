@@ -1,0 +1,68 @@
+package eventstore
+
+import "strconv"
+
+// ExpectedVersion states what an append expects of a stream's version (the
+// number of events it holds). The zero value is Any.
+type ExpectedVersion struct {
+	kind expectKind
+	n    int64
+}
+
+type expectKind uint8
+
+const (
+	expectAny expectKind = iota
+	expectNoStream
+	expectStreamExists
+	expectExact
+)
+
+var (
+	// Any accepts the stream in any state. It is the zero value.
+	Any = ExpectedVersion{}
+	// NoStream requires that the stream holds no events.
+	NoStream = ExpectedVersion{kind: expectNoStream}
+	// StreamExists requires that the stream holds at least one event.
+	StreamExists = ExpectedVersion{kind: expectStreamExists}
+)
+
+// Exact requires that the stream holds exactly n events. Exact(0) is
+// equivalent to NoStream.
+func Exact(n int64) ExpectedVersion {
+	if n <= 0 {
+		return NoStream
+	}
+	return ExpectedVersion{kind: expectExact, n: n}
+}
+
+// Check returns a *ConflictError when actual does not satisfy e.
+func (e ExpectedVersion) Check(stream string, actual int64) error {
+	ok := true
+	switch e.kind {
+	case expectNoStream:
+		ok = actual == 0
+	case expectStreamExists:
+		ok = actual > 0
+	case expectExact:
+		ok = actual == e.n
+	}
+	if ok {
+		return nil
+	}
+	return &ConflictError{Stream: stream, Expected: e, Actual: actual}
+}
+
+// String describes the expectation, e.g. "exact(3)".
+func (e ExpectedVersion) String() string {
+	switch e.kind {
+	case expectNoStream:
+		return "no-stream"
+	case expectStreamExists:
+		return "stream-exists"
+	case expectExact:
+		return "exact(" + strconv.FormatInt(e.n, 10) + ")"
+	default:
+		return "any"
+	}
+}

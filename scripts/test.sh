@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# Runs Ferry's whole test suite: go test -race ./... with a PostgreSQL server
+# for the Postgres suite (FERRY_TEST_POSTGRES_URL, or a throwaway cluster this
+# script starts and removes). Extra arguments go to go test.
+#
+#   FERRY_TEST_POSTGRES_URL  use this server instead of starting one
+#   FERRY_REQUIRE_POSTGRES=1 fail, rather than skip, when Postgres is missing
+set -euo pipefail
+cd "$(dirname "$0")/.."
+. scripts/pg.sh
+ferry_pg_start
+go test -race -count=1 -timeout 30m "$@" ./...
