@@ -1,0 +1,91 @@
+package postgres
+
+import (
+	"context"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/stretchr/testify/require"
+
+	"github.com/ferrysync/ferry/eventstore"
+)
+
+// testURL returns FERRY_TEST_POSTGRES_URL, or skips the test (fails it when
+// FERRY_REQUIRE_POSTGRES=1).
+func testURL(t testing.TB) string {
+	t.Helper()
+	url := os.Getenv("FERRY_TEST_POSTGRES_URL")
+	if url == "" {
+		if os.Getenv("FERRY_REQUIRE_POSTGRES") == "1" {
+			t.Fatal("FERRY_TEST_POSTGRES_URL not set and FERRY_REQUIRE_POSTGRES=1")
+		}
+		t.Skip("FERRY_TEST_POSTGRES_URL not set: skipping PostgreSQL tests")
+	}
+	return url
+}
+
+// testSchema returns a fresh schema name and drops the schema when the test
+// ends (after the DBs opened on it are closed, since cleanups run last in,
+// first out).
+func testSchema(t testing.TB) string {
+	t.Helper()
+	url := testURL(t)
+	schema := "ferry_test_" + strings.ToLower(eventstore.NewID())
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		conn, err := pgx.Connect(ctx, url)
+		if err != nil {
+			t.Errorf("drop schema %s: %v", schema, err)
+			return
+		}
+		defer conn.Close(ctx)
+		if _, err := conn.Exec(ctx, "DROP SCHEMA IF EXISTS "+quoteIdent(schema)+" CASCADE"); err != nil {
+			t.Errorf("drop schema %s: %v", schema, err)
+		}
+	})
+	return schema
+}
+
+// openDB opens a DB on schema and closes it when the test ends.
+func openDB(t testing.TB, schema string, opts Options) *DB {
+	t.Helper()
+	opts.Schema = schema
+	db, err := Open(context.Background(), testURL(t), opts)
+	require.NoError(t, err)
+	t.Cleanup(db.Close)
+	return db
+}
+
+// openStore opens a tenant store on db and closes it when the test ends.
+func openStore(t testing.TB, db *DB, tenant string, cfg eventstore.Config) *Store {
+	t.Helper()
+	s, err := db.Store(tenant, cfg)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = s.Close() })
+	return s
+}
+
+// newTenant returns a tenant name unique to this test run.
+func newTenant(t testing.TB) string {
+	return t.Name() + "/" + eventstore.NewID()
+}
+
+// collect reads an iterator into a slice, failing the test on error.
+func collect(t testing.TB, seq func(func(eventstore.Event, error) bool)) []eventstore.Event {
+	t.Helper()
+	var out []eventstore.Event
+	for e, err := range seq {
+		require.NoError(t, err)
+		out = append(out, e)
+	}
+	return out
+}
+
+// ev returns an event of type typ with JSON data.
+func ev(typ, data string) eventstore.Event {
+	return eventstore.Event{Type: typ, Data: []byte(data)}
+}
