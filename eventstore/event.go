@@ -8,9 +8,9 @@ import (
 // Event is one immutable fact in a stream.
 //
 // ID, Stream, Type, Schema, Data, Meta, Created and Origin travel with the
-// event everywhere and never change. Position, HubPosition, Hydrated and
-// Outdated are facts about one store's copy of the event and are set by that
-// store.
+// event everywhere and never change. Position, HubPosition, Hydrated,
+// Outdated and Rejected are facts about one store's copy of the event and
+// are set by that store.
 type Event struct {
 	// ID is a ULID made where the event was created; the idempotency key.
 	ID string `json:"id"`
@@ -43,6 +43,10 @@ type Event struct {
 	// Outdated is true when, as the store took the event in, it already held
 	// a later event (by Created, then ID) of the same Stream and Type.
 	Outdated bool `json:"outdated,omitempty"`
+	// Rejected is true when the hub refused this local event and the store
+	// recorded it (Writer.Reject). A rejected event is only seen through
+	// ReadAll: stream reads, stream versions and the outbox leave it out.
+	Rejected bool `json:"rejected,omitempty"`
 }
 
 // Cursor is a position in a stream's (Created, ID) order.

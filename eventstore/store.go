@@ -90,8 +90,22 @@ type Writer interface {
 	// call is atomic: an invalid event stores nothing.
 	Insert(ctx context.Context, events ...Event) ([]InsertResult, error)
 	// SetHubPositions records hub acknowledgements of local events. Unknown
-	// IDs are ignored.
+	// IDs and positions <= 0 are ignored, and an event that already has a
+	// hub position keeps it.
 	SetHubPositions(ctx context.Context, acks ...HubAck) error
+	// Reject marks local events the hub refused. A rejected event stays in
+	// the ledger (ReadAll yields it with Rejected set, so projectors can
+	// react) but from then on is excluded from ReadStream, ReadStreams,
+	// ReadPending, StreamVersion and ListStreams versions (a stream whose
+	// events are all rejected is not listed), and no longer makes other
+	// events outdated for Status or for events stored later. Snapshots of
+	// its stream at or after it are deleted, since they may have folded
+	// it. Status still reports a rejected event as existing, and Insert of
+	// its ID is a duplicate. Unknown IDs, hydrated events and events that
+	// already have a hub position are ignored; rejecting twice is a no-op.
+	// The Outdated flags already stored on other events are not
+	// recomputed: they record what the store held when it took them in.
+	Reject(ctx context.Context, ids ...string) error
 	// AddRelations relates key to streams (idempotent).
 	AddRelations(ctx context.Context, key string, streams ...string) error
 	// RemoveRelations removes the relations of key to streams; with no

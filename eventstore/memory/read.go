@@ -76,7 +76,7 @@ func (s *Store) ReadPending(ctx context.Context, after int64, limit int) iter.Se
 			}
 			e := &s.events[next]
 			next++
-			if e.HubPosition == 0 && !e.Hydrated {
+			if e.HubPosition == 0 && !e.Hydrated && !e.Rejected {
 				buf = append(buf, *e)
 				left--
 			}

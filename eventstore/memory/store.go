@@ -43,8 +43,9 @@ type Store struct {
 	state       map[string][]byte
 }
 
-// stream is the per-stream index: entries sorted by (Created, ID), and the
-// greatest cursor per event type for the outdated rule.
+// stream is the per-stream index: the entries of its events that are not
+// rejected, sorted by (Created, ID), and the greatest cursor per event type
+// among them for the outdated rule.
 type stream struct {
 	entries []entry
 	latest  map[string]eventstore.Cursor
@@ -190,7 +191,7 @@ func (s *Store) ListStreams(ctx context.Context, opts eventstore.ListOptions) ([
 	}
 	var out []eventstore.StreamInfo
 	for name, st := range s.streams {
-		if len(name) < len(opts.Prefix) || name[:len(opts.Prefix)] != opts.Prefix || name <= opts.After {
+		if len(name) < len(opts.Prefix) || name[:len(opts.Prefix)] != opts.Prefix || name <= opts.After || len(st.entries) == 0 {
 			continue
 		}
 		out = append(out, eventstore.StreamInfo{Name: name, Version: int64(len(st.entries))})

@@ -169,7 +169,7 @@ func (t *tx) SetHubPositions(ctx context.Context, acks ...eventstore.HubAck) err
 		return fmt.Errorf("set hub positions: %w", err)
 	}
 	for _, a := range acks {
-		if pos, ok := t.s.byID[a.ID]; ok && a.HubPosition > 0 {
+		if pos, ok := t.s.byID[a.ID]; ok && a.HubPosition > 0 && t.s.events[pos-1].HubPosition == 0 {
 			t.setHub(pos, a.HubPosition)
 		}
 	}

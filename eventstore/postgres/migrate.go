@@ -85,6 +85,14 @@ CREATE TABLE {s}.state (
 	PRIMARY KEY (tenant, key)
 );
 `,
+	// 2: rejected events (Writer.Reject). A NOT NULL column with a constant
+	// default is added without rewriting the table; the outbox index leaves
+	// rejected events out.
+	`
+ALTER TABLE {s}.events ADD COLUMN rejected BOOLEAN NOT NULL DEFAULT false;
+DROP INDEX {s}.events_pending_idx;
+CREATE INDEX events_pending_idx ON {s}.events (tenant, position) WHERE hub_position = 0 AND NOT hydrated AND NOT rejected;
+`,
 }
 
 // migrate creates the schema or brings it up to SchemaVersion, in one

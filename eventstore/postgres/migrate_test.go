@@ -30,7 +30,11 @@ func TestMigrateReopen(t *testing.T) {
 		versions = append(versions, v)
 	}
 	require.NoError(t, rows.Err())
-	assert.Equal(t, []int{len(migrations)}, versions, "each step is recorded once")
+	want := make([]int, len(migrations))
+	for i := range want {
+		want[i] = i + 1
+	}
+	assert.Equal(t, want, versions, "each step is recorded once")
 
 	s = openStore(t, db, "acme", eventstore.Config{})
 	head, err := s.Head(ctx)
@@ -106,4 +110,40 @@ func TestOpenErrors(t *testing.T) {
 	}
 	_, err = db.Store("again", eventstore.Config{})
 	require.ErrorIs(t, err, eventstore.ErrClosed)
+}
+
+// TestMigrateUpgradesVersion1 opens a schema written by the first version
+// (no rejected column) with this build: the events survive, read as not
+// rejected, and can be rejected.
+func TestMigrateUpgradesVersion1(t *testing.T) {
+	ctx := context.Background()
+	schema := testSchema(t)
+	all := migrations
+	migrations = all[:1]
+	t.Cleanup(func() { migrations = all })
+	db := openDB(t, schema, Options{RecordHubPositions: true})
+	s := openStore(t, db, "acme", eventstore.Config{})
+	evs, err := s.Append(ctx, eventstore.Write{Stream: "s", Events: []eventstore.Event{ev("t", `{}`), ev("t", `{}`)}})
+	require.NoError(t, err)
+	require.NoError(t, s.Close())
+	db.Close()
+
+	migrations = all
+	db = openDB(t, schema, Options{RecordHubPositions: true})
+	s = openStore(t, db, "acme", eventstore.Config{})
+	got := collect(t, s.ReadStream(ctx, "s", eventstore.ReadOptions{}))
+	require.Len(t, got, 2)
+	assert.False(t, got[1].Rejected)
+	assert.Len(t, collect(t, s.ReadPending(ctx, 0, 0)), 2)
+
+	require.NoError(t, s.Reject(ctx, evs[1].ID))
+	got = collect(t, s.ReadStream(ctx, "s", eventstore.ReadOptions{}))
+	require.Len(t, got, 1)
+	assert.Equal(t, evs[0].ID, got[0].ID)
+	v, err := s.StreamVersion(ctx, "s")
+	require.NoError(t, err)
+	assert.Equal(t, int64(1), v)
+	pending := collect(t, s.ReadPending(ctx, 0, 0))
+	require.Len(t, pending, 1)
+	assert.Equal(t, evs[0].ID, pending[0].ID)
 }

@@ -16,7 +16,7 @@ import (
 // page unread (pgx drains the rest of a result set on close).
 const pageSize = 1000
 
-const eventColumns = `position, id, stream, type, schema, data, meta, created, origin, hub_position, hydrated, outdated`
+const eventColumns = `position, id, stream, type, schema, data, meta, created, origin, hub_position, hydrated, outdated, rejected`
 
 func scanEvent(rows pgx.Rows) (eventstore.Event, error) {
 	var (
@@ -26,7 +26,7 @@ func scanEvent(rows pgx.Rows) (eventstore.Event, error) {
 		data, meta []byte
 	)
 	err := rows.Scan(&e.Position, &e.ID, &e.Stream, &e.Type, &schema, &data, &meta, &created,
-		&e.Origin, &e.HubPosition, &e.Hydrated, &e.Outdated)
+		&e.Origin, &e.HubPosition, &e.Hydrated, &e.Outdated, &e.Rejected)
 	e.Schema, e.Data, e.Meta, e.Created = int(schema), data, meta, eventstore.Timestamp(created)
 	return e, err
 }
@@ -68,7 +68,8 @@ WHERE tenant = $1 AND position > $2 ORDER BY position LIMIT $3`, after, limit)
 // nothing: every stored event has a hub position.
 func (s *Store) ReadPending(ctx context.Context, after int64, limit int) iter.Seq2[eventstore.Event, error] {
 	return s.ledger(ctx, "read pending", `SELECT `+eventColumns+` FROM {s}.events
-WHERE tenant = $1 AND position > $2 AND hub_position = 0 AND NOT hydrated ORDER BY position LIMIT $3`, after, limit)
+WHERE tenant = $1 AND position > $2 AND hub_position = 0 AND NOT hydrated AND NOT rejected
+ORDER BY position LIMIT $3`, after, limit)
 }
 
 // ledger pages through a Position-ordered query with parameters
@@ -159,6 +160,7 @@ func (s *Store) streamQuery(streams []string, opts eventstore.ReadOptions, limit
 	} else {
 		b.WriteString(" AND stream = ANY(" + arg(streams) + ")")
 	}
+	b.WriteString(" AND NOT rejected")
 	if len(opts.Types) > 0 {
 		b.WriteString(" AND type = ANY(" + arg(opts.Types) + ")")
 	}

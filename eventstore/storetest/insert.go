@@ -170,6 +170,11 @@ func testHubPositions(t *testing.T, h *harness) {
 	require.NoError(t, s.SetHubPositions(ctx, eventstore.HubAck{ID: mine[0].ID, HubPosition: 100},
 		eventstore.HubAck{ID: eventstore.NewID(), HubPosition: 101}))
 	assert.Equal(t, ids(mine[1:]), pending(0, 0))
+	// A repeated ack with another position keeps the first one: a hub
+	// position, once known, never changes.
+	require.NoError(t, s.SetHubPositions(ctx, eventstore.HubAck{ID: mine[0].ID, HubPosition: 555},
+		eventstore.HubAck{ID: mine[2].ID, HubPosition: 0}))
+	assert.Equal(t, ids(mine[1:]), pending(0, 0), "a zero hub position is no ack")
 
 	// The hub echoes a local event back: Insert records its hub position.
 	echo := mine[1]

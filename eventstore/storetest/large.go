@@ -1,11 +1,13 @@
 package storetest
 
 import (
+	"context"
 	"fmt"
 	"iter"
 	"runtime"
 	"strings"
 	"testing"
+	"time"
 	"unsafe"
 
 	"github.com/stretchr/testify/assert"
@@ -29,7 +31,10 @@ const minAllocCheck = 10_000
 func testLargeStream(t *testing.T, h *harness) {
 	n := h.cfg.largeN
 	s := h.store(t)
-	ctx := guard(t)
+	// Building 100,000 events under the race detector on a loaded 2-core
+	// machine can take minutes: this deadlock guard is wider than guard's.
+	ctx, cancel := context.WithTimeout(t.Context(), 15*time.Minute)
+	defer cancel()
 	pad := strings.Repeat("x", 100)
 	var first, last string
 	const batch = 1000

@@ -93,6 +93,7 @@ func Run(t *testing.T, open func(t *testing.T, cfg eventstore.Config) eventstore
 	}{
 		{"Read", readChecks},
 		{"Insert", insertChecks},
+		{"Reject", rejectChecks},
 		{"Append", appendChecks},
 		{"Ledger", ledgerChecks},
 		{"Snapshots", snapshotChecks},

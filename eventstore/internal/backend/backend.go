@@ -64,7 +64,7 @@ func (c *Core) PrepareAppend(writes []eventstore.Write) ([]eventstore.Event, err
 			if e.Origin == "" {
 				e.Origin = c.Origin
 			}
-			e.Position, e.HubPosition, e.Hydrated, e.Outdated = 0, 0, false, false
+			e.Position, e.HubPosition, e.Hydrated, e.Outdated, e.Rejected = 0, 0, false, false, false
 			if err := c.check(&e); err != nil {
 				return nil, err
 			}
@@ -80,7 +80,7 @@ func (c *Core) PrepareAppend(writes []eventstore.Write) ([]eventstore.Event, err
 func (c *Core) PrepareInsert(events []eventstore.Event) ([]eventstore.Event, error) {
 	out := make([]eventstore.Event, len(events))
 	for i, e := range events {
-		e.Position, e.Hydrated, e.Outdated = 0, true, false
+		e.Position, e.Hydrated, e.Outdated, e.Rejected = 0, true, false, false
 		if err := c.check(&e); err != nil {
 			return nil, err
 		}
@@ -209,6 +209,11 @@ func (a AutoCommit) Insert(ctx context.Context, events ...eventstore.Event) (out
 // SetHubPositions implements eventstore.Writer.
 func (a AutoCommit) SetHubPositions(ctx context.Context, acks ...eventstore.HubAck) error {
 	return a.Update(ctx, func(tx eventstore.Tx) error { return tx.SetHubPositions(ctx, acks...) })
+}
+
+// Reject implements eventstore.Writer.
+func (a AutoCommit) Reject(ctx context.Context, ids ...string) error {
+	return a.Update(ctx, func(tx eventstore.Tx) error { return tx.Reject(ctx, ids...) })
 }
 
 // AddRelations implements eventstore.Writer.

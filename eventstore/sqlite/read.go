@@ -1,0 +1,346 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"iter"
+	"slices"
+	"strings"
+
+	"github.com/ferrysync/ferry/eventstore"
+)
+
+// scanEvent reads one row of eventCols.
+func scanEvent(rows *sql.Rows) (eventstore.Event, error) {
+	var e eventstore.Event
+	var created int64
+	err := rows.Scan(&e.Position, &e.ID, &e.Stream, &e.Type, &e.Schema, (*[]byte)(&e.Data), (*[]byte)(&e.Meta),
+		&created, &e.Origin, &e.HubPosition, &e.Hydrated, &e.Outdated, &e.Rejected)
+	e.Created = eventstore.Timestamp(created)
+	if e.Data == nil {
+		e.Data = []byte{}
+	}
+	if e.Meta == nil {
+		e.Meta = []byte{}
+	}
+	return e, err
+}
+
+// events streams the rows of query as events: one row in memory at a time,
+// rows closed when the consumer stops early.
+func (s *Store) events(ctx context.Context, op string, query func() (*sql.Rows, error)) iter.Seq2[eventstore.Event, error] {
+	return func(yield func(eventstore.Event, error) bool) {
+		if s.closed.Load() {
+			yield(eventstore.Event{}, fmt.Errorf("%s: %w", op, eventstore.ErrClosed))
+			return
+		}
+		rows, err := query()
+		if err != nil {
+			yield(eventstore.Event{}, fmt.Errorf("%s: %w", op, mapErr(err)))
+			return
+		}
+		defer rows.Close()
+		for rows.Next() {
+			e, err := scanEvent(rows)
+			if err != nil {
+				yield(eventstore.Event{}, fmt.Errorf("%s: %w", op, mapErr(err)))
+				return
+			}
+			if !yield(e, nil) {
+				return
+			}
+		}
+		if err := rows.Err(); err != nil {
+			yield(eventstore.Event{}, fmt.Errorf("%s: %w", op, mapErr(err)))
+		}
+	}
+}
+
+// sqlLimit turns "<= 0: no limit" into SQLite's LIMIT -1.
+func sqlLimit(limit int) int {
+	if limit <= 0 {
+		return -1
+	}
+	return limit
+}
+
+// ReadAll implements eventstore.Reader.
+func (s *Store) ReadAll(ctx context.Context, after int64, limit int) iter.Seq2[eventstore.Event, error] {
+	return s.events(ctx, "read all", func() (*sql.Rows, error) {
+		return s.rs[rsReadAll].QueryContext(ctx, after, sqlLimit(limit))
+	})
+}
+
+// ReadPending implements eventstore.Reader.
+func (s *Store) ReadPending(ctx context.Context, after int64, limit int) iter.Seq2[eventstore.Event, error] {
+	return s.events(ctx, "read pending", func() (*sql.Rows, error) {
+		return s.rs[rsPending].QueryContext(ctx, after, sqlLimit(limit))
+	})
+}
+
+// ReadStream implements eventstore.Reader.
+func (s *Store) ReadStream(ctx context.Context, stream string, opts eventstore.ReadOptions) iter.Seq2[eventstore.Event, error] {
+	return s.readStreams(ctx, "read stream "+stream, []string{stream}, opts)
+}
+
+// ReadStreams implements eventstore.Reader.
+func (s *Store) ReadStreams(ctx context.Context, streams []string, opts eventstore.ReadOptions) iter.Seq2[eventstore.Event, error] {
+	streams = slices.Compact(slices.Sorted(slices.Values(streams)))
+	return s.readStreams(ctx, "read streams", streams, opts)
+}
+
+func (s *Store) readStreams(ctx context.Context, op string, streams []string, opts eventstore.ReadOptions) iter.Seq2[eventstore.Event, error] {
+	if len(streams) == 0 {
+		return func(func(eventstore.Event, error) bool) {}
+	}
+	var q strings.Builder
+	args := make([]any, 0, len(streams)+len(opts.Types)+6)
+	q.WriteString("SELECT " + eventCols + " FROM events WHERE stream")
+	args = inList(&q, args, streams)
+	q.WriteString(" AND rejected = 0")
+	if len(opts.Types) > 0 {
+		q.WriteString(" AND type")
+		args = inList(&q, args, opts.Types)
+	}
+	for _, b := range []struct {
+		c  eventstore.Cursor
+		op string
+	}{{opts.After, ">"}, {opts.Before, "<"}} {
+		if b.c.IsZero() {
+			continue
+		}
+		created, err := createdValue(b.c.Created)
+		if err != nil {
+			return errSeq(fmt.Errorf("%s: %w", op, err))
+		}
+		q.WriteString(" AND (created, id) " + b.op + " (?, ?)")
+		args = append(args, created, b.c.ID)
+	}
+	if opts.Until != 0 {
+		until, err := createdValue(opts.Until)
+		if err != nil {
+			until = int64(^uint64(0) >> 1) // everything is before it
+		}
+		q.WriteString(" AND created <= ?")
+		args = append(args, until)
+	}
+	if opts.Reverse {
+		q.WriteString(" ORDER BY created DESC, id DESC")
+	} else {
+		q.WriteString(" ORDER BY created, id")
+	}
+	q.WriteString(" LIMIT ?")
+	args = append(args, sqlLimit(opts.Limit))
+	query := q.String()
+	return s.events(ctx, op, func() (*sql.Rows, error) {
+		return s.read.QueryContext(ctx, query, args...)
+	})
+}
+
+// inList writes " = ?" or " IN (?, ...)" for values and appends them to args.
+func inList(q *strings.Builder, args []any, values []string) []any {
+	if len(values) == 1 {
+		q.WriteString(" = ?")
+		return append(args, values[0])
+	}
+	q.WriteString(" IN (")
+	for i, v := range values {
+		if i > 0 {
+			q.WriteString(", ")
+		}
+		q.WriteString("?")
+		args = append(args, v)
+	}
+	q.WriteString(")")
+	return args
+}
+
+func errSeq(err error) iter.Seq2[eventstore.Event, error] {
+	return func(yield func(eventstore.Event, error) bool) { yield(eventstore.Event{}, err) }
+}
+
+// queryRow runs read statement i on the read pool.
+func (s *Store) queryRow(ctx context.Context, i readStmt, args []any, dest ...any) error {
+	if s.closed.Load() {
+		return eventstore.ErrClosed
+	}
+	return mapErr(s.rs[i].QueryRowContext(ctx, args...).Scan(dest...))
+}
+
+// Head implements eventstore.Reader.
+func (s *Store) Head(ctx context.Context) (int64, error) {
+	var h int64
+	if err := s.queryRow(ctx, rsHead, nil, &h); err != nil {
+		return 0, fmt.Errorf("head: %w", err)
+	}
+	return h, nil
+}
+
+// Status implements eventstore.Reader.
+func (s *Store) Status(ctx context.Context, e eventstore.Event) (eventstore.EventStatus, error) {
+	var st eventstore.EventStatus
+	created, err := createdValue(e.Created)
+	if err != nil {
+		return st, fmt.Errorf("status %s: %w", e.ID, err)
+	}
+	if err := s.queryRow(ctx, rsStatus, []any{e.ID, e.Stream, e.Type, created}, &st.Exists, &st.Outdated); err != nil {
+		return st, fmt.Errorf("status %s: %w", e.ID, err)
+	}
+	return st, nil
+}
+
+// StreamVersion implements eventstore.Reader.
+func (s *Store) StreamVersion(ctx context.Context, stream string) (int64, error) {
+	var v int64
+	err := s.queryRow(ctx, rsVersion, []any{stream}, &v)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("stream version %s: %w", stream, err)
+	}
+	return v, nil
+}
+
+// ListStreams implements eventstore.Reader.
+func (s *Store) ListStreams(ctx context.Context, opts eventstore.ListOptions) ([]eventstore.StreamInfo, error) {
+	if s.closed.Load() {
+		return nil, eventstore.ErrClosed
+	}
+	limit := opts.Limit
+	if limit <= 0 {
+		limit = eventstore.DefaultPageSize
+	}
+	q := "SELECT stream, sum(count) FROM stream_types WHERE stream > ?"
+	args := []any{opts.After}
+	if opts.Prefix != "" {
+		// Valid UTF-8 never holds 0xff, so every name starting with Prefix
+		// sorts before Prefix+"\xff" (SQLite compares text bytewise).
+		q += " AND stream >= ? AND stream < ?"
+		args = append(args, opts.Prefix, opts.Prefix+"\xff")
+	}
+	q += " GROUP BY stream ORDER BY stream LIMIT ?"
+	args = append(args, limit)
+	rows, err := s.read.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, fmt.Errorf("list streams: %w", mapErr(err))
+	}
+	defer rows.Close()
+	var out []eventstore.StreamInfo
+	for rows.Next() {
+		var si eventstore.StreamInfo
+		if err := rows.Scan(&si.Name, &si.Version); err != nil {
+			return nil, fmt.Errorf("list streams: %w", mapErr(err))
+		}
+		out = append(out, si)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("list streams: %w", mapErr(err))
+	}
+	return out, nil
+}
+
+// StreamsByKeys implements eventstore.Reader.
+func (s *Store) StreamsByKeys(ctx context.Context, keys ...string) ([]string, error) {
+	if s.closed.Load() {
+		return nil, eventstore.ErrClosed
+	}
+	if len(keys) == 0 {
+		return nil, nil
+	}
+	var q strings.Builder
+	q.WriteString("SELECT DISTINCT stream FROM relations WHERE key")
+	args := inList(&q, make([]any, 0, len(keys)), keys)
+	q.WriteString(" ORDER BY stream")
+	rows, err := s.read.QueryContext(ctx, q.String(), args...)
+	if err != nil {
+		return nil, fmt.Errorf("streams by keys: %w", mapErr(err))
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var st string
+		if err := rows.Scan(&st); err != nil {
+			return nil, fmt.Errorf("streams by keys: %w", mapErr(err))
+		}
+		out = append(out, st)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("streams by keys: %w", mapErr(err))
+	}
+	return out, nil
+}
+
+// LoadSnapshot implements eventstore.Reader.
+func (s *Store) LoadSnapshot(ctx context.Context, name, stream string) (eventstore.Snapshot, error) {
+	snap := eventstore.Snapshot{Name: name, Stream: stream}
+	var created int64
+	err := s.queryRow(ctx, rsSnapshot, []any{stream, name}, &created, &snap.Cursor.ID, &snap.Version, &snap.State)
+	if errors.Is(err, sql.ErrNoRows) {
+		return eventstore.Snapshot{}, fmt.Errorf("snapshot %s/%s: %w", name, stream, eventstore.ErrNotFound)
+	}
+	if err != nil {
+		return eventstore.Snapshot{}, fmt.Errorf("snapshot %s/%s: %w", name, stream, err)
+	}
+	snap.Cursor.Created = eventstore.Timestamp(created)
+	snap.State = nonNil(snap.State)
+	return snap, nil
+}
+
+// Checkpoint implements eventstore.Reader.
+func (s *Store) Checkpoint(ctx context.Context, name string) (int64, error) {
+	var pos int64
+	err := s.queryRow(ctx, rsCheckpoint, []any{name}, &pos)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("checkpoint %s: %w", name, err)
+	}
+	return pos, nil
+}
+
+// State implements eventstore.Reader.
+func (s *Store) State(ctx context.Context, key string) ([]byte, error) {
+	var v []byte
+	err := s.queryRow(ctx, rsState, []any{key}, &v)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, fmt.Errorf("state %s: %w", key, eventstore.ErrNotFound)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("state %s: %w", key, err)
+	}
+	return nonNil(v), nil
+}
+
+// ListState implements eventstore.Reader.
+func (s *Store) ListState(ctx context.Context, prefix string) ([]eventstore.KeyValue, error) {
+	if s.closed.Load() {
+		return nil, eventstore.ErrClosed
+	}
+	// Keys sort bytewise, so the matches are the run of keys from prefix
+	// on that start with it.
+	rows, err := s.read.QueryContext(ctx, "SELECT key, value FROM state WHERE key >= ? ORDER BY key", prefix)
+	if err != nil {
+		return nil, fmt.Errorf("list state: %w", mapErr(err))
+	}
+	defer rows.Close()
+	var out []eventstore.KeyValue
+	for rows.Next() {
+		var kv eventstore.KeyValue
+		if err := rows.Scan(&kv.Key, &kv.Value); err != nil {
+			return nil, fmt.Errorf("list state: %w", mapErr(err))
+		}
+		if !strings.HasPrefix(kv.Key, prefix) {
+			break
+		}
+		kv.Value = nonNil(kv.Value)
+		out = append(out, kv)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("list state: %w", mapErr(err))
+	}
+	return out, nil
+}

@@ -1,0 +1,192 @@
+// Package sqlite is Ferry's SQLite event store, built on the pure-Go
+// modernc.org/sqlite driver: the default store of edge apps and of an
+// embedded hub.
+//
+// A Store keeps one database file in WAL mode. Writes go through a single
+// writer connection whose transactions begin IMMEDIATE, so appends from
+// goroutines of this process (and from other processes sharing the file,
+// through busy_timeout) are serialised and positions stay gap-free. Reads go
+// through a separate pool of query-only connections, so iterators never block
+// writers.
+//
+// The schema is versioned: Open applies any missing migrations inside one
+// transaction, refuses a file written by a newer Ferry or a SQLite file that
+// is not a Ferry store (eventstore.ErrIncompatibleSchema), and returns an
+// error for a corrupt or non-SQLite file.
+//
+// The Tx passed to Store.Update implements eventstore.SQLTx: read models kept
+// in the same file write through Tx.SQL() and commit atomically with events
+// and checkpoints.
+//
+// Several processes may open the same file: writes serialise on SQLite's
+// write lock (waiting up to 5s, then failing with an error that says the
+// database is busy), positions and stream versions stay exact, and Wait
+// notices other processes' commits by polling the head every 200ms.
+//
+// Tenants are not supported: one file is one store.
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"net/url"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/ferrysync/ferry/eventstore"
+	"github.com/ferrysync/ferry/eventstore/internal/backend"
+
+	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
+)
+
+// Options configures Open.
+type Options struct {
+	eventstore.Config
+	// Synchronous is the SQLite synchronous level: "NORMAL" (the default;
+	// in WAL mode a power loss may lose the last commits but never corrupts
+	// the file) or "FULL" (every commit is durable).
+	Synchronous string
+	// ReadConns is the size of the read pool; <= 0 means DefaultReadConns.
+	// An iterator holds one connection until it finishes, so iterators
+	// nested more deeply than ReadConns would wait for each other.
+	ReadConns int
+}
+
+// DefaultReadConns is the read pool size when Options.ReadConns is not set.
+const DefaultReadConns = 4
+
+// busyTimeout is how long a connection waits for another's lock.
+const busyTimeout = 5000 * time.Millisecond
+
+// pollInterval is how often Wait re-reads the head, to notice commits made
+// by other processes sharing the file.
+const pollInterval = 200 * time.Millisecond
+
+// Store is an eventstore.Store backed by one SQLite file.
+type Store struct {
+	backend.AutoCommit
+	core   *backend.Core
+	path   string
+	write  *sql.DB
+	read   *sql.DB
+	ws     writeStmts
+	rs     readStmts
+	closed atomic.Bool
+}
+
+var _ eventstore.Store = (*Store)(nil)
+
+// Open opens (creating if needed) the store in the SQLite file at path,
+// migrating its schema to the current version.
+func Open(ctx context.Context, path string, opts Options) (*Store, error) {
+	sync, err := synchronous(opts.Synchronous)
+	if err != nil {
+		return nil, err
+	}
+	if path == "" || path == ":memory:" {
+		return nil, fmt.Errorf("sqlite: open %q: need a file name (WAL mode needs a file)", path)
+	}
+	readConns := opts.ReadConns
+	if readConns <= 0 {
+		readConns = DefaultReadConns
+	}
+
+	w, err := sql.Open("sqlite", dsn(path, sync, false))
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
+	}
+	w.SetMaxOpenConns(1)
+	w.SetMaxIdleConns(1)
+	w.SetConnMaxLifetime(0)
+	w.SetConnMaxIdleTime(0)
+	s := &Store{path: path, write: w}
+	origin, err := s.init(ctx)
+	if err != nil {
+		_ = w.Close()
+		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
+	}
+
+	if err := s.ws.prepare(ctx, w); err != nil {
+		_ = s.ws.close()
+		_ = w.Close()
+		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
+	}
+	r, err := sql.Open("sqlite", dsn(path, sync, true))
+	if err != nil {
+		_ = s.ws.close()
+		_ = w.Close()
+		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
+	}
+	r.SetMaxOpenConns(readConns)
+	r.SetMaxIdleConns(readConns)
+	r.SetConnMaxLifetime(0)
+	r.SetConnMaxIdleTime(0)
+	s.read = r
+	if err := s.rs.prepare(ctx, r); err != nil {
+		_ = s.rs.close()
+		_ = r.Close()
+		_ = s.ws.close()
+		_ = w.Close()
+		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
+	}
+	s.core = backend.NewCore(opts.Config, origin)
+	s.AutoCommit = backend.AutoCommit{Update: s.Update}
+	return s, nil
+}
+
+func synchronous(v string) (string, error) {
+	switch strings.ToUpper(v) {
+	case "", "NORMAL":
+		return "NORMAL", nil
+	case "FULL":
+		return "FULL", nil
+	}
+	return "", fmt.Errorf("sqlite: Synchronous %q: want \"NORMAL\" or \"FULL\"", v)
+}
+
+// dsn builds the modernc DSN for path with Ferry's PRAGMAs. The writer begins
+// its transactions IMMEDIATE; readers are query-only.
+func dsn(path, sync string, readOnly bool) string {
+	q := url.Values{}
+	q.Add("_pragma", fmt.Sprintf("busy_timeout(%d)", busyTimeout.Milliseconds()))
+	q.Add("_pragma", "journal_mode(WAL)")
+	q.Add("_pragma", "synchronous("+sync+")")
+	if readOnly {
+		q.Add("_pragma", "query_only(1)")
+	} else {
+		q.Set("_txlock", "immediate")
+	}
+	u := url.URL{Scheme: "file", Opaque: (&url.URL{Path: path}).EscapedPath(), RawQuery: q.Encode()}
+	return u.String()
+}
+
+// Origin returns this store's node id, recorded on local events: the
+// configured Config.Origin, or the id generated when the file was created.
+func (s *Store) Origin() string { return s.core.Origin }
+
+// Path returns the database file's path.
+func (s *Store) Path() string { return s.path }
+
+// Close closes both connection pools. Iterators must be finished first.
+func (s *Store) Close() error {
+	if s.closed.Swap(true) {
+		return nil
+	}
+	err := errors.Join(s.rs.close(), s.read.Close(), s.ws.close(), s.write.Close())
+	if err != nil {
+		return fmt.Errorf("sqlite: close %s: %w", s.path, err)
+	}
+	return nil
+}
+
+// Wait implements eventstore.Reader. It wakes on commits made through this
+// Store and, by polling the head every 200ms, on commits of other processes.
+func (s *Store) Wait(ctx context.Context, after int64) (int64, error) {
+	if s.closed.Load() {
+		return 0, eventstore.ErrClosed
+	}
+	return s.core.Wait(ctx, after, s.Head, pollInterval)
+}

@@ -1,0 +1,205 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strings"
+)
+
+// eventCols are the columns scanEvent reads, in order.
+const eventCols = "position, id, stream, type, schema, data, meta, created, origin, hub_position, hydrated, outdated, rejected"
+
+// writeStmt names a statement prepared once on the writer connection.
+type writeStmt int
+
+const (
+	wsVersion writeStmt = iota
+	wsBumpType
+	wsBumpOne
+	wsCountOne
+	wsInvalidate
+	wsLastOfType
+	wsInsert1
+	wsInsert4
+	wsInsert16
+	wsInsert64
+	wsInsertRemote
+	wsByID
+	wsRecordHub
+	wsSetHub
+	wsAddRelation
+	wsRemoveRelation
+	wsRemoveKey
+	wsSaveSnapshot
+	wsDeleteSnapshot
+	wsDeleteSnapshots
+	wsSetCheckpoint
+	wsCheckpoint
+	wsSetState
+	wsState
+	wsDeleteState
+	wsReject
+	wsUncount
+	wsLatestOfType
+	wsMoveType
+	wsDropType
+	numWriteStmts
+)
+
+var writeSQL = [numWriteStmts]string{
+	wsVersion:    `SELECT coalesce(sum(count), 0) FROM stream_types WHERE stream = ?`,
+	wsLastOfType: `SELECT created, id FROM stream_types WHERE stream = ? AND type = ?`,
+	wsBumpType: `INSERT INTO stream_types (stream, type, count, created, id) VALUES (?, ?, ?, ?, ?)
+		ON CONFLICT (stream, type) DO UPDATE SET count = count + excluded.count,
+		created = excluded.created, id = excluded.id`,
+	wsBumpOne: `INSERT INTO stream_types (stream, type, count, created, id) VALUES (?1, ?2, 1, ?3, ?4)
+		ON CONFLICT (stream, type) DO UPDATE SET count = count + 1, created = excluded.created, id = excluded.id
+		WHERE (excluded.created, excluded.id) > (stream_types.created, stream_types.id)`,
+	wsCountOne:   `UPDATE stream_types SET count = count + 1 WHERE stream = ? AND type = ?`,
+	wsInvalidate: `DELETE FROM snapshots WHERE stream = ? AND (created, event_id) >= (?, ?)`,
+	wsInsert1:    insertLocalSQL(1),
+	wsInsert4:    insertLocalSQL(4),
+	wsInsert16:   insertLocalSQL(16),
+	wsInsert64:   insertLocalSQL(64),
+	wsInsertRemote: `INSERT INTO events (id, stream, type, schema, data, meta, created, origin, hub_position, hydrated, outdated)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?) ON CONFLICT (id) DO NOTHING`,
+	wsByID:           `SELECT position, outdated, hub_position FROM events WHERE id = ?`,
+	wsRecordHub:      `UPDATE events SET hub_position = ? WHERE position = ? AND hub_position = 0`,
+	wsSetHub:         `UPDATE events SET hub_position = ? WHERE id = ? AND hub_position = 0`,
+	wsAddRelation:    `INSERT INTO relations (key, stream) VALUES (?, ?) ON CONFLICT DO NOTHING`,
+	wsRemoveRelation: `DELETE FROM relations WHERE key = ? AND stream = ?`,
+	wsRemoveKey:      `DELETE FROM relations WHERE key = ?`,
+	wsSaveSnapshot: `INSERT INTO snapshots (stream, name, created, event_id, version, state) VALUES (?, ?, ?, ?, ?, ?)
+		ON CONFLICT (stream, name) DO UPDATE SET created = excluded.created, event_id = excluded.event_id,
+		version = excluded.version, state = excluded.state`,
+	wsDeleteSnapshot:  `DELETE FROM snapshots WHERE stream = ? AND name = ?`,
+	wsDeleteSnapshots: `DELETE FROM snapshots WHERE stream = ?`,
+	wsSetCheckpoint: `INSERT INTO checkpoints (name, position) VALUES (?, ?)
+		ON CONFLICT (name) DO UPDATE SET position = excluded.position`,
+	wsCheckpoint: `SELECT position FROM checkpoints WHERE name = ?`,
+	wsSetState: `INSERT INTO state (key, value) VALUES (?, ?)
+		ON CONFLICT (key) DO UPDATE SET value = excluded.value`,
+	wsState:       `SELECT value FROM state WHERE key = ?`,
+	wsDeleteState: `DELETE FROM state WHERE key = ?`,
+	wsReject: `UPDATE events SET rejected = 1
+		WHERE id = ? AND rejected = 0 AND hydrated = 0 AND hub_position = 0 RETURNING stream, type, created`,
+	wsUncount: `UPDATE stream_types SET count = count - 1 WHERE stream = ? AND type = ? RETURNING count, created, id`,
+	wsLatestOfType: `SELECT created, id FROM events WHERE stream = ? AND type = ? AND rejected = 0
+		ORDER BY created DESC, id DESC LIMIT 1`,
+	wsMoveType: `UPDATE stream_types SET created = ?, id = ? WHERE stream = ? AND type = ?`,
+	wsDropType: `DELETE FROM stream_types WHERE stream = ? AND type = ?`,
+}
+
+// localCols is the number of arguments per row of insertLocalSQL.
+const localCols = 9
+
+// maxRows is the most rows one local INSERT carries.
+const maxRows = 64
+
+// insertLocalSQL returns an INSERT of rows local events.
+func insertLocalSQL(rows int) string {
+	var b strings.Builder
+	b.WriteString("INSERT INTO events (id, stream, type, schema, data, meta, created, origin, outdated, hub_position, hydrated) VALUES ")
+	for i := range rows {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString("(?, ?, ?, ?, ?, ?, ?, ?, ?, 0, 0)")
+	}
+	return b.String()
+}
+
+// insertStmt picks the largest local INSERT for n remaining events.
+func insertStmt(n int) (writeStmt, int) {
+	switch {
+	case n >= 64:
+		return wsInsert64, 64
+	case n >= 16:
+		return wsInsert16, 16
+	case n >= 4:
+		return wsInsert4, 4
+	}
+	return wsInsert1, 1
+}
+
+// writeStmts holds the writer's statements, prepared at Open while the one
+// writer connection is idle (preparing later, while a transaction holds it,
+// would deadlock). Tx binds them with sql.Tx.StmtContext, which reuses the
+// connection's prepared statement.
+type writeStmts [numWriteStmts]*sql.Stmt
+
+func (w *writeStmts) prepare(ctx context.Context, db *sql.DB) error {
+	for i, q := range writeSQL {
+		st, err := db.PrepareContext(ctx, q)
+		if err != nil {
+			return fmt.Errorf("prepare %q: %w", q, mapErr(err))
+		}
+		w[i] = st
+	}
+	return nil
+}
+
+func (w *writeStmts) close() error {
+	var errs []error
+	for _, st := range w {
+		if st != nil {
+			errs = append(errs, st.Close())
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// readStmt names a statement prepared on the read pool.
+type readStmt int
+
+const (
+	rsHead readStmt = iota
+	rsReadAll
+	rsPending
+	rsStatus
+	rsVersion
+	rsSnapshot
+	rsCheckpoint
+	rsState
+	numReadStmts
+)
+
+var readSQL = [numReadStmts]string{
+	rsHead:    `SELECT coalesce(max(position), 0) FROM events`,
+	rsReadAll: `SELECT ` + eventCols + ` FROM events WHERE position > ? ORDER BY position LIMIT ?`,
+	rsPending: `SELECT ` + eventCols + ` FROM events WHERE hub_position = 0 AND hydrated = 0 AND rejected = 0 AND position > ?
+		ORDER BY position LIMIT ?`,
+	rsStatus: `SELECT EXISTS (SELECT 1 FROM events WHERE id = ?1),
+		EXISTS (SELECT 1 FROM stream_types WHERE stream = ?2 AND type = ?3 AND (created, id) > (?4, ?1))`,
+	rsVersion:    `SELECT coalesce(sum(count), 0) FROM stream_types WHERE stream = ?`,
+	rsSnapshot:   `SELECT created, event_id, version, state FROM snapshots WHERE stream = ? AND name = ?`,
+	rsCheckpoint: `SELECT position FROM checkpoints WHERE name = ?`,
+	rsState:      `SELECT value FROM state WHERE key = ?`,
+}
+
+// readStmts holds the read pool's statements; database/sql prepares each on
+// a pool connection the first time it is used there.
+type readStmts [numReadStmts]*sql.Stmt
+
+func (r *readStmts) prepare(ctx context.Context, db *sql.DB) error {
+	for i, q := range readSQL {
+		st, err := db.PrepareContext(ctx, q)
+		if err != nil {
+			return fmt.Errorf("prepare %q: %w", q, mapErr(err))
+		}
+		r[i] = st
+	}
+	return nil
+}
+
+func (r *readStmts) close() error {
+	var errs []error
+	for _, st := range r {
+		if st != nil {
+			errs = append(errs, st.Close())
+		}
+	}
+	return errors.Join(errs...)
+}

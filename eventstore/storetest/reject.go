@@ -1,0 +1,300 @@
+package storetest
+
+import (
+	"errors"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/ferrysync/ferry/eventstore"
+)
+
+var rejectChecks = []check{
+	{"ExcludedFromReads", testRejectExcluded},
+	{"WholeStream", testRejectWholeStream},
+	{"Outdated", testRejectOutdated},
+	{"ExpectedVersion", testRejectExpectedVersion},
+	{"Ignored", testRejectIgnored},
+	{"Snapshots", testRejectSnapshots},
+	{"InUpdate", testRejectInUpdate},
+	{"Tenants", testRejectTenants},
+}
+
+// localAt builds an event for Append with a chosen Created.
+func localAt(typ string, i int, created eventstore.Timestamp) eventstore.Event {
+	e := local(typ, i)
+	e.Created = created
+	return e
+}
+
+// streamIDs reads stream with opts and returns the IDs.
+func streamIDs(t *testing.T, s eventstore.Store, stream string, opts eventstore.ReadOptions) []string {
+	t.Helper()
+	return ids(collect(t, s.ReadStream(t.Context(), stream, opts)))
+}
+
+// listStreams returns the first page of ListStreams.
+func listStreams(t *testing.T, s eventstore.Store) []eventstore.StreamInfo {
+	t.Helper()
+	out, err := s.ListStreams(t.Context(), eventstore.ListOptions{})
+	require.NoError(t, err)
+	return out
+}
+
+// rejectedIDs returns the IDs ReadAll yields with Rejected set.
+func rejectedIDs(t *testing.T, s eventstore.Store) []string {
+	t.Helper()
+	var out []string
+	for _, e := range collect(t, s.ReadAll(t.Context(), 0, 0)) {
+		if e.Rejected {
+			out = append(out, e.ID)
+		}
+	}
+	return out
+}
+
+// testRejectExcluded rejects one event of a stream: stream reads, the
+// outbox, the version and ListStreams leave it out; ReadAll still yields it,
+// flagged, and Status still knows it.
+func testRejectExcluded(t *testing.T, h *harness) {
+	s := h.store(t)
+	ctx := t.Context()
+	b := base()
+	evs := appendTo(t, s, "s", localAt(TypeCreated, 1, at(b, 10)), localAt(TypeNote, 2, at(b, 20)), localAt(TypeNote, 3, at(b, 30)))
+	other := appendTo(t, s, "t", localAt(TypeNote, 4, at(b, 15)))[0]
+	bad := evs[1]
+
+	require.NoError(t, s.Reject(ctx, bad.ID))
+
+	assert.Equal(t, []string{evs[0].ID, evs[2].ID}, streamIDs(t, s, "s", eventstore.ReadOptions{}))
+	assert.Equal(t, []string{evs[2].ID, evs[0].ID}, streamIDs(t, s, "s", eventstore.ReadOptions{Reverse: true}))
+	assert.Equal(t, []string{evs[2].ID}, streamIDs(t, s, "s", eventstore.ReadOptions{Types: []string{TypeNote}}))
+	assert.Equal(t, []string{evs[2].ID}, streamIDs(t, s, "s", eventstore.ReadOptions{After: eventstore.CursorOf(evs[0])}))
+	assert.Equal(t, []string{evs[0].ID}, streamIDs(t, s, "s", eventstore.ReadOptions{Until: at(b, 25)}))
+	assert.Equal(t, []string{evs[0].ID, other.ID, evs[2].ID},
+		ids(collect(t, s.ReadStreams(ctx, []string{"s", "t"}, eventstore.ReadOptions{}))))
+	assert.Equal(t, []string{evs[0].ID, evs[2].ID, other.ID}, ids(collect(t, s.ReadPending(ctx, 0, 0))))
+	assert.Equal(t, int64(2), version(t, s, "s"))
+	assert.Equal(t, []eventstore.StreamInfo{si("s", 2), si("t", 1)}, listStreams(t, s))
+
+	all := collect(t, s.ReadAll(ctx, 0, 0))
+	require.Len(t, all, 4, "the ledger keeps the rejected event")
+	assert.Equal(t, int64(4), head(t, s))
+	for _, e := range all {
+		assert.Equal(t, e.ID == bad.ID, e.Rejected, "Rejected flag of %s", e.ID)
+	}
+	assert.Equal(t, bad.Position, all[1].Position)
+	assert.JSONEq(t, string(bad.Data), string(all[1].Data))
+
+	st, err := s.Status(ctx, bad)
+	require.NoError(t, err)
+	assert.True(t, st.Exists, "a rejected event is still stored")
+
+	// Its ID stays taken: Insert reports a duplicate and it stays rejected.
+	res := insert(t, s, bad)
+	assert.False(t, res[0].Inserted)
+	assert.Equal(t, bad.Position, res[0].Position)
+	assert.Equal(t, []string{bad.ID}, rejectedIDs(t, s))
+	assert.Equal(t, int64(2), version(t, s, "s"))
+}
+
+// testRejectWholeStream rejects every event of a stream: it reads empty,
+// has version 0 and is not listed; appending to it starts again at 1.
+func testRejectWholeStream(t *testing.T, h *harness) {
+	s := h.store(t)
+	ctx := t.Context()
+	evs := appendTo(t, s, "gone", local(TypeNote, 1), local(TypeRenamed, 2))
+	appendTo(t, s, "kept", local(TypeNote, 3))
+
+	require.NoError(t, s.Reject(ctx, evs[1].ID, evs[0].ID))
+	assert.Empty(t, streamIDs(t, s, "gone", eventstore.ReadOptions{}))
+	assert.Zero(t, version(t, s, "gone"))
+	assert.Equal(t, []eventstore.StreamInfo{si("kept", 1)}, listStreams(t, s))
+	assert.ElementsMatch(t, ids(evs), rejectedIDs(t, s))
+
+	again, err := s.Append(ctx, eventstore.Write{Stream: "gone", Expect: eventstore.NoStream, Events: []eventstore.Event{local(TypeNote, 4)}})
+	require.NoError(t, err, "a stream with only rejected events holds none")
+	assert.Equal(t, int64(1), version(t, s, "gone"))
+	assert.Equal(t, ids(again), streamIDs(t, s, "gone", eventstore.ReadOptions{}))
+	assert.Equal(t, []eventstore.StreamInfo{si("gone", 1), si("kept", 1)}, listStreams(t, s))
+}
+
+// testRejectOutdated: a rejected event no longer makes earlier events of its
+// stream and type outdated, for Status and for events stored later; the
+// flags already stored are left as they were.
+func testRejectOutdated(t *testing.T, h *harness) {
+	s := h.store(t)
+	ctx := t.Context()
+	b := base()
+	late := appendTo(t, s, "o", localAt(TypeNote, 1, at(b, 30)))[0]
+	early := appendTo(t, s, "o", localAt(TypeNote, 2, at(b, 10)))[0]
+	require.True(t, early.Outdated)
+	st, err := s.Status(ctx, early)
+	require.NoError(t, err)
+	require.True(t, st.Outdated)
+
+	require.NoError(t, s.Reject(ctx, late.ID))
+
+	st, err = s.Status(ctx, early)
+	require.NoError(t, err)
+	assert.Equal(t, eventstore.EventStatus{Exists: true}, st, "the rejected event no longer outdates it")
+	st, err = s.Status(ctx, remote("o", TypeNote, at(b, 5)))
+	require.NoError(t, err)
+	assert.True(t, st.Outdated, "the type's latest moved back to the remaining event, it did not vanish")
+
+	res := insert(t, s, remote("o", TypeNote, at(b, 20)))
+	assert.True(t, res[0].Inserted)
+	assert.False(t, res[0].Outdated, "only the rejected event sorted after it")
+	mine := appendTo(t, s, "o", localAt(TypeNote, 3, at(b, 25)))[0]
+	assert.False(t, mine.Outdated)
+
+	all := collect(t, s.ReadAll(ctx, 0, 0))
+	require.Len(t, all, 4)
+	assert.True(t, all[1].Outdated, "stored flags are not recomputed")
+}
+
+// testRejectExpectedVersion: an aggregate's next append expects the version
+// without the rejected event.
+func testRejectExpectedVersion(t *testing.T, h *harness) {
+	s := h.store(t)
+	ctx := t.Context()
+	evs, err := s.Append(ctx, eventstore.Write{Stream: "agg", Expect: eventstore.NoStream,
+		Events: []eventstore.Event{local(TypeCreated, 1), local(TypeRenamed, 2), local(TypeRenamed, 3)}})
+	require.NoError(t, err)
+	require.NoError(t, s.Reject(ctx, evs[2].ID))
+
+	_, err = s.Append(ctx, eventstore.Write{Stream: "agg", Expect: eventstore.Exact(3), Events: []eventstore.Event{local(TypeRenamed, 4)}})
+	var ce *eventstore.ConflictError
+	require.ErrorAs(t, err, &ce)
+	assert.Equal(t, int64(2), ce.Actual)
+
+	next, err := s.Append(ctx, eventstore.Write{Stream: "agg", Expect: eventstore.Exact(2), Events: []eventstore.Event{local(TypeRenamed, 5)}})
+	require.NoError(t, err)
+	assert.Equal(t, int64(3), version(t, s, "agg"))
+	assert.Equal(t, []string{evs[0].ID, evs[1].ID, next[0].ID}, streamIDs(t, s, "agg", eventstore.ReadOptions{}))
+	assert.Equal(t, []eventstore.StreamInfo{si("agg", 3)}, listStreams(t, s))
+}
+
+// testRejectIgnored: unknown IDs, hydrated events and acknowledged events
+// are left alone, and a second Reject of the same event changes nothing.
+func testRejectIgnored(t *testing.T, h *harness) {
+	s := h.store(t)
+	ctx := t.Context()
+	b := base()
+	theirs := remote("s", TypeNote, at(b, 1))
+	insert(t, s, theirs)
+	mine := appendTo(t, s, "s", local(TypeNote, 1), local(TypeNote, 2), local(TypeNote, 3))
+	require.NoError(t, s.SetHubPositions(ctx, eventstore.HubAck{ID: mine[0].ID, HubPosition: 7}))
+
+	require.NoError(t, s.Reject(ctx))
+	require.NoError(t, s.Reject(ctx, eventstore.NewID(), theirs.ID, mine[0].ID))
+	assert.Empty(t, rejectedIDs(t, s))
+	assert.Equal(t, int64(4), version(t, s, "s"))
+	assert.Equal(t, ids(mine[1:]), ids(collect(t, s.ReadPending(ctx, 0, 0))))
+
+	require.NoError(t, s.Reject(ctx, mine[1].ID, mine[1].ID))
+	require.NoError(t, s.Reject(ctx, mine[1].ID))
+	assert.Equal(t, []string{mine[1].ID}, rejectedIDs(t, s))
+	assert.Equal(t, int64(3), version(t, s, "s"), "rejecting twice counts once")
+	assert.Equal(t, []eventstore.StreamInfo{si("s", 3)}, listStreams(t, s))
+	assert.Equal(t, []string{theirs.ID, mine[0].ID, mine[2].ID}, streamIDs(t, s, "s", eventstore.ReadOptions{}))
+	assert.Equal(t, []string{mine[2].ID}, ids(collect(t, s.ReadPending(ctx, 0, 0))))
+}
+
+// testRejectSnapshots: snapshots of the stream at or after the rejected
+// event may have folded it and are deleted; earlier ones (also those after
+// the earlier event of its type, which becomes the type's latest again) and
+// other streams' stay.
+func testRejectSnapshots(t *testing.T, h *harness) {
+	s := h.store(t)
+	ctx := t.Context()
+	b := base()
+	evs := appendTo(t, s, "s", localAt(TypeCreated, 1, at(b, 10)), localAt(TypeRenamed, 2, at(b, 20)),
+		localAt(TypeNote, 3, at(b, 30)), localAt(TypeRenamed, 4, at(b, 40)), localAt(TypeNote, 5, at(b, 50)))
+	other := appendTo(t, s, "u", localAt(TypeNote, 6, at(b, 45)))[0]
+	save := func(name, stream string, e eventstore.Event, v int64) {
+		require.NoError(t, s.SaveSnapshot(ctx, eventstore.Snapshot{Name: name, Stream: stream, Cursor: eventstore.CursorOf(e), Version: v, State: []byte(`{}`)}))
+	}
+	save("before", "s", evs[0], 1)
+	save("mid", "s", evs[2], 3)
+	save("at", "s", evs[3], 4)
+	save("after", "s", evs[4], 5)
+	save("other", "u", other, 1)
+
+	require.NoError(t, s.Reject(ctx, evs[3].ID))
+	assert.True(t, snapshotExists(t, s, "before", "s"))
+	assert.True(t, snapshotExists(t, s, "mid", "s"), "it did not fold the rejected event")
+	assert.False(t, snapshotExists(t, s, "at", "s"))
+	assert.False(t, snapshotExists(t, s, "after", "s"))
+	assert.True(t, snapshotExists(t, s, "other", "u"))
+}
+
+// testRejectInUpdate: Reject is part of its transaction: it rolls back with
+// it, and later reads inside it see the reduced version.
+func testRejectInUpdate(t *testing.T, h *harness) {
+	s := h.store(t)
+	ctx := t.Context()
+	evs := appendTo(t, s, "s", local(TypeNote, 1), local(TypeNote, 2))
+	boom := errors.New("boom")
+
+	err := s.Update(ctx, func(tx eventstore.Tx) error {
+		if err := tx.Reject(ctx, evs[1].ID); err != nil {
+			return err
+		}
+		v, err := tx.StreamVersion(ctx, "s")
+		if err != nil {
+			return err
+		}
+		assert.Equal(t, int64(1), v, "inside the transaction")
+		return boom
+	})
+	require.ErrorIs(t, err, boom)
+	assert.Empty(t, rejectedIDs(t, s), "rolled back")
+	assert.Equal(t, int64(2), version(t, s, "s"))
+	assert.Equal(t, ids(evs), streamIDs(t, s, "s", eventstore.ReadOptions{}))
+	assert.Equal(t, ids(evs), ids(collect(t, s.ReadPending(ctx, 0, 0))))
+	assert.Equal(t, []eventstore.StreamInfo{si("s", 2)}, listStreams(t, s))
+
+	var next []eventstore.Event
+	err = s.Update(ctx, func(tx eventstore.Tx) error {
+		if err := tx.Reject(ctx, evs[1].ID); err != nil {
+			return err
+		}
+		if err := tx.SetState(ctx, "why", []byte("refused")); err != nil {
+			return err
+		}
+		var err error
+		next, err = tx.Append(ctx, eventstore.Write{Stream: "s", Expect: eventstore.Exact(1), Events: []eventstore.Event{local(TypeNote, 3)}})
+		return err
+	})
+	require.NoError(t, err)
+	assert.Equal(t, []string{evs[1].ID}, rejectedIDs(t, s))
+	assert.Equal(t, []string{evs[0].ID, next[0].ID}, streamIDs(t, s, "s", eventstore.ReadOptions{}))
+	assert.Equal(t, int64(2), version(t, s, "s"))
+	v, err := s.State(ctx, "why")
+	require.NoError(t, err)
+	assert.Equal(t, []byte("refused"), v)
+}
+
+// testRejectTenants: a Reject through tenant b never touches tenant a, even
+// for an ID both tenants hold.
+func testRejectTenants(t *testing.T, h *harness) {
+	a, b := h.tenants(t)
+	ctx := t.Context()
+	evs := appendTo(t, a, "s", local(TypeNote, 1), local(TypeNote, 2))
+	shared := eventstore.Event{ID: evs[1].ID, Type: TypeNote, Data: data(TypeNote, 9)}
+	appendTo(t, b, "s", shared)
+
+	require.NoError(t, b.Reject(ctx, evs[0].ID, evs[1].ID))
+	assert.Empty(t, rejectedIDs(t, a))
+	assert.Equal(t, int64(2), version(t, a, "s"))
+	assert.Equal(t, ids(evs), streamIDs(t, a, "s", eventstore.ReadOptions{}))
+	assert.Equal(t, ids(evs), ids(collect(t, a.ReadPending(ctx, 0, 0))))
+	assert.Equal(t, []string{evs[1].ID}, rejectedIDs(t, b), "b's own copy of the ID is rejected")
+	assert.Zero(t, version(t, b, "s"))
+
+	require.NoError(t, a.Reject(ctx, evs[0].ID))
+	assert.Equal(t, []string{evs[0].ID}, rejectedIDs(t, a))
+	assert.Equal(t, []string{evs[1].ID}, rejectedIDs(t, b))
+}
