@@ -1,0 +1,87 @@
+package reducer
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Sentinel errors, for errors.Is.
+var (
+	// ErrUnhandled reports an event whose type has no handler, folded by a
+	// reducer that rejects unknown types.
+	ErrUnhandled = errors.New("reducer: unhandled event type")
+	// ErrDecode reports an event payload that does not decode into the
+	// handler's data type.
+	ErrDecode = errors.New("reducer: cannot decode event")
+	// ErrSchemaVersion reports an event whose schema version cannot be
+	// upcast to the current version of its type.
+	ErrSchemaVersion = errors.New("reducer: unsupported event schema version")
+)
+
+// UnhandledError names an event type a reducer has no handler for. It
+// unwraps to ErrUnhandled.
+type UnhandledError struct {
+	Reducer string
+	Type    string
+	EventID string
+}
+
+// Error describes the failure.
+func (e *UnhandledError) Error() string {
+	return fmt.Sprintf("reducer %s: no handler for event type %q (event %s)", e.Reducer, e.Type, e.EventID)
+}
+
+// Unwrap returns ErrUnhandled.
+func (e *UnhandledError) Unwrap() error { return ErrUnhandled }
+
+// DecodeError reports an event payload that did not decode into the data
+// type of its handler. It unwraps to ErrDecode and to the decoder's error.
+type DecodeError struct {
+	Type    string
+	EventID string
+	Err     error
+}
+
+// Error describes the failure.
+func (e *DecodeError) Error() string {
+	return fmt.Sprintf("reducer: decode %s event %s: %v", e.Type, e.EventID, e.Err)
+}
+
+// Unwrap returns ErrDecode and the decoder's error.
+func (e *DecodeError) Unwrap() []error { return []error{ErrDecode, e.Err} }
+
+// SchemaError reports an event of Type written with schema Version that
+// cannot be brought to the Current version: no upcaster is registered for
+// some step, the version is newer than the current one, or an upcaster
+// failed (Err). It unwraps to ErrSchemaVersion and to Err.
+type SchemaError struct {
+	Type    string
+	Version int
+	Current int
+	EventID string
+	Reason  string
+	Err     error
+}
+
+// Error describes the failure.
+func (e *SchemaError) Error() string {
+	msg := fmt.Sprintf("reducer: event type %q schema version %d cannot be upcast to current version %d", e.Type, e.Version, e.Current)
+	if e.EventID != "" {
+		msg += " (event " + e.EventID + ")"
+	}
+	if e.Reason != "" {
+		msg += ": " + e.Reason
+	}
+	if e.Err != nil {
+		msg += ": " + e.Err.Error()
+	}
+	return msg
+}
+
+// Unwrap returns ErrSchemaVersion and, when an upcaster failed, its error.
+func (e *SchemaError) Unwrap() []error {
+	if e.Err == nil {
+		return []error{ErrSchemaVersion}
+	}
+	return []error{ErrSchemaVersion, e.Err}
+}
