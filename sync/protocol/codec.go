@@ -52,14 +52,23 @@ type envelopeOut struct {
 }
 
 // Encode returns m as a JSON frame of the current Version. Events are sent
-// in their wire form: Position, Hydrated and Outdated (facts about the
-// sender's store) are left out, and the store defaults (schema 1, data and
+// in their wire form: Position, Hydrated, Outdated and Rejected (facts about
+// the sender's store) are left out, and the store defaults (schema 1, data and
 // meta {}) are filled in. Data and Meta are compacted; HTML characters are
 // not escaped. Encode does not validate m (see Validate).
 func (JSONCodec) Encode(m Message) ([]byte, error) {
 	if isNil(m) {
 		return nil, errors.New("protocol: encode: nil message")
 	}
+	if frame, ok := encodeFast(m); ok {
+		return frame, nil
+	}
+	return encodeJSON(m)
+}
+
+// encodeJSON encodes m with encoding/json: the path for the messages
+// encodeFast leaves alone, and the reference encodeFast matches.
+func encodeJSON(m Message) ([]byte, error) {
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)
 	enc.SetEscapeHTML(false)
@@ -117,11 +126,11 @@ func wireEvents(events []eventstore.Event) ([]eventstore.Event, bool) {
 }
 
 func isWireForm(e *eventstore.Event) bool {
-	return e.Position == 0 && !e.Hydrated && !e.Outdated && e.Schema != 0 && e.Data != nil && e.Meta != nil
+	return e.Position == 0 && !e.Hydrated && !e.Outdated && !e.Rejected && e.Schema != 0 && e.Data != nil && e.Meta != nil
 }
 
 func toWireForm(e *eventstore.Event) {
-	e.Position, e.Hydrated, e.Outdated = 0, false, false
+	e.Position, e.Hydrated, e.Outdated, e.Rejected = 0, false, false, false
 	fillDefaults(e)
 }
 
@@ -155,12 +164,16 @@ type envelopeIn struct {
 // Decoded events are in wire form (see Encode) with Data and Meta compacted,
 // so decoding, encoding and decoding again yields an equal message.
 //
+// Decode does not keep frame: the caller may reuse it.
+//
 // Memory: JSON has no length prefixes, so nothing is allocated from a
 // declared length. Decode holds a few copies of the frame's bytes (at most
 // about 3×MaxFrameBytes) plus one fixed-size record per list entry, and
-// counts every list in the raw bytes before allocating it, so a list never
-// exceeds its limit (MaxEventsPerBatch, MaxVersions, MaxScopePrefixes).
-// Unknown fields are skipped without being stored.
+// no list grows past its limit (MaxEventsPerBatch, MaxVersions,
+// MaxScopePrefixes): the single-pass decoder of event-carrying frames stops
+// at the limit and leaves the frame to encoding/json, which counts every
+// list in the raw bytes before allocating it. Unknown fields are skipped
+// without being stored.
 func (JSONCodec) Decode(frame []byte, l Limits) (Message, error) {
 	m, err := decode(frame, l.WithDefaults())
 	if err != nil {
@@ -173,6 +186,25 @@ func decode(frame []byte, l Limits) (Message, *Error) {
 	if len(frame) > l.MaxFrameBytes {
 		return nil, errorf(CodeFrameTooLarge, "frame of %d bytes, limit %d", len(frame), l.MaxFrameBytes)
 	}
+	if m, ok := decodeFast(frame, l); ok {
+		if err := checkDecoded(m, l); err != nil {
+			return nil, err
+		}
+		return m, nil
+	}
+	m, err := parseJSON(frame, l)
+	if err != nil {
+		return nil, err
+	}
+	if err := m.check(l); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+// parseJSON parses frame with encoding/json, without validating the
+// message: the path for every frame decodeFast leaves alone.
+func parseJSON(frame []byte, l Limits) (Message, *Error) {
 	var env envelopeIn
 	if err := json.Unmarshal(frame, &env); err != nil {
 		return nil, errorf(CodeProtocolViolation, "malformed frame: %v", err)
@@ -187,14 +219,7 @@ func decode(frame []byte, l Limits) (Message, *Error) {
 	case len(env.Body) == 0 || string(env.Body) == "null":
 		return nil, errorf(CodeProtocolViolation, "%s: missing body", truncate(string(env.Type), MaxNameBytes))
 	}
-	m, err := decodeBody(env.Type, env.Body, l)
-	if err != nil {
-		return nil, err
-	}
-	if err := m.check(l); err != nil {
-		return nil, err
-	}
-	return m, nil
+	return decodeBody(env.Type, env.Body, l)
 }
 
 func decodeBody(t Type, body []byte, l Limits) (Message, *Error) {

@@ -12,8 +12,8 @@
 //
 // v is the protocol version, type names the message and body holds it.
 // Events travel in eventstore.Event's JSON form (id, stream, type, schema,
-// data, meta, created, origin, hub_position); Position, Hydrated and
-// Outdated are facts about one store's copy and never travel. The golden
+// data, meta, created, origin, hub_position); Position, Hydrated, Outdated
+// and Rejected are facts about one store's copy and never travel. The golden
 // frames in testdata/ show every message. A Codec turns messages into frames;
 // JSONCodec is the only one today, and a binary codec can be added beside it
 // (binary frames, chosen by WebSocket subprotocol in the upgrade request)

@@ -55,7 +55,7 @@ func TestEncodeStripsLocalFacts(t *testing.T) {
 	withLocal.Events = append(withLocal.Events[:0:0], local.Events...)
 	for i := range withLocal.Events {
 		e := &withLocal.Events[i]
-		e.Position, e.Hydrated, e.Outdated = int64(100+i), true, true
+		e.Position, e.Hydrated, e.Outdated, e.Rejected = int64(100+i), true, true, true
 	}
 	frame, err := protocol.Encode(&withLocal)
 	require.NoError(t, err)
@@ -65,6 +65,7 @@ func TestEncodeStripsLocalFacts(t *testing.T) {
 	assert.NotContains(t, string(frame), `,"position"`)
 	assert.NotContains(t, string(frame), "hydrated")
 	assert.NotContains(t, string(frame), "outdated")
+	assert.NotContains(t, string(frame), "rejected")
 	assert.Equal(t, int64(100), withLocal.Events[0].Position, "Encode must not modify its argument")
 }
 

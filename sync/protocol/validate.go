@@ -60,7 +60,11 @@ func (m *Welcome) check(l Limits) *Error {
 	return checkPrefixes("welcome", m.Streams)
 }
 
-func (m *Push) check(l Limits) *Error {
+func (m *Push) check(l Limits) *Error { return m.checkJSON(l, false) }
+
+// checkJSON is check; validJSON tells that the events' Data and Meta are
+// known to be valid JSON (see checkEventJSON).
+func (m *Push) checkJSON(l Limits, validJSON bool) *Error {
 	if err := checkName("push", "batch", m.Batch, true); err != nil {
 		return err
 	}
@@ -76,7 +80,7 @@ func (m *Push) check(l Limits) *Error {
 			err.EventID = eventID(e.ID)
 			return err
 		}
-		if err := checkEvent(e, l); err != nil {
+		if err := checkEventJSON(e, l, validJSON); err != nil {
 			return err
 		}
 	}
@@ -114,13 +118,13 @@ func (m *Ack) check(l Limits) *Error {
 	return nil
 }
 
-func (m *Events) check(l Limits) *Error { return checkPulled("events", m.Events, m.Cursor, l) }
+func (m *Events) check(l Limits) *Error { return checkPulled("events", m.Events, m.Cursor, l, false) }
 
-func (m *Live) check(l Limits) *Error { return checkPulled("live", m.Events, m.Cursor, l) }
+func (m *Live) check(l Limits) *Error { return checkPulled("live", m.Events, m.Cursor, l, false) }
 
 // checkPulled validates events sent by the hub: in ascending hub order,
-// none past the cursor.
-func checkPulled(what string, events []eventstore.Event, cursor int64, l Limits) *Error {
+// none past the cursor. validJSON is as for checkEventJSON.
+func checkPulled(what string, events []eventstore.Event, cursor int64, l Limits, validJSON bool) *Error {
 	if len(events) > l.MaxEventsPerBatch {
 		return errorf(CodeTooManyEvents, "%s: %d events, limit %d", what, len(events), l.MaxEventsPerBatch)
 	}
@@ -135,7 +139,7 @@ func checkPulled(what string, events []eventstore.Event, cursor int64, l Limits)
 			return err
 		}
 		last = e.HubPosition
-		if err := checkEvent(e, l); err != nil {
+		if err := checkEventJSON(e, l, validJSON); err != nil {
 			return err
 		}
 	}
@@ -192,4 +196,18 @@ func checkPrefixes(what string, prefixes []string) *Error {
 		}
 	}
 	return nil
+}
+
+// checkDecoded validates m, which the fast decoder produced: Data and Meta
+// of its events are valid JSON already.
+func checkDecoded(m Message, l Limits) *Error {
+	switch m := m.(type) {
+	case *Push:
+		return m.checkJSON(l, true)
+	case *Events:
+		return checkPulled("events", m.Events, m.Cursor, l, true)
+	case *Live:
+		return checkPulled("live", m.Events, m.Cursor, l, true)
+	}
+	return m.check(l)
 }

@@ -1,0 +1,412 @@
+package hub
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/gorilla/websocket"
+
+	"github.com/ferrysync/ferry/eventstore"
+	"github.com/ferrysync/ferry/sync/protocol"
+)
+
+// pushQueue is the number of decoded pushes that may wait for the pusher.
+const pushQueue = 2
+
+// maxKeptReadBuffer is the largest read buffer a connection keeps between
+// frames; a larger frame's buffer is dropped once decoded, so an idle
+// connection does not pin MaxFrameBytes.
+const maxKeptReadBuffer = 256 << 10
+
+// closeGrace is how long the hub waits, after sending its close frame, for
+// the client's close frame before dropping the TCP connection.
+const closeGrace = 2 * time.Second
+
+// errConnClosed is returned by enqueue when the connection is ending.
+var errConnClosed = errors.New("hub: connection closed")
+
+// conn is one client connection. Four goroutines share it: the reader
+// (ServeHTTP's goroutine: handshake, decoding frames), the pusher (storing
+// pushes in order, so that decoding the next frame overlaps storing the
+// previous one), the puller (catch-up and live events) and the writer, the
+// only one writing data frames to the socket. They hand frames to the
+// writer through a bounded queue; no lock is held while the socket is
+// written.
+type conn struct {
+	s      *Server
+	ws     *websocket.Conn
+	store  eventstore.Store
+	claims Claims
+	scope  scope
+	log    *slog.Logger
+
+	queue    chan []byte         // frames for the writer
+	closeCh  chan closeReq       // the one close request (buffered 1)
+	closeOne sync.Once           // guards closeCh
+	done     chan struct{}       // closed when the writer has returned
+	pullDone chan struct{}       // closed when the puller has returned
+	pushes   chan *protocol.Push // decoded pushes for the pusher
+	pushDone chan struct{}       // closed when the pusher has returned
+	ctx      context.Context     // the puller's context
+	cancel   context.CancelFunc
+
+	pushMu   sync.Mutex // held while a push is processed
+	draining bool       // under pushMu: shutting down, pushes are dropped
+
+	graceMu sync.Mutex
+	grace   *time.Timer // drops the TCP connection after closeGrace
+
+	recent *recentLog // the tenant's recent events on this node; may be nil
+
+	rbuf bytes.Buffer       // the reader's frame buffer, reused (Decode keeps none of it)
+	pbuf []eventstore.Event // the puller's batch buffer, reused
+}
+
+// closeReq asks the writer to end the connection.
+type closeReq struct {
+	err   *protocol.Error // sent as a message first, when non-nil
+	code  int             // close frame code; 0 sends no close frame
+	drain bool            // write the queued frames first
+}
+
+func newConn(s *Server, ws *websocket.Conn, store eventstore.Store, claims Claims, remote string) *conn {
+	ctx, cancel := context.WithCancel(s.baseCtx)
+	return &conn{
+		s:      s,
+		ws:     ws,
+		store:  store,
+		claims: claims,
+		scope:  scope{token: claims.Streams},
+		log: s.log.With(slog.String(logTenant, claims.Tenant), slog.String(logSubject, claims.Subject),
+			slog.String(logRemote, remote)),
+		queue:    make(chan []byte, s.cfg.SendQueue),
+		closeCh:  make(chan closeReq, 1),
+		done:     make(chan struct{}),
+		pullDone: make(chan struct{}),
+		pushes:   make(chan *protocol.Push, pushQueue),
+		pushDone: make(chan struct{}),
+		ctx:      ctx,
+		cancel:   cancel,
+		recent:   s.acquireRecent(claims.Tenant, store),
+	}
+}
+
+// serve runs the connection until it ends.
+func (c *conn) serve() {
+	c.ws.SetReadLimit(int64(c.s.limits.MaxFrameBytes))
+	go c.writeLoop(c.log)
+	hello := c.handshake()
+	if hello != nil {
+		c.log = c.log.With(slog.String(logClient, hello.Client))
+		c.log.Info("connected", slog.Int64(logCursor, hello.Cursor))
+		c.scope.pull = hello.Streams
+		go c.pull(hello.Cursor)
+		go c.pushLoop()
+		c.readLoop()
+		close(c.pushes)
+		<-c.pushDone
+	} else {
+		close(c.pullDone)
+	}
+	c.requestClose(closeReq{}) // no-op when a close was requested already
+	<-c.done
+	c.cancel()
+	<-c.pullDone
+	c.graceMu.Lock()
+	if c.grace != nil {
+		c.grace.Stop()
+	}
+	c.graceMu.Unlock()
+	_ = c.ws.NetConn().Close()
+	c.s.releaseRecent(c.claims.Tenant, c.recent)
+	c.log.Info("disconnected")
+}
+
+// handshake reads Hello and answers Welcome; it returns nil (after asking
+// for the close) when the client fails it.
+func (c *conn) handshake() *protocol.Hello {
+	_ = c.ws.SetReadDeadline(time.Now().Add(c.s.cfg.HandshakeTimeout))
+	msg, ok := c.read()
+	if !ok {
+		return nil
+	}
+	hello, isHello := msg.(*protocol.Hello)
+	if !isHello {
+		c.fail(protocol.NewError(protocol.CodeProtocolViolation, "want hello, got %s", msg.Type()))
+		return nil
+	}
+	version, ok := protocol.Negotiate(hello.Versions)
+	if !ok {
+		c.fail(protocol.NewError(protocol.CodeUnsupportedVersion, "hub speaks versions %v", protocol.Versions()))
+		return nil
+	}
+	head, err := c.store.Head(c.ctx)
+	if err != nil {
+		c.internal("head", err)
+		return nil
+	}
+	if hello.Cursor > head {
+		c.log.Warn("client cursor is ahead of the hub's head", slog.Int64(logCursor, hello.Cursor), slog.Int64("head", head))
+	}
+	welcome := &protocol.Welcome{
+		Version: version,
+		Tenant:  c.claims.Tenant,
+		Node:    c.s.cfg.NodeID,
+		Head:    head,
+		Limits:  c.s.limits,
+		Streams: c.claims.Streams,
+	}
+	if c.send(c.ctx, welcome) != nil {
+		return nil
+	}
+	return hello
+}
+
+// readLoop reads client messages until the connection ends.
+func (c *conn) readLoop() {
+	wait := 2 * c.s.cfg.PingInterval
+	_ = c.ws.SetReadDeadline(time.Now().Add(wait))
+	c.ws.SetPongHandler(func(string) error {
+		return c.ws.SetReadDeadline(time.Now().Add(wait))
+	})
+	for {
+		msg, ok := c.read()
+		if !ok {
+			return
+		}
+		_ = c.ws.SetReadDeadline(time.Now().Add(wait))
+		switch m := msg.(type) {
+		case *protocol.Push:
+			select { // the pusher stores it while the next frame is decoded
+			case c.pushes <- m:
+			case <-c.done:
+				return
+			}
+		case *protocol.Ping:
+			if c.send(c.s.baseCtx, &protocol.Pong{Nonce: m.Nonce}) != nil {
+				return
+			}
+		case *protocol.Pong:
+		case *protocol.Error:
+			c.log.Info("client error", slog.String(logCode, string(m.Code)), slog.String(logErr, m.Message))
+			c.requestClose(closeReq{code: websocket.CloseNormalClosure, drain: true})
+			return
+		default:
+			c.fail(protocol.NewError(protocol.CodeProtocolViolation, "unexpected %s from a client", msg.Type()))
+			return
+		}
+	}
+}
+
+// read reads and decodes one message. On failure it asks for the close
+// (with a protocol error when the frame was bad) and reports false.
+func (c *conn) read() (protocol.Message, bool) {
+	typ, data, err := c.readFrame()
+	if err != nil {
+		switch {
+		case errors.Is(err, websocket.ErrReadLimit):
+			// gorilla/websocket has sent close 1009 (message too big),
+			// which clients map to protocol.CodeFrameTooLarge.
+			c.log.Info("frame too large", slog.String(logCode, string(protocol.CodeFrameTooLarge)))
+		case websocket.IsCloseError(err, websocket.CloseNormalClosure, websocket.CloseGoingAway):
+		default:
+			c.log.Debug("read", slog.String(logErr, err.Error()))
+		}
+		c.requestClose(closeReq{})
+		return nil, false
+	}
+	if typ != websocket.TextMessage {
+		c.fail(protocol.NewError(protocol.CodeProtocolViolation, "binary frames are not supported"))
+		return nil, false
+	}
+	msg, err := protocol.Decode(data, c.s.limits)
+	if c.rbuf.Cap() > maxKeptReadBuffer {
+		c.rbuf = bytes.Buffer{}
+	}
+	if err != nil {
+		var perr *protocol.Error
+		if !errors.As(err, &perr) {
+			perr = protocol.NewError(protocol.CodeProtocolViolation, "%v", err)
+		}
+		c.fail(perr)
+		return nil, false
+	}
+	return msg, true
+}
+
+// readFrame reads the next message into the connection's read buffer
+// (rather than a new buffer grown from 512 bytes, as ReadMessage does). The
+// bytes are valid until the next call.
+func (c *conn) readFrame() (int, []byte, error) {
+	typ, r, err := c.ws.NextReader()
+	if err != nil {
+		return 0, nil, err
+	}
+	c.rbuf.Reset()
+	if _, err := c.rbuf.ReadFrom(r); err != nil {
+		return 0, nil, err
+	}
+	return typ, c.rbuf.Bytes(), nil
+}
+
+// fail sends perr and closes with its close code.
+func (c *conn) fail(perr *protocol.Error) {
+	c.log.Info("protocol error", slog.String(logCode, string(perr.Code)), slog.String(logErr, perr.Message))
+	c.requestClose(closeReq{err: perr, code: perr.Code.CloseCode(), drain: true})
+}
+
+// internal closes the connection with protocol.CodeInternal after a store
+// failure (the client resumes after the retry hint).
+func (c *conn) internal(op string, err error) {
+	if c.ctx.Err() != nil && errors.Is(err, context.Canceled) {
+		return // the connection is ending anyway
+	}
+	c.log.Error(op, slog.String(logErr, err.Error()))
+	perr := protocol.NewError(protocol.CodeInternal, "hub storage error")
+	perr.RetryAfterMS = DefaultRetryAfter.Milliseconds()
+	c.requestClose(closeReq{err: perr, code: perr.Code.CloseCode(), drain: true})
+}
+
+// goAway ends the connection for a shutdown: the push in progress, if any,
+// finishes and is acknowledged; then the queued frames, an error with
+// protocol.CodeGoingAway and the close frame are written.
+func (c *conn) goAway() {
+	c.pushMu.Lock()
+	c.draining = true
+	c.pushMu.Unlock()
+	c.cancel()
+	perr := protocol.NewError(protocol.CodeGoingAway, "hub node shutting down")
+	c.requestClose(closeReq{err: perr, code: perr.Code.CloseCode(), drain: true})
+}
+
+// kill drops the TCP connection at once.
+func (c *conn) kill() { _ = c.ws.NetConn().Close() }
+
+// requestClose asks the writer to end the connection; only the first
+// request counts.
+func (c *conn) requestClose(req closeReq) {
+	c.closeOne.Do(func() { c.closeCh <- req })
+}
+
+// send encodes m and queues it for the writer (see enqueue).
+func (c *conn) send(ctx context.Context, m protocol.Message) error {
+	frame, err := protocol.Encode(m)
+	if err != nil {
+		c.internal("encode", err)
+		return err
+	}
+	return c.enqueue(ctx, frame)
+}
+
+// enqueue queues frame for the writer. When the queue stays full for
+// SlowConsumerTimeout the connection is closed with
+// protocol.CodeSlowConsumer and an error is returned, as it is when the
+// connection ends or ctx is done.
+func (c *conn) enqueue(ctx context.Context, frame []byte) error {
+	select {
+	case c.queue <- frame:
+		return nil
+	case <-c.done:
+		return errConnClosed
+	default:
+	}
+	t := time.NewTimer(c.s.cfg.SlowConsumerTimeout)
+	defer t.Stop()
+	select {
+	case c.queue <- frame:
+		return nil
+	case <-c.done:
+		return errConnClosed
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		c.log.Warn("slow consumer", slog.String(logCode, string(protocol.CodeSlowConsumer)))
+		perr := protocol.NewError(protocol.CodeSlowConsumer, "send queue full for %s: reconnect and resume from your cursor",
+			c.s.cfg.SlowConsumerTimeout)
+		c.requestClose(closeReq{err: perr, code: perr.Code.CloseCode()})
+		return protocol.ErrSlowConsumer
+	}
+}
+
+// writeLoop is the connection's only writer of data frames: it drains the
+// queue, pings, and performs the close. It logs to log (c.log changes once
+// Hello names the client).
+func (c *conn) writeLoop(log *slog.Logger) {
+	defer close(c.done)
+	ping := time.NewTicker(c.s.cfg.PingInterval)
+	defer ping.Stop()
+	for {
+		select { // a close request goes before queued frames
+		case req := <-c.closeCh:
+			c.writeClose(req)
+			return
+		default:
+		}
+		select {
+		case req := <-c.closeCh:
+			c.writeClose(req)
+			return
+		case frame := <-c.queue:
+			if err := c.write(frame); err != nil {
+				log.Debug("write", slog.String(logErr, err.Error()))
+				c.kill()
+				return
+			}
+		case <-ping.C:
+			if err := c.ws.WriteControl(websocket.PingMessage, nil, time.Now().Add(c.s.cfg.WriteTimeout)); err != nil {
+				c.kill()
+				return
+			}
+		}
+	}
+}
+
+func (c *conn) write(frame []byte) error {
+	if err := c.ws.SetWriteDeadline(time.Now().Add(c.s.cfg.WriteTimeout)); err != nil {
+		return err
+	}
+	return c.ws.WriteMessage(websocket.TextMessage, frame)
+}
+
+// writeClose writes what req asks for, then leaves the client closeGrace
+// to answer before the TCP connection is dropped.
+func (c *conn) writeClose(req closeReq) {
+	if req.drain {
+	drain:
+		for {
+			select {
+			case frame := <-c.queue:
+				if err := c.write(frame); err != nil {
+					c.kill()
+					return
+				}
+			default:
+				break drain
+			}
+		}
+	}
+	if req.err != nil {
+		frame, err := protocol.Encode(req.err)
+		if err == nil {
+			if err := c.write(frame); err != nil {
+				c.kill()
+				return
+			}
+		}
+	}
+	if req.code != 0 {
+		reason := ""
+		if req.err != nil {
+			reason = string(req.err.Code)
+		}
+		_ = c.ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(req.code, reason),
+			time.Now().Add(c.s.cfg.WriteTimeout))
+	}
+	c.graceMu.Lock()
+	c.grace = time.AfterFunc(closeGrace, c.kill)
+	c.graceMu.Unlock()
+}

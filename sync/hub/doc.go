@@ -1,0 +1,67 @@
+// Package hub is the server side of Ferry's sync: the WebSocket endpoint
+// that syncd serves at /sync. Edge clients (sync/client) push the events
+// they wrote and pull everything else their tenant's ledger holds.
+//
+// # Authentication
+//
+// A client presents an HS256 JWT (see IssueToken and VerifyToken) in the
+// upgrade request, as "Authorization: Bearer <jwt>" or, for browsers, the
+// access_token query parameter. The token names the tenant, the subject
+// (device or user), an expiry, and optionally the stream prefixes the
+// bearer may read and write. A missing, malformed, forged, expired or
+// tenant-less token, or one signed with any algorithm but HS256 ("none"
+// included), is refused with HTTP 401 before the upgrade; nothing flows.
+// The tenant comes only from the verified token: Config.Stores hands the
+// Server a store scoped to it, so a connection can neither read nor write
+// another tenant's events.
+//
+// # One connection
+//
+// After the client's Hello the hub answers Welcome and then, concurrently:
+//
+//   - Push: each batch is inserted idempotently by event id
+//     (eventstore.Store.Insert) and answered with one Ack giving every
+//     event its hub position, the event's Position in the hub's store. A
+//     re-sent batch gets the same positions and stores nothing twice.
+//     Events outside the token's scope, and events the store refuses
+//     (unknown type, invalid payload, clock drift), are rejected one by one;
+//     the rest of the batch is stored. Frames are decoded while earlier
+//     batches are stored, and batches waiting together are stored in one
+//     Insert (one transaction), each still answered by its own Ack.
+//   - Pull: the ledger after the Hello cursor is streamed with
+//     eventstore.Store.ReadAll one message at a time (bounded memory
+//     however long the backlog), filtered to the token's scope and the
+//     Hello's streams, each message carrying the cursor it advances to
+//     (past filtered events too). CaughtUp marks the head; Live messages
+//     follow as eventstore.Store.Wait reports commits. On PostgreSQL, Wait
+//     wakes on commits made through any syncd node (LISTEN/NOTIFY), and
+//     positions are assigned in commit order, so the stream is gap-free
+//     and in hub order on every node. Events pushed through this node are
+//     also kept in a small per-tenant log of recent events (at most 4096
+//     events and 4 MiB per tenant with connections on the node, 64 MiB in
+//     all), from which
+//     the tenant's connections take their live events rather than each
+//     reading them back from the store; a connection takes events from it
+//     only from exactly its cursor on and reads anything else from the
+//     store, so the stream stays gap-free.
+//
+// A malformed or oversize frame ends the connection with a protocol Error
+// and its close code (an oversize frame is cut short by the read limit and
+// closed with 1009, which clients map to protocol.CodeFrameTooLarge);
+// nothing of it is stored and other connections are unaffected.
+//
+// # Backpressure
+//
+// Each connection has one writer goroutine draining a bounded queue of
+// Config.SendQueue frames. When the queue stays full for
+// Config.SlowConsumerTimeout, the connection is closed with
+// protocol.CodeSlowConsumer, which tells the client to reconnect and resume
+// from its cursor. No lock is shared between connections while writing, so
+// a slow client slows nobody else.
+//
+// # Shutdown
+//
+// Shutdown stops accepting connections, lets pushes in progress finish and
+// be acknowledged, and closes every connection with
+// protocol.CodeGoingAway: clients resume from their cursor on any node.
+package hub

@@ -1,0 +1,169 @@
+package hub
+
+import (
+	"context"
+	"errors"
+
+	"github.com/ferrysync/ferry/eventstore"
+	"github.com/ferrysync/ferry/sync/protocol"
+)
+
+// maxScanPages bounds the ledger pages one pulled message may scan past
+// events outside the client's scope before it is sent (possibly empty, to
+// advance the client's cursor).
+const maxScanPages = 8
+
+// pull streams the ledger after cursor to the client: the backlog as
+// Events messages, then CaughtUp, then Live messages as events commit. It
+// returns when the connection ends.
+//
+// The ledger is read with Store.ReadAll in pages of MaxEventsPerBatch, one
+// message at a time, so a connection holds at most SendQueue+1 messages
+// however large the backlog. Hub positions come from the store's ledger,
+// which every backend assigns in commit order, so following it with
+// "position > cursor" never skips an event.
+func (c *conn) pull(cursor int64) {
+	defer close(c.pullDone)
+	ctx := c.ctx
+	cursor, err := c.drain(ctx, cursor, 0)
+	if err != nil {
+		c.pullFailed(err)
+		return
+	}
+	if err := c.send(ctx, &protocol.CaughtUp{Head: cursor}); err != nil {
+		return
+	}
+	for {
+		head, err := c.store.Wait(ctx, cursor)
+		if err != nil {
+			c.pullFailed(err)
+			return
+		}
+		if c.recent != nil {
+			c.recent.await(ctx, cursor)
+		}
+		if cursor, err = c.drain(ctx, cursor, head); err != nil {
+			c.pullFailed(err)
+			return
+		}
+	}
+}
+
+// pullFailed ends the connection after a failed read, unless the failure
+// is the connection ending.
+func (c *conn) pullFailed(err error) {
+	if c.ctx.Err() != nil || errors.Is(err, errConnClosed) || errors.Is(err, protocol.ErrSlowConsumer) {
+		return
+	}
+	c.internal("pull", err)
+}
+
+// drain sends every event after cursor, up to the head, as Events messages
+// (catch-up, head 0) or Live messages (head is the head Store.Wait
+// reported), and returns the cursor reached.
+func (c *conn) drain(ctx context.Context, cursor, head int64) (int64, error) {
+	live := head > 0
+	for {
+		events, next, more, err := c.readBatch(ctx, cursor)
+		if err != nil {
+			return cursor, err
+		}
+		if next > cursor {
+			list := events
+			if len(list) == 0 {
+				list = nil // sent as null, as always
+			}
+			var m protocol.Message = &protocol.Events{Events: list, Cursor: next}
+			if live {
+				m = &protocol.Live{Events: list, Cursor: next}
+			}
+			err := c.send(ctx, m) // encodes: the events are not needed after it
+			c.keepBatchBuffer(events)
+			if err != nil {
+				return cursor, err
+			}
+			cursor = next
+		}
+		if !more || live && cursor >= head {
+			return cursor, nil
+		}
+	}
+}
+
+// maxKeptBatch is the capacity up to which the puller keeps its batch
+// buffer between batches.
+const maxKeptBatch = 1024
+
+// keepBatchBuffer keeps events' array for the next batch, without the
+// payloads it refers to.
+func (c *conn) keepBatchBuffer(events []eventstore.Event) {
+	clear(events)
+	if cap(events) <= maxKeptBatch {
+		c.pbuf = events[:0]
+	} else {
+		c.pbuf = nil
+	}
+}
+
+// readBatch reads the events after cursor that fit one message (under the
+// limits, sized with protocol.BatchSizer) and are in the client's scope,
+// from the tenant's recent log when it holds cursor+1, else from the
+// store. It returns them with their hub positions set, the cursor they
+// advance to (past skipped out-of-scope events too), and whether the
+// ledger may hold more after it.
+func (c *conn) readBatch(ctx context.Context, cursor int64) (events []eventstore.Event, next int64, more bool, err error) {
+	page := c.s.limits.MaxEventsPerBatch
+	sizer := protocol.BatchSizer{Limits: c.s.limits}
+	next = cursor
+	events = c.pbuf[:0]
+	if c.recent != nil {
+		n := 0
+		held := c.recent.each(cursor, func(e eventstore.Event) bool {
+			if n == page {
+				return false
+			}
+			n++
+			if !c.scope.readable(e.Stream) {
+				next = e.Position
+				return true
+			}
+			if !sizer.Add(e) {
+				return false // re-read by the next batch
+			}
+			e.HubPosition = e.Position
+			events = append(events, e)
+			next = e.Position
+			return true
+		})
+		if held {
+			return events, next, true, nil
+		}
+	}
+	for range maxScanPages {
+		n, full := 0, false
+		for e, err := range c.store.ReadAll(ctx, next, page) {
+			if err != nil {
+				return nil, cursor, false, err
+			}
+			n++
+			if !c.scope.readable(e.Stream) {
+				next = e.Position
+				continue
+			}
+			if !sizer.Add(e) {
+				full = true // re-read by the next batch
+				break
+			}
+			e.HubPosition = e.Position
+			events = append(events, e)
+			next = e.Position
+		}
+		if full {
+			return events, next, true, nil
+		}
+		if n < page {
+			return events, next, false, nil
+		}
+	}
+	return events, next, true, nil
+}

@@ -1,0 +1,345 @@
+package hub
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/gorilla/websocket"
+
+	"github.com/ferrysync/ferry/eventstore"
+	"github.com/ferrysync/ferry/sync/protocol"
+)
+
+// Defaults for the Config fields left zero.
+const (
+	// DefaultSendQueue is the number of frames a connection may have
+	// waiting to be written before the hub considers the client slow.
+	DefaultSendQueue = 64
+	// DefaultSlowConsumerTimeout is how long the hub waits for room in a
+	// full send queue before closing the connection with
+	// protocol.CodeSlowConsumer.
+	DefaultSlowConsumerTimeout = 5 * time.Second
+	// DefaultPingInterval is how often the hub pings an idle client; a
+	// client silent for twice as long is dropped.
+	DefaultPingInterval = 30 * time.Second
+	// DefaultHandshakeTimeout bounds the wait for the client's Hello.
+	DefaultHandshakeTimeout = 10 * time.Second
+	// DefaultWriteTimeout bounds the write of one frame.
+	DefaultWriteTimeout = 10 * time.Second
+	// DefaultRetryAfter is the retry hint sent with CodeInternal.
+	DefaultRetryAfter = time.Second
+)
+
+// Log attribute keys.
+const (
+	logTenant  = "tenant"
+	logSubject = "subject"
+	logClient  = "client"
+	logRemote  = "remote"
+	logCode    = "code"
+	logErr     = "err"
+	logCursor  = "cursor"
+)
+
+// Config configures a Server.
+type Config struct {
+	// Stores returns the store holding tenant's ledger (required). It is
+	// called once per connection with the tenant named by the verified
+	// token; the Server never closes the stores it is given.
+	Stores func(ctx context.Context, tenant string) (eventstore.Store, error)
+	// Secret is the HS256 key tokens are signed with (required, at least
+	// MinSecretBytes).
+	Secret []byte
+	// Limits are the limits the hub enforces and announces in Welcome;
+	// zero fields mean protocol defaults.
+	Limits protocol.Limits
+	// SendQueue is the number of frames each connection may have queued
+	// for writing (default DefaultSendQueue). A connection holds at most
+	// about SendQueue+8 frames of Limits.MaxFrameBytes (queued, being
+	// written, being built, being read, and decoded pushes being or waiting
+	// to be stored), however large the backlog it pulls.
+	SendQueue int
+	// SlowConsumerTimeout is how long a full send queue may stay full
+	// before the connection is closed with protocol.CodeSlowConsumer
+	// (default DefaultSlowConsumerTimeout).
+	SlowConsumerTimeout time.Duration
+	// PingInterval is how often WebSocket pings are sent (default
+	// DefaultPingInterval); a peer silent for two intervals is dropped.
+	PingInterval time.Duration
+	// HandshakeTimeout bounds the wait for Hello (default
+	// DefaultHandshakeTimeout).
+	HandshakeTimeout time.Duration
+	// WriteTimeout bounds the write of one frame (default
+	// DefaultWriteTimeout).
+	WriteTimeout time.Duration
+	// NodeID names this hub node in Welcome (default "hub").
+	NodeID string
+	// Ready, when set, is called by /readyz (e.g. a database ping).
+	Ready func(ctx context.Context) error
+	// Logger receives connection logs. Nil discards them.
+	Logger *slog.Logger
+}
+
+// Server is the hub: an http.Handler for the sync WebSocket endpoint. It is
+// safe for concurrent use.
+type Server struct {
+	cfg      Config
+	limits   protocol.Limits
+	log      *slog.Logger
+	upgrader websocket.Upgrader
+
+	recentMu    sync.Mutex
+	recent      map[string]*recentLog // by tenant
+	recentTotal atomic.Int64          // the bytes the recent logs hold
+
+	mu      sync.Mutex
+	closing bool
+	conns   map[*conn]struct{}
+	wg      sync.WaitGroup // ServeHTTP calls past the closing check
+	baseCtx context.Context
+	stop    context.CancelFunc // cancels baseCtx: hard stop
+}
+
+// New returns a Server for cfg, with defaults applied and cfg validated.
+func New(cfg Config) (*Server, error) {
+	if cfg.Stores == nil {
+		return nil, errors.New("hub: config: Stores is required")
+	}
+	if len(cfg.Secret) < MinSecretBytes {
+		return nil, fmt.Errorf("hub: config: Secret must be at least %d bytes", MinSecretBytes)
+	}
+	limits := cfg.Limits.WithDefaults()
+	if err := limits.Validate(); err != nil {
+		return nil, fmt.Errorf("hub: config: %w", err)
+	}
+	if cfg.SendQueue <= 0 {
+		cfg.SendQueue = DefaultSendQueue
+	}
+	if cfg.SlowConsumerTimeout <= 0 {
+		cfg.SlowConsumerTimeout = DefaultSlowConsumerTimeout
+	}
+	if cfg.PingInterval <= 0 {
+		cfg.PingInterval = DefaultPingInterval
+	}
+	if cfg.HandshakeTimeout <= 0 {
+		cfg.HandshakeTimeout = DefaultHandshakeTimeout
+	}
+	if cfg.WriteTimeout <= 0 {
+		cfg.WriteTimeout = DefaultWriteTimeout
+	}
+	if cfg.NodeID == "" {
+		cfg.NodeID = "hub"
+	}
+	if len(cfg.NodeID) > protocol.MaxNameBytes {
+		return nil, fmt.Errorf("hub: config: NodeID longer than %d bytes", protocol.MaxNameBytes)
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	ctx, stop := context.WithCancel(context.Background())
+	s := &Server{
+		cfg:    cfg,
+		limits: limits,
+		log:    log,
+		upgrader: websocket.Upgrader{
+			HandshakeTimeout: cfg.HandshakeTimeout,
+			// Tokens travel in a header or the query, never in cookies,
+			// so cross-origin pages gain nothing: browsers may connect.
+			CheckOrigin: func(*http.Request) bool { return true },
+		},
+		conns:   make(map[*conn]struct{}),
+		recent:  make(map[string]*recentLog),
+		baseCtx: ctx,
+		stop:    stop,
+	}
+	return s, nil
+}
+
+// Limits returns the limits the server enforces (defaults applied).
+func (s *Server) Limits() protocol.Limits { return s.limits }
+
+// Handler returns a mux serving the sync endpoint at /sync, liveness at
+// /healthz (200 while the process serves) and readiness at /readyz (200
+// when Config.Ready succeeds and the server is not shutting down, 503
+// otherwise).
+func (s *Server) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("/sync", s)
+	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		_, _ = w.Write([]byte("ok\n"))
+	})
+	mux.HandleFunc("/readyz", s.serveReady)
+	return mux
+}
+
+func (s *Server) serveReady(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	s.mu.Lock()
+	closing := s.closing
+	s.mu.Unlock()
+	if closing {
+		http.Error(w, "shutting down", http.StatusServiceUnavailable)
+		return
+	}
+	if s.cfg.Ready != nil {
+		ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
+		defer cancel()
+		if err := s.cfg.Ready(ctx); err != nil {
+			s.log.Warn("not ready", slog.String(logErr, err.Error()))
+			http.Error(w, "not ready", http.StatusServiceUnavailable)
+			return
+		}
+	}
+	_, _ = w.Write([]byte("ready\n"))
+}
+
+// ServeHTTP serves the sync WebSocket endpoint. The token is taken from
+// the Authorization header ("Bearer <jwt>") or, for browsers, the
+// access_token query parameter, and verified before the upgrade: a missing,
+// forged, expired or tenant-less token gets 401, a tenant query parameter
+// that differs from the token's tenant gets 403, and nothing flows.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	claims, status, err := s.authenticate(r)
+	if err != nil {
+		s.log.Info("refused", slog.String(logRemote, r.RemoteAddr), slog.String(logErr, err.Error()))
+		if status == http.StatusUnauthorized {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="ferry"`)
+		}
+		refuse(w, status, protocol.NewError(protocol.CodeUnauthorized, "%v", err))
+		return
+	}
+	if !websocket.IsWebSocketUpgrade(r) {
+		refuse(w, http.StatusBadRequest, protocol.NewError(protocol.CodeProtocolViolation, "want a WebSocket upgrade"))
+		return
+	}
+	if !s.enter() {
+		refuseGoingAway(w)
+		return
+	}
+	defer s.wg.Done()
+
+	store, err := s.cfg.Stores(r.Context(), claims.Tenant)
+	if err != nil {
+		s.log.Error("open tenant store", slog.String(logTenant, claims.Tenant), slog.String(logErr, err.Error()))
+		perr := protocol.NewError(protocol.CodeInternal, "tenant store unavailable")
+		perr.RetryAfterMS = DefaultRetryAfter.Milliseconds()
+		w.Header().Set("Retry-After", "1")
+		refuse(w, http.StatusServiceUnavailable, perr)
+		return
+	}
+	ws, err := s.upgrader.Upgrade(w, r, nil)
+	if err != nil {
+		return // the upgrader has answered
+	}
+	c := newConn(s, ws, store, claims, r.RemoteAddr)
+	if !s.register(c) {
+		c.goAway()
+	}
+	c.serve()
+	s.unregister(c)
+}
+
+// authenticate verifies the request's token and returns its claims, or an
+// HTTP status and the reason for refusing.
+func (s *Server) authenticate(r *http.Request) (Claims, int, error) {
+	token := ""
+	if h := r.Header.Get("Authorization"); h != "" {
+		scheme, rest, ok := strings.Cut(h, " ")
+		if !ok || !strings.EqualFold(scheme, "Bearer") {
+			return Claims{}, http.StatusUnauthorized, fmt.Errorf("%w: want a Bearer token", ErrUnauthorized)
+		}
+		token = strings.TrimSpace(rest)
+	} else {
+		token = r.URL.Query().Get("access_token")
+	}
+	claims, err := VerifyToken(s.cfg.Secret, token)
+	if err != nil {
+		return Claims{}, http.StatusUnauthorized, err
+	}
+	if t := r.URL.Query().Get("tenant"); t != "" && t != claims.Tenant {
+		return Claims{}, http.StatusForbidden, fmt.Errorf("%w: token is for another tenant", ErrUnauthorized)
+	}
+	return claims, 0, nil
+}
+
+// refuse answers a request that is not upgraded with status and the
+// protocol error as JSON.
+func refuse(w http.ResponseWriter, status int, perr *protocol.Error) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(perr)
+}
+
+func refuseGoingAway(w http.ResponseWriter) {
+	w.Header().Set("Retry-After", "1")
+	refuse(w, http.StatusServiceUnavailable, protocol.NewError(protocol.CodeGoingAway, "hub node shutting down"))
+}
+
+// enter counts a request in, unless the server is shutting down.
+func (s *Server) enter() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closing {
+		return false
+	}
+	s.wg.Add(1)
+	return true
+}
+
+// register records an open connection; false when shutdown began.
+func (s *Server) register(c *conn) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.conns[c] = struct{}{}
+	return !s.closing
+}
+
+func (s *Server) unregister(c *conn) {
+	s.mu.Lock()
+	delete(s.conns, c)
+	s.mu.Unlock()
+}
+
+// Shutdown stops accepting connections, lets in-flight pushes finish and be
+// acknowledged, then closes every connection with protocol.CodeGoingAway
+// (clients resume on any node). It returns when every connection has ended,
+// or ctx's error after forcing the remaining ones closed when ctx ends
+// first. Shutdown does not stop the http.Server the hub is mounted on.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.mu.Lock()
+	s.closing = true
+	conns := make([]*conn, 0, len(s.conns))
+	for c := range s.conns {
+		conns = append(conns, c)
+	}
+	s.mu.Unlock()
+	for _, c := range conns {
+		go c.goAway()
+	}
+	done := make(chan struct{})
+	go func() { s.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+		s.stop()
+		return nil
+	case <-ctx.Done():
+		s.stop()
+		s.mu.Lock()
+		for c := range s.conns {
+			c.kill()
+		}
+		s.mu.Unlock()
+		<-done
+		return ctx.Err()
+	}
+}

@@ -1,0 +1,152 @@
+package hub
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/ferrysync/ferry/eventstore"
+	"github.com/ferrysync/ferry/sync/protocol"
+)
+
+// ErrUnauthorized is what VerifyToken's errors unwrap to: the token is
+// missing, malformed, forged, signed with another algorithm, expired or
+// names no tenant.
+var ErrUnauthorized = errors.New("hub: unauthorized")
+
+// MinSecretBytes is the shortest HS256 secret New, IssueToken and
+// VerifyToken accept.
+const MinSecretBytes = 16
+
+// MaxTenantBytes is the longest tenant name a token may carry.
+const MaxTenantBytes = protocol.MaxNameBytes
+
+// Claims is what a sync token asserts about its bearer.
+type Claims struct {
+	// Tenant is the tenant whose ledger the bearer reads and writes
+	// (required, at most MaxTenantBytes of UTF-8).
+	Tenant string
+	// Subject names the bearer: a device or a user (the JWT "sub").
+	Subject string
+	// Streams optionally restricts the streams the bearer may read and
+	// write to those whose name starts with one of these prefixes; empty
+	// allows every stream of the tenant.
+	Streams []string
+	// Expiry is when the token stops being accepted (the JWT "exp",
+	// required).
+	Expiry time.Time
+}
+
+// jwtClaims is the JWT form of Claims.
+type jwtClaims struct {
+	Tenant  string   `json:"tenant"`
+	Streams []string `json:"streams,omitempty"`
+	jwt.RegisteredClaims
+}
+
+// check validates the claims a token carries or is about to carry.
+func (c Claims) check() error {
+	switch {
+	case c.Tenant == "":
+		return errors.New("no tenant")
+	case len(c.Tenant) > MaxTenantBytes || !utf8.ValidString(c.Tenant) || strings.IndexByte(c.Tenant, 0) >= 0:
+		return fmt.Errorf("tenant: want 1..%d bytes of UTF-8 without NUL", MaxTenantBytes)
+	case len(c.Subject) > protocol.MaxNameBytes || !utf8.ValidString(c.Subject):
+		return fmt.Errorf("subject: want at most %d bytes of UTF-8", protocol.MaxNameBytes)
+	case len(c.Streams) > protocol.MaxScopePrefixes:
+		return fmt.Errorf("streams: %d prefixes, limit %d", len(c.Streams), protocol.MaxScopePrefixes)
+	}
+	for _, p := range c.Streams {
+		if p == "" || len(p) > eventstore.MaxStreamLen || !utf8.ValidString(p) {
+			return fmt.Errorf("streams: prefix %q: want 1..%d bytes of UTF-8", p, eventstore.MaxStreamLen)
+		}
+	}
+	return nil
+}
+
+// IssueToken returns an HS256 JWT for c signed with secret. The tenant, a
+// future expiry and a secret of at least MinSecretBytes are required.
+func IssueToken(secret []byte, c Claims) (string, error) {
+	if len(secret) < MinSecretBytes {
+		return "", fmt.Errorf("hub: issue token: secret shorter than %d bytes", MinSecretBytes)
+	}
+	if err := c.check(); err != nil {
+		return "", fmt.Errorf("hub: issue token: %w", err)
+	}
+	if c.Expiry.IsZero() {
+		return "", errors.New("hub: issue token: no expiry")
+	}
+	claims := jwtClaims{
+		Tenant:  c.Tenant,
+		Streams: c.Streams,
+		RegisteredClaims: jwt.RegisteredClaims{
+			Subject:   c.Subject,
+			ExpiresAt: jwt.NewNumericDate(c.Expiry),
+			IssuedAt:  jwt.NewNumericDate(time.Now()),
+		},
+	}
+	s, err := jwt.NewWithClaims(jwt.SigningMethodHS256, claims).SignedString(secret)
+	if err != nil {
+		return "", fmt.Errorf("hub: issue token: %w", err)
+	}
+	return s, nil
+}
+
+// VerifyToken checks token's HS256 signature against secret (any other
+// algorithm, "none" included, is refused), its expiry (required) and its
+// claims, and returns them. Errors unwrap to ErrUnauthorized.
+func VerifyToken(secret []byte, token string) (Claims, error) {
+	if len(secret) < MinSecretBytes {
+		return Claims{}, fmt.Errorf("%w: hub secret shorter than %d bytes", ErrUnauthorized, MinSecretBytes)
+	}
+	if token == "" {
+		return Claims{}, fmt.Errorf("%w: no token", ErrUnauthorized)
+	}
+	var jc jwtClaims
+	_, err := jwt.ParseWithClaims(token, &jc, func(*jwt.Token) (any, error) { return secret, nil },
+		jwt.WithValidMethods([]string{jwt.SigningMethodHS256.Alg()}),
+		jwt.WithExpirationRequired(),
+		jwt.WithLeeway(5*time.Second),
+	)
+	if err != nil {
+		return Claims{}, fmt.Errorf("%w: %v", ErrUnauthorized, err)
+	}
+	c := Claims{Tenant: jc.Tenant, Subject: jc.Subject, Streams: jc.Streams, Expiry: jc.ExpiresAt.Time}
+	if err := c.check(); err != nil {
+		return Claims{}, fmt.Errorf("%w: %v", ErrUnauthorized, err)
+	}
+	return c, nil
+}
+
+// scope decides which streams a connection may read and write.
+type scope struct {
+	token []string // the token's prefixes; empty = all
+	pull  []string // Hello.Streams; empty = all the token allows
+}
+
+// writable reports whether the token allows stream.
+func (s scope) writable(stream string) bool { return matchPrefix(s.token, stream) }
+
+// readable reports whether stream is sent to the client: allowed by the
+// token and asked for in Hello.
+func (s scope) readable(stream string) bool {
+	return matchPrefix(s.token, stream) && matchPrefix(s.pull, stream)
+}
+
+// matchPrefix reports whether stream starts with one of prefixes, or
+// prefixes is empty.
+func matchPrefix(prefixes []string, stream string) bool {
+	if len(prefixes) == 0 {
+		return true
+	}
+	for _, p := range prefixes {
+		if strings.HasPrefix(stream, p) {
+			return true
+		}
+	}
+	return false
+}
