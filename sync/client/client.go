@@ -1,0 +1,240 @@
+package client
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"sync/atomic"
+	"time"
+
+	"github.com/ferrysync/ferry/eventstore"
+	"github.com/ferrysync/ferry/sync/protocol"
+)
+
+// Agent is the client software name sent in Hello.
+const Agent = "ferry-client/1"
+
+// Defaults for the zero fields of Config.
+const (
+	// DefaultBackoffInitial is the first reconnection delay bound.
+	DefaultBackoffInitial = 500 * time.Millisecond
+	// DefaultBackoffMax caps the reconnection delay bound.
+	DefaultBackoffMax = 30 * time.Second
+	// MaxBackoff is the largest Backoff.Max (and Initial) New accepts;
+	// larger values are lowered to it.
+	MaxBackoff = 24 * time.Hour
+	// DefaultKeepAlive is how often an idle connection is pinged.
+	DefaultKeepAlive = 25 * time.Second
+	// DefaultDialTimeout bounds the TCP, TLS and WebSocket handshakes.
+	DefaultDialTimeout = 15 * time.Second
+	// DefaultWriteTimeout bounds one frame write.
+	DefaultWriteTimeout = 30 * time.Second
+	// DefaultPipeline is the number of pushes in flight before the client
+	// waits for an ack.
+	DefaultPipeline = 4
+)
+
+// Backoff bounds the delay between reconnection attempts. Attempt n waits a
+// random duration in [0, min(Max, Initial·2ⁿ)] ("full jitter"), or the hub's
+// retry hint when that is longer. Zero fields mean DefaultBackoffInitial and
+// DefaultBackoffMax.
+type Backoff struct {
+	// Initial is the delay bound after the first failure.
+	Initial time.Duration
+	// Max caps the delay bound.
+	Max time.Duration
+}
+
+// Config configures a Replicator.
+type Config struct {
+	// URL is the hub's WebSocket endpoint, e.g. "wss://hub.example/sync".
+	// http and https URLs are accepted and mean ws and wss.
+	URL string
+	// Token is the bearer token sent in the upgrade request's
+	// Authorization header. TokenFunc, when set, takes precedence and is
+	// called before every connection (to refresh expiring tokens).
+	Token string
+	// TokenFunc returns the token for the next connection.
+	TokenFunc func(ctx context.Context) (string, error)
+	// Device is the client id sent in Hello. Empty means the store's
+	// Origin, when the store has an Origin() string method (the memory and
+	// SQLite stores do).
+	Device string
+	// Streams optionally narrows what is pulled to streams with these
+	// prefixes (within the token's scope). Changing it for a store that
+	// has already synced does not re-pull events skipped before: the
+	// cursor has passed them.
+	Streams []string
+	// Limits caps what the client sends: the limits used for a push are
+	// the smaller of these and those the hub announces in Welcome, field
+	// by field; zero fields defer to the hub. Frames from the hub are
+	// accepted within the hub's announced limits.
+	Limits protocol.Limits
+	// BatchSize caps the events of one push (<= 0: the limits decide).
+	BatchSize int
+	// Pipeline is the number of pushes sent before waiting for an ack
+	// (<= 0: DefaultPipeline).
+	Pipeline int
+	// Backoff bounds Run's reconnection delays.
+	Backoff Backoff
+	// KeepAlive is the interval of WebSocket pings on an idle connection;
+	// a connection that shows no sign of life for two intervals is
+	// dropped (<= 0: DefaultKeepAlive).
+	KeepAlive time.Duration
+	// DialTimeout bounds connection set-up (<= 0: DefaultDialTimeout).
+	DialTimeout time.Duration
+	// Logger receives diagnostics. Nil discards them.
+	Logger *slog.Logger
+	// OnProgress, when set, is called after every state change of a
+	// connection: connected, events applied, pushes acked, caught up,
+	// disconnected. It runs on the replicator's goroutine and must return
+	// quickly.
+	OnProgress func(Progress)
+}
+
+// Progress describes one connection's state for progress bars and status
+// indicators. Counts are for the current connection.
+type Progress struct {
+	// Online is true while the connection is established.
+	Online bool
+	// CaughtUp is true once the hub has sent the whole backlog; pulled
+	// events then arrive live.
+	CaughtUp bool
+	// Since is the cursor the connection resumed from.
+	Since int64
+	// Cursor is the persisted pull cursor.
+	Cursor int64
+	// Head is the hub's head as last known (Welcome, CaughtUp, then each
+	// applied batch). Catch-up progress is (Cursor-Since)/(Head-Since).
+	Head int64
+	// Pushed counts events the hub accepted (duplicates included).
+	Pushed int64
+	// Rejected counts events marked rejected (by the hub or locally).
+	Rejected int64
+	// Pulled counts events received from the hub and applied.
+	Pulled int64
+	// Err is the reason the connection ended, when it did.
+	Err error
+}
+
+// Replicator synchronises one local event store with a hub: it pushes the
+// store's outbox, pulls what others wrote and, in Run, stays live. Create
+// it with New. Run and SyncOnce may be called from any goroutine, but only
+// one session runs at a time: a second call waits for the first.
+type Replicator struct {
+	store  eventstore.Store
+	cfg    Config
+	url    string
+	log    *slog.Logger
+	sem    chan struct{}
+	online atomic.Bool
+	active atomic.Bool
+	batch  atomic.Uint64
+}
+
+// origin is implemented by stores that know their node id.
+type origin interface{ Origin() string }
+
+// New returns a Replicator for store. It checks cfg but does not connect.
+func New(store eventstore.Store, cfg Config) (*Replicator, error) {
+	if store == nil {
+		return nil, errors.New("client: nil store")
+	}
+	u, err := hubURL(cfg.URL)
+	if err != nil {
+		return nil, err
+	}
+	if cfg.Device == "" {
+		if o, ok := store.(origin); ok {
+			cfg.Device = o.Origin()
+		}
+	}
+	if cfg.Device == "" {
+		return nil, errors.New("client: Config.Device is required when the store has no Origin")
+	}
+	if len(cfg.Device) > protocol.MaxNameBytes {
+		return nil, fmt.Errorf("client: device id longer than %d bytes", protocol.MaxNameBytes)
+	}
+	if len(cfg.Streams) > protocol.MaxScopePrefixes {
+		return nil, fmt.Errorf("client: more than %d stream prefixes", protocol.MaxScopePrefixes)
+	}
+	if cfg.Backoff.Initial <= 0 {
+		cfg.Backoff.Initial = DefaultBackoffInitial
+	}
+	if cfg.Backoff.Max <= 0 {
+		cfg.Backoff.Max = DefaultBackoffMax
+	}
+	cfg.Backoff.Initial = min(cfg.Backoff.Initial, MaxBackoff)
+	cfg.Backoff.Max = min(max(cfg.Backoff.Max, cfg.Backoff.Initial), MaxBackoff)
+	if cfg.Pipeline <= 0 {
+		cfg.Pipeline = DefaultPipeline
+	}
+	if cfg.KeepAlive <= 0 {
+		cfg.KeepAlive = DefaultKeepAlive
+	}
+	if cfg.DialTimeout <= 0 {
+		cfg.DialTimeout = DefaultDialTimeout
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Replicator{store: store, cfg: cfg, url: u, log: log, sem: make(chan struct{}, 1)}, nil
+}
+
+// hubURL checks raw and turns http(s) into ws(s).
+func hubURL(raw string) (string, error) {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "", fmt.Errorf("client: hub url: %w", err)
+	}
+	switch u.Scheme {
+	case "ws", "wss":
+	case "http":
+		u.Scheme = "ws"
+	case "https":
+		u.Scheme = "wss"
+	default:
+		return "", fmt.Errorf("client: hub url %q: scheme must be ws, wss, http or https", raw)
+	}
+	if u.Host == "" {
+		return "", fmt.Errorf("client: hub url %q: no host", raw)
+	}
+	return u.String(), nil
+}
+
+// Device returns the client id the replicator sends in Hello.
+func (r *Replicator) Device() string { return r.cfg.Device }
+
+// lock takes the session semaphore, or returns ctx's error.
+func (r *Replicator) lock(ctx context.Context) error {
+	select {
+	case r.sem <- struct{}{}:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (r *Replicator) unlock() { <-r.sem }
+
+// token returns the bearer token for the next connection.
+func (r *Replicator) token(ctx context.Context) (string, error) {
+	if r.cfg.TokenFunc != nil {
+		t, err := r.cfg.TokenFunc(ctx)
+		if err != nil {
+			return "", fmt.Errorf("client: token: %w", err)
+		}
+		return t, nil
+	}
+	return r.cfg.Token, nil
+}
+
+// progress reports p to OnProgress, if set.
+func (r *Replicator) progress(p Progress) {
+	if r.cfg.OnProgress != nil {
+		r.cfg.OnProgress(p)
+	}
+}

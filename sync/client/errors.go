@@ -1,0 +1,109 @@
+package client
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/ferrysync/ferry/sync/protocol"
+)
+
+// Sentinel errors. Errors returned by SyncOnce unwrap to one of these, to a
+// *protocol.Error (the hub ended the conversation with a code), to a store
+// error, or to ctx's error.
+var (
+	// ErrUnauthorized means the hub refused the token: HTTP 401 or 403 on
+	// the upgrade, or an unauthorized error or close code later. Retrying
+	// with the same token does not help.
+	ErrUnauthorized = errors.New("client: unauthorized")
+	// ErrUnreachable means the hub could not be reached: the dial, TLS or
+	// WebSocket handshake failed, or the URL answered with another HTTP
+	// status than 101.
+	ErrUnreachable = errors.New("client: hub unreachable")
+	// ErrDisconnected means an established connection dropped before the
+	// sync finished (no error message from the hub, or an abnormal close).
+	ErrDisconnected = errors.New("client: disconnected")
+	// ErrRejected is what a *RejectedError unwraps to.
+	ErrRejected = errors.New("client: events rejected")
+	// ErrApply means pulled events could not be stored (the local
+	// registry refuses their type or payload, or their clock is too far
+	// ahead). The cursor did not move past them: they are pulled again on
+	// the next attempt, never skipped.
+	ErrApply = errors.New("client: cannot apply pulled events")
+)
+
+// Rejection is one event the hub (or the client, before sending it)
+// refused. Rejected events stay in the local store but are never pushed
+// again.
+type Rejection struct {
+	// ID is the event's id.
+	ID string `json:"id"`
+	// Code is the reason code (protocol.CodeForbiddenStream,
+	// protocol.CodeEventTooLarge, protocol.CodeInvalidEvent, ...).
+	Code protocol.Code `json:"code"`
+	// Reason is the hub's explanation.
+	Reason string `json:"reason,omitempty"`
+	// At is when the rejection was recorded.
+	At time.Time `json:"at"`
+	// Local is true when the client refused the event itself, because it
+	// breaks the hub's limits.
+	Local bool `json:"local,omitempty"`
+}
+
+// RejectedError lists the events rejected during one SyncOnce. It does not
+// mean the sync failed: every other event was pushed and the pull finished.
+// It unwraps to ErrRejected.
+type RejectedError struct {
+	// Rejections lists the rejected events, in the order they were
+	// rejected.
+	Rejections []Rejection
+}
+
+// Error implements error.
+func (e *RejectedError) Error() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "client: %d event(s) rejected", len(e.Rejections))
+	for i, r := range e.Rejections {
+		if i == 3 {
+			b.WriteString(", ...")
+			break
+		}
+		sep := ": "
+		if i > 0 {
+			sep = ", "
+		}
+		fmt.Fprintf(&b, "%s%s (%s)", sep, r.ID, r.Code)
+	}
+	return b.String()
+}
+
+// Unwrap returns ErrRejected.
+func (e *RejectedError) Unwrap() error { return ErrRejected }
+
+// httpError is an upgrade the hub answered with a status other than 101.
+type httpError struct {
+	status     int
+	retryAfter time.Duration
+	cause      error
+}
+
+func (e *httpError) Error() string {
+	return fmt.Sprintf("hub answered HTTP %d", e.status)
+}
+
+func (e *httpError) Unwrap() error { return e.cause }
+
+// retryHint returns how long the hub asked the client to wait before
+// reconnecting, found in err (0 when none).
+func retryHint(err error) time.Duration {
+	var perr *protocol.Error
+	if errors.As(err, &perr) {
+		return perr.RetryAfter()
+	}
+	var herr *httpError
+	if errors.As(err, &herr) {
+		return herr.retryAfter
+	}
+	return 0
+}

@@ -1,0 +1,268 @@
+package client_test
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/http/httptest"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/ferrysync/ferry/eventstore"
+	"github.com/ferrysync/ferry/eventstore/memory"
+	"github.com/ferrysync/ferry/eventstore/sqlite"
+	"github.com/ferrysync/ferry/sync/client"
+	"github.com/ferrysync/ferry/sync/hub"
+)
+
+var testSecret = []byte("0123456789abcdef0123456789abcdef")
+
+// waitTimeout bounds every wait in these tests: it is a failure bound, not
+// a timing assertion.
+const waitTimeout = 30 * time.Second
+
+// testHub is a real hub on a loopback port, with one memory store per
+// tenant that outlives restarts.
+type testHub struct {
+	t      testing.TB
+	mu     sync.Mutex
+	stores map[string]eventstore.Store
+	addr   string
+	srv    *hub.Server
+	http   *httptest.Server
+	mod    []func(*hub.Config)
+}
+
+func newTestHub(t testing.TB, mod ...func(*hub.Config)) *testHub {
+	t.Helper()
+	h := &testHub{t: t, stores: make(map[string]eventstore.Store), mod: mod}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	h.addr = ln.Addr().String()
+	h.start(ln)
+	t.Cleanup(func() {
+		h.stop()
+		h.mu.Lock()
+		defer h.mu.Unlock()
+		for _, s := range h.stores {
+			_ = s.Close()
+		}
+	})
+	return h
+}
+
+// start serves a new hub.Server on ln, over the same tenant stores.
+func (h *testHub) start(ln net.Listener) {
+	h.t.Helper()
+	cfg := hub.Config{Stores: h.store, Secret: testSecret}
+	for _, m := range h.mod {
+		m(&cfg)
+	}
+	srv, err := hub.New(cfg)
+	require.NoError(h.t, err)
+	hs := httptest.NewUnstartedServer(srv.Handler())
+	hs.Listener.Close()
+	hs.Listener = ln
+	hs.Start()
+	h.srv, h.http = srv, hs
+}
+
+// stop shuts the hub down (clients are told going_away) and closes its
+// port. It is safe to call twice.
+func (h *testHub) stop() {
+	if h.http == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_ = h.srv.Shutdown(ctx)
+	h.http.Close()
+	h.http = nil
+}
+
+// restart stops the hub and starts a new one on the same address.
+func (h *testHub) restart() {
+	h.t.Helper()
+	h.stop()
+	var ln net.Listener
+	require.Eventually(h.t, func() bool {
+		var err error
+		ln, err = net.Listen("tcp", h.addr)
+		return err == nil
+	}, waitTimeout, 10*time.Millisecond)
+	h.start(ln)
+}
+
+// URL is the WebSocket endpoint.
+func (h *testHub) URL() string { return "ws://" + h.addr + "/sync" }
+
+// store is the hub.Config.Stores function.
+func (h *testHub) store(_ context.Context, tenant string) (eventstore.Store, error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	s, ok := h.stores[tenant]
+	if !ok {
+		s = memory.New(eventstore.Config{Origin: "hub"})
+		h.stores[tenant] = s
+	}
+	return s, nil
+}
+
+// tenant returns the hub's store for tenant.
+func (h *testHub) tenant(tenant string) eventstore.Store {
+	s, _ := h.store(context.Background(), tenant)
+	return s
+}
+
+// token issues a token for tenant and subject, limited to streams.
+func token(t testing.TB, tenant, subject string, streams ...string) string {
+	t.Helper()
+	tok, err := hub.IssueToken(testSecret, hub.Claims{Tenant: tenant, Subject: subject, Streams: streams, Expiry: time.Now().Add(time.Hour)})
+	require.NoError(t, err)
+	return tok
+}
+
+// backend opens device stores.
+type backend struct {
+	name string
+	open func(t testing.TB, device string) eventstore.Store
+}
+
+func backends() []backend {
+	return []backend{
+		{"memory", func(t testing.TB, device string) eventstore.Store {
+			s := memory.New(eventstore.Config{Origin: device})
+			t.Cleanup(func() { _ = s.Close() })
+			return s
+		}},
+		{"sqlite", func(t testing.TB, device string) eventstore.Store {
+			return openSQLite(t, filepath.Join(t.TempDir(), device+".db"), device)
+		}},
+	}
+}
+
+func openSQLite(t testing.TB, path, device string) *sqlite.Store {
+	t.Helper()
+	return openSQLiteWith(t, path, eventstore.Config{Origin: device})
+}
+
+func openSQLiteWith(t testing.TB, path string, cfg eventstore.Config) *sqlite.Store {
+	t.Helper()
+	s, err := sqlite.Open(context.Background(), path, sqlite.Options{Config: cfg})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = s.Close() })
+	return s
+}
+
+// replicator returns a replicator of store for tenant with fast backoff.
+func replicator(t testing.TB, h *testHub, store eventstore.Store, tenant string, mod ...func(*client.Config)) *client.Replicator {
+	t.Helper()
+	cfg := client.Config{
+		URL:     h.URL(),
+		Token:   token(t, tenant, "device"),
+		Backoff: client.Backoff{Initial: 5 * time.Millisecond, Max: 50 * time.Millisecond},
+	}
+	for _, m := range mod {
+		m(&cfg)
+	}
+	r, err := client.New(store, cfg)
+	require.NoError(t, err)
+	return r
+}
+
+// write appends n events to stream, one per call (as an app would).
+func write(t testing.TB, s eventstore.Store, stream string, n int) []eventstore.Event {
+	t.Helper()
+	var out []eventstore.Event
+	for i := range n {
+		evs, err := s.Append(context.Background(), eventstore.Write{Stream: stream, Events: []eventstore.Event{{
+			Type: "note:added", Data: []byte(fmt.Sprintf(`{"n":%d}`, i)),
+		}}})
+		require.NoError(t, err)
+		out = append(out, evs...)
+	}
+	return out
+}
+
+// ledger returns the store's events in Position order.
+func ledger(t testing.TB, s eventstore.Store) []eventstore.Event {
+	t.Helper()
+	var out []eventstore.Event
+	for e, err := range s.ReadAll(context.Background(), 0, 0) {
+		require.NoError(t, err)
+		out = append(out, e)
+	}
+	return out
+}
+
+// readStream returns the events ReadStream yields for stream.
+func readStream(t testing.TB, s eventstore.Store, stream string) []eventstore.Event {
+	t.Helper()
+	var out []eventstore.Event
+	for e, err := range s.ReadStream(context.Background(), stream, eventstore.ReadOptions{}) {
+		require.NoError(t, err)
+		out = append(out, e)
+	}
+	return out
+}
+
+// ids returns the IDs of events.
+func ids(events []eventstore.Event) []string {
+	out := make([]string, len(events))
+	for i, e := range events {
+		out[i] = e.ID
+	}
+	return out
+}
+
+// streamOrder returns the IDs of stream in (Created, ID) order.
+func streamOrder(t testing.TB, s eventstore.Store, stream string) []string {
+	t.Helper()
+	var out []string
+	for e, err := range s.ReadStream(context.Background(), stream, eventstore.ReadOptions{}) {
+		require.NoError(t, err)
+		out = append(out, e.ID)
+	}
+	return out
+}
+
+// syncOnce runs SyncOnce with a failure bound and requires success.
+func syncOnce(t testing.TB, r *client.Replicator) client.Stats {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
+	defer cancel()
+	st, err := r.SyncOnce(ctx)
+	require.NoError(t, err)
+	return st
+}
+
+// waitFor waits until s holds an event with id, or fails.
+func waitFor(t testing.TB, s eventstore.Store, id string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
+	defer cancel()
+	var head int64
+	for {
+		st, err := s.Status(ctx, eventstore.Event{ID: id})
+		require.NoError(t, err)
+		if st.Exists {
+			return
+		}
+		head, err = s.Wait(ctx, head)
+		require.NoError(t, err, "event %s never arrived", id)
+	}
+}
+
+// batchSize sets Config.BatchSize.
+func batchSize(n int) func(*client.Config) {
+	return func(c *client.Config) { c.BatchSize = n }
+}
+
+// sqliteOpen opens a SQLite store with its persisted origin.
+func sqliteOpen(ctx context.Context, path string) (*sqlite.Store, error) {
+	return sqlite.Open(ctx, path, sqlite.Options{})
+}

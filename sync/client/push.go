@@ -1,0 +1,167 @@
+package client
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/ferrysync/ferry/eventstore"
+	"github.com/ferrysync/ferry/sync/protocol"
+)
+
+// fill sends pushes from the outbox until the pipeline is full or the
+// outbox has nothing more.
+func (s *session) fill(ctx context.Context) error {
+	for len(s.inflight) < s.r.cfg.Pipeline {
+		batch, err := s.nextBatch(ctx)
+		if err != nil {
+			return err
+		}
+		if len(batch) == 0 {
+			s.drained = true
+			return nil
+		}
+		s.drained = false
+		f := flight{batch: "b" + strconv.FormatUint(s.r.batch.Add(1), 10), ids: make([]string, len(batch))}
+		for i, e := range batch {
+			f.ids[i] = e.ID
+		}
+		if err := s.c.send(&protocol.Push{Batch: f.batch, Events: batch}); err != nil {
+			return err
+		}
+		s.inflight = append(s.inflight, f)
+	}
+	return nil
+}
+
+// nextBatch reads the next push from the outbox, after the events already
+// sent on this connection. Rejected events are not in the outbox
+// (ReadPending leaves them out); events that break the hub's limits are
+// rejected here instead of being sent, since the hub would refuse the whole
+// frame.
+func (s *session) nextBatch(ctx context.Context) ([]eventstore.Event, error) {
+	head, err := s.r.store.Head(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("client: read outbox: %w", err)
+	}
+	var (
+		batch []eventstore.Event
+		local []Rejection
+		full  bool
+		sizer = protocol.BatchSizer{Limits: s.send}
+	)
+	for e, err := range s.r.store.ReadPending(ctx, s.pushedThrough, 0) {
+		if err != nil {
+			return nil, fmt.Errorf("client: read outbox: %w", err)
+		}
+		if err := s.send.CheckEvent(e); err != nil {
+			rej := Rejection{ID: e.ID, Code: protocol.CodeInvalidEvent, Reason: err.Error(), Local: true}
+			var perr *protocol.Error
+			if errors.As(err, &perr) {
+				rej.Code, rej.Reason = perr.Code, perr.Message
+			}
+			local = append(local, rej)
+			s.pushedThrough = e.Position
+			continue
+		}
+		if len(batch) >= s.maxBatch || !sizer.Add(e) {
+			full = true
+			break
+		}
+		batch = append(batch, e)
+		s.pushedThrough = e.Position
+	}
+	if !full {
+		// Nothing pending up to head was left unread: later scans can
+		// start there (positions are gap-free and assigned in order).
+		s.pushedThrough = max(s.pushedThrough, head)
+	}
+	if len(local) > 0 {
+		if err := s.reject(ctx, nil, local); err != nil {
+			return nil, err
+		}
+	}
+	return batch, nil
+}
+
+// ack applies the hub's answer to the oldest push in flight: accepted
+// events get their hub position, rejected ones are rejected in the store
+// and recorded, in one transaction. Then the pipeline is refilled.
+func (s *session) ack(ctx context.Context, a *protocol.Ack) error {
+	if len(s.inflight) == 0 || a.Batch != s.inflight[0].batch || len(a.Results) != len(s.inflight[0].ids) {
+		perr := protocol.NewError(protocol.CodeProtocolViolation, "ack %q does not answer the oldest push in flight", a.Batch)
+		s.c.fail(perr)
+		return perr
+	}
+	f := s.inflight[0]
+	acks := make([]eventstore.HubAck, 0, len(a.Results))
+	var rejected []Rejection
+	for i, res := range a.Results {
+		if res.ID != f.ids[i] {
+			perr := protocol.NewError(protocol.CodeProtocolViolation, "ack %q: result %d is for %s, pushed %s", a.Batch, i, res.ID, f.ids[i])
+			s.c.fail(perr)
+			return perr
+		}
+		if res.Rejected() {
+			rejected = append(rejected, Rejection{ID: res.ID, Code: res.Code, Reason: res.Reason})
+			continue
+		}
+		acks = append(acks, eventstore.HubAck{ID: res.ID, HubPosition: res.HubPosition})
+		s.ackedThrough = max(s.ackedThrough, res.HubPosition)
+	}
+	if err := s.reject(ctx, acks, rejected); err != nil {
+		return err
+	}
+	s.inflight = s.inflight[1:]
+	s.stats.Pushed += len(acks)
+	s.progress(nil)
+	return s.fill(ctx)
+}
+
+// reject records hub positions and rejections in one transaction: each
+// rejected event is marked rejected in the store (Tx.Reject: out of reads,
+// folds and the outbox from then on) and its Rejection (code, reason, time)
+// is stored under RejectedPrefix for Status and Rejections. The rejections
+// are kept for this session's result.
+func (s *session) reject(ctx context.Context, acks []eventstore.HubAck, rejected []Rejection) error {
+	now := time.Now().UTC()
+	err := s.r.store.Update(ctx, func(tx eventstore.Tx) error {
+		if len(acks) > 0 {
+			if err := tx.SetHubPositions(ctx, acks...); err != nil {
+				return err
+			}
+		}
+		if len(rejected) > 0 {
+			ids := make([]string, len(rejected))
+			for i, rej := range rejected {
+				ids[i] = rej.ID
+			}
+			if err := tx.Reject(ctx, ids...); err != nil {
+				return err
+			}
+		}
+		for i := range rejected {
+			rejected[i].At = now
+			v, err := json.Marshal(rejected[i])
+			if err != nil {
+				return err
+			}
+			if err := tx.SetState(ctx, RejectedPrefix+rejected[i].ID, v); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("client: record acks: %w", err)
+	}
+	for _, rej := range rejected {
+		s.r.log.Warn("event rejected", "id", rej.ID, "code", string(rej.Code), "reason", rej.Reason, "local", rej.Local)
+	}
+	s.rejections = append(s.rejections, rejected...)
+	s.stats.Rejected += len(rejected)
+	return nil
+}

@@ -1,0 +1,335 @@
+package client
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/gorilla/websocket"
+
+	"github.com/ferrysync/ferry/eventstore"
+	"github.com/ferrysync/ferry/sync/protocol"
+)
+
+// Stats summarises one SyncOnce.
+type Stats struct {
+	// Pushed counts local events the hub accepted (including events it
+	// already held from an earlier, unacknowledged push).
+	Pushed int
+	// Rejected counts local events rejected, by the hub or locally.
+	Rejected int
+	// Pulled counts events received from the hub and applied, including
+	// this store's own events coming back and events it already held.
+	Pulled int
+	// Inserted counts pulled events that were new to the store.
+	Inserted int
+	// Cursor is the pull cursor at the end.
+	Cursor int64
+	// Head is the hub's head as last known.
+	Head int64
+}
+
+// flight is a push waiting for its ack.
+type flight struct {
+	batch string
+	ids   []string
+}
+
+// session is one connection's conversation: handshake, push, pull, live.
+type session struct {
+	r    *Replicator
+	c    *conn
+	live bool
+
+	send     protocol.Limits // limits for what we push
+	maxBatch int
+
+	online              bool
+	since, cursor, head int64
+	caughtUp            bool
+
+	pushedThrough int64 // outbox read up to this Position
+	ackedThrough  int64 // highest hub position acked in this session
+	inflight      []flight
+	drained       bool // the last outbox read found nothing more
+
+	stats      Stats
+	rejections []Rejection
+}
+
+// connect dials the hub, says hello and waits for welcome. The returned
+// session is online.
+func (r *Replicator) connect(ctx context.Context, live bool) (*session, error) {
+	cursor, err := readCursor(ctx, r.store)
+	if err != nil {
+		return nil, err
+	}
+	c, err := r.dial(ctx)
+	if err != nil {
+		return nil, err
+	}
+	s := &session{r: r, c: c, live: live, since: cursor, cursor: cursor}
+	if err := s.handshake(ctx); err != nil {
+		c.close(websocket.CloseNormalClosure, "")
+		return nil, err
+	}
+	return s, nil
+}
+
+// handshake sends Hello and waits for Welcome.
+func (s *session) handshake(ctx context.Context) error {
+	cfg := s.r.cfg
+	hello := &protocol.Hello{Versions: protocol.Versions(), Client: cfg.Device, Cursor: s.cursor, Streams: cfg.Streams, Agent: Agent}
+	if err := s.c.send(hello); err != nil {
+		return err
+	}
+	t := time.NewTimer(cfg.DialTimeout)
+	defer t.Stop()
+	var in inbound
+	select {
+	case in = <-s.c.in:
+	case <-t.C:
+		return fmt.Errorf("%w: no welcome within %s", ErrDisconnected, cfg.DialTimeout)
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	if in.err != nil {
+		if in.bad != nil {
+			s.c.fail(in.bad)
+		}
+		return s.hubError(in.err)
+	}
+	switch m := in.msg.(type) {
+	case *protocol.Welcome:
+		s.head = m.Head
+		s.send = minLimits(m.Limits, cfg.Limits)
+		s.maxBatch = s.send.MaxEventsPerBatch
+		if cfg.BatchSize > 0 && cfg.BatchSize < s.maxBatch {
+			s.maxBatch = cfg.BatchSize
+		}
+		s.r.log.Debug("connected", "hub", s.r.url, "tenant", m.Tenant, "node", m.Node, "cursor", s.cursor, "head", m.Head)
+		return nil
+	case *protocol.Error:
+		return s.hubError(m)
+	default:
+		perr := protocol.NewError(protocol.CodeProtocolViolation, "expected welcome, got %s", in.msg.Type())
+		s.c.fail(perr)
+		return perr
+	}
+}
+
+// minLimits returns the hub's limits lowered, field by field, to the
+// client's own where those are set and smaller.
+func minLimits(hub, mine protocol.Limits) protocol.Limits {
+	l := hub.WithDefaults()
+	if mine.MaxFrameBytes > 0 && mine.MaxFrameBytes < l.MaxFrameBytes {
+		l.MaxFrameBytes = mine.MaxFrameBytes
+	}
+	if mine.MaxEventsPerBatch > 0 && mine.MaxEventsPerBatch < l.MaxEventsPerBatch {
+		l.MaxEventsPerBatch = mine.MaxEventsPerBatch
+	}
+	if mine.MaxEventBytes > 0 && mine.MaxEventBytes < l.MaxEventBytes {
+		l.MaxEventBytes = mine.MaxEventBytes
+	}
+	return l
+}
+
+// hubError turns an error from the hub (an Error message or a close) into
+// the error a session returns.
+func (s *session) hubError(err error) error {
+	var perr *protocol.Error
+	if errors.As(err, &perr) && perr.Code == protocol.CodeUnauthorized && !errors.Is(err, ErrUnauthorized) {
+		return fmt.Errorf("%w: %w", ErrUnauthorized, err)
+	}
+	return err
+}
+
+// run drives the session until it is done (SyncOnce: everything pushed and
+// caught up), ctx ends, or the connection fails. It closes the connection.
+func (s *session) run(ctx context.Context) (err error) {
+	wctx, stop := context.WithCancel(ctx)
+	wake := make(chan struct{}, 1)
+	watching := make(chan struct{})
+	defer func() {
+		stop()
+		if s.live {
+			<-watching
+		}
+		code := websocket.CloseNormalClosure
+		if ctx.Err() != nil {
+			code = websocket.CloseGoingAway // the app is leaving
+		}
+		s.c.close(code, "")
+	}()
+	if s.live {
+		head, err := s.r.store.Head(ctx)
+		if err != nil {
+			close(watching)
+			return fmt.Errorf("client: %w", err)
+		}
+		go s.watch(wctx, head, wake, watching)
+	}
+	s.progress(nil)
+	if err := s.fill(ctx); err != nil {
+		return err
+	}
+	ping := time.NewTicker(s.r.cfg.KeepAlive)
+	defer ping.Stop()
+	for !s.finished() {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case in := <-s.c.in:
+			if in.err != nil {
+				if in.bad != nil { // a frame we could not decode: tell the hub
+					s.c.fail(in.bad)
+				}
+				return s.hubError(in.err)
+			}
+			if err := s.handle(ctx, in.msg); err != nil {
+				return err
+			}
+		case <-wake:
+			if err := s.fill(ctx); err != nil {
+				return err
+			}
+		case <-ping.C:
+			if err := s.c.ping(); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// finished reports whether a SyncOnce session has done its work: the
+// outbox is pushed and acked, and the pull has reached both the hub's head
+// at hello and every position the hub acked for our own pushes, so that the
+// store ends in step with the hub as of the end of the push (the hub streams
+// live events after catching up, so those positions do arrive).
+func (s *session) finished() bool {
+	return !s.live && s.caughtUp && s.drained && len(s.inflight) == 0 && s.cursor >= s.ackedThrough
+}
+
+// watch signals wake whenever the local ledger grows past head, so that new
+// local events are pushed while live.
+func (s *session) watch(ctx context.Context, head int64, wake chan<- struct{}, done chan<- struct{}) {
+	defer close(done)
+	for {
+		h, err := s.r.store.Wait(ctx, head)
+		if err != nil {
+			return
+		}
+		head = h
+		select {
+		case wake <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// handle reacts to one message from the hub.
+func (s *session) handle(ctx context.Context, m protocol.Message) error {
+	switch m := m.(type) {
+	case *protocol.Ack:
+		return s.ack(ctx, m)
+	case *protocol.Events:
+		return s.apply(ctx, m.Events, m.Cursor)
+	case *protocol.Live:
+		return s.apply(ctx, m.Events, m.Cursor)
+	case *protocol.CaughtUp:
+		return s.caughtUpTo(ctx, m.Head)
+	case *protocol.Ping:
+		return s.c.send(&protocol.Pong{Nonce: m.Nonce})
+	case *protocol.Pong:
+		return nil
+	case *protocol.Error:
+		return s.hubError(m)
+	}
+	perr := protocol.NewError(protocol.CodeProtocolViolation, "unexpected %s from hub", m.Type())
+	s.c.fail(perr)
+	return perr
+}
+
+// progress reports the session's state.
+func (s *session) progress(err error) {
+	s.r.progress(Progress{
+		Online:   s.online,
+		CaughtUp: s.caughtUp,
+		Since:    s.since,
+		Cursor:   s.cursor,
+		Head:     s.head,
+		Pushed:   int64(s.stats.Pushed),
+		Rejected: int64(s.stats.Rejected),
+		Pulled:   int64(s.stats.Pulled),
+		Err:      err,
+	})
+}
+
+// caughtUpTo records that the hub has sent everything up to head. Events
+// after the cursor and up to head that were not sent are outside the
+// client's scope, so the cursor moves to head.
+func (s *session) caughtUpTo(ctx context.Context, head int64) error {
+	s.caughtUp = true
+	s.head = max(s.head, head)
+	err := s.r.store.Update(ctx, func(tx eventstore.Tx) error {
+		if head > s.cursor {
+			if err := tx.SetState(ctx, KeyCursor, []byte(strconv.FormatInt(head, 10))); err != nil {
+				return err
+			}
+		}
+		return tx.SetState(ctx, KeyLastSync, timeValue(time.Now()))
+	})
+	if err != nil {
+		return fmt.Errorf("client: record catch-up: %w", err)
+	}
+	s.cursor = max(s.cursor, head)
+	s.progress(nil)
+	return nil
+}
+
+// apply stores pulled events and advances the cursor in one transaction:
+// a crash before commit leaves both unchanged, so the events are pulled
+// again; Insert's dedup by ID makes re-applying harmless.
+func (s *session) apply(ctx context.Context, events []eventstore.Event, cursor int64) error {
+	next := max(s.cursor, cursor)
+	if len(events) == 0 && next == s.cursor {
+		return nil
+	}
+	var results []eventstore.InsertResult
+	err := s.r.store.Update(ctx, func(tx eventstore.Tx) error {
+		var err error
+		if len(events) > 0 {
+			if results, err = tx.Insert(ctx, events...); err != nil {
+				return err
+			}
+		}
+		if next != s.cursor {
+			if err := tx.SetState(ctx, KeyCursor, []byte(strconv.FormatInt(next, 10))); err != nil {
+				return err
+			}
+		}
+		if s.caughtUp { // live: the store is in sync as of now
+			return tx.SetState(ctx, KeyLastSync, timeValue(time.Now()))
+		}
+		return nil
+	})
+	if err != nil {
+		if errors.Is(err, eventstore.ErrInvalidEvent) || errors.Is(err, eventstore.ErrUnknownEventType) || errors.Is(err, eventstore.ErrClockDrift) {
+			return fmt.Errorf("%w after cursor %d: %w", ErrApply, s.cursor, err)
+		}
+		return fmt.Errorf("client: apply pulled events: %w", err)
+	}
+	for _, res := range results {
+		if res.Inserted {
+			s.stats.Inserted++
+		}
+	}
+	s.stats.Pulled += len(events)
+	s.cursor = next
+	s.head = max(s.head, next)
+	s.progress(nil)
+	return nil
+}

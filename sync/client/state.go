@@ -1,0 +1,183 @@
+package client
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/ferrysync/ferry/eventstore"
+)
+
+// Keys of the replicator's records in the store's key/value state.
+const (
+	// StatePrefix is the prefix of every key the replicator writes.
+	StatePrefix = "ferry/sync/"
+	// KeyCursor holds the pull cursor: the highest hub position applied,
+	// in decimal. It is written in the same transaction as the events it
+	// covers.
+	KeyCursor = StatePrefix + "cursor"
+	// KeyLastSync holds the time (RFC 3339) the replicator last caught up
+	// with the hub, or last applied live events.
+	KeyLastSync = StatePrefix + "last_sync"
+	// KeyLastAttempt holds the time (RFC 3339) of the last connection
+	// attempt.
+	KeyLastAttempt = StatePrefix + "last_attempt"
+	// KeyOnline holds "1" when the last connection attempt reached the hub
+	// and its connection has not ended in error, "0" otherwise.
+	KeyOnline = StatePrefix + "online"
+	// KeyLastError holds the error that ended the last connection or
+	// attempt; absent when the last attempt succeeded.
+	KeyLastError = StatePrefix + "last_error"
+	// RejectedPrefix prefixes one key per rejected event ID; the value is
+	// a JSON Rejection.
+	RejectedPrefix = StatePrefix + "rejected/"
+)
+
+// Status is the replication state of a store, for status commands and UIs.
+type Status struct {
+	// Device is the client id.
+	Device string
+	// Online reports whether the hub was reachable at the last attempt:
+	// the connection was established and did not end in error (a finished
+	// SyncOnce leaves it true). While Run runs in this process it is the
+	// live state of Run's connection.
+	Online bool
+	// Pending counts local events not yet acknowledged by the hub,
+	// rejected ones excluded.
+	Pending int
+	// Rejected counts events the hub (or the client, for breaking the
+	// hub's limits) refused (see Rejections).
+	Rejected int
+	// Cursor is the highest hub position applied.
+	Cursor int64
+	// LastSync is when the store was last known to be in sync with the
+	// hub: it caught up, or applied live events (zero: never).
+	LastSync time.Time
+	// LastAttempt is when the last connection was attempted (zero: never).
+	LastAttempt time.Time
+	// LastError is what ended the last connection or attempt ("" if
+	// nothing went wrong).
+	LastError string
+}
+
+// Status reads the replication state from the store. It works offline and
+// while Run is running.
+func (r *Replicator) Status(ctx context.Context) (Status, error) {
+	st := Status{Device: r.cfg.Device}
+	var err error
+	if st.Cursor, err = readCursor(ctx, r.store); err != nil {
+		return st, err
+	}
+	for _, err := range r.store.ReadPending(ctx, 0, 0) { // rejected events are not pending
+		if err != nil {
+			return st, fmt.Errorf("client: status: %w", err)
+		}
+		st.Pending++
+	}
+	kv, err := r.store.ListState(ctx, StatePrefix)
+	if err != nil {
+		return st, fmt.Errorf("client: status: %w", err)
+	}
+	for _, e := range kv {
+		switch e.Key {
+		case KeyLastSync:
+			st.LastSync, _ = time.Parse(time.RFC3339Nano, string(e.Value))
+		case KeyLastAttempt:
+			st.LastAttempt, _ = time.Parse(time.RFC3339Nano, string(e.Value))
+		case KeyOnline:
+			st.Online = string(e.Value) == "1"
+		case KeyLastError:
+			st.LastError = string(e.Value)
+		default:
+			if strings.HasPrefix(e.Key, RejectedPrefix) {
+				st.Rejected++
+			}
+		}
+	}
+	if r.active.Load() {
+		st.Online = r.online.Load()
+	}
+	return st, nil
+}
+
+// Rejections lists the events the hub (or the client) rejected, by ID,
+// with the code, reason and time. The events stay in the store's ledger
+// marked rejected (eventstore.Event.Rejected, seen through ReadAll), are
+// left out of stream reads, folds and the outbox, are never pushed again,
+// and are not counted as pending.
+func (r *Replicator) Rejections(ctx context.Context) ([]Rejection, error) {
+	kv, err := r.store.ListState(ctx, RejectedPrefix)
+	if err != nil {
+		return nil, fmt.Errorf("client: rejections: %w", err)
+	}
+	out := make([]Rejection, 0, len(kv))
+	for _, e := range kv {
+		var rej Rejection
+		if err := json.Unmarshal(e.Value, &rej); err != nil || rej.ID == "" {
+			rej = Rejection{ID: strings.TrimPrefix(e.Key, RejectedPrefix), Reason: string(e.Value)}
+		}
+		out = append(out, rej)
+	}
+	return out, nil
+}
+
+// readCursor returns the persisted pull cursor (0 when none).
+func readCursor(ctx context.Context, s interface {
+	State(context.Context, string) ([]byte, error)
+}) (int64, error) {
+	v, err := s.State(ctx, KeyCursor)
+	if errors.Is(err, eventstore.ErrNotFound) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("client: read cursor: %w", err)
+	}
+	c, err := strconv.ParseInt(string(v), 10, 64)
+	if err != nil || c < 0 {
+		return 0, fmt.Errorf("client: corrupt cursor %q under %s", v, KeyCursor)
+	}
+	return c, nil
+}
+
+// markOnline records the outcome of a connection attempt.
+func (r *Replicator) markOnline(ctx context.Context, online bool, cause error) error {
+	r.online.Store(online)
+	return r.store.Update(ctx, func(tx eventstore.Tx) error {
+		flag := "0"
+		if online {
+			flag = "1"
+		}
+		if err := tx.SetState(ctx, KeyOnline, []byte(flag)); err != nil {
+			return err
+		}
+		if online {
+			if err := tx.SetState(ctx, KeyLastAttempt, timeValue(time.Now())); err != nil {
+				return err
+			}
+		}
+		if cause == nil {
+			return tx.DeleteState(ctx, KeyLastError)
+		}
+		return tx.SetState(ctx, KeyLastError, []byte(cause.Error()))
+	})
+}
+
+// markAttempt records a failed connection attempt.
+func (r *Replicator) markAttempt(ctx context.Context, cause error) error {
+	r.online.Store(false)
+	return r.store.Update(ctx, func(tx eventstore.Tx) error {
+		if err := tx.SetState(ctx, KeyOnline, []byte("0")); err != nil {
+			return err
+		}
+		if err := tx.SetState(ctx, KeyLastAttempt, timeValue(time.Now())); err != nil {
+			return err
+		}
+		return tx.SetState(ctx, KeyLastError, []byte(cause.Error()))
+	})
+}
+
+func timeValue(t time.Time) []byte { return []byte(t.UTC().Format(time.RFC3339Nano)) }
