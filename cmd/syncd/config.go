@@ -1,0 +1,164 @@
+package main
+
+import (
+	"bytes"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/ferrysync/ferry/sync/hub"
+)
+
+// Environment variables that give the flags their defaults.
+const (
+	envListen     = "FERRY_LISTEN"
+	envDataDir    = "FERRY_DATA_DIR"
+	envPostgres   = "FERRY_POSTGRES_URL"
+	envSchema     = "FERRY_POSTGRES_SCHEMA"
+	envSecret     = "FERRY_SECRET"
+	envSecretFile = "FERRY_SECRET_FILE"
+	envTLSCert    = "FERRY_TLS_CERT"
+	envTLSKey     = "FERRY_TLS_KEY"
+	envNodeID     = "FERRY_NODE_ID"
+	envLogLevel   = "FERRY_LOG_LEVEL"
+)
+
+// secretFileName is the generated secret's name in the data directory.
+const secretFileName = "secret"
+
+// common holds the flags syncd and syncd token share.
+type common struct {
+	dataDir    string
+	secretFile string
+	logLevel   string
+	getenv     func(string) string
+}
+
+// envOr returns getenv(key), or def when it is empty.
+func envOr(getenv func(string) string, key, def string) string {
+	if v := getenv(key); v != "" {
+		return v
+	}
+	return def
+}
+
+// register adds the shared flags to fs.
+func (c *common) register(fs *flag.FlagSet, getenv func(string) string) {
+	c.getenv = getenv
+	fs.StringVar(&c.dataDir, "data-dir", envOr(getenv, envDataDir, "./ferry-data"),
+		"directory for the embedded SQLite ledgers and the generated secret (env "+envDataDir+")")
+	fs.StringVar(&c.secretFile, "secret-file", getenv(envSecretFile),
+		"file holding the token signing secret (env "+envSecretFile+"; or set "+envSecret+"; default: generated into the data directory)")
+	fs.StringVar(&c.logLevel, "log-level", envOr(getenv, envLogLevel, "info"),
+		"log level: debug, info, warn or error (env "+envLogLevel+")")
+}
+
+// logger returns a text logger on stderr at the configured level.
+func (c *common) logger() (*slog.Logger, error) {
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(c.logLevel)); err != nil {
+		return nil, fmt.Errorf("--log-level %q: want debug, info, warn or error", c.logLevel)
+	}
+	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level})), nil
+}
+
+// secret returns the token signing secret: FERRY_SECRET, else the
+// --secret-file, else the data directory's secret file, generated (0600)
+// when missing.
+func (c *common) secret(log *slog.Logger) ([]byte, error) {
+	if s := c.getenv(envSecret); s != "" {
+		return checkSecret([]byte(s), envSecret)
+	}
+	if c.secretFile != "" {
+		b, err := os.ReadFile(c.secretFile)
+		if err != nil {
+			return nil, fmt.Errorf("secret: %w", err)
+		}
+		return checkSecret(bytes.TrimSpace(b), c.secretFile)
+	}
+	path := filepath.Join(c.dataDir, secretFileName)
+	b, err := os.ReadFile(path)
+	if err == nil {
+		return checkSecret(bytes.TrimSpace(b), path)
+	}
+	if !errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("secret: %w", err)
+	}
+	if err := os.MkdirAll(c.dataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("secret: %w", err)
+	}
+	raw := make([]byte, 32)
+	if _, err := rand.Read(raw); err != nil {
+		return nil, fmt.Errorf("secret: %w", err)
+	}
+	secret := []byte(hex.EncodeToString(raw))
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if errors.Is(err, fs.ErrExist) { // another syncd made it first
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return nil, fmt.Errorf("secret: %w", err)
+		}
+		return checkSecret(bytes.TrimSpace(b), path)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("secret: %w", err)
+	}
+	_, err = f.Write(append(secret, '\n'))
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return nil, fmt.Errorf("secret: %w", err)
+	}
+	log.Warn("generated a token signing secret; keep it, tokens signed with it stop working without it",
+		slog.String("path", path))
+	return secret, nil
+}
+
+func checkSecret(b []byte, from string) ([]byte, error) {
+	if len(b) < hub.MinSecretBytes {
+		return nil, fmt.Errorf("secret from %s is shorter than %d bytes", from, hub.MinSecretBytes)
+	}
+	return b, nil
+}
+
+// parseFlags parses args with fs. Help (-h, --help) prints the usage on
+// stderr and returns flag.ErrHelp; any other problem is returned as a
+// one-line error, without the usage.
+func parseFlags(fs *flag.FlagSet, args []string) error {
+	usage := fs.Usage
+	fs.SetOutput(io.Discard)
+	fs.Usage = func() {}
+	err := fs.Parse(args)
+	if errors.Is(err, flag.ErrHelp) {
+		fs.SetOutput(os.Stderr)
+		usage()
+		return err
+	}
+	if err != nil {
+		return fmt.Errorf("%w (see %s --help)", err, fs.Name())
+	}
+	return nil
+}
+
+// stringList is a repeatable, comma-separated flag.
+type stringList []string
+
+func (l *stringList) String() string { return strings.Join(*l, ",") }
+
+func (l *stringList) Set(v string) error {
+	for _, p := range strings.Split(v, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			*l = append(*l, p)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,63 @@
+// Command syncd is Ferry's sync hub: the WebSocket server that edge
+// clients push their events to and pull everyone else's from.
+//
+// With no database flag it stores each tenant's ledger in an embedded
+// SQLite file under --data-dir, so one command starts a working hub:
+//
+//	syncd
+//	syncd token --tenant acme --subject laptop-1
+//
+// With --postgres (or FERRY_POSTGRES_URL) every tenant lives in one
+// PostgreSQL database, and any number of syncd processes can share it.
+// Run `syncd --help` and `syncd token --help` for the flags; each takes
+// its default from an environment variable.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx, os.Args[1:], os.Getenv, os.Stdout)
+	stop()
+	switch {
+	case errors.Is(err, flag.ErrHelp):
+	case err != nil:
+		fmt.Fprintln(os.Stderr, "syncd:", oneLine(err.Error()))
+		os.Exit(1)
+	}
+}
+
+// run runs the syncd command line args (without the program name): the
+// server, or a subcommand. It returns when ctx is cancelled (after a
+// graceful shutdown) or the command is done.
+func run(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
+	if len(args) > 0 {
+		switch args[0] {
+		case "token":
+			return runToken(ctx, args[1:], getenv, stdout)
+		case "serve":
+			args = args[1:]
+		}
+	}
+	return runServe(ctx, args, getenv, stdout)
+}
+
+// oneLine folds a multi-line error message (pgx reports one line per
+// address it tried) into one line.
+func oneLine(msg string) string {
+	lines := strings.FieldsFunc(msg, func(r rune) bool { return r == '\n' })
+	for i, l := range lines {
+		lines[i] = strings.TrimSpace(l)
+	}
+	return strings.Join(lines, "; ")
+}

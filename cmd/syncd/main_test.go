@@ -1,0 +1,367 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+	"github.com/jackc/pgx/v5"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/ferrysync/ferry/eventstore"
+	"github.com/ferrysync/ferry/sync/protocol"
+)
+
+const ioTimeout = 30 * time.Second
+
+var (
+	buildOnce sync.Once
+	binPath   string
+	buildErr  error
+	buildDir  string
+)
+
+// TestMain removes the built binary after the tests.
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if buildDir != "" {
+		_ = os.RemoveAll(buildDir)
+	}
+	os.Exit(code)
+}
+
+// syncdBinary builds syncd once per test run.
+func syncdBinary(t *testing.T) string {
+	t.Helper()
+	buildOnce.Do(func() {
+		buildDir, buildErr = os.MkdirTemp("", "syncd-test-")
+		if buildErr != nil {
+			return
+		}
+		binPath = filepath.Join(buildDir, "syncd")
+		out, err := exec.Command("go", "build", "-o", binPath, ".").CombinedOutput()
+		if err != nil {
+			buildErr = errors.New(string(out))
+		}
+	})
+	require.NoError(t, buildErr)
+	return binPath
+}
+
+// proc is a running syncd.
+type proc struct {
+	cmd    *exec.Cmd
+	addr   string
+	errOut *lockedWriter
+	exited chan error
+}
+
+// stderr returns what syncd wrote on stderr so far.
+func (p *proc) stderr() string {
+	p.errOut.mu.Lock()
+	defer p.errOut.mu.Unlock()
+	return p.errOut.buf.String()
+}
+
+// startSyncd starts syncd with args on a free loopback port and waits for
+// its "listening on" line.
+func startSyncd(t *testing.T, env []string, args ...string) *proc {
+	t.Helper()
+	cmd := exec.Command(syncdBinary(t), append([]string{"--listen", "127.0.0.1:0"}, args...)...)
+	cmd.Env = append(os.Environ(), env...)
+	stdout, err := cmd.StdoutPipe()
+	require.NoError(t, err)
+	p := &proc{cmd: cmd, errOut: &lockedWriter{}, exited: make(chan error, 1)}
+	cmd.Stderr = p.errOut
+	require.NoError(t, cmd.Start())
+	lines := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			select {
+			case lines <- sc.Text():
+			default:
+			}
+		}
+		p.exited <- cmd.Wait()
+	}()
+	t.Cleanup(func() { _ = cmd.Process.Kill() }) // no-op once it exited
+	select {
+	case line := <-lines:
+		addr, ok := strings.CutPrefix(line, "listening on ")
+		require.True(t, ok, "unexpected stdout line %q", line)
+		p.addr = addr
+	case err := <-p.exited:
+		t.Fatalf("syncd exited before listening: %v\n%s", err, p.stderr())
+	case <-time.After(ioTimeout):
+		t.Fatalf("syncd did not start\n%s", p.stderr())
+	}
+	return p
+}
+
+// stop sends SIGTERM and waits for the exit status.
+func (p *proc) stop(t *testing.T) error {
+	t.Helper()
+	require.NoError(t, p.cmd.Process.Signal(syscall.SIGTERM))
+	select {
+	case err := <-p.exited:
+		return err
+	case <-time.After(ioTimeout):
+		t.Fatalf("syncd did not stop\n%s", p.stderr())
+		return nil
+	}
+}
+
+// lockedWriter is a buffer safe for a writer and a reader goroutine.
+type lockedWriter struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (l *lockedWriter) Write(b []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.Write(b)
+}
+
+// runCmd runs syncd to completion and returns stdout, stderr and the error.
+func runCmd(t *testing.T, env []string, args ...string) (string, string, error) {
+	t.Helper()
+	cmd := exec.Command(syncdBinary(t), args...)
+	cmd.Env = append(os.Environ(), env...)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err := cmd.Run()
+	return stdout.String(), stderr.String(), err
+}
+
+func httpGet(t *testing.T, url string) int {
+	t.Helper()
+	resp, err := http.Get(url)
+	require.NoError(t, err)
+	_, _ = io.Copy(io.Discard, resp.Body)
+	_ = resp.Body.Close()
+	return resp.StatusCode
+}
+
+// wsClient is a minimal protocol client.
+type wsClient struct {
+	t  *testing.T
+	ws *websocket.Conn
+}
+
+func dialSyncd(t *testing.T, addr, tok string, cursor int64) *wsClient {
+	t.Helper()
+	ws, resp, err := websocket.DefaultDialer.Dial("ws://"+addr+"/sync", http.Header{"Authorization": {"Bearer " + tok}})
+	require.NoError(t, err)
+	_ = resp.Body.Close()
+	t.Cleanup(func() { _ = ws.Close() })
+	c := &wsClient{t: t, ws: ws}
+	c.send(&protocol.Hello{Versions: protocol.Versions(), Client: "test", Cursor: cursor})
+	_, ok := c.recv().(*protocol.Welcome)
+	require.True(t, ok)
+	return c
+}
+
+func (c *wsClient) send(m protocol.Message) {
+	frame, err := protocol.Encode(m)
+	require.NoError(c.t, err)
+	require.NoError(c.t, c.ws.WriteMessage(websocket.TextMessage, frame))
+}
+
+// recv returns the next message, or nil with the close error in c.err.
+func (c *wsClient) recv() protocol.Message {
+	m, err := c.next()
+	require.NoError(c.t, err)
+	return m
+}
+
+func (c *wsClient) next() (protocol.Message, error) {
+	_ = c.ws.SetReadDeadline(time.Now().Add(ioTimeout))
+	_, frame, err := c.ws.ReadMessage()
+	if err != nil {
+		return nil, err
+	}
+	return protocol.Decode(frame, protocol.Limits{})
+}
+
+// pullUntil reads until n events were pulled and returns them.
+func (c *wsClient) pullUntil(n int) []eventstore.Event {
+	var out []eventstore.Event
+	for len(out) < n {
+		switch m := c.recv().(type) {
+		case *protocol.Events:
+			out = append(out, m.Events...)
+		case *protocol.Live:
+			out = append(out, m.Events...)
+		}
+	}
+	return out
+}
+
+func newEvent() eventstore.Event {
+	return eventstore.Event{ID: eventstore.NewID(), Stream: "task/1", Type: "task:created",
+		Data: []byte(`{"title":"milk"}`), Created: eventstore.TimestampOf(time.Now()), Origin: "test"}
+}
+
+// getToken runs syncd token.
+func getToken(t *testing.T, env []string, args ...string) string {
+	t.Helper()
+	out, errOut, err := runCmd(t, env, append([]string{"token"}, args...)...)
+	require.NoError(t, err, errOut)
+	tok := strings.TrimSpace(out)
+	require.Equal(t, 2, strings.Count(tok, "."), "stdout holds only the token: %q", out)
+	return tok
+}
+
+func TestSyncdEmbeddedServeTokenShutdownRestart(t *testing.T) {
+	dir := t.TempDir()
+	p := startSyncd(t, nil, "--data-dir", dir)
+	base := "http://" + p.addr
+	assert.Equal(t, http.StatusOK, httpGet(t, base+"/healthz"))
+	assert.Equal(t, http.StatusOK, httpGet(t, base+"/readyz"))
+	assert.Equal(t, http.StatusUnauthorized, httpGet(t, base+"/sync"))
+
+	info, err := os.Stat(filepath.Join(dir, "secret"))
+	require.NoError(t, err)
+	assert.Equal(t, os.FileMode(0o600), info.Mode().Perm())
+	assert.Contains(t, p.stderr(), "generated a token signing secret")
+
+	tok := getToken(t, nil, "--data-dir", dir, "--tenant", "acme", "--subject", "laptop", "--ttl", "1h")
+	c := dialSyncd(t, p.addr, tok, 0)
+	require.IsType(t, &protocol.CaughtUp{}, c.recv())
+	e := newEvent()
+	c.send(&protocol.Push{Batch: "b1", Events: []eventstore.Event{e}})
+	var ack *protocol.Ack
+	for ack == nil {
+		if a, ok := c.recv().(*protocol.Ack); ok {
+			ack = a
+		}
+	}
+	assert.Equal(t, int64(1), ack.Results[0].HubPosition)
+
+	// SIGTERM: the client is told to go away and resume; syncd exits 0.
+	require.NoError(t, p.stop(t), p.stderr())
+	var closeErr *websocket.CloseError
+	for {
+		_, err := c.next()
+		if err != nil {
+			require.ErrorAs(t, err, &closeErr)
+			break
+		}
+	}
+	assert.Equal(t, protocol.CloseGoingAway, closeErr.Code)
+
+	// The ledger survives the restart; a client resumes from cursor 0.
+	p2 := startSyncd(t, nil, "--data-dir", dir)
+	c2 := dialSyncd(t, p2.addr, tok, 0)
+	got := c2.pullUntil(1)
+	assert.Equal(t, e.ID, got[0].ID)
+	assert.Equal(t, int64(1), got[0].HubPosition)
+	require.NoError(t, p2.stop(t))
+}
+
+func TestSyncdSecretFromEnvAndFile(t *testing.T) {
+	dir := t.TempDir()
+	secretFile := filepath.Join(dir, "my-secret")
+	require.NoError(t, os.WriteFile(secretFile, []byte("file-secret-0123456789\n"), 0o600))
+	p := startSyncd(t, nil, "--data-dir", dir, "--secret-file", secretFile)
+	ok := getToken(t, nil, "--secret-file", secretFile, "--tenant", "acme", "--streams", "task/,note/")
+	dialSyncd(t, p.addr, ok, 0)
+	other := getToken(t, []string{"FERRY_SECRET=env-secret-0123456789"}, "--tenant", "acme")
+	_, resp, err := websocket.DefaultDialer.Dial("ws://"+p.addr+"/sync", http.Header{"Authorization": {"Bearer " + other}})
+	require.Error(t, err)
+	require.NotNil(t, resp)
+	_ = resp.Body.Close()
+	assert.Equal(t, http.StatusUnauthorized, resp.StatusCode)
+	_, err = os.Stat(filepath.Join(dir, "secret"))
+	assert.ErrorIs(t, err, os.ErrNotExist, "no secret generated when one is given")
+	require.NoError(t, p.stop(t))
+}
+
+func TestSyncdCannotStart(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer ln.Close()
+	dir := t.TempDir()
+	cases := map[string][]string{
+		"port taken":           {"--data-dir", dir, "--listen", ln.Addr().String()},
+		"bad flag":             {"--data-dir", dir, "--no-such-flag"},
+		"database unreachable": {"--data-dir", dir, "--postgres", "postgres://nobody@127.0.0.1:1/none?connect_timeout=2"},
+		"half tls":             {"--data-dir", dir, "--tls-cert", "cert.pem"},
+		"token without tenant": {"token", "--data-dir", dir},
+	}
+	for name, args := range cases {
+		t.Run(name, func(t *testing.T) {
+			out, errOut, err := runCmd(t, nil, args...)
+			var exit *exec.ExitError
+			require.ErrorAs(t, err, &exit)
+			assert.NotZero(t, exit.ExitCode())
+			assert.Empty(t, out)
+			assert.Contains(t, errOut, "syncd: ")
+		})
+	}
+}
+
+func TestTenantFile(t *testing.T) {
+	a, b := tenantFile("acme/../x"), tenantFile("acme_.._x")
+	assert.NotEqual(t, a, b)
+	assert.NotContains(t, a, "/")
+	assert.True(t, strings.HasPrefix(a, "acme____x-"))
+	assert.Equal(t, a, tenantFile("acme/../x"))
+	assert.LessOrEqual(t, len(tenantFile(strings.Repeat("é", 300))), 80)
+}
+
+// TestSyncdTwoNodesPostgres runs two syncd processes on one PostgreSQL: a
+// client of node 1 writes, a client of node 2 sees it live.
+func TestSyncdTwoNodesPostgres(t *testing.T) {
+	url := os.Getenv("FERRY_TEST_POSTGRES_URL")
+	if url == "" {
+		if os.Getenv("FERRY_REQUIRE_POSTGRES") == "1" {
+			t.Fatal("FERRY_TEST_POSTGRES_URL not set and FERRY_REQUIRE_POSTGRES=1")
+		}
+		t.Skip("FERRY_TEST_POSTGRES_URL not set: skipping PostgreSQL tests")
+	}
+	schema := "ferry_syncd_test_" + strings.ToLower(eventstore.NewID())
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		conn, err := pgx.Connect(ctx, url)
+		if err != nil {
+			t.Errorf("drop schema: %v", err)
+			return
+		}
+		defer func() { _ = conn.Close(ctx) }()
+		_, err = conn.Exec(ctx, "DROP SCHEMA IF EXISTS "+pgx.Identifier{schema}.Sanitize()+" CASCADE")
+		assert.NoError(t, err)
+	})
+	env := []string{"FERRY_POSTGRES_URL=" + url, "FERRY_POSTGRES_SCHEMA=" + schema, "FERRY_SECRET=shared-secret-0123456789"}
+	n1 := startSyncd(t, env, "--data-dir", t.TempDir(), "--node-id", "n1")
+	n2 := startSyncd(t, env, "--data-dir", t.TempDir(), "--node-id", "n2")
+	assert.Equal(t, http.StatusOK, httpGet(t, "http://"+n2.addr+"/readyz"))
+	tok := getToken(t, env, "--tenant", "acme")
+
+	reader := dialSyncd(t, n2.addr, tok, 0)
+	require.IsType(t, &protocol.CaughtUp{}, reader.recv())
+	writer := dialSyncd(t, n1.addr, tok, 0)
+	e := newEvent()
+	writer.send(&protocol.Push{Batch: "b1", Events: []eventstore.Event{e}})
+	got := reader.pullUntil(1)
+	assert.Equal(t, e.ID, got[0].ID)
+	require.NoError(t, n1.stop(t))
+	require.NoError(t, n2.stop(t))
+}

@@ -1,0 +1,181 @@
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"time"
+
+	"github.com/ferrysync/ferry/eventstore/postgres"
+	"github.com/ferrysync/ferry/sync/hub"
+)
+
+// shutdownTimeout bounds the graceful shutdown after SIGINT or SIGTERM.
+const shutdownTimeout = 15 * time.Second
+
+// serveFlags are the server's flags.
+type serveFlags struct {
+	common
+	listen   string
+	postgres string
+	schema   string
+	tlsCert  string
+	tlsKey   string
+	nodeID   string
+}
+
+func parseServe(args []string, getenv func(string) string) (*serveFlags, error) {
+	fs := flag.NewFlagSet("syncd", flag.ContinueOnError)
+	f := &serveFlags{}
+	f.register(fs, getenv)
+	fs.StringVar(&f.listen, "listen", envOr(getenv, envListen, "127.0.0.1:8080"), "address to listen on (env "+envListen+")")
+	fs.StringVar(&f.postgres, "postgres", getenv(envPostgres),
+		"PostgreSQL URL; without it the hub uses embedded SQLite files in the data directory (env "+envPostgres+")")
+	fs.StringVar(&f.schema, "postgres-schema", envOr(getenv, envSchema, postgres.DefaultSchema),
+		"PostgreSQL schema holding the tables; hubs sharing a database share a schema (env "+envSchema+")")
+	fs.StringVar(&f.tlsCert, "tls-cert", getenv(envTLSCert), "TLS certificate file; serves wss:// with --tls-key (env "+envTLSCert+")")
+	fs.StringVar(&f.tlsKey, "tls-key", getenv(envTLSKey), "TLS private key file (env "+envTLSKey+")")
+	fs.StringVar(&f.nodeID, "node-id", getenv(envNodeID), "name of this node in Welcome messages and logs (env "+envNodeID+"; default: the host name)")
+	fs.Usage = func() {
+		fmt.Fprint(os.Stderr, `Usage: syncd [flags]
+       syncd token --tenant T [--subject S] [--ttl D] [--streams PREFIX]
+
+syncd is Ferry's sync hub. Clients connect to ws://ADDR/sync with a token
+("Authorization: Bearer <token>"; get one with "syncd token"), push the
+events they wrote and pull everyone else's. /healthz reports liveness and
+/readyz readiness (it checks the database).
+
+With no --postgres, each tenant's ledger is an SQLite file in --data-dir:
+one command starts a working hub. With --postgres, any number of syncd
+processes can share the database.
+
+The token signing secret is FERRY_SECRET, else --secret-file, else the
+file "secret" in --data-dir, generated on first start.
+
+Flags:
+`)
+		fs.PrintDefaults()
+	}
+	if err := parseFlags(fs, args); err != nil {
+		return nil, err
+	}
+	switch {
+	case fs.NArg() > 0:
+		return nil, fmt.Errorf("unknown command %q (want token, or flags only)", fs.Arg(0))
+	case (f.tlsCert == "") != (f.tlsKey == ""):
+		return nil, errors.New("--tls-cert and --tls-key go together")
+	}
+	if f.nodeID == "" {
+		f.nodeID, _ = os.Hostname()
+		if f.nodeID == "" || len(f.nodeID) > 64 {
+			f.nodeID = "syncd"
+		}
+	}
+	return f, nil
+}
+
+// runServe runs the hub until ctx is cancelled, then shuts it down
+// gracefully. Once listening it prints "listening on ADDR" on stdout.
+func runServe(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) (err error) {
+	f, err := parseServe(args, getenv)
+	if err != nil {
+		return err
+	}
+	log, err := f.logger()
+	if err != nil {
+		return err
+	}
+	secret, err := f.secret(log)
+	if err != nil {
+		return err
+	}
+
+	var (
+		stores  *tenantStores
+		ready   func(context.Context) error
+		backend string
+	)
+	if f.postgres != "" {
+		octx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		db, err := postgres.Open(octx, f.postgres, postgres.Options{Schema: f.schema, Logger: log})
+		cancel()
+		if err != nil {
+			return err
+		}
+		defer db.Close()
+		stores, ready, backend = postgresStores(db), db.Pool().Ping, "postgres"
+	} else {
+		if stores, err = sqliteStores(f.dataDir, log); err != nil {
+			return err
+		}
+		ready = func(context.Context) error { _, err := os.Stat(f.dataDir); return err }
+		backend = "sqlite"
+	}
+	defer func() {
+		if cerr := stores.close(); cerr != nil && err == nil {
+			err = fmt.Errorf("close stores: %w", cerr)
+		}
+	}()
+
+	srv, err := hub.New(hub.Config{Stores: stores.get, Secret: secret, NodeID: f.nodeID, Ready: ready, Logger: log})
+	if err != nil {
+		return err
+	}
+	httpSrv := &http.Server{
+		Handler:           srv.Handler(),
+		ReadHeaderTimeout: 10 * time.Second,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	if f.tlsCert != "" {
+		cert, err := tls.LoadX509KeyPair(f.tlsCert, f.tlsKey)
+		if err != nil {
+			return fmt.Errorf("tls: %w", err)
+		}
+		httpSrv.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	}
+	ln, err := net.Listen("tcp", f.listen)
+	if err != nil {
+		return err
+	}
+	errc := make(chan error, 1)
+	go func() {
+		if httpSrv.TLSConfig != nil {
+			errc <- httpSrv.ServeTLS(ln, "", "")
+		} else {
+			errc <- httpSrv.Serve(ln)
+		}
+	}()
+	log.Info("syncd started", slog.String("addr", ln.Addr().String()), slog.String("backend", backend),
+		slog.String("node", f.nodeID), slog.Bool("tls", httpSrv.TLSConfig != nil))
+	if _, err := fmt.Fprintf(stdout, "listening on %s\n", ln.Addr()); err != nil {
+		log.Warn("stdout", slog.String("err", err.Error()))
+	}
+
+	select {
+	case err := <-errc:
+		return fmt.Errorf("serve: %w", err)
+	case <-ctx.Done():
+	}
+	log.Info("shutting down")
+	sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
+	defer cancel()
+	httpDone := make(chan error, 1)
+	go func() { httpDone <- httpSrv.Shutdown(sctx) }()
+	hubErr := srv.Shutdown(sctx)
+	httpErr := <-httpDone
+	if serveErr := <-errc; !errors.Is(serveErr, http.ErrServerClosed) {
+		httpErr = errors.Join(httpErr, serveErr)
+	}
+	if err := errors.Join(hubErr, httpErr); err != nil {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	log.Info("stopped")
+	return nil
+}
