@@ -1,4 +1,4 @@
-.PHONY: test bench lint fmt
+.PHONY: test bench lint fmt demo
 
 # test runs the whole suite, race detector on, PostgreSQL included.
 test:
@@ -7,6 +7,11 @@ test:
 # bench runs the benchmarks; each prints its ratio to a raw baseline.
 bench:
 	scripts/bench.sh
+
+# demo runs the whole story with real processes: a hub, two devices, an
+# offline phase with conflicting edits, convergence.
+demo:
+	scripts/demo.sh
 
 # lint fails on unformatted files or go vet findings.
 lint:

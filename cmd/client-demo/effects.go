@@ -1,0 +1,150 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/ferrysync/ferry/eventstore"
+	"github.com/ferrysync/ferry/projector"
+)
+
+// effectName names the Once handler in the outbox; it must stay stable.
+const effectName = "effects-log"
+
+// effectHandlers registers the side effect of completing a task: one line
+// "<event-id> completed <task-id> <title>" appended to the effects log.
+//
+// It is a Once handler, so it runs only for task:completed events appended
+// on this device, through the effects outbox, after the append commits.
+// Completions pulled from other devices and replays (rebuild) never run it.
+// Runs are at-least-once (a crash between the write and the outbox's done
+// record runs it again), so the handler uses the event id as its
+// idempotency key: it skips a line the log already holds.
+func effectHandlers(h *projector.Handlers, path string) {
+	projector.Once(h, evCompleted, effectName, func(ctx context.Context, eff projector.Effect, d TitleData) error {
+		line := fmt.Sprintf("%s completed %s %s", eff.Key, strings.TrimPrefix(eff.Event.Stream, streamPrefix), d.Title)
+		done, err := logHas(path, eff.Key+" ")
+		if err != nil || done {
+			return err
+		}
+		f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
+		if err != nil {
+			return err
+		}
+		_, err = fmt.Fprintln(f, line)
+		if serr := f.Sync(); err == nil {
+			err = serr
+		}
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+		return err
+	})
+}
+
+// logHas reports whether a line of the file at path starts with prefix.
+func logHas(path, prefix string) (bool, error) {
+	f, err := os.Open(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if strings.HasPrefix(sc.Text(), prefix) {
+			return true, nil
+		}
+	}
+	return false, sc.Err()
+}
+
+// warnEffects reports on stderr the side effects of events that did not run
+// successfully (they stay in the outbox and are retried by later commands).
+func (a *app) warnEffects(ctx context.Context, events []eventstore.Event) {
+	for _, e := range events {
+		for _, name := range a.handlers.EffectNames(e.Type) {
+			rec, err := a.fx.Get(ctx, e.ID, name)
+			if err != nil { // done records are dropped: not found means done
+				continue
+			}
+			fmt.Fprintf(a.stderr, "client-demo: warning: side effect %s of %s is %s: %s (see client-demo effects)\n",
+				name, e.ID, rec.Status, oneLine(rec.LastError))
+		}
+	}
+}
+
+// effectJSON is one side effect as `effects --json` prints it.
+type effectJSON struct {
+	Status      string    `json:"status"`
+	EventID     string    `json:"event_id"`
+	Handler     string    `json:"handler"`
+	Type        string    `json:"type"`
+	Task        string    `json:"task"`
+	Attempts    int       `json:"attempts"`
+	LastError   string    `json:"last_error,omitempty"`
+	NextAttempt time.Time `json:"next_attempt,omitzero"`
+}
+
+// cmdEffects lists pending and failed side effects, or retries a failed one.
+func cmdEffects(ctx context.Context, a *app, args []string) error {
+	if len(args) > 0 {
+		if args[0] != "retry" || len(args) != 2 {
+			return usageError("effects takes no arguments, or retry EVENT-ID")
+		}
+		if err := a.fx.Retry(ctx, strings.ToUpper(args[1]), effectName); err != nil {
+			if errors.Is(err, eventstore.ErrNotFound) {
+				return fmt.Errorf("no failed side effect for event %s", args[1])
+			}
+			return err
+		}
+		if err := a.settle(ctx); err != nil {
+			return err
+		}
+		a.warnEffects(ctx, []eventstore.Event{{ID: strings.ToUpper(args[1]), Type: evCompleted}})
+		fmt.Fprintf(a.stdout, "retried %s\n", strings.ToUpper(args[1]))
+		return nil
+	}
+	out := []effectJSON{}
+	for _, status := range []projector.EffectStatus{projector.EffectPending, projector.EffectFailed} {
+		recs, err := a.fx.List(ctx, status)
+		if err != nil {
+			return err
+		}
+		for _, r := range recs {
+			out = append(out, effectJSON{Status: string(status), EventID: r.Event.ID, Handler: r.Handler, Type: r.Event.Type,
+				Task: strings.TrimPrefix(r.Event.Stream, streamPrefix), Attempts: r.Attempts, LastError: r.LastError, NextAttempt: r.NextAttempt})
+		}
+	}
+	if a.g.json {
+		return writeJSON(a.stdout, out)
+	}
+	if len(out) == 0 {
+		fmt.Fprintln(a.stdout, "no pending or failed side effects")
+		return nil
+	}
+	for _, e := range out {
+		fmt.Fprintf(a.stdout, "%-7s %s %s task %s, %d attempts", e.Status, e.EventID, e.Handler, e.Task, e.Attempts)
+		if e.LastError != "" {
+			fmt.Fprintf(a.stdout, ", last error: %s", oneLine(e.LastError))
+		}
+		fmt.Fprintln(a.stdout)
+	}
+	return nil
+}
+
+// writeJSON prints v as indented JSON.
+func writeJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}

@@ -1,0 +1,299 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net/url"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+)
+
+// Environment variables that give the global flags their defaults.
+const (
+	envDB      = "FERRY_DB"
+	envServer  = "FERRY_SERVER"
+	envToken   = "FERRY_TOKEN"
+	envDevice  = "FERRY_DEVICE"
+	envEffects = "FERRY_EFFECTS"
+	envJSON    = "FERRY_JSON"
+)
+
+// Defaults of the global flags.
+const (
+	defaultDB     = "./client-demo.db"
+	defaultServer = "ws://127.0.0.1:8080/sync"
+)
+
+// globals are the flags every command takes, before or after its name.
+type globals struct {
+	db      string
+	server  string
+	token   string
+	device  string
+	effects string
+	json    bool
+}
+
+// envGlobals returns the globals' defaults from the environment.
+func envGlobals(getenv func(string) string) (globals, error) {
+	g := globals{
+		db:      envOr(getenv, envDB, defaultDB),
+		server:  envOr(getenv, envServer, defaultServer),
+		token:   getenv(envToken),
+		device:  getenv(envDevice),
+		effects: getenv(envEffects),
+	}
+	if v := getenv(envJSON); v != "" {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			return g, usageError("%s=%q: want true or false", envJSON, v)
+		}
+		g.json = b
+	}
+	return g, nil
+}
+
+func envOr(getenv func(string) string, key, def string) string {
+	if v := getenv(key); v != "" {
+		return v
+	}
+	return def
+}
+
+// register adds the global flags to fs, bound to g, with defaults def.
+func (g *globals) register(fs *flag.FlagSet, def globals) {
+	fs.StringVar(&g.db, "db", def.db, "the device's database `file` (env "+envDB+")")
+	fs.StringVar(&g.server, "server", def.server, "the hub's WebSocket `URL` (env "+envServer+")")
+	fs.StringVar(&g.token, "token", def.token, "sync `token`, printed by: syncd token --tenant T --subject S (env "+envToken+")")
+	fs.StringVar(&g.device, "device", def.device, "device `name`, fixed at the database's first use (env "+envDevice+"; default: a generated id)")
+	fs.StringVar(&g.effects, "effects", def.effects, "side-effect log `file` (env "+envEffects+"; default: beside the database)")
+	fs.BoolVar(&g.json, "json", def.json, "machine-readable output on stdout (env "+envJSON+")")
+}
+
+var deviceName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
+
+// check validates the globals and fills in derived defaults.
+func (g *globals) check() error {
+	if g.db == "" {
+		return usageError("--db must not be empty")
+	}
+	if g.device != "" && !deviceName.MatchString(g.device) {
+		return usageError("--device %q: want 1-64 letters, digits, '.', '_' or '-'", g.device)
+	}
+	u, err := url.Parse(g.server)
+	if err != nil || u.Host == "" || (u.Scheme != "ws" && u.Scheme != "wss" && u.Scheme != "http" && u.Scheme != "https") {
+		return usageError("--server %q: want a ws:// or wss:// URL such as %s", g.server, defaultServer)
+	}
+	if g.effects == "" {
+		g.effects = strings.TrimSuffix(g.db, filepath.Ext(g.db)) + ".effects.log"
+	}
+	return nil
+}
+
+// opts are the flags of single commands.
+type opts struct {
+	all   bool // list --all
+	watch bool // sync --watch
+}
+
+// command is one subcommand.
+type command struct {
+	name    string
+	args    string // synopsis of the arguments
+	summary string
+	min     int // fewest arguments
+	max     int // most arguments; -1: any number
+	flags   func(fs *flag.FlagSet, o *opts)
+	run     func(ctx context.Context, a *app, args []string) error
+	// local commands need no store (help).
+	local bool
+}
+
+// commands lists the subcommands in the order help shows them.
+var commands []command
+
+func init() {
+	commands = []command{
+		{name: "add", args: "TITLE", summary: "add a task; prints its id", min: 1, max: -1, run: cmdAdd},
+		{name: "rename", args: "ID TITLE", summary: "rename a task", min: 2, max: -1, run: cmdRename},
+		{name: "complete", args: "ID", summary: "complete a task (logs a side effect on this device)", min: 1, max: 1, run: cmdComplete},
+		{name: "reopen", args: "ID", summary: "reopen a completed task", min: 1, max: 1, run: cmdReopen},
+		{name: "delete", args: "ID", summary: "delete a task", min: 1, max: 1, run: cmdDelete},
+		{name: "list", args: "[--all]", summary: "list tasks: id, done, title, last changed (--all: deleted ones too)", max: 0, run: cmdList,
+			flags: func(fs *flag.FlagSet, o *opts) { fs.BoolVar(&o.all, "all", false, "include deleted tasks") }},
+		{name: "show", args: "ID", summary: "show a task's state and its history of events", min: 1, max: 1, run: cmdShow},
+		{name: "sync", args: "[--watch]", summary: "push and pull until caught up (--watch: stay connected and print changes)", max: 0, run: cmdSync,
+			flags: func(fs *flag.FlagSet, o *opts) {
+				fs.BoolVar(&o.watch, "watch", false, "stay connected and print changes as they arrive, until interrupted")
+			}},
+		{name: "status", summary: "device id, server, online, pending events, cursor, events seen, last sync", max: 0, run: cmdStatus},
+		{name: "rebuild", summary: "drop the read model and rebuild it by replaying every event", max: 0, run: cmdRebuild},
+		{name: "effects", args: "[retry EVENT-ID]", summary: "list pending and failed side effects, or retry a failed one", max: 2, run: cmdEffects},
+		{name: "help", args: "[COMMAND]", summary: "show this help", max: 1, local: true},
+	}
+}
+
+func lookup(name string) (command, bool) {
+	for _, c := range commands {
+		if c.name == name {
+			return c, true
+		}
+	}
+	return command{}, false
+}
+
+// dispatch parses args and runs the command they name.
+func dispatch(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	def, err := envGlobals(getenv)
+	if err != nil {
+		return err
+	}
+	var g globals
+	fs := newFlagSet("client-demo")
+	g.register(fs, def)
+	if err := parse(fs, args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			usage(stdout, "")
+		}
+		return err
+	}
+	if fs.NArg() == 0 {
+		return usageError("no command given")
+	}
+	cmd, ok := lookup(fs.Arg(0))
+	if !ok {
+		return usageError("unknown command %q", fs.Arg(0))
+	}
+
+	// The command's own flags, and the globals again: flags may come
+	// anywhere after the command name too.
+	var o opts
+	cfs := newFlagSet(cmd.name)
+	g.register(cfs, g)
+	if cmd.flags != nil {
+		cmd.flags(cfs, &o)
+	}
+	rest, err := parseInterleaved(cfs, fs.Args()[1:])
+	if err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			usage(stdout, cmd.name)
+		}
+		return err
+	}
+	switch {
+	case len(rest) < cmd.min:
+		return usageError("%s needs %s", cmd.name, cmd.args)
+	case cmd.max >= 0 && len(rest) > cmd.max:
+		return usageError("%s: unexpected argument %q", cmd.name, rest[cmd.max])
+	}
+	if cmd.local {
+		if len(rest) == 1 {
+			if _, ok := lookup(rest[0]); !ok {
+				return usageError("unknown command %q", rest[0])
+			}
+			usage(stdout, rest[0])
+			return nil
+		}
+		usage(stdout, "")
+		return nil
+	}
+	if err := g.check(); err != nil {
+		return err
+	}
+	a, err := openApp(ctx, g, o, stdout, stderr)
+	if err != nil {
+		return err
+	}
+	err = cmd.run(ctx, a, rest)
+	if cerr := a.close(); err == nil && cerr != nil {
+		err = cerr
+	}
+	return err
+}
+
+func newFlagSet(name string) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	fs.Usage = func() {}
+	return fs
+}
+
+// parse parses args with fs, turning errors into usage errors.
+func parse(fs *flag.FlagSet, args []string) error {
+	err := fs.Parse(args)
+	if err == nil || errors.Is(err, flag.ErrHelp) {
+		return err
+	}
+	return usageError("%v", err)
+}
+
+// parseInterleaved parses flags mixed with arguments ("add milk --json")
+// and returns the arguments. After "--" everything is an argument.
+func parseInterleaved(fs *flag.FlagSet, args []string) ([]string, error) {
+	var rest []string
+	for {
+		if err := parse(fs, args); err != nil {
+			return nil, err
+		}
+		left := fs.Args()
+		if len(left) == 0 {
+			return rest, nil
+		}
+		if len(left) < len(args) && args[len(args)-len(left)-1] == "--" {
+			return append(rest, left...), nil
+		}
+		rest = append(rest, left[0])
+		args = left[1:]
+	}
+}
+
+// usage prints help, for all commands or for one.
+func usage(w io.Writer, name string) {
+	if name != "" {
+		cmd, _ := lookup(name)
+		fmt.Fprintf(w, "Usage: client-demo [global flags] %s %s\n\n%s.\n", cmd.name, cmd.args, upperFirst(cmd.summary))
+		if cmd.flags != nil {
+			var o opts
+			fs := flag.NewFlagSet(name, flag.ContinueOnError)
+			cmd.flags(fs, &o)
+			fmt.Fprintln(w, "\nFlags:")
+			fs.SetOutput(w)
+			fs.PrintDefaults()
+		}
+		fmt.Fprintln(w, "\nRun 'client-demo help' for the global flags.")
+		return
+	}
+	fmt.Fprint(w, `Usage: client-demo [global flags] COMMAND [ARGS]
+
+client-demo is an offline-first task list built on Ferry. Every command
+works offline against the device's own database; "sync" exchanges events
+with a syncd hub. Task ids may be shortened to any unique prefix.
+
+Commands:
+`)
+	for _, c := range commands {
+		fmt.Fprintf(w, "  %-9s %-17s %s\n", c.name, c.args, c.summary)
+	}
+	fmt.Fprintln(w, "\nGlobal flags (also accepted after the command):")
+	var g globals
+	fs := flag.NewFlagSet("client-demo", flag.ContinueOnError)
+	g.register(fs, globals{db: defaultDB, server: defaultServer})
+	fs.SetOutput(w)
+	fs.PrintDefaults()
+	fmt.Fprint(w, `
+Exit codes: 0 success, 1 bad input or unknown id (nothing was written),
+2 usage error, 3 sync failed (hub unreachable, token refused).
+`)
+}
+
+func upperFirst(s string) string {
+	if s == "" {
+		return s
+	}
+	return strings.ToUpper(s[:1]) + s[1:]
+}

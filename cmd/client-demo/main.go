@@ -1,0 +1,108 @@
+// Command client-demo is a small offline-first task list built on Ferry's
+// public API: a good place to start reading, and to copy from.
+//
+// Every device keeps its own SQLite file (--db). Commands write events
+// locally and never need the network; `client-demo sync` pushes them to a
+// syncd hub and pulls what the other devices wrote:
+//
+//	go run ./cmd/syncd &                 # the hub, on 127.0.0.1:8080
+//	export FERRY_TOKEN=$(go run ./cmd/syncd token --tenant demo --subject me)
+//	client-demo --db laptop.db add "buy milk"
+//	client-demo --db laptop.db sync
+//	client-demo --db phone.db sync && client-demo --db phone.db list
+//
+// The pieces: a task aggregate (task.go), a SQL read model maintained by a
+// projector (readmodel.go), a side effect that runs once, on the device that
+// completed a task (effects.go), and the sync/client replicator (sync.go).
+// Run `client-demo help` for the commands.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	"github.com/ferrysync/ferry/aggregate"
+	"github.com/ferrysync/ferry/eventstore"
+)
+
+// Exit codes.
+const (
+	exitOK    = 0 // success
+	exitUser  = 1 // bad input, unknown id, a rule refused the command, or a local failure
+	exitUsage = 2 // unknown command, bad flags, wrong number of arguments
+	exitSync  = 3 // sync failed: hub unreachable, token refused
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+// run runs the command line args (without the program name) and returns
+// the exit code. Results go to stdout; errors, one line each, to stderr.
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
+	err := dispatch(ctx, args, getenv, stdout, stderr)
+	if err == nil || errors.Is(err, flag.ErrHelp) {
+		return exitOK
+	}
+	fmt.Fprintln(stderr, "client-demo: "+oneLine(message(err)))
+	return exitCode(err)
+}
+
+// exitError carries an exit code other than exitUser.
+type exitError struct {
+	code int
+	err  error
+}
+
+func (e *exitError) Error() string { return e.err.Error() }
+func (e *exitError) Unwrap() error { return e.err }
+
+// usageError returns a usage error (exit 2).
+func usageError(format string, args ...any) error {
+	return &exitError{code: exitUsage, err: fmt.Errorf(format+" (see client-demo help)", args...)}
+}
+
+// syncError returns a sync failure (exit 3).
+func syncError(err error) error { return &exitError{code: exitSync, err: err} }
+
+func exitCode(err error) int {
+	if ee, ok := errors.AsType[*exitError](err); ok {
+		return ee.code
+	}
+	return exitUser
+}
+
+// message turns library errors into what a user wants to read.
+func message(err error) string {
+	if ve, ok := errors.AsType[*aggregate.ValidationError](err); ok {
+		if ve.Field != "" {
+			return "invalid " + ve.Field + ": " + ve.Reason
+		}
+		return "invalid input: " + ve.Reason
+	}
+	if ve, ok := errors.AsType[*eventstore.ValidationError](err); ok {
+		return "invalid " + strings.TrimPrefix(ve.Field, "data.") + ": " + ve.Reason
+	}
+	if errors.Is(err, aggregate.ErrRejected) {
+		return strings.TrimPrefix(err.Error(), aggregate.ErrRejected.Error()+": ")
+	}
+	if errors.Is(err, eventstore.ErrConcurrency) {
+		return "the task changed while the command ran; try again"
+	}
+	return err.Error()
+}
+
+// oneLine folds a multi-line message into one line.
+func oneLine(msg string) string {
+	return strings.Join(strings.Fields(strings.ReplaceAll(msg, "\n", " ")), " ")
+}

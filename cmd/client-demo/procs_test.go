@@ -1,0 +1,256 @@
+package main
+
+// Process helpers of the end-to-end tests.
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+)
+
+// The end-to-end tests build the real syncd and client-demo binaries and
+// run them as processes on loopback.
+
+const procTimeout = 30 * time.Second
+
+var (
+	buildOnce sync.Once
+	buildDir  string
+	buildErr  error
+)
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if buildDir != "" {
+		_ = os.RemoveAll(buildDir)
+	}
+	os.Exit(code)
+}
+
+// binaries builds syncd and client-demo once per test run and returns
+// their paths.
+func binaries(t *testing.T) (syncd, clientDemo string) {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("builds and runs real processes")
+	}
+	buildOnce.Do(func() {
+		if buildDir, buildErr = os.MkdirTemp("", "client-demo-e2e-"); buildErr != nil {
+			return
+		}
+		for _, b := range [][2]string{{"syncd", "../syncd"}, {"client-demo", "."}} {
+			out, err := exec.Command("go", "build", "-o", filepath.Join(buildDir, b[0]), b[1]).CombinedOutput()
+			if err != nil {
+				buildErr = errors.New(string(out))
+				return
+			}
+		}
+	})
+	require.NoError(t, buildErr)
+	return filepath.Join(buildDir, "syncd"), filepath.Join(buildDir, "client-demo")
+}
+
+// hubProc is a syncd process on the embedded SQLite backend.
+type hubProc struct {
+	t       *testing.T
+	bin     string
+	env     []string
+	dataDir string
+	addr    string
+	cmd     *exec.Cmd
+	exited  chan error
+	stderr  *lockedBuffer
+}
+
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// startHub starts syncd on a free loopback port.
+func startHub(t *testing.T) *hubProc {
+	t.Helper()
+	bin, _ := binaries(t)
+	h := &hubProc{t: t, bin: bin, dataDir: t.TempDir(), addr: "127.0.0.1:0",
+		env: append(os.Environ(), "FERRY_SECRET=an end-to-end test secret, 32+ bytes long", "FERRY_LOG_LEVEL=warn")}
+	h.start()
+	return h
+}
+
+// start starts syncd on h.addr and waits for its "listening on" line.
+func (h *hubProc) start() {
+	t := h.t
+	t.Helper()
+	cmd := exec.Command(h.bin, "--listen", h.addr, "--data-dir", h.dataDir)
+	cmd.Env = h.env
+	stdout, err := cmd.StdoutPipe()
+	require.NoError(t, err)
+	h.stderr = &lockedBuffer{}
+	cmd.Stderr = h.stderr
+	require.NoError(t, cmd.Start())
+	h.cmd, h.exited = cmd, make(chan error, 1)
+	t.Cleanup(func() { _ = cmd.Process.Kill() })
+	lines := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			select {
+			case lines <- sc.Text():
+			default:
+			}
+		}
+		h.exited <- cmd.Wait()
+	}()
+	select {
+	case line := <-lines:
+		addr, ok := strings.CutPrefix(line, "listening on ")
+		require.True(t, ok, "unexpected syncd output %q", line)
+		h.addr = addr
+	case err := <-h.exited:
+		t.Fatalf("syncd exited: %v\n%s", err, h.stderr)
+	case <-time.After(procTimeout):
+		t.Fatalf("syncd did not start\n%s", h.stderr)
+	}
+}
+
+// stop stops syncd gracefully.
+func (h *hubProc) stop() {
+	h.t.Helper()
+	require.NoError(h.t, h.cmd.Process.Signal(syscall.SIGTERM))
+	select {
+	case err := <-h.exited:
+		require.NoError(h.t, err, "syncd exit\n%s", h.stderr)
+	case <-time.After(procTimeout):
+		h.t.Fatal("syncd did not stop")
+	}
+}
+
+func (h *hubProc) url() string { return "ws://" + h.addr + "/sync" }
+
+// token returns a token for subject, signed with the hub's secret.
+func (h *hubProc) token(subject string) string {
+	h.t.Helper()
+	cmd := exec.Command(h.bin, "token", "--tenant", "demo", "--subject", subject, "--data-dir", h.dataDir)
+	cmd.Env = h.env
+	out, err := cmd.Output()
+	require.NoError(h.t, err)
+	return strings.TrimSpace(string(out))
+}
+
+// realDevice runs the client-demo binary on one database.
+type realDevice struct {
+	t   *testing.T
+	bin string
+	env []string
+	log string
+}
+
+func newRealDevice(t *testing.T, name string, h *hubProc) *realDevice {
+	t.Helper()
+	_, bin := binaries(t)
+	dir := t.TempDir()
+	return &realDevice{t: t, bin: bin, log: filepath.Join(dir, name+".effects.log"), env: append(os.Environ(),
+		envDB+"="+filepath.Join(dir, name+".db"),
+		envDevice+"="+name,
+		envServer+"="+h.url(),
+		envToken+"="+h.token(name),
+	)}
+}
+
+func (d *realDevice) command(args ...string) *exec.Cmd {
+	cmd := exec.Command(d.bin, args...)
+	cmd.Env = d.env
+	return cmd
+}
+
+// run runs client-demo and returns its exit code, stdout and stderr.
+func (d *realDevice) run(args ...string) (int, string, string) {
+	d.t.Helper()
+	var out, errOut bytes.Buffer
+	cmd := d.command(args...)
+	cmd.Stdout, cmd.Stderr = &out, &errOut
+	err := cmd.Run()
+	var exit *exec.ExitError
+	if errors.As(err, &exit) {
+		return exit.ExitCode(), out.String(), errOut.String()
+	}
+	require.NoError(d.t, err)
+	return 0, out.String(), errOut.String()
+}
+
+func (d *realDevice) ok(args ...string) string {
+	d.t.Helper()
+	code, out, errOut := d.run(args...)
+	require.Equal(d.t, 0, code, "client-demo %v: %s", args, errOut)
+	return out
+}
+
+func (d *realDevice) add(title string) string {
+	d.t.Helper()
+	return strings.TrimSpace(d.ok("add", title))
+}
+
+// list returns the raw `list --all --json` output.
+func (d *realDevice) list() string {
+	d.t.Helper()
+	return d.ok("list", "--all", "--json")
+}
+
+func (d *realDevice) rows() map[string]taskRow {
+	d.t.Helper()
+	var rows []taskRow
+	require.NoError(d.t, json.Unmarshal([]byte(d.list()), &rows))
+	m := map[string]taskRow{}
+	for _, r := range rows {
+		m[r.ID] = r
+	}
+	return m
+}
+
+func (d *realDevice) status() statusJSON {
+	d.t.Helper()
+	var s statusJSON
+	require.NoError(d.t, json.Unmarshal([]byte(d.ok("status", "--json")), &s))
+	return s
+}
+
+func (d *realDevice) history(id string) []historyEvent {
+	d.t.Helper()
+	var shown struct{ History []historyEvent }
+	require.NoError(d.t, json.Unmarshal([]byte(d.ok("show", id, "--json")), &shown))
+	return shown.History
+}
+
+// effectsLog returns the lines of the device's effects log.
+func (d *realDevice) effectsLog() []string {
+	d.t.Helper()
+	b, err := os.ReadFile(d.log)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	require.NoError(d.t, err)
+	return strings.Split(strings.TrimSuffix(string(b), "\n"), "\n")
+}

@@ -1,0 +1,91 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/ferrysync/ferry/projector"
+	"github.com/ferrysync/ferry/sync/client"
+)
+
+// statusJSON is what `status --json` prints.
+type statusJSON struct {
+	Device         string    `json:"device"`
+	Server         string    `json:"server"`
+	Online         bool      `json:"online"`
+	LastAttempt    time.Time `json:"last_attempt,omitzero"`
+	LastError      string    `json:"last_error,omitempty"`
+	Pending        int       `json:"pending"`
+	Rejected       int       `json:"rejected"`
+	Cursor         int64     `json:"cursor"`
+	EventsSeen     int64     `json:"events_seen"`
+	LastSync       time.Time `json:"last_sync,omitzero"`
+	EffectsPending int       `json:"effects_pending"`
+	EffectsFailed  int       `json:"effects_failed"`
+}
+
+// cmdStatus prints the device's sync state. It works offline: it reads what
+// the replicator recorded in the store.
+func cmdStatus(ctx context.Context, a *app, _ []string) error {
+	r, err := client.New(a.store, client.Config{URL: a.g.server})
+	if err != nil {
+		return usageError("%v", err)
+	}
+	st, err := r.Status(ctx)
+	if err != nil {
+		return err
+	}
+	if _, err := a.proj.CatchUp(ctx); err != nil {
+		return err
+	}
+	seen, err := eventsSeen(ctx, a.store)
+	if err != nil {
+		return err
+	}
+	s := statusJSON{Device: st.Device, Server: a.g.server, Online: st.Online, LastAttempt: st.LastAttempt, LastError: st.LastError,
+		Pending: st.Pending, Rejected: st.Rejected, Cursor: st.Cursor, EventsSeen: seen, LastSync: st.LastSync}
+	for status, n := range map[projector.EffectStatus]*int{projector.EffectPending: &s.EffectsPending, projector.EffectFailed: &s.EffectsFailed} {
+		recs, err := a.fx.List(ctx, status)
+		if err != nil {
+			return err
+		}
+		*n = len(recs)
+	}
+	if a.g.json {
+		return writeJSON(a.stdout, s)
+	}
+	online := "never tried"
+	if !s.LastAttempt.IsZero() {
+		online = fmt.Sprintf("%s at last attempt (%s)", map[bool]string{true: "online", false: "offline"}[s.Online],
+			s.LastAttempt.Local().Format(timeLayout))
+	}
+	lastSync := "never"
+	if !s.LastSync.IsZero() {
+		lastSync = s.LastSync.Local().Format(timeLayout)
+	}
+	w := a.stdout
+	fmt.Fprintf(w, "device        %s\n", s.Device)
+	fmt.Fprintf(w, "server        %s\n", s.Server)
+	fmt.Fprintf(w, "online        %s\n", online)
+	if s.LastError != "" {
+		fmt.Fprintf(w, "last error    %s\n", oneLine(afterMsg(s.LastError, client.ErrUnreachable)))
+	}
+	fmt.Fprintf(w, "pending       %s not yet pushed\n", plural(s.Pending, "event"))
+	if s.Rejected > 0 {
+		fmt.Fprintf(w, "rejected      %s refused by the hub\n", plural(s.Rejected, "event"))
+	}
+	fmt.Fprintf(w, "cursor        %d\n", s.Cursor)
+	fmt.Fprintf(w, "events seen   %d\n", s.EventsSeen)
+	fmt.Fprintf(w, "last sync     %s\n", lastSync)
+	fmt.Fprintf(w, "side effects  %d pending, %d failed\n", s.EffectsPending, s.EffectsFailed)
+	return nil
+}
+
+// plural returns "1 event", "2 events".
+func plural(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
+}
