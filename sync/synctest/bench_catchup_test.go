@@ -1,0 +1,275 @@
+package synctest_test
+
+import (
+	"bufio"
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime/pprof"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/ferrysync/ferry/eventstore"
+	"github.com/ferrysync/ferry/eventstore/sqlite"
+	"github.com/ferrysync/ferry/projector"
+	"github.com/ferrysync/ferry/sync/client"
+)
+
+// envN passes the event count to the catch-up child.
+const envN = "FERRY_SYNCTEST_N"
+
+// envChildProfile, when set, makes the catch-up child write a CPU profile
+// of its pull to that file.
+const envChildProfile = "FERRY_SYNCTEST_CHILD_CPUPROFILE"
+
+// itemEvent returns the i-th event of the catch-up backlog (about 150
+// bytes of payload).
+func itemEvent(clock *eventstore.Clock, i int) eventstore.Event {
+	return eventstore.Event{
+		ID: eventstore.NewID(), Stream: fmt.Sprintf("item/%d", i%1000), Type: "item:added", Schema: 1,
+		Data:    fmt.Appendf(nil, `{"n":%d,"title":"item number %d of the catch-up backlog","tags":["bench","catchup"]}`, i, i),
+		Meta:    []byte(`{"actor":"seed"}`),
+		Created: clock.Now(), Origin: "seed",
+	}
+}
+
+// BenchmarkCatchUp measures a fresh client pulling a backlog of N events
+// (default 1,000,000; FERRY_BENCH_EVENTS) into SQLite while a projector
+// with a batch handler writes a read-model row per event. The client runs
+// as a child process, so its peak RSS (VmHWM) is its own. The baseline,
+// measured in the same child, inserts rows of the same shape into a plain
+// SQLite table of the events' columns in transactions of the pull batch
+// size.
+func BenchmarkCatchUp(b *testing.B) {
+	n := benchSize(b, envBenchEvents, 1_000_000)
+	ctx := context.Background()
+	hubStore := hubBackends()[0].open(b)
+	clock := eventstore.NewClock()
+	seedStart := time.Now()
+	batch := make([]eventstore.Event, 0, 1000)
+	for i := range n {
+		batch = append(batch, itemEvent(clock, i))
+		if len(batch) == cap(batch) || i == n-1 {
+			_, err := hubStore.Insert(ctx, batch...)
+			require.NoError(b, err)
+			batch = batch[:0]
+		}
+	}
+	b.Logf("seeded %d events in %s", n, time.Since(seedStart).Round(time.Millisecond))
+	url := serveHub(b, hubStore, nil)
+
+	var ferry, raw time.Duration
+	var peakKB, startKB int64
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		dir := b.TempDir()
+		cmd := exec.Command(os.Args[0], "-test.run=^$")
+		cmd.Env = append(os.Environ(), envChild+"=catchup", envURL+"="+url, envToken+"="+token(b, "acme", "fresh"),
+			envDB+"="+filepath.Join(dir, "client.db"), envN+"="+strconv.Itoa(n))
+		cmd.Stderr = os.Stderr
+		out, err := cmd.Output()
+		require.NoError(b, err, "%s", out)
+		var got int
+		var secs, rawSecs float64
+		var hwm, rss int64
+		line := lastLine(string(out))
+		_, err = fmt.Sscanf(line, "result n=%d seconds=%g raw_seconds=%g hwm_kb=%d start_kb=%d", &got, &secs, &rawSecs, &hwm, &rss)
+		require.NoError(b, err, "child said %q", out)
+		require.Equal(b, n, got)
+		ferry += time.Duration(secs * float64(time.Second))
+		raw += time.Duration(rawSecs * float64(time.Second))
+		peakKB, startKB = max(peakKB, hwm), max(startKB, rss)
+	}
+	total := float64(n * b.N)
+	ferryRate, rawRate := total/ferry.Seconds(), total/raw.Seconds()
+	b.ReportMetric(ferryRate, "events/s")
+	b.ReportMetric(rawRate, "raw_rows/s")
+	b.ReportMetric(ferryRate/rawRate, "x_raw")
+	b.ReportMetric(float64(peakKB)/1024, "peak_rss_MB")
+	b.ReportMetric(float64(startKB)/1024, "start_rss_MB")
+}
+
+// lastLine returns the last non-empty line of s.
+func lastLine(s string) string {
+	lines := strings.Split(strings.TrimSpace(s), "\n")
+	return lines[len(lines)-1]
+}
+
+// childCatchUp is the "catchup" child: it pulls the hub's backlog into a
+// fresh SQLite store with a projector running, then measures the raw
+// baseline, and prints "result n=... seconds=... raw_seconds=... hwm_kb=...
+// start_kb=...".
+func childCatchUp() error {
+	ctx := context.Background()
+	n, err := strconv.Atoi(os.Getenv(envN))
+	if err != nil {
+		return err
+	}
+	startKB, err := procStatusKB("VmRSS")
+	if err != nil {
+		return err
+	}
+	db := os.Getenv(envDB)
+	s, err := sqlite.Open(ctx, db, sqlite.Options{Config: eventstore.Config{Origin: "fresh"}})
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	if err := s.Update(ctx, func(tx eventstore.Tx) error {
+		_, err := tx.(eventstore.SQLTx).SQL().ExecContext(ctx,
+			`CREATE TABLE rm_items (id TEXT PRIMARY KEY, stream TEXT NOT NULL, data BLOB NOT NULL)`)
+		return err
+	}); err != nil {
+		return err
+	}
+	h := projector.NewHandlers()
+	projector.OnBatch(h, func(ctx context.Context, tx eventstore.Tx, events []eventstore.Event) error {
+		stmt, err := tx.(eventstore.SQLTx).SQL().PrepareContext(ctx, `INSERT INTO rm_items (id, stream, data) VALUES (?, ?, ?)`)
+		if err != nil {
+			return err
+		}
+		defer stmt.Close()
+		for _, e := range events {
+			if _, err := stmt.ExecContext(ctx, e.ID, e.Stream, []byte(e.Data)); err != nil {
+				return err
+			}
+		}
+		return nil
+	}, "item:added")
+	proj, err := projector.New("items", s, projector.Options{Handlers: h, BatchSize: 1000})
+	if err != nil {
+		return err
+	}
+	r, err := client.New(s, client.Config{URL: os.Getenv(envURL), Token: os.Getenv(envToken)})
+	if err != nil {
+		return err
+	}
+
+	if path := os.Getenv(envChildProfile); path != "" {
+		f, err := os.Create(path)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
+	}
+	start := time.Now()
+	pctx, stop := context.WithCancel(ctx)
+	projDone := make(chan error, 1)
+	go func() { projDone <- proj.Run(pctx) }()
+	st, err := r.SyncOnce(ctx)
+	if err != nil {
+		stop()
+		return err
+	}
+	if err := proj.WaitFor(ctx, int64(st.Inserted)); err != nil {
+		stop()
+		return err
+	}
+	elapsed := time.Since(start)
+	stop()
+	if err := <-projDone; err != nil && !errors.Is(err, context.Canceled) {
+		return err
+	}
+	hwm, err := procStatusKB("VmHWM")
+	if err != nil {
+		return err
+	}
+	if st.Inserted != n {
+		return fmt.Errorf("inserted %d of %d events", st.Inserted, n)
+	}
+	var rows int
+	if err := s.Update(ctx, func(tx eventstore.Tx) error {
+		return tx.(eventstore.SQLTx).SQL().QueryRowContext(ctx, `SELECT count(*) FROM rm_items`).Scan(&rows)
+	}); err != nil {
+		return err
+	}
+	if rows != n {
+		return fmt.Errorf("read model has %d of %d rows", rows, n)
+	}
+
+	rawSecs, err := rawSQLiteInsert(ctx, filepath.Join(filepath.Dir(db), "raw.db"), n)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("result n=%d seconds=%f raw_seconds=%f hwm_kb=%d start_kb=%d\n", n, elapsed.Seconds(), rawSecs, hwm, startKB)
+	return nil
+}
+
+// rawSQLiteInsert inserts n backlog-shaped rows into a plain table with the
+// events' columns, 500 per transaction, and returns the seconds it took.
+func rawSQLiteInsert(ctx context.Context, path string, n int) (float64, error) {
+	db, err := sql.Open("sqlite", "file:"+path+"?_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_txlock=immediate")
+	if err != nil {
+		return 0, err
+	}
+	defer db.Close()
+	db.SetMaxOpenConns(1)
+	if _, err := db.ExecContext(ctx, `CREATE TABLE raw_events (
+	position INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE, stream TEXT NOT NULL, type TEXT NOT NULL,
+	schema INTEGER NOT NULL, data BLOB NOT NULL, meta BLOB NOT NULL, created INTEGER NOT NULL,
+	origin TEXT NOT NULL, hub_position INTEGER NOT NULL, hydrated INTEGER NOT NULL, outdated INTEGER NOT NULL)`); err != nil {
+		return 0, err
+	}
+	clock := eventstore.NewClock()
+	events := make([]eventstore.Event, 0, 500)
+	var elapsed time.Duration
+	for i := 0; i < n; {
+		events = events[:0]
+		for ; len(events) < cap(events) && i < n; i++ {
+			events = append(events, itemEvent(clock, i))
+		}
+		start := time.Now()
+		tx, err := db.BeginTx(ctx, nil)
+		if err != nil {
+			return 0, err
+		}
+		stmt, err := tx.PrepareContext(ctx, `INSERT INTO raw_events
+	(id, stream, type, schema, data, meta, created, origin, hub_position, hydrated, outdated)
+	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 1, 0)`)
+		if err != nil {
+			_ = tx.Rollback()
+			return 0, err
+		}
+		for j, e := range events {
+			if _, err := stmt.ExecContext(ctx, e.ID, e.Stream, e.Type, e.Schema, []byte(e.Data), []byte(e.Meta),
+				int64(e.Created), e.Origin, i-len(events)+j+1); err != nil {
+				_ = tx.Rollback()
+				return 0, err
+			}
+		}
+		_ = stmt.Close()
+		if err := tx.Commit(); err != nil {
+			return 0, err
+		}
+		elapsed += time.Since(start)
+	}
+	return elapsed.Seconds(), nil
+}
+
+// procStatusKB returns a "kB" field of /proc/self/status.
+func procStatusKB(field string) (int64, error) {
+	f, err := os.Open("/proc/self/status")
+	if err != nil {
+		return 0, err
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if v, ok := strings.CutPrefix(sc.Text(), field+":"); ok {
+			return strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
+		}
+	}
+	return 0, fmt.Errorf("no %s in /proc/self/status", field)
+}

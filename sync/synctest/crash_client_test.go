@@ -1,0 +1,156 @@
+package synctest_test
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/ferrysync/ferry/eventstore/sqlite"
+	"github.com/ferrysync/ferry/sync/client"
+	"github.com/ferrysync/ferry/sync/synctest"
+)
+
+// Environment of the child processes.
+const (
+	envURL   = "FERRY_SYNCTEST_URL"
+	envToken = "FERRY_SYNCTEST_TOKEN"
+	envDB    = "FERRY_SYNCTEST_DB"
+)
+
+// childPull is the "pull" child: it syncs the SQLite file envDB with the
+// hub at envURL, printing "cursor N" after every applied batch and
+// "done pulled=N" at the end.
+func childPull() error {
+	ctx := context.Background()
+	s, err := sqlite.Open(ctx, os.Getenv(envDB), sqlite.Options{})
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	r, err := client.New(s, client.Config{
+		URL:   os.Getenv(envURL),
+		Token: os.Getenv(envToken),
+		OnProgress: func(p client.Progress) {
+			fmt.Printf("cursor %d\n", p.Cursor)
+		},
+	})
+	if err != nil {
+		return err
+	}
+	st, err := r.SyncOnce(ctx)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("done pulled=%d\n", st.Pulled)
+	return nil
+}
+
+// runPullChild runs the pull child on db; when killAt > 0 it kills the
+// child with SIGKILL once it reports a cursor >= killAt. It returns whether
+// the kill landed and the child's final pulled count (when it finished).
+func runPullChild(t *testing.T, url, tok, db string, killAt int64) (killed bool, pulled int) {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), envChild+"=pull", envURL+"="+url, envToken+"="+tok, envDB+"="+db)
+	out, err := cmd.StdoutPipe()
+	require.NoError(t, err)
+	cmd.Stderr = os.Stderr
+	require.NoError(t, cmd.Start())
+	pulled = -1
+	sc := bufio.NewScanner(out)
+	for sc.Scan() {
+		line := sc.Text()
+		switch {
+		case strings.HasPrefix(line, "cursor "):
+			n, err := strconv.ParseInt(strings.TrimPrefix(line, "cursor "), 10, 64)
+			require.NoError(t, err)
+			if killAt > 0 && !killed && n >= killAt {
+				require.NoError(t, cmd.Process.Signal(syscall.SIGKILL))
+				killed = true
+			}
+		case strings.HasPrefix(line, "done pulled="):
+			pulled, err = strconv.Atoi(strings.TrimPrefix(line, "done pulled="))
+			require.NoError(t, err)
+		case strings.HasPrefix(line, "error"):
+			t.Errorf("child: %s", line)
+		}
+	}
+	err = cmd.Wait()
+	if killed {
+		require.Error(t, err, "the child was killed")
+	} else {
+		require.NoError(t, err)
+	}
+	return killed, pulled
+}
+
+// storedPrefix opens the client's file after a crash and checks it: the
+// events stored are exactly the hub's ledger up to the persisted cursor,
+// in hub order, each once. It returns the cursor.
+func storedPrefix(t *testing.T, db string) int64 {
+	t.Helper()
+	ctx := context.Background()
+	s, err := sqlite.Open(ctx, db, sqlite.Options{})
+	require.NoError(t, err)
+	defer s.Close()
+	r, err := client.New(s, client.Config{URL: "ws://127.0.0.1:1/sync"})
+	require.NoError(t, err)
+	st, err := r.Status(ctx)
+	require.NoError(t, err)
+	events := ledger(t, s)
+	require.Len(t, events, int(st.Cursor), "events stored == cursor: nothing lost, nothing ahead")
+	require.NoError(t, synctest.CheckHubOrder(events))
+	return st.Cursor
+}
+
+// A client process pulling a backlog from a real syncd is killed with
+// SIGKILL at random points; each restart resumes from the persisted cursor
+// (it pulls only what it lacks) and the final store holds the hub's ledger
+// exactly, in hub order.
+func TestClientKilledDuringPull(t *testing.T) {
+	if testing.Short() {
+		t.Skip("kills processes")
+	}
+	total := map[bool]int{false: 10_000, true: 4_000}[raceEnabled]
+	p := startSyncd(t, nil, "--data-dir", t.TempDir())
+
+	writer := openClientStore(t, "writer")
+	appendNotes(t, writer, "note", total, 200)
+	syncOnce(t, replicator(t, writer, p.URL(), token(t, "acme", "writer")))
+
+	db := t.TempDir() + "/puller.db"
+	tok := token(t, "acme", "puller")
+	var cursor int64
+	kills := 0
+	for round := 0; round < 3; round++ {
+		killAt := cursor + 1 + rand.Int64N(max(1, (int64(total)-cursor)/3))
+		killed, _ := runPullChild(t, p.URL(), tok, db, killAt)
+		require.True(t, killed, "the kill landed before the pull ended")
+		kills++
+		after := storedPrefix(t, db)
+		require.GreaterOrEqual(t, after, cursor, "the cursor never goes back")
+		t.Logf("round %d: killed at cursor >= %d, stored cursor %d", round, killAt, after)
+		cursor = after
+	}
+	killed, pulled := runPullChild(t, p.URL(), tok, db, 0)
+	require.False(t, killed)
+	assert.Equal(t, total-int(cursor), pulled, "resumed from the cursor, no full resync")
+	assert.Less(t, pulled, total)
+	assert.Equal(t, int64(total), storedPrefix(t, db))
+
+	s, err := sqlite.Open(context.Background(), db, sqlite.Options{})
+	require.NoError(t, err)
+	defer s.Close()
+	assert.Equal(t, sortedIDs(ledger(t, writer)), sortedIDs(ledger(t, s)), "exactly the writer's events")
+	assert.Equal(t, 3, kills)
+}

@@ -1,0 +1,27 @@
+// Package synctest holds Ferry's end-to-end sync tests and the helpers they
+// share: hubs and clients wired together the way applications use them,
+// with real syncd processes where crashes and multiple nodes matter.
+//
+// The tests (the _test.go files of this package) check the properties the
+// sync design promises:
+//
+//   - convergence: three devices write offline to shared streams and sync
+//     in different orders; afterwards every device holds the hub's event
+//     set, folds the same aggregate state, has the same read model, and
+//     every Once effect ran exactly once, on the device that wrote it;
+//   - crashes: syncd killed with SIGKILL in the middle of a large push, a
+//     client process killed in the middle of a pull; nothing is lost,
+//     nothing duplicated, cursors resume;
+//   - two syncd processes on one PostgreSQL: live propagation across
+//     nodes and one gap-free ledger under concurrent pushes;
+//   - security against a real syncd: tenant isolation, forged, expired and
+//     missing tokens, streams outside a token's scope.
+//
+// The benchmarks (bench_test.go) measure push throughput, catch-up speed
+// and memory, and live propagation latency against raw baselines measured
+// in the same run.
+//
+// The exported helpers build and run syncd (Syncd), read and check ledgers
+// (ReadLedger, CheckLedger), and gate PostgreSQL tests on
+// FERRY_TEST_POSTGRES_URL (PostgresURL, FreshSchema).
+package synctest

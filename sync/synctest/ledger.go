@@ -1,0 +1,51 @@
+package synctest
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/ferrysync/ferry/eventstore"
+)
+
+// ReadLedger returns every event of s in Position order.
+func ReadLedger(ctx context.Context, s eventstore.Reader) ([]eventstore.Event, error) {
+	var out []eventstore.Event
+	for e, err := range s.ReadAll(ctx, 0, 0) {
+		if err != nil {
+			return nil, fmt.Errorf("read ledger: %w", err)
+		}
+		out = append(out, e)
+	}
+	return out, nil
+}
+
+// CheckLedger checks that events (a ledger in Position order) have the
+// positions 1, 2, ... n without a gap and that no event ID occurs twice.
+func CheckLedger(events []eventstore.Event) error {
+	seen := make(map[string]int64, len(events))
+	for i, e := range events {
+		if want := int64(i + 1); e.Position != want {
+			return fmt.Errorf("ledger: event %d (%s) has position %d, want %d", i, e.ID, e.Position, want)
+		}
+		if p, dup := seen[e.ID]; dup {
+			return fmt.Errorf("ledger: event %s stored twice, at positions %d and %d", e.ID, p, e.Position)
+		}
+		seen[e.ID] = e.Position
+	}
+	return nil
+}
+
+// CheckHubOrder checks that events (a replica's copy of a hub ledger, in
+// the replica's Position order) carry the hub positions 1, 2, ... n: the
+// replica holds the whole hub ledger, in hub order, each event once.
+func CheckHubOrder(events []eventstore.Event) error {
+	if err := CheckLedger(events); err != nil {
+		return err
+	}
+	for i, e := range events {
+		if want := int64(i + 1); e.HubPosition != want {
+			return fmt.Errorf("ledger: event %d (%s) has hub position %d, want %d", i, e.ID, e.HubPosition, want)
+		}
+	}
+	return nil
+}

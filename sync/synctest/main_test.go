@@ -1,0 +1,120 @@
+package synctest_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/ferrysync/ferry/sync/hub"
+	"github.com/ferrysync/ferry/sync/synctest"
+)
+
+// envChild selects a child-process mode of the test binary (see children).
+const envChild = "FERRY_SYNCTEST_CHILD"
+
+// children are the helper modes of the test binary: a test re-executes
+// itself with envChild set to run one of these in a process it can kill.
+var children = map[string]func() error{
+	"pull":    childPull,
+	"catchup": childCatchUp,
+}
+
+// waitTimeout bounds every wait: a failure bound, not a timing assertion.
+const waitTimeout = 60 * time.Second
+
+// testSecret signs every token of these tests; syncd gets it as
+// FERRY_SECRET.
+var testSecret = []byte("e2e-secret-0123456789abcdef012345")
+
+var (
+	buildOnce sync.Once
+	buildDir  string
+	syncdBin  string
+	buildErr  error
+)
+
+func TestMain(m *testing.M) {
+	if mode := os.Getenv(envChild); mode != "" {
+		run, ok := children[mode]
+		if !ok {
+			fmt.Fprintf(os.Stderr, "unknown child mode %q\n", mode)
+			os.Exit(2)
+		}
+		if err := run(); err != nil {
+			fmt.Printf("error %v\n", err)
+			os.Exit(2)
+		}
+		os.Exit(0)
+	}
+	code := m.Run()
+	if buildDir != "" {
+		_ = os.RemoveAll(buildDir)
+	}
+	os.Exit(code)
+}
+
+// syncdBinary builds syncd once per test binary run.
+func syncdBinary(t testing.TB) string {
+	t.Helper()
+	buildOnce.Do(func() {
+		buildDir, buildErr = os.MkdirTemp("", "synctest-syncd-")
+		if buildErr == nil {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+			defer cancel()
+			syncdBin, buildErr = synctest.BuildSyncd(ctx, buildDir)
+		}
+	})
+	require.NoError(t, buildErr)
+	return syncdBin
+}
+
+// startSyncd starts syncd with FERRY_SECRET set to testSecret, plus args
+// and env; it is killed when the test ends.
+func startSyncd(t testing.TB, env []string, args ...string) *synctest.Syncd {
+	t.Helper()
+	p := &synctest.Syncd{Bin: syncdBinary(t), Args: append([]string{"--log-level", "warn"}, args...),
+		Env: append([]string{"FERRY_SECRET=" + string(testSecret)}, env...)}
+	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
+	defer cancel()
+	require.NoError(t, p.Start(ctx), p.Stderr())
+	t.Cleanup(func() { _ = p.Kill() })
+	return p
+}
+
+// restart starts p again after a kill or stop, on the same address.
+func restart(t testing.TB, p *synctest.Syncd) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
+	defer cancel()
+	require.NoError(t, p.Start(ctx), p.Stderr())
+}
+
+// token issues a token for tenant and subject, limited to streams.
+func token(t testing.TB, tenant, subject string, streams ...string) string {
+	t.Helper()
+	tok, err := hub.IssueToken(testSecret, hub.Claims{Tenant: tenant, Subject: subject, Streams: streams, Expiry: time.Now().Add(time.Hour)})
+	require.NoError(t, err)
+	return tok
+}
+
+// syncdBackend describes a syncd storage configuration.
+type syncdBackend struct {
+	name string
+	// args returns the flags selecting the backend (called once per test).
+	args func(t testing.TB) []string
+}
+
+func syncdBackends() []syncdBackend {
+	return []syncdBackend{
+		{"sqlite", func(t testing.TB) []string { return []string{"--data-dir", t.TempDir()} }},
+		{"postgres", func(t testing.TB) []string {
+			schema := synctest.FreshSchema(t)
+			return []string{"--data-dir", t.TempDir(), "--postgres", synctest.PostgresURL(t), "--postgres-schema", schema}
+		}},
+	}
+}
