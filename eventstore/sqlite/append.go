@@ -3,6 +3,7 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
@@ -104,22 +105,41 @@ func (b *batch) stored(e *eventstore.Event) {
 
 // finish records the counts and latest cursors of the (stream, type) pairs
 // written, and deletes the snapshots of the streams written whose cursor is
-// at or after an event just stored (a late event invalidates them).
+// at or after an event just stored (a late event invalidates them): one
+// statement for all the pairs and one for all the streams, each taking a
+// JSON array.
 func (tx *Tx) finish(ctx context.Context, b *batch) error {
+	var rows []any
 	for _, d := range b.types {
-		if d.added == 0 {
-			continue
-		}
-		if _, err := tx.exec(ctx, wsBumpType, d.key.stream, d.key.typ, d.added, int64(d.latest.Created), d.latest.ID); err != nil {
-			return fmt.Errorf("stream %s: %w", d.key.stream, err)
+		if d.added > 0 {
+			rows = append(rows, []any{d.key.stream, d.key.typ, d.added, int64(d.latest.Created), d.latest.ID})
 		}
 	}
+	if len(rows) > 0 {
+		if err := tx.execJSON(ctx, wsBumpTypes, rows); err != nil {
+			return fmt.Errorf("count events: %w", err)
+		}
+	}
+	rows = rows[:0]
 	for _, d := range b.streams {
-		if _, err := tx.exec(ctx, wsInvalidate, d.name, int64(d.earliest.Created), d.earliest.ID); err != nil {
-			return fmt.Errorf("invalidate snapshots of %s: %w", d.name, err)
+		rows = append(rows, []any{d.name, int64(d.earliest.Created), d.earliest.ID})
+	}
+	if len(rows) > 0 {
+		if err := tx.execJSON(ctx, wsInvalidateMany, rows); err != nil {
+			return fmt.Errorf("invalidate snapshots: %w", err)
 		}
 	}
 	return nil
+}
+
+// execJSON runs statement i with v encoded as its one JSON parameter.
+func (tx *Tx) execJSON(ctx context.Context, i writeStmt, v any) error {
+	p, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	_, err = tx.exec(ctx, i, string(p))
+	return err
 }
 
 // Append implements eventstore.Writer.
@@ -290,83 +310,4 @@ func (tx *Tx) duplicate(ctx context.Context, events []eventstore.Event) error {
 		}
 	}
 	return nil
-}
-
-// Insert implements eventstore.Writer.
-func (tx *Tx) Insert(ctx context.Context, in ...eventstore.Event) ([]eventstore.InsertResult, error) {
-	if tx.done {
-		return nil, errTxDone
-	}
-	events, err := tx.s.core.PrepareInsert(in)
-	if err != nil {
-		return nil, err
-	}
-	for i := range events {
-		if _, err := createdValue(events[i].Created); err != nil {
-			return nil, err
-		}
-	}
-	results := make([]eventstore.InsertResult, len(events))
-	err = tx.savepoint(ctx, func() error {
-		b := newBatch()
-		n := 0
-		for i := range events {
-			ok, err := tx.insertOne(ctx, b, &events[i], &results[i])
-			if err != nil {
-				return fmt.Errorf("insert %s: %w", events[i].ID, err)
-			}
-			if ok {
-				n++
-			}
-		}
-		if err := tx.finish(ctx, b); err != nil {
-			return fmt.Errorf("insert: %w", err)
-		}
-		tx.stored += n
-		return nil
-	})
-	if err != nil {
-		return nil, err
-	}
-	return results, nil
-}
-
-// insertOne stores one remote event unless its ID is stored already, in
-// which case it fills r from the stored event (recording a hub position the
-// stored copy lacked).
-func (tx *Tx) insertOne(ctx context.Context, b *batch, e *eventstore.Event, r *eventstore.InsertResult) (bool, error) {
-	r.ID = e.ID
-	hub := max(e.HubPosition, 0)
-	outdated, err := tx.outdated(ctx, b, e)
-	if err != nil {
-		return false, err
-	}
-	res, err := tx.exec(ctx, wsInsertRemote, e.ID, e.Stream, e.Type, e.Schema, []byte(e.Data), []byte(e.Meta),
-		int64(e.Created), e.Origin, hub, outdated)
-	if err != nil {
-		return false, err
-	}
-	n, err := res.RowsAffected()
-	if err != nil {
-		return false, err
-	}
-	if n == 0 { // already stored
-		var storedHub int64
-		if err := tx.queryRow(ctx, wsByID, []any{e.ID}, &r.Position, &r.Outdated, &storedHub); err != nil {
-			return false, err
-		}
-		if storedHub == 0 && hub > 0 {
-			if _, err := tx.exec(ctx, wsRecordHub, hub, r.Position); err != nil {
-				return false, err
-			}
-		}
-		return false, nil
-	}
-	if r.Position, err = res.LastInsertId(); err != nil {
-		return false, err
-	}
-	r.Inserted, r.Outdated = true, outdated
-	e.Position, e.Outdated = r.Position, outdated
-	b.stored(e)
-	return true, nil
 }

@@ -269,3 +269,64 @@ func BenchmarkReadAll(b *testing.B) {
 	})
 	_ = sink
 }
+
+// insertStreams and insertTypes shape BenchmarkInsertBatch's pulled batches.
+const insertStreams, insertTypes = 50, 4
+
+// BenchmarkInsertBatch: 1,000 remote events per Insert inside an Update (a
+// pulled batch as a catching-up client applies it: several streams, a few
+// types, increasing Created and hub positions) against the same raw
+// transaction as BenchmarkAppendBatch, whose rows all go to one stream and
+// which has no stream index: spread over 50 streams, each of Ferry's
+// batches rewrites some 50 index pages more (in the WAL and in Update's
+// savepoint journal). Target: x_raw >= 0.5.
+func BenchmarkInsertBatch(b *testing.B) {
+	ctx := context.Background()
+	dir := b.TempDir()
+	s := benchStore(b, filepath.Join(dir, "ferry.db"))
+	db := benchDB(b, filepath.Join(dir, "raw.db"))
+	clock := eventstore.NewClock()
+	types := [insertTypes]string{"task:created", "task:renamed", "task:completed", "task:deleted"}
+	streams := make([]string, insertStreams)
+	for i := range streams {
+		streams[i] = "task-" + eventstore.NewID()
+	}
+	events := make([]eventstore.Event, batchSize)
+	var hub int64
+	compare(b, batchSize, 1, func(i int) {
+		for j := range events {
+			hub++
+			events[j] = eventstore.Event{
+				ID: eventstore.NewID(), Stream: streams[(j*7+i)%insertStreams], Type: types[j%insertTypes],
+				Data: benchData, Created: clock.Now(), Origin: "remote", HubPosition: hub,
+			}
+		}
+		err := s.Update(ctx, func(tx eventstore.Tx) error {
+			res, err := tx.Insert(ctx, events...)
+			if err == nil && !res[len(res)-1].Inserted {
+				b.Fatal("last event not inserted")
+			}
+			return err
+		})
+		if err != nil {
+			b.Fatal(err)
+		}
+	}, func(i int) {
+		tx, err := db.BeginTx(ctx, nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		st, err := tx.PrepareContext(ctx, rawInsert)
+		if err != nil {
+			b.Fatal(err)
+		}
+		for range batchSize {
+			if _, err := st.ExecContext(ctx, eventstore.NewID(), "task-1", "task:created", benchData, int64(clock.Now())); err != nil {
+				b.Fatal(err)
+			}
+		}
+		if err := tx.Commit(); err != nil {
+			b.Fatal(err)
+		}
+	})
+}

@@ -25,7 +25,14 @@ const (
 	wsInsert4
 	wsInsert16
 	wsInsert64
-	wsInsertRemote
+	wsRemote1
+	wsRemote4
+	wsRemote16
+	wsRemote64
+	wsStoredIDs
+	wsTypesOf
+	wsBumpTypes
+	wsInvalidateMany
 	wsByID
 	wsRecordHub
 	wsSetHub
@@ -63,8 +70,22 @@ var writeSQL = [numWriteStmts]string{
 	wsInsert4:    insertLocalSQL(4),
 	wsInsert16:   insertLocalSQL(16),
 	wsInsert64:   insertLocalSQL(64),
-	wsInsertRemote: `INSERT INTO events (id, stream, type, schema, data, meta, created, origin, hub_position, hydrated, outdated)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?) ON CONFLICT (id) DO NOTHING`,
+	wsRemote1:    insertRemoteSQL(1),
+	wsRemote4:    insertRemoteSQL(4),
+	wsRemote16:   insertRemoteSQL(16),
+	wsRemote64:   insertRemoteSQL(64),
+	// The JSON parameters of the next three hold one array per pair or
+	// stream: [stream, type], [stream, type, count, created, id] and
+	// [stream, created, id].
+	wsTypesOf: `SELECT s.stream, s.type, s.created, s.id FROM json_each(?) AS j
+		CROSS JOIN stream_types AS s ON s.stream = j.value ->> 0 AND s.type = j.value ->> 1`,
+	wsBumpTypes: `INSERT INTO stream_types (stream, type, count, created, id)
+		SELECT j.value ->> 0, j.value ->> 1, j.value ->> 2, j.value ->> 3, j.value ->> 4 FROM json_each(?) AS j WHERE true
+		ON CONFLICT (stream, type) DO UPDATE SET count = count + excluded.count,
+		created = excluded.created, id = excluded.id`,
+	wsInvalidateMany: `DELETE FROM snapshots WHERE (stream, name) IN (SELECT s.stream, s.name FROM json_each(?) AS j
+		CROSS JOIN snapshots AS s ON s.stream = j.value ->> 0 WHERE (s.created, s.event_id) >= (j.value ->> 1, j.value ->> 2))`,
+	wsStoredIDs:      `SELECT e.id, e.position, e.outdated, e.hub_position FROM json_each(?) AS j CROSS JOIN events AS e ON e.id = j.value`,
 	wsByID:           `SELECT position, outdated, hub_position FROM events WHERE id = ?`,
 	wsRecordHub:      `UPDATE events SET hub_position = ? WHERE position = ? AND hub_position = 0`,
 	wsSetHub:         `UPDATE events SET hub_position = ? WHERE id = ? AND hub_position = 0`,
@@ -124,6 +145,40 @@ func insertStmt(n int) (writeStmt, int) {
 	return wsInsert1, 1
 }
 
+// remoteCols is the number of arguments per row of insertRemoteSQL.
+const remoteCols = 10
+
+// insertRemoteSQL returns an INSERT of rows remote (hydrated) events. Its
+// IDs are checked before (Insert reads the stored ones first), and OR
+// IGNORE spares SQLite the statement journal that a multi-row INSERT which
+// may abort halfway needs: a batch spread over many streams rewrites many
+// index pages, and journaling each of them costs more than the insert.
+// The caller checks that every row went in.
+func insertRemoteSQL(rows int) string {
+	var b strings.Builder
+	b.WriteString("INSERT OR IGNORE INTO events (id, stream, type, schema, data, meta, created, origin, outdated, hub_position, hydrated) VALUES ")
+	for i := range rows {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString("(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1)")
+	}
+	return b.String()
+}
+
+// remoteStmt picks the largest remote INSERT for n remaining events.
+func remoteStmt(n int) (writeStmt, int) {
+	switch {
+	case n >= 64:
+		return wsRemote64, 64
+	case n >= 16:
+		return wsRemote16, 16
+	case n >= 4:
+		return wsRemote4, 4
+	}
+	return wsRemote1, 1
+}
+
 // writeStmts holds the writer's statements, prepared at Open while the one
 // writer connection is idle (preparing later, while a transaction holds it,
 // would deadlock). Tx binds them with sql.Tx.StmtContext, which reuses the
@@ -132,6 +187,9 @@ type writeStmts [numWriteStmts]*sql.Stmt
 
 func (w *writeStmts) prepare(ctx context.Context, db *sql.DB) error {
 	for i, q := range writeSQL {
+		if q == "" {
+			return fmt.Errorf("write statement %d has no SQL", i)
+		}
 		st, err := db.PrepareContext(ctx, q)
 		if err != nil {
 			return fmt.Errorf("prepare %q: %w", q, mapErr(err))

@@ -1,0 +1,245 @@
+package sqlite
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+
+	"github.com/ferrysync/ferry/eventstore"
+)
+
+// Insert implements eventstore.Writer. A call runs in one savepoint and
+// costs a fixed number of statements plus a few per (stream, type) pair,
+// however many events it carries: one query finds the IDs stored already,
+// Outdated is computed in memory from one stream_types lookup per pair (see
+// batch), the new events go in with multi-row INSERTs, and finish updates
+// the bookkeeping once per pair and per stream. Only duplicates of local
+// events that gain a hub position cost a statement each.
+func (tx *Tx) Insert(ctx context.Context, in ...eventstore.Event) ([]eventstore.InsertResult, error) {
+	if tx.done {
+		return nil, errTxDone
+	}
+	events, err := tx.s.core.PrepareInsert(in)
+	if err != nil {
+		return nil, err
+	}
+	for i := range events {
+		if _, err := createdValue(events[i].Created); err != nil {
+			return nil, err
+		}
+	}
+	results := make([]eventstore.InsertResult, len(events))
+	err = tx.savepoint(ctx, func() error {
+		n, err := tx.insertBatch(ctx, events, results)
+		if err != nil {
+			return err
+		}
+		tx.stored += n
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return results, nil
+}
+
+// known is an event whose ID is taken: stored before the call (fresh < 0),
+// or the index in the call's new events of its first copy.
+type known struct {
+	position int64
+	outdated bool
+	hub      int64
+	fresh    int
+}
+
+// insertBatch stores the events whose IDs are new, fills results in order
+// and returns how many events it stored.
+func (tx *Tx) insertBatch(ctx context.Context, events []eventstore.Event, results []eventstore.InsertResult) (int, error) {
+	if len(events) == 0 {
+		return 0, nil
+	}
+	seen, err := tx.storedIDs(ctx, events)
+	if err != nil {
+		return 0, fmt.Errorf("insert: %w", err)
+	}
+	b := newBatch()
+	if err := tx.loadTypes(ctx, b, events, seen); err != nil {
+		return 0, fmt.Errorf("insert: %w", err)
+	}
+	fresh := make([]eventstore.Event, 0, len(events))
+	at := make([]int, 0, len(events)) // results index of each fresh event
+	var again [][2]int                // (results index, fresh index) of repeated copies
+	for i := range events {
+		e := &events[i]
+		hub := max(e.HubPosition, 0)
+		k, ok := seen[e.ID]
+		switch {
+		case ok && k.fresh >= 0:
+			// A later copy of an event of this call: a duplicate of the
+			// first, which takes the hub position if it has none.
+			if f := &fresh[k.fresh]; f.HubPosition == 0 {
+				f.HubPosition = hub
+			}
+			again = append(again, [2]int{i, k.fresh})
+		case ok:
+			results[i] = eventstore.InsertResult{ID: e.ID, Outdated: k.outdated, Position: k.position}
+			if k.hub == 0 && hub > 0 {
+				if _, err := tx.exec(ctx, wsRecordHub, hub, k.position); err != nil {
+					return 0, fmt.Errorf("insert %s: %w", e.ID, err)
+				}
+				k.hub = hub
+				seen[e.ID] = k
+			}
+		default:
+			if e.Outdated, err = tx.outdated(ctx, b, e); err != nil {
+				return 0, fmt.Errorf("insert %s: %w", e.ID, err)
+			}
+			e.HubPosition = hub
+			b.stored(e)
+			seen[e.ID] = known{fresh: len(fresh)}
+			fresh = append(fresh, *e)
+			at = append(at, i)
+		}
+	}
+	if err := tx.insertRemote(ctx, fresh); err != nil {
+		return 0, err
+	}
+	for j, i := range at {
+		f := &fresh[j]
+		results[i] = eventstore.InsertResult{ID: f.ID, Inserted: true, Outdated: f.Outdated, Position: f.Position}
+	}
+	for _, a := range again {
+		f := &fresh[a[1]]
+		results[a[0]] = eventstore.InsertResult{ID: f.ID, Outdated: f.Outdated, Position: f.Position}
+	}
+	if err := tx.finish(ctx, b); err != nil {
+		return 0, fmt.Errorf("insert: %w", err)
+	}
+	return len(fresh), nil
+}
+
+// storedIDs returns the events of the call whose IDs are stored already,
+// read with one query over a JSON array of the IDs.
+func (tx *Tx) storedIDs(ctx context.Context, events []eventstore.Event) (map[string]known, error) {
+	var ids strings.Builder
+	ids.Grow(len(events) * (len(events[0].ID) + 3))
+	ids.WriteByte('[')
+	for i := range events {
+		if i > 0 {
+			ids.WriteByte(',')
+		}
+		// IDs are validated ULIDs (PrepareInsert): nothing to escape.
+		ids.WriteByte('"')
+		ids.WriteString(events[i].ID)
+		ids.WriteByte('"')
+	}
+	ids.WriteByte(']')
+	st, err := tx.stmt(ctx, wsStoredIDs)
+	if err != nil {
+		return nil, err
+	}
+	rows, err := st.QueryContext(ctx, ids.String())
+	if err != nil {
+		return nil, mapErr(err)
+	}
+	defer func() { _ = rows.Close() }()
+	seen := make(map[string]known, len(events))
+	for rows.Next() {
+		var id string
+		k := known{fresh: -1}
+		if err := rows.Scan(&id, &k.position, &k.outdated, &k.hub); err != nil {
+			return nil, mapErr(err)
+		}
+		seen[id] = k
+	}
+	if err := rows.Err(); err != nil {
+		return nil, mapErr(err)
+	}
+	return seen, nil
+}
+
+// loadTypes reads into b, with one query, the latest cursors of the
+// (stream, type) pairs of the events not stored already, so that outdated
+// finds every pair in b.
+func (tx *Tx) loadTypes(ctx context.Context, b *batch, events []eventstore.Event, stored map[string]known) error {
+	var pairs [][2]string
+	for i := range events {
+		e := &events[i]
+		k := typeKey{e.Stream, e.Type}
+		if _, ok := stored[e.ID]; ok {
+			continue
+		}
+		if _, ok := b.typeIdx[k]; ok {
+			continue
+		}
+		b.typeIdx[k] = len(b.types)
+		b.types = append(b.types, typeDelta{key: k})
+		pairs = append(pairs, [2]string{e.Stream, e.Type})
+	}
+	if len(pairs) == 0 {
+		return nil
+	}
+	p, err := json.Marshal(pairs)
+	if err != nil {
+		return err
+	}
+	st, err := tx.stmt(ctx, wsTypesOf)
+	if err != nil {
+		return err
+	}
+	rows, err := st.QueryContext(ctx, string(p))
+	if err != nil {
+		return mapErr(err)
+	}
+	defer func() { _ = rows.Close() }()
+	for rows.Next() {
+		var k typeKey
+		var c eventstore.Cursor
+		var created int64
+		if err := rows.Scan(&k.stream, &k.typ, &created, &c.ID); err != nil {
+			return mapErr(err)
+		}
+		c.Created = eventstore.Timestamp(created)
+		if i, ok := b.typeIdx[k]; ok {
+			b.types[i].latest = c
+		}
+	}
+	return mapErr(rows.Err())
+}
+
+// insertRemote stores remote events (Outdated and HubPosition already set)
+// with multi-row INSERTs of up to maxRows rows, and sets their positions
+// from the consecutive rowids of each INSERT, as insertLocal does.
+func (tx *Tx) insertRemote(ctx context.Context, events []eventstore.Event) error {
+	args := make([]any, 0, remoteCols*min(len(events), maxRows))
+	for rest := events; len(rest) > 0; {
+		st, n := remoteStmt(len(rest))
+		args = args[:0]
+		for i := range rest[:n] {
+			e := &rest[i]
+			args = append(args, e.ID, e.Stream, e.Type, e.Schema, []byte(e.Data), []byte(e.Meta), int64(e.Created), e.Origin,
+				e.Outdated, e.HubPosition)
+		}
+		res, err := tx.exec(ctx, st, args...)
+		if err != nil {
+			return fmt.Errorf("insert %s: %w", rest[0].ID, err)
+		}
+		stored, err := res.RowsAffected()
+		if err != nil {
+			return fmt.Errorf("insert %s: %w", rest[0].ID, err)
+		}
+		if stored != int64(n) { // an ID taken after all: cannot happen in the write transaction
+			return fmt.Errorf("insert %s: %d of %d events stored", rest[0].ID, stored, n)
+		}
+		last, err := res.LastInsertId()
+		if err != nil {
+			return fmt.Errorf("insert %s: %w", rest[0].ID, err)
+		}
+		for i := range rest[:n] {
+			rest[i].Position = last - int64(n-1-i)
+		}
+		rest = rest[n:]
+	}
+	return nil
+}
