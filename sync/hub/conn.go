@@ -5,7 +5,9 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gorilla/websocket"
@@ -61,6 +63,10 @@ type conn struct {
 	grace   *time.Timer // drops the TCP connection after closeGrace
 
 	recent *recentLog // the tenant's recent events on this node; may be nil
+
+	// live is set by the puller once CaughtUp is queued: from then on a
+	// full send queue counts against SlowConsumerTimeout (see enqueue).
+	live atomic.Bool
 
 	rbuf bytes.Buffer       // the reader's frame buffer, reused (Decode keeps none of it)
 	pbuf []eventstore.Event // the puller's batch buffer, reused
@@ -121,7 +127,7 @@ func (c *conn) serve() {
 		c.grace.Stop()
 	}
 	c.graceMu.Unlock()
-	_ = c.ws.NetConn().Close()
+	c.lingerClose()
 	c.s.releaseRecent(c.claims.Tenant, c.recent)
 	c.log.Info("disconnected")
 }
@@ -302,10 +308,14 @@ func (c *conn) send(ctx context.Context, m protocol.Message) error {
 	return c.enqueue(ctx, frame)
 }
 
-// enqueue queues frame for the writer. When the queue stays full for
+// enqueue queues frame for the writer. During catch-up (before CaughtUp
+// is queued) the hub sets the pace: enqueue blocks until the writer takes
+// the frame, so a client applying a large backlog slowly is never cut off
+// (its liveness is still enforced by the write timeout and the ping/pong
+// read deadline). Once live, when the queue stays full for
 // SlowConsumerTimeout the connection is closed with
-// protocol.CodeSlowConsumer and an error is returned, as it is when the
-// connection ends or ctx is done.
+// protocol.CodeSlowConsumer and protocol.ErrSlowConsumer is returned. An
+// error is also returned when the connection ends or ctx is done.
 func (c *conn) enqueue(ctx context.Context, frame []byte) error {
 	select {
 	case c.queue <- frame:
@@ -314,8 +324,12 @@ func (c *conn) enqueue(ctx context.Context, frame []byte) error {
 		return errConnClosed
 	default:
 	}
-	t := time.NewTimer(c.s.cfg.SlowConsumerTimeout)
-	defer t.Stop()
+	var timeout <-chan time.Time
+	if c.live.Load() {
+		t := time.NewTimer(c.s.cfg.SlowConsumerTimeout)
+		defer t.Stop()
+		timeout = t.C
+	}
 	select {
 	case c.queue <- frame:
 		return nil
@@ -323,7 +337,7 @@ func (c *conn) enqueue(ctx context.Context, frame []byte) error {
 		return errConnClosed
 	case <-ctx.Done():
 		return ctx.Err()
-	case <-t.C:
+	case <-timeout:
 		c.log.Warn("slow consumer", slog.String(logCode, string(protocol.CodeSlowConsumer)))
 		perr := protocol.NewError(protocol.CodeSlowConsumer, "send queue full for %s: reconnect and resume from your cursor",
 			c.s.cfg.SlowConsumerTimeout)
@@ -407,6 +421,43 @@ func (c *conn) writeClose(req closeReq) {
 			time.Now().Add(c.s.cfg.WriteTimeout))
 	}
 	c.graceMu.Lock()
-	c.grace = time.AfterFunc(closeGrace, c.kill)
+	c.grace = time.AfterFunc(closeGrace, c.linger)
 	c.graceMu.Unlock()
+}
+
+// linger ends a connection whose client has not answered the close frame
+// within closeGrace: it half-closes the TCP connection (the client still
+// reads what was sent, close frame included, then EOF) and leaves the
+// reader closeGrace more to take what the client sends, rather than
+// closing a socket with unread data, which resets the connection and
+// makes the client lose what it has not read yet.
+func (c *conn) linger() {
+	tcp, ok := c.ws.NetConn().(interface{ CloseWrite() error })
+	if !ok {
+		c.kill()
+		return
+	}
+	_ = tcp.CloseWrite()
+	if err := c.ws.NetConn().SetReadDeadline(time.Now().Add(closeGrace)); err != nil {
+		c.kill()
+	}
+}
+
+// lingerClose closes the socket after the connection ended; when the hub
+// closed it, unread bytes the client sent meanwhile are discarded first
+// (for at most closeGrace), so that the close does not reset the
+// connection before the client has read the close frame.
+func (c *conn) lingerClose() {
+	nc := c.ws.NetConn()
+	if tcp, ok := nc.(*net.TCPConn); ok {
+		_ = tcp.CloseWrite()
+		_ = tcp.SetReadDeadline(time.Now().Add(closeGrace))
+		var buf [512]byte
+		for {
+			if _, err := tcp.Read(buf[:]); err != nil {
+				break
+			}
+		}
+	}
+	_ = nc.Close()
 }

@@ -53,11 +53,22 @@
 // # Backpressure
 //
 // Each connection has one writer goroutine draining a bounded queue of
-// Config.SendQueue frames. When the queue stays full for
-// Config.SlowConsumerTimeout, the connection is closed with
-// protocol.CodeSlowConsumer, which tells the client to reconnect and resume
-// from its cursor. No lock is shared between connections while writing, so
-// a slow client slows nobody else.
+// Config.SendQueue frames. During catch-up the hub sets the pace: the
+// connection's puller waits for room in its own queue, however long the
+// client takes to apply the backlog (a dead client is still dropped by the
+// write timeout and the ping deadline). Once the client is live, when the
+// queue stays full for Config.SlowConsumerTimeout, the connection is closed
+// with protocol.CodeSlowConsumer, which tells the client to reconnect and
+// resume from its cursor. No lock is shared between connections while
+// writing, so a slow client slows nobody else.
+//
+// # Live events
+//
+// The connections of a tenant on one node share its recent log: one
+// watcher follows the store's head for all of them (Store.Wait, which
+// also sees commits through other nodes), pushes through the node wake
+// them as soon as they commit, and a live event is encoded once for all
+// the connections that read every stream.
 //
 // # Shutdown
 //

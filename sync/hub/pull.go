@@ -33,8 +33,9 @@ func (c *conn) pull(cursor int64) {
 	if err := c.send(ctx, &protocol.CaughtUp{Head: cursor}); err != nil {
 		return
 	}
+	c.live.Store(true)
 	for {
-		head, err := c.store.Wait(ctx, cursor)
+		head, err := c.waitHead(ctx, cursor)
 		if err != nil {
 			c.pullFailed(err)
 			return
@@ -47,6 +48,17 @@ func (c *conn) pull(cursor int64) {
 			return
 		}
 	}
+}
+
+// waitHead blocks until the ledger holds events after cursor and returns
+// its head: from the tenant's recent log, whose watcher follows the store
+// for all the tenant's connections on this node and which pushes through
+// this node advance at once, or from the store when there is no log.
+func (c *conn) waitHead(ctx context.Context, cursor int64) (int64, error) {
+	if c.recent != nil {
+		return c.recent.waitHead(ctx, cursor)
+	}
+	return c.store.Wait(ctx, cursor)
 }
 
 // pullFailed ends the connection after a failed read, unless the failure
@@ -64,7 +76,7 @@ func (c *conn) pullFailed(err error) {
 func (c *conn) drain(ctx context.Context, cursor, head int64) (int64, error) {
 	live := head > 0
 	for {
-		events, next, more, err := c.readBatch(ctx, cursor)
+		events, next, more, fromLog, err := c.readBatch(ctx, cursor)
 		if err != nil {
 			return cursor, err
 		}
@@ -77,7 +89,19 @@ func (c *conn) drain(ctx context.Context, cursor, head int64) (int64, error) {
 			if live {
 				m = &protocol.Live{Events: list, Cursor: next}
 			}
-			err := c.send(ctx, m) // encodes: the events are not needed after it
+			var err error
+			if live && fromLog && c.scope.all() {
+				// The same bytes for every such connection of the tenant.
+				var frame []byte
+				frame, err = c.recent.frame(cursor, next, func() ([]byte, error) { return protocol.Encode(m) })
+				if err != nil {
+					c.internal("encode", err)
+				} else {
+					err = c.enqueue(ctx, frame)
+				}
+			} else {
+				err = c.send(ctx, m) // encodes: the events are not needed after it
+			}
 			c.keepBatchBuffer(events)
 			if err != nil {
 				return cursor, err
@@ -109,9 +133,9 @@ func (c *conn) keepBatchBuffer(events []eventstore.Event) {
 // limits, sized with protocol.BatchSizer) and are in the client's scope,
 // from the tenant's recent log when it holds cursor+1, else from the
 // store. It returns them with their hub positions set, the cursor they
-// advance to (past skipped out-of-scope events too), and whether the
-// ledger may hold more after it.
-func (c *conn) readBatch(ctx context.Context, cursor int64) (events []eventstore.Event, next int64, more bool, err error) {
+// advance to (past skipped out-of-scope events too), whether the ledger may
+// hold more after it, and whether they came from the recent log.
+func (c *conn) readBatch(ctx context.Context, cursor int64) (events []eventstore.Event, next int64, more, fromLog bool, err error) {
 	page := c.s.limits.MaxEventsPerBatch
 	sizer := protocol.BatchSizer{Limits: c.s.limits}
 	next = cursor
@@ -136,14 +160,14 @@ func (c *conn) readBatch(ctx context.Context, cursor int64) (events []eventstore
 			return true
 		})
 		if held {
-			return events, next, true, nil
+			return events, next, true, true, nil
 		}
 	}
 	for range maxScanPages {
 		n, full := 0, false
 		for e, err := range c.store.ReadAll(ctx, next, page) {
 			if err != nil {
-				return nil, cursor, false, err
+				return nil, cursor, false, false, err
 			}
 			n++
 			if !c.scope.readable(e.Stream) {
@@ -159,11 +183,11 @@ func (c *conn) readBatch(ctx context.Context, cursor int64) (events []eventstore
 			next = e.Position
 		}
 		if full {
-			return events, next, true, nil
+			return events, next, true, false, nil
 		}
 		if n < page {
-			return events, next, false, nil
+			return events, next, false, false, nil
 		}
 	}
-	return events, next, true, nil
+	return events, next, true, false, nil
 }

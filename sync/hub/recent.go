@@ -48,11 +48,129 @@ type recentLog struct {
 
 	store eventstore.Store // the store whose positions these are
 	users int              // under Server.recentMu: connections using it
+
+	head     int64              // the highest position known committed
+	headErr  error              // the watcher's last Store.Wait failure
+	headCh   chan struct{}      // closed (and replaced) when head or headErr changes
+	watchCtx context.Context    // the watcher's context
+	stop     context.CancelFunc // stops the watcher
+	watching bool               // the watcher was started
+
+	frameMu sync.Mutex
+	frames  [liveFrames]liveFrame // Live frames encoded lately, by range
+	frameAt int                   // the slot the next frame takes
+}
+
+// liveFrames is the number of encoded Live frames a recent log keeps for
+// the tenant's other connections.
+const liveFrames = 4
+
+// liveFrame is an encoded Live message of the events after..next of the
+// log, sent to connections that may read every stream.
+type liveFrame struct {
+	after, next int64
+	frame       []byte
 }
 
 // awaitPending bounds how long a reader waits for an insert in progress
 // (see await).
 const awaitPending = 100 * time.Millisecond
+
+// watchRetry is how long the watcher waits after a failed Store.Wait.
+const watchRetry = time.Second
+
+// watch follows the store's head for every connection of the tenant on
+// this node, so that a commit wakes one Store.Wait (and one head query)
+// rather than one per connection. It returns when ctx ends (the last
+// connection released the log, or the server stopped).
+func (r *recentLog) watch(ctx context.Context) {
+	var after int64
+	for {
+		h, err := r.store.Wait(ctx, after)
+		if ctx.Err() != nil {
+			return
+		}
+		r.mu.Lock()
+		if err != nil {
+			r.headErr = err
+		} else {
+			r.headErr = nil
+			if h > r.head {
+				r.head = h
+			}
+			after = r.head
+		}
+		r.wake()
+		r.mu.Unlock()
+		if err != nil {
+			select {
+			case <-time.After(watchRetry):
+			case <-ctx.Done():
+				return
+			}
+		}
+	}
+}
+
+// wake wakes the readers blocked in waitHead (r.mu held).
+func (r *recentLog) wake() {
+	if r.headCh != nil {
+		close(r.headCh)
+		r.headCh = nil
+	}
+}
+
+// waitHead blocks until a position after cursor is known committed and
+// returns the highest one known, or the watcher's failure, or ctx's error.
+func (r *recentLog) waitHead(ctx context.Context, cursor int64) (int64, error) {
+	for {
+		r.mu.Lock()
+		if !r.watching { // started by the first live reader
+			r.watching = true
+			go r.watch(r.watchCtx)
+		}
+		head, err := r.head, r.headErr
+		if head > cursor {
+			r.mu.Unlock()
+			return head, nil
+		}
+		if err != nil {
+			r.mu.Unlock()
+			return 0, err
+		}
+		if r.headCh == nil {
+			r.headCh = make(chan struct{})
+		}
+		ch := r.headCh
+		r.mu.Unlock()
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return 0, ctx.Err()
+		}
+	}
+}
+
+// frame returns the encoded Live message of the log's events after..next
+// (for a connection that reads every stream), encoding it with build the
+// first time: each live event is encoded once for all the tenant's
+// connections on this node rather than once per connection.
+func (r *recentLog) frame(after, next int64, build func() ([]byte, error)) ([]byte, error) {
+	r.frameMu.Lock()
+	defer r.frameMu.Unlock()
+	for _, f := range r.frames {
+		if f.frame != nil && f.after == after && f.next == next {
+			return f.frame, nil
+		}
+	}
+	b, err := build()
+	if err != nil {
+		return nil, err
+	}
+	r.frames[r.frameAt] = liveFrame{after: after, next: next, frame: b}
+	r.frameAt = (r.frameAt + 1) % liveFrames
+	return b, nil
+}
 
 // begin records an insert in progress; end must follow. r may be nil.
 func (r *recentLog) begin() {
@@ -74,6 +192,18 @@ func (r *recentLog) end(stored []eventstore.Event) {
 	defer r.mu.Unlock()
 	r.pending--
 	r.add(stored)
+	woke := false
+	for i := range stored {
+		// Committed: the readers need not wait for the watcher to learn
+		// it from the store. Positions are assigned in commit order, so
+		// every position up to it is committed too.
+		if p := stored[i].Position; p > r.head {
+			r.head, woke = p, true
+		}
+	}
+	if woke {
+		r.wake()
+	}
 	if r.changed != nil {
 		close(r.changed)
 		r.changed = nil
@@ -202,7 +332,11 @@ func (s *Server) acquireRecent(tenant string, store eventstore.Store) *recentLog
 	r := s.recent[tenant]
 	switch {
 	case r == nil || r.users == 0 && r.store != store:
-		r = &recentLog{store: store, total: &s.recentTotal}
+		if r != nil && r.stop != nil {
+			r.stop()
+		}
+		ctx, stop := context.WithCancel(s.baseCtx)
+		r = &recentLog{store: store, total: &s.recentTotal, watchCtx: ctx, stop: stop}
 		s.recent[tenant] = r
 	case r.store != store:
 		return nil
@@ -222,6 +356,7 @@ func (s *Server) releaseRecent(tenant string, r *recentLog) {
 	r.users--
 	if r.users == 0 && s.recent[tenant] == r {
 		delete(s.recent, tenant)
+		r.stop()
 		r.mu.Lock()
 		s.recentTotal.Add(-int64(r.bytes))
 		r.reset()

@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/ferrysync/ferry/eventstore"
+	"github.com/ferrysync/ferry/eventstore/memory"
 )
 
 // run returns events at positions from, from+1, ... with data of size
@@ -186,4 +187,69 @@ func TestAcquireRecent(t *testing.T) {
 	s.releaseRecent("globex", other)
 	assert.Empty(t, s.recent)
 	assert.Zero(t, s.recentTotal.Load(), "released logs give their bytes back")
+}
+
+func TestRecentLogHead(t *testing.T) {
+	store := memory.New(eventstore.Config{})
+	t.Cleanup(func() { _ = store.Close() })
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	r := &recentLog{store: store, watchCtx: ctx, stop: cancel}
+
+	// A push through this node wakes the readers as it ends.
+	got := make(chan int64, 1)
+	go func() {
+		h, err := r.waitHead(ctx, 0)
+		assert.NoError(t, err)
+		got <- h
+	}()
+	r.begin()
+	r.end(run(1, 3, 10))
+	select {
+	case h := <-got:
+		assert.Equal(t, int64(3), h)
+	case <-time.After(10 * time.Second):
+		t.Fatal("the reader was not woken by end")
+	}
+
+	// A commit the node did not push (another node's, say) reaches them
+	// through the watcher.
+	for i := range 5 {
+		_, err := store.Append(ctx, eventstore.Write{Stream: "s", Events: []eventstore.Event{{Type: "t", Data: []byte(`{}`)}}})
+		require.NoError(t, err, i)
+	}
+	wctx, wcancel := context.WithTimeout(ctx, 10*time.Second)
+	defer wcancel()
+	h, err := r.waitHead(wctx, 3)
+	require.NoError(t, err)
+	assert.Equal(t, int64(5), h)
+
+	cctx, ccancel := context.WithCancel(ctx)
+	ccancel()
+	_, err = r.waitHead(cctx, 5)
+	require.ErrorIs(t, err, context.Canceled)
+}
+
+func TestRecentLogFrame(t *testing.T) {
+	r := &recentLog{}
+	builds := 0
+	build := func(b string) func() ([]byte, error) {
+		return func() ([]byte, error) { builds++; return []byte(b), nil }
+	}
+	f, err := r.frame(0, 1, build("a"))
+	require.NoError(t, err)
+	assert.Equal(t, "a", string(f))
+	f, err = r.frame(0, 1, build("x"))
+	require.NoError(t, err)
+	assert.Equal(t, "a", string(f), "encoded once")
+	assert.Equal(t, 1, builds)
+	for i := range int64(liveFrames) {
+		_, err := r.frame(i+1, i+2, build(fmt.Sprint(i)))
+		require.NoError(t, err)
+	}
+	f, err = r.frame(0, 1, build("b"))
+	require.NoError(t, err)
+	assert.Equal(t, "b", string(f), "the oldest frame was dropped")
+	_, err = r.frame(9, 10, func() ([]byte, error) { return nil, assert.AnError })
+	require.ErrorIs(t, err, assert.AnError)
 }

@@ -24,7 +24,7 @@ const (
 	// waiting to be written before the hub considers the client slow.
 	DefaultSendQueue = 64
 	// DefaultSlowConsumerTimeout is how long the hub waits for room in a
-	// full send queue before closing the connection with
+	// live connection's full send queue before closing the connection with
 	// protocol.CodeSlowConsumer.
 	DefaultSlowConsumerTimeout = 5 * time.Second
 	// DefaultPingInterval is how often the hub pings an idle client; a
@@ -67,9 +67,10 @@ type Config struct {
 	// written, being built, being read, and decoded pushes being or waiting
 	// to be stored), however large the backlog it pulls.
 	SendQueue int
-	// SlowConsumerTimeout is how long a full send queue may stay full
-	// before the connection is closed with protocol.CodeSlowConsumer
-	// (default DefaultSlowConsumerTimeout).
+	// SlowConsumerTimeout is how long the send queue of a live connection
+	// (past CaughtUp) may stay full before the connection is closed with
+	// protocol.CodeSlowConsumer (default DefaultSlowConsumerTimeout).
+	// During catch-up the hub waits for the client instead.
 	SlowConsumerTimeout time.Duration
 	// PingInterval is how often WebSocket pings are sent (default
 	// DefaultPingInterval); a peer silent for two intervals is dropped.

@@ -137,6 +137,9 @@ func (s scope) readable(stream string) bool {
 	return matchPrefix(s.token, stream) && matchPrefix(s.pull, stream)
 }
 
+// all reports whether every stream is readable.
+func (s scope) all() bool { return len(s.token) == 0 && len(s.pull) == 0 }
+
 // matchPrefix reports whether stream starts with one of prefixes, or
 // prefixes is empty.
 func matchPrefix(prefixes []string, stream string) bool {
