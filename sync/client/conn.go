@@ -73,8 +73,10 @@ func (r *Replicator) dial(ctx context.Context) (*conn, error) {
 		ws:        ws,
 		codec:     protocol.JSONCodec{},
 		keepAlive: r.cfg.KeepAlive,
-		in:        make(chan inbound, 2),
-		done:      make(chan struct{}),
+		// A few decoded frames may wait, so a catch-up can apply several in
+		// one transaction (session.applyQueued); bounded by frame size.
+		in:   make(chan inbound, 8),
+		done: make(chan struct{}),
 	}
 	ws.SetReadLimit(int64(protocol.DefaultMaxFrameBytes))
 	ws.SetPongHandler(func(string) error {

@@ -182,14 +182,28 @@ func (s *session) run(ctx context.Context) (err error) {
 		case <-ctx.Done():
 			return ctx.Err()
 		case in := <-s.c.in:
-			if in.err != nil {
-				if in.bad != nil { // a frame we could not decode: tell the hub
-					s.c.fail(in.bad)
+			for {
+				if in.err != nil {
+					if in.bad != nil { // a frame we could not decode: tell the hub
+						s.c.fail(in.bad)
+					}
+					return s.hubError(in.err)
 				}
-				return s.hubError(in.err)
-			}
-			if err := s.handle(ctx, in.msg); err != nil {
-				return err
+				var next *inbound
+				if ev, ok := in.msg.(*protocol.Events); ok {
+					// Catching up: apply the Events frames already waiting in
+					// one transaction, so a large backlog costs few commits.
+					var err error
+					if next, err = s.applyQueued(ctx, ev); err != nil {
+						return err
+					}
+				} else if err := s.handle(ctx, in.msg); err != nil {
+					return err
+				}
+				if next == nil {
+					break
+				}
+				in = *next
 			}
 		case <-wake:
 			if err := s.fill(ctx); err != nil {
@@ -251,6 +265,33 @@ func (s *session) handle(ctx context.Context, m protocol.Message) error {
 	perr := protocol.NewError(protocol.CodeProtocolViolation, "unexpected %s from hub", m.Type())
 	s.c.fail(perr)
 	return perr
+}
+
+// maxCoalesced bounds the events applyQueued puts in one transaction.
+const maxCoalesced = 5000
+
+// applyQueued applies first and the Events frames queued right behind it
+// in one transaction (at most maxCoalesced events). It returns the first
+// queued message that is not an Events frame, for the caller to handle next.
+func (s *session) applyQueued(ctx context.Context, first *protocol.Events) (*inbound, error) {
+	events, cursor := first.Events, first.Cursor
+	var next *inbound
+	for len(events) < maxCoalesced && next == nil {
+		select {
+		case in := <-s.c.in:
+			if ev, ok := in.msg.(*protocol.Events); ok && in.err == nil {
+				events = append(events, ev.Events...)
+				cursor = max(cursor, ev.Cursor)
+				continue
+			}
+			next = &in
+		default:
+		}
+		if next == nil {
+			break
+		}
+	}
+	return next, s.apply(ctx, events, cursor)
 }
 
 // progress reports the session's state.
