@@ -3,7 +3,6 @@ package main
 import (
 	"bufio"
 	"bytes"
-	"context"
 	"errors"
 	"io"
 	"net"
@@ -18,11 +17,11 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
-	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/ferrysync/ferry/eventstore"
+	"github.com/ferrysync/ferry/internal/pgtest"
 	"github.com/ferrysync/ferry/sync/protocol"
 )
 
@@ -329,26 +328,8 @@ func TestTenantFile(t *testing.T) {
 // TestSyncdTwoNodesPostgres runs two syncd processes on one PostgreSQL: a
 // client of node 1 writes, a client of node 2 sees it live.
 func TestSyncdTwoNodesPostgres(t *testing.T) {
-	url := os.Getenv("FERRY_TEST_POSTGRES_URL")
-	if url == "" {
-		if os.Getenv("FERRY_REQUIRE_POSTGRES") == "1" {
-			t.Fatal("FERRY_TEST_POSTGRES_URL not set and FERRY_REQUIRE_POSTGRES=1")
-		}
-		t.Skip("FERRY_TEST_POSTGRES_URL not set: skipping PostgreSQL tests")
-	}
-	schema := "ferry_syncd_test_" + strings.ToLower(eventstore.NewID())
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		conn, err := pgx.Connect(ctx, url)
-		if err != nil {
-			t.Errorf("drop schema: %v", err)
-			return
-		}
-		defer func() { _ = conn.Close(ctx) }()
-		_, err = conn.Exec(ctx, "DROP SCHEMA IF EXISTS "+pgx.Identifier{schema}.Sanitize()+" CASCADE")
-		assert.NoError(t, err)
-	})
+	url := pgtest.URL(t)
+	schema := pgtest.Schema(t, "ferry_syncd_test_")
 	env := []string{"FERRY_POSTGRES_URL=" + url, "FERRY_POSTGRES_SCHEMA=" + schema, "FERRY_SECRET=shared-secret-0123456789"}
 	n1 := startSyncd(t, env, "--data-dir", t.TempDir(), "--node-id", "n1")
 	n2 := startSyncd(t, env, "--data-dir", t.TempDir(), "--node-id", "n2")

@@ -2,29 +2,19 @@ package postgres
 
 import (
 	"context"
-	"os"
-	"strings"
 	"testing"
-	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/require"
 
 	"github.com/ferrysync/ferry/eventstore"
+	"github.com/ferrysync/ferry/internal/pgtest"
 )
 
 // testURL returns FERRY_TEST_POSTGRES_URL, or skips the test (fails it when
 // FERRY_REQUIRE_POSTGRES=1).
 func testURL(t testing.TB) string {
 	t.Helper()
-	url := os.Getenv("FERRY_TEST_POSTGRES_URL")
-	if url == "" {
-		if os.Getenv("FERRY_REQUIRE_POSTGRES") == "1" {
-			t.Fatal("FERRY_TEST_POSTGRES_URL not set and FERRY_REQUIRE_POSTGRES=1")
-		}
-		t.Skip("FERRY_TEST_POSTGRES_URL not set: skipping PostgreSQL tests")
-	}
-	return url
+	return pgtest.URL(t)
 }
 
 // testSchema returns a fresh schema name and drops the schema when the test
@@ -32,22 +22,7 @@ func testURL(t testing.TB) string {
 // first out).
 func testSchema(t testing.TB) string {
 	t.Helper()
-	url := testURL(t)
-	schema := "ferry_test_" + strings.ToLower(eventstore.NewID())
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		conn, err := pgx.Connect(ctx, url)
-		if err != nil {
-			t.Errorf("drop schema %s: %v", schema, err)
-			return
-		}
-		defer conn.Close(ctx)
-		if _, err := conn.Exec(ctx, "DROP SCHEMA IF EXISTS "+quoteIdent(schema)+" CASCADE"); err != nil {
-			t.Errorf("drop schema %s: %v", schema, err)
-		}
-	})
-	return schema
+	return pgtest.Schema(t, "ferry_test_")
 }
 
 // openDB opens a DB on schema and closes it when the test ends.
