@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -14,13 +13,13 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
-	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/require"
 
 	"github.com/ferrysync/ferry/eventstore"
 	"github.com/ferrysync/ferry/eventstore/memory"
 	"github.com/ferrysync/ferry/eventstore/postgres"
 	"github.com/ferrysync/ferry/eventstore/sqlite"
+	"github.com/ferrysync/ferry/internal/pgtest"
 	"github.com/ferrysync/ferry/sync/hub"
 	"github.com/ferrysync/ferry/sync/protocol"
 )
@@ -111,35 +110,13 @@ func backends() []storeBackend {
 // FERRY_REQUIRE_POSTGRES=1).
 func testURL(t testing.TB) string {
 	t.Helper()
-	url := os.Getenv("FERRY_TEST_POSTGRES_URL")
-	if url == "" {
-		if os.Getenv("FERRY_REQUIRE_POSTGRES") == "1" {
-			t.Fatal("FERRY_TEST_POSTGRES_URL not set and FERRY_REQUIRE_POSTGRES=1")
-		}
-		t.Skip("FERRY_TEST_POSTGRES_URL not set: skipping PostgreSQL tests")
-	}
-	return url
+	return pgtest.URL(t)
 }
 
 // testSchema returns a fresh schema name, dropped when the test ends.
 func testSchema(t testing.TB) string {
 	t.Helper()
-	url := testURL(t)
-	schema := "ferry_hub_test_" + strings.ToLower(eventstore.NewID())
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		conn, err := pgx.Connect(ctx, url)
-		if err != nil {
-			t.Errorf("drop schema %s: %v", schema, err)
-			return
-		}
-		defer func() { _ = conn.Close(ctx) }()
-		if _, err := conn.Exec(ctx, "DROP SCHEMA IF EXISTS "+pgx.Identifier{schema}.Sanitize()+" CASCADE"); err != nil {
-			t.Errorf("drop schema %s: %v", schema, err)
-		}
-	})
-	return schema
+	return pgtest.Schema(t, "ferry_hub_test_")
 }
 
 // openPostgres opens a DB on schema, closed when the test ends.
