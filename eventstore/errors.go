@@ -33,6 +33,7 @@ type ConflictError struct {
 	Actual   int64
 }
 
+// Error implements the error interface.
 func (e *ConflictError) Error() string {
 	return fmt.Sprintf("eventstore: concurrency conflict on stream %q: expected %s, actual version %d", e.Stream, e.Expected, e.Actual)
 }
@@ -46,6 +47,7 @@ type UnknownTypeError struct {
 	Type string
 }
 
+// Error implements the error interface.
 func (e *UnknownTypeError) Error() string {
 	return fmt.Sprintf("eventstore: unknown event type %q", e.Type)
 }
@@ -63,6 +65,7 @@ type ValidationError struct {
 	Reason  string
 }
 
+// Error implements the error interface.
 func (e *ValidationError) Error() string {
 	msg := "eventstore: invalid event"
 	if e.Type != "" {
@@ -95,6 +98,7 @@ type ClockDriftError struct {
 	MaxDrift int64 // milliseconds
 }
 
+// Error implements the error interface.
 func (e *ClockDriftError) Error() string {
 	return fmt.Sprintf("eventstore: remote timestamp %s is more than %dms ahead of local clock %s", e.Remote, e.MaxDrift, e.Local)
 }

@@ -362,6 +362,7 @@ type HandlerError struct {
 	Err     error
 }
 
+// Error implements the error interface.
 func (e *HandlerError) Error() string {
 	return fmt.Sprintf("projector: %s handler %s on %s %s (position %d): %v",
 		e.Kind, e.Handler, e.Event.Type, e.Event.ID, e.Event.Position, e.Err)
