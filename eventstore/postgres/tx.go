@@ -87,6 +87,15 @@ func (t *Tx) SetHubPositions(ctx context.Context, acks ...eventstore.HubAck) err
 	for i, a := range acks {
 		ids[i], hps[i] = a.ID, a.HubPosition
 	}
+	if err := t.check(); err != nil {
+		return err
+	}
+	// Like every statement that updates events, take the tenant lock first:
+	// Reject and Insert do, and locking rows in another order could
+	// deadlock against them.
+	if _, err := t.lock(ctx); err != nil {
+		return wrapErr("lock for hub positions", err)
+	}
 	return t.exec(ctx, "set hub positions", `UPDATE {s}.events e SET hub_position = a.hub_position
 FROM unnest($2::text[], $3::bigint[]) AS a(id, hub_position)
 WHERE e.tenant = $1 AND e.id = a.id AND e.hub_position = 0`, ids, hps)

@@ -74,7 +74,7 @@ func (r *Replicator) dial(ctx context.Context) (*conn, error) {
 		codec:     protocol.JSONCodec{},
 		keepAlive: r.cfg.KeepAlive,
 		// A few decoded frames may wait, so a catch-up can apply several in
-		// one transaction (session.applyQueued); bounded by frame size.
+		// one transaction (session.applyQueued, bounded in events and bytes).
 		in:   make(chan inbound, 8),
 		done: make(chan struct{}),
 	}

@@ -267,20 +267,35 @@ func (s *session) handle(ctx context.Context, m protocol.Message) error {
 	return perr
 }
 
-// maxCoalesced bounds the events applyQueued puts in one transaction.
-const maxCoalesced = 5000
+// maxCoalesced and maxCoalescedBytes bound what applyQueued puts in one
+// transaction: events, and bytes of Data and Meta.
+const (
+	maxCoalesced      = 5000
+	maxCoalescedBytes = 16 << 20
+)
+
+// payloadBytes is the size of the events' Data and Meta.
+func payloadBytes(events []eventstore.Event) int {
+	n := 0
+	for _, e := range events {
+		n += len(e.Data) + len(e.Meta)
+	}
+	return n
+}
 
 // applyQueued applies first and the Events frames queued right behind it
 // in one transaction (at most maxCoalesced events). It returns the first
 // queued message that is not an Events frame, for the caller to handle next.
 func (s *session) applyQueued(ctx context.Context, first *protocol.Events) (*inbound, error) {
 	events, cursor := first.Events, first.Cursor
+	size := payloadBytes(events)
 	var next *inbound
-	for len(events) < maxCoalesced && next == nil {
+	for len(events) < maxCoalesced && size < maxCoalescedBytes && next == nil {
 		select {
 		case in := <-s.c.in:
 			if ev, ok := in.msg.(*protocol.Events); ok && in.err == nil {
 				events = append(events, ev.Events...)
+				size += payloadBytes(ev.Events)
 				cursor = max(cursor, ev.Cursor)
 				continue
 			}

@@ -105,6 +105,13 @@ func newConn(s *Server, ws *websocket.Conn, store eventstore.Store, claims Claim
 func (c *conn) serve() {
 	c.ws.SetReadLimit(int64(c.s.limits.MaxFrameBytes))
 	go c.writeLoop(c.log)
+	// A token is checked at connect; its expiry also ends the connection,
+	// so a lapsed (or deliberately short-lived) token stops reading and
+	// writing. The client reconnects with a fresh token.
+	expiry := time.AfterFunc(time.Until(c.claims.Expiry)+tokenLeeway, func() {
+		c.fail(protocol.NewError(protocol.CodeUnauthorized, "token expired"))
+	})
+	defer expiry.Stop()
 	hello := c.handshake()
 	if hello != nil {
 		c.log = c.log.With(slog.String(logClient, hello.Client))
@@ -176,12 +183,26 @@ func (c *conn) handshake() *protocol.Hello {
 func (c *conn) readLoop() {
 	wait := 2 * c.s.cfg.PingInterval
 	_ = c.ws.SetReadDeadline(time.Now().Add(wait))
+	// Once the hub has closed the connection (c.done), nothing the client
+	// sends may keep it open: pongs stop extending the deadline and the
+	// next message ends the loop.
+	closing := func() bool {
+		select {
+		case <-c.done:
+			return true
+		default:
+			return false
+		}
+	}
 	c.ws.SetPongHandler(func(string) error {
+		if closing() {
+			return nil
+		}
 		return c.ws.SetReadDeadline(time.Now().Add(wait))
 	})
 	for {
 		msg, ok := c.read()
-		if !ok {
+		if !ok || closing() {
 			return
 		}
 		_ = c.ws.SetReadDeadline(time.Now().Add(wait))

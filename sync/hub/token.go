@@ -110,7 +110,7 @@ func VerifyToken(secret []byte, token string) (Claims, error) {
 	_, err := jwt.ParseWithClaims(token, &jc, func(*jwt.Token) (any, error) { return secret, nil },
 		jwt.WithValidMethods([]string{jwt.SigningMethodHS256.Alg()}),
 		jwt.WithExpirationRequired(),
-		jwt.WithLeeway(5*time.Second),
+		jwt.WithLeeway(tokenLeeway),
 	)
 	if err != nil {
 		return Claims{}, fmt.Errorf("%w: %v", ErrUnauthorized, err)
@@ -153,3 +153,7 @@ func matchPrefix(prefixes []string, stream string) bool {
 	}
 	return false
 }
+
+// tokenLeeway is the clock skew allowed when checking a token's times, at
+// connect and for ending a connection whose token has expired.
+const tokenLeeway = 5 * time.Second
