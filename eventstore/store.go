@@ -103,8 +103,10 @@ type Writer interface {
 	// it. Status still reports a rejected event as existing, and Insert of
 	// its ID is a duplicate. Unknown IDs, hydrated events and events that
 	// already have a hub position are ignored; rejecting twice is a no-op.
-	// The Outdated flags already stored on other events are not
-	// recomputed: they record what the store held when it took them in.
+	// The Outdated flags it caused are re-derived as if it had never been
+	// stored: an earlier event of its stream and type, stored after it,
+	// stays outdated only if another remaining event, stored before that
+	// one, sorts after it. So replicas that never held it agree.
 	Reject(ctx context.Context, ids ...string) error
 	// AddRelations relates key to streams (idempotent).
 	AddRelations(ctx context.Context, key string, streams ...string) error

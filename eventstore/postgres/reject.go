@@ -11,7 +11,7 @@ import (
 // hub position, not rejected yet) and returns them.
 const rejectSQL = `UPDATE {s}.events SET rejected = true
 WHERE tenant = $1 AND id = ANY($2) AND NOT rejected AND NOT hydrated AND hub_position = 0
-RETURNING stream, type, created, id`
+RETURNING stream, type, created, id, position`
 
 // unrejectBookkeepSQL undoes, for the rejected events (one array element
 // each), what storing them did: stream versions drop by the number
@@ -50,9 +50,23 @@ const unrejectBookkeepSQL = `WITH r AS (
 DELETE FROM {s}.snapshots sn USING r
 WHERE sn.tenant = $1 AND sn.stream = r.stream AND (sn.cursor_created, sn.cursor_id) >= (r.created, r.id)`
 
+// reoutdateSQL re-derives Outdated, as if the rejected events had never
+// been stored, for the events each could have made outdated: same stream and
+// type, stored after it, sorting before it. One stays outdated when a
+// remaining event of its type, stored before it, sorts after it. It runs
+// after rejectSQL, whose flags it sees.
+const reoutdateSQL = `UPDATE {s}.events e SET outdated = EXISTS (
+	SELECT 1 FROM {s}.events x
+	WHERE x.tenant = $1 AND x.stream = e.stream AND x.type = e.type AND NOT x.rejected
+		AND x.position < e.position AND (x.created, x.id) > (e.created, e.id))
+FROM unnest($2::text[], $3::text[], $4::bigint[], $5::text[], $6::bigint[]) AS r(stream, type, created, id, position)
+WHERE e.tenant = $1 AND e.stream = r.stream AND e.type = r.type AND e.outdated AND NOT e.rejected
+	AND e.position > r.position AND (e.created, e.id) < (r.created, r.id)`
+
 // Reject implements eventstore.Writer. It takes the tenant lock (stream
 // versions and latest events must not move under a concurrent Append),
-// flags the events, then fixes the bookkeeping in one statement. On a hub
+// flags the events, then fixes the bookkeeping in one statement and the
+// Outdated flags the rejected events caused in another. On a hub
 // store it changes nothing: every event there has a hub position.
 func (t *Tx) Reject(ctx context.Context, ids ...string) error {
 	if err := t.check(); err != nil {
@@ -71,18 +85,19 @@ func (t *Tx) Reject(ctx context.Context, ids ...string) error {
 	}
 	var (
 		streams, types, rids []string
-		created              []int64
+		created, positions   []int64
 	)
 	for rows.Next() {
 		var (
-			e eventstore.Event
-			c int64
+			e    eventstore.Event
+			c, p int64
 		)
-		if err := rows.Scan(&e.Stream, &e.Type, &c, &e.ID); err != nil {
+		if err := rows.Scan(&e.Stream, &e.Type, &c, &e.ID, &p); err != nil {
 			rows.Close()
 			return wrapErr("reject", err)
 		}
 		streams, types, created, rids = append(streams, e.Stream), append(types, e.Type), append(created, c), append(rids, e.ID)
+		positions = append(positions, p)
 	}
 	rows.Close()
 	if err := rows.Err(); err != nil {
@@ -91,6 +106,9 @@ func (t *Tx) Reject(ctx context.Context, ids ...string) error {
 	if len(rids) == 0 {
 		return nil
 	}
-	_, err = t.tx.Exec(ctx, t.s.db.q(unrejectBookkeepSQL), t.s.tenant, streams, types, created, rids)
-	return wrapErr("reject: bookkeeping", err)
+	if _, err = t.tx.Exec(ctx, t.s.db.q(unrejectBookkeepSQL), t.s.tenant, streams, types, created, rids); err != nil {
+		return wrapErr("reject: bookkeeping", err)
+	}
+	_, err = t.tx.Exec(ctx, t.s.db.q(reoutdateSQL), t.s.tenant, streams, types, created, rids, positions)
+	return wrapErr("reject: outdated flags", err)
 }

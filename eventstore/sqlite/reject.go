@@ -12,7 +12,9 @@ import (
 // from its count (so the stream's version drops) and, when the event was
 // the type's latest, moves back to the greatest remaining event of the type
 // or goes away with the last one; then the stream's snapshots at or after
-// the event are deleted. The calls run in a savepoint: all or nothing.
+// the event are deleted, and the Outdated flags the event caused on earlier
+// events of its type are re-derived without it. The calls run in a
+// savepoint: all or nothing.
 func (tx *Tx) Reject(ctx context.Context, ids ...string) error {
 	if tx.done {
 		return errTxDone
@@ -32,10 +34,10 @@ func (tx *Tx) Reject(ctx context.Context, ids ...string) error {
 
 func (tx *Tx) reject(ctx context.Context, id string) error {
 	var (
-		stream, typ string
-		created     int64
+		stream, typ       string
+		created, position int64
 	)
-	err := tx.queryRow(ctx, wsReject, []any{id}, &stream, &typ, &created)
+	err := tx.queryRow(ctx, wsReject, []any{id}, &stream, &typ, &created, &position)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil // unknown, hydrated, acknowledged or already rejected
 	}
@@ -67,6 +69,9 @@ func (tx *Tx) reject(ctx context.Context, id string) error {
 	}
 	if _, err := tx.exec(ctx, wsInvalidate, stream, created, id); err != nil {
 		return fmt.Errorf("invalidate snapshots of %s: %w", stream, err)
+	}
+	if _, err := tx.exec(ctx, wsReoutdate, stream, typ, position, created, id); err != nil {
+		return fmt.Errorf("outdated flags of %s: %w", stream, err)
 	}
 	return nil
 }

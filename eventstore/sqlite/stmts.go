@@ -52,6 +52,7 @@ const (
 	wsLatestOfType
 	wsMoveType
 	wsDropType
+	wsReoutdate
 	numWriteStmts
 )
 
@@ -105,12 +106,21 @@ var writeSQL = [numWriteStmts]string{
 	wsState:       `SELECT value FROM state WHERE key = ?`,
 	wsDeleteState: `DELETE FROM state WHERE key = ?`,
 	wsReject: `UPDATE events SET rejected = 1
-		WHERE id = ? AND rejected = 0 AND hydrated = 0 AND hub_position = 0 RETURNING stream, type, created`,
+		WHERE id = ? AND rejected = 0 AND hydrated = 0 AND hub_position = 0 RETURNING stream, type, created, position`,
 	wsUncount: `UPDATE stream_types SET count = count - 1 WHERE stream = ? AND type = ? RETURNING count, created, id`,
 	wsLatestOfType: `SELECT created, id FROM events WHERE stream = ? AND type = ? AND rejected = 0
 		ORDER BY created DESC, id DESC LIMIT 1`,
 	wsMoveType: `UPDATE stream_types SET created = ?, id = ? WHERE stream = ? AND type = ?`,
 	wsDropType: `DELETE FROM stream_types WHERE stream = ? AND type = ?`,
+	// wsReoutdate re-derives Outdated, as if the rejected event (stream,
+	// type, position, created, id) had never been stored, for the events it
+	// could have made outdated: same stream and type, stored after it,
+	// sorting before it.
+	wsReoutdate: `UPDATE events AS e SET outdated = EXISTS (
+			SELECT 1 FROM events AS x WHERE x.stream = e.stream AND x.type = e.type AND x.rejected = 0
+				AND x.position < e.position AND (x.created, x.id) > (e.created, e.id))
+		WHERE e.stream = ? AND e.type = ? AND e.outdated = 1 AND e.rejected = 0 AND e.position > ?
+			AND (e.created, e.id) < (?, ?)`,
 }
 
 // localCols is the number of arguments per row of insertLocalSQL.

@@ -121,8 +121,8 @@ func testRejectWholeStream(t *testing.T, h *harness) {
 }
 
 // testRejectOutdated: a rejected event no longer makes earlier events of its
-// stream and type outdated, for Status and for events stored later; the
-// flags already stored are left as they were.
+// stream and type outdated, for Status, for events stored later, and for the
+// flags it caused on events already stored (re-derived without it).
 func testRejectOutdated(t *testing.T, h *harness) {
 	s := h.store(t)
 	ctx := t.Context()
@@ -151,7 +151,24 @@ func testRejectOutdated(t *testing.T, h *harness) {
 
 	all := collect(t, s.ReadAll(ctx, 0, 0))
 	require.Len(t, all, 4)
-	assert.True(t, all[1].Outdated, "stored flags are not recomputed")
+	assert.Equal(t, early.ID, all[1].ID)
+	assert.False(t, all[1].Outdated, "the flag the rejected event caused is re-derived without it")
+
+	// In another stream the early event also had a remaining later event,
+	// stored before it: it stays outdated.
+	keeper := insert(t, s, remote("p", TypeNote, at(b, 50)))
+	require.True(t, keeper[0].Inserted)
+	late2 := appendTo(t, s, "p", localAt(TypeNote, 4, at(b, 30)))[0]
+	early2 := appendTo(t, s, "p", localAt(TypeNote, 5, at(b, 10)))[0]
+	other := appendTo(t, s, "p", localAt(TypeRenamed, 6, at(b, 5)))[0]
+	require.True(t, early2.Outdated)
+	require.NoError(t, s.Reject(ctx, late2.ID))
+	flags := map[string]bool{}
+	for _, e := range collect(t, s.ReadAll(ctx, 0, 0)) {
+		flags[e.ID] = e.Outdated
+	}
+	assert.True(t, flags[early2.ID], "still outdated by the remaining later event")
+	assert.False(t, flags[other.ID], "another type is untouched")
 }
 
 // testRejectExpectedVersion: an aggregate's next append expects the version
