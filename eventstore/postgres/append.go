@@ -307,13 +307,19 @@ func (t *Tx) Insert(ctx context.Context, events ...eventstore.Event) ([]eventsto
 		return results, nil
 	}
 	// A repeated ID within the batch is a duplicate of its first occurrence:
-	// only first occurrences go to the database.
+	// only first occurrences go to the database, carrying the first hub
+	// position any copy knows (as a duplicate of a stored event would).
 	fresh := make([]eventstore.Event, 0, len(events))
-	seen := make(map[string]struct{}, len(events))
+	seen := make(map[string]int, len(events))
 	for _, e := range events {
-		if _, dup := seen[e.ID]; !dup {
-			seen[e.ID] = struct{}{}
+		i, dup := seen[e.ID]
+		if !dup {
+			seen[e.ID] = len(fresh)
 			fresh = append(fresh, e)
+			continue
+		}
+		if fresh[i].HubPosition == 0 && e.HubPosition > 0 {
+			fresh[i].HubPosition = e.HubPosition
 		}
 	}
 	head, err := t.lock(ctx)

@@ -191,6 +191,20 @@ func testHubPositions(t *testing.T, h *harness) {
 		hub[e.ID] = e.HubPosition
 	}
 	assert.Equal(t, map[string]int64{mine[0].ID: 100, mine[1].ID: 102, mine[2].ID: 0, mine[3].ID: 0, theirs.ID: 77}, hub)
+
+	// Within one batch a repeated ID is a duplicate of its first copy, and
+	// the first hub position any copy knows is recorded.
+	twice := remote("s", TypeNote, base())
+	later := twice
+	later.HubPosition = 42
+	res = insert(t, s, twice, later)
+	assert.True(t, res[0].Inserted)
+	assert.False(t, res[1].Inserted)
+	for _, e := range collect(t, s.ReadAll(ctx, 0, 0)) {
+		if e.ID == twice.ID {
+			assert.Equal(t, int64(42), e.HubPosition, "hub position of the later copy")
+		}
+	}
 }
 
 func testClockDrift(t *testing.T, h *harness) {
