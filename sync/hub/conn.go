@@ -108,8 +108,13 @@ func (c *conn) serve() {
 	// A token is checked at connect; its expiry also ends the connection,
 	// so a lapsed (or deliberately short-lived) token stops reading and
 	// writing. The client reconnects with a fresh token.
+	// The timer runs on its own goroutine: it must not touch c.log, which
+	// serve replaces after Hello, so it logs through a copy taken now.
+	log := c.log
 	expiry := time.AfterFunc(time.Until(c.claims.Expiry)+tokenLeeway, func() {
-		c.fail(protocol.NewError(protocol.CodeUnauthorized, "token expired"))
+		perr := protocol.NewError(protocol.CodeUnauthorized, "token expired")
+		log.Info("token expired: closing", slog.String(logCode, string(perr.Code)))
+		c.requestClose(closeReq{err: perr, code: perr.Code.CloseCode(), drain: true})
 	})
 	defer expiry.Stop()
 	hello := c.handshake()
