@@ -3,8 +3,8 @@ package main
 // Process helpers of the end-to-end tests.
 
 import (
-	"bufio"
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"os"
@@ -12,11 +12,12 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/ferrysync/ferry/sync/synctest"
 )
 
 // The end-to-end tests build the real syncd and client-demo binaries and
@@ -61,16 +62,14 @@ func binaries(t *testing.T) (syncd, clientDemo string) {
 	return filepath.Join(buildDir, "syncd"), filepath.Join(buildDir, "client-demo")
 }
 
-// hubProc is a syncd process on the embedded SQLite backend.
+// hubProc is a syncd process on the embedded SQLite backend, run by the
+// shared sync/synctest process handle.
 type hubProc struct {
 	t       *testing.T
 	bin     string
-	env     []string
+	env     []string // the environment "syncd token" runs with
 	dataDir string
-	addr    string
-	cmd     *exec.Cmd
-	exited  chan error
-	stderr  *lockedBuffer
+	proc    *synctest.Syncd
 }
 
 type lockedBuffer struct {
@@ -94,61 +93,30 @@ func (b *lockedBuffer) String() string {
 func startHub(t *testing.T) *hubProc {
 	t.Helper()
 	bin, _ := binaries(t)
-	h := &hubProc{t: t, bin: bin, dataDir: t.TempDir(), addr: "127.0.0.1:0",
-		env: append(os.Environ(), "FERRY_SECRET=an end-to-end test secret, 32+ bytes long", "FERRY_LOG_LEVEL=warn")}
+	extra := []string{"FERRY_SECRET=an end-to-end test secret, 32+ bytes long", "FERRY_LOG_LEVEL=warn"}
+	dataDir := t.TempDir()
+	h := &hubProc{t: t, bin: bin, env: append(os.Environ(), extra...), dataDir: dataDir,
+		proc: &synctest.Syncd{Bin: bin, Args: []string{"--data-dir", dataDir}, Env: extra}}
+	t.Cleanup(func() { _ = h.proc.Kill() })
 	h.start()
 	return h
 }
 
-// start starts syncd on h.addr and waits for its "listening on" line.
+// start starts syncd, on the same address as before after a stop.
 func (h *hubProc) start() {
-	t := h.t
-	t.Helper()
-	cmd := exec.Command(h.bin, "--listen", h.addr, "--data-dir", h.dataDir)
-	cmd.Env = h.env
-	stdout, err := cmd.StdoutPipe()
-	require.NoError(t, err)
-	h.stderr = &lockedBuffer{}
-	cmd.Stderr = h.stderr
-	require.NoError(t, cmd.Start())
-	h.cmd, h.exited = cmd, make(chan error, 1)
-	t.Cleanup(func() { _ = cmd.Process.Kill() })
-	lines := make(chan string, 1)
-	go func() {
-		sc := bufio.NewScanner(stdout)
-		for sc.Scan() {
-			select {
-			case lines <- sc.Text():
-			default:
-			}
-		}
-		h.exited <- cmd.Wait()
-	}()
-	select {
-	case line := <-lines:
-		addr, ok := strings.CutPrefix(line, "listening on ")
-		require.True(t, ok, "unexpected syncd output %q", line)
-		h.addr = addr
-	case err := <-h.exited:
-		t.Fatalf("syncd exited: %v\n%s", err, h.stderr)
-	case <-time.After(procTimeout):
-		t.Fatalf("syncd did not start\n%s", h.stderr)
-	}
+	h.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), procTimeout)
+	defer cancel()
+	require.NoError(h.t, h.proc.Start(ctx), "syncd\n%s", h.proc.Stderr())
 }
 
 // stop stops syncd gracefully.
 func (h *hubProc) stop() {
 	h.t.Helper()
-	require.NoError(h.t, h.cmd.Process.Signal(syscall.SIGTERM))
-	select {
-	case err := <-h.exited:
-		require.NoError(h.t, err, "syncd exit\n%s", h.stderr)
-	case <-time.After(procTimeout):
-		h.t.Fatal("syncd did not stop")
-	}
+	require.NoError(h.t, h.proc.Stop(), "syncd exit\n%s", h.proc.Stderr())
 }
 
-func (h *hubProc) url() string { return "ws://" + h.addr + "/sync" }
+func (h *hubProc) url() string { return h.proc.URL() }
 
 // token returns a token for subject, signed with the hub's secret.
 func (h *hubProc) token(subject string) string {
