@@ -49,6 +49,21 @@ type Event struct {
 	Rejected bool `json:"rejected,omitempty"`
 }
 
+// WithDefaults returns e with the defaults stores fill in when they store an
+// event: Schema 1 when it is zero, and {} for a nil Data or Meta.
+func (e Event) WithDefaults() Event {
+	if e.Schema == 0 {
+		e.Schema = 1
+	}
+	if e.Data == nil {
+		e.Data = json.RawMessage("{}")
+	}
+	if e.Meta == nil {
+		e.Meta = json.RawMessage("{}")
+	}
+	return e
+}
+
 // Cursor is a position in a stream's (Created, ID) order.
 // The zero Cursor means "no bound".
 type Cursor struct {

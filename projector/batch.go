@@ -10,7 +10,8 @@ import (
 
 // BatchFunc is a batch handler: it gets, in one call per projector
 // transaction, the events of that transaction it subscribed to, in
-// Position order.
+// Position order. The slice may be shared with other handlers of the
+// transaction: a handler must not modify it or retain it after returning.
 type BatchFunc func(ctx context.Context, tx eventstore.Tx, events []eventstore.Event) error
 
 type batchEntry struct {
@@ -65,12 +66,7 @@ func (h *Handlers) DispatchBatch(ctx context.Context, tx eventstore.Tx, events [
 		if mask&b.kind == 0 {
 			continue
 		}
-		var sel []eventstore.Event
-		for _, e := range events {
-			if b.types[e.Type] && Gate(e)&b.kind != 0 {
-				sel = append(sel, e)
-			}
-		}
+		sel := selectEvents(events, b)
 		if len(sel) == 0 {
 			continue
 		}
@@ -79,6 +75,28 @@ func (h *Handlers) DispatchBatch(ctx context.Context, tx eventstore.Tx, events [
 		}
 	}
 	return nil
+}
+
+// selectEvents returns the events b subscribed to that Gate lets its kind
+// see: events itself when that is all of them (the common case of a
+// catch-up), else a copy of the selection.
+func selectEvents(events []eventstore.Event, b batchEntry) []eventstore.Event {
+	n := 0
+	for i := range events {
+		if b.types[events[i].Type] && Gate(events[i])&b.kind != 0 {
+			n++
+		}
+	}
+	if n == len(events) || n == 0 {
+		return events[:n]
+	}
+	sel := make([]eventstore.Event, 0, n)
+	for i := range events {
+		if b.types[events[i].Type] && Gate(events[i])&b.kind != 0 {
+			sel = append(sel, events[i])
+		}
+	}
+	return sel
 }
 
 func callBatch(ctx context.Context, fn BatchFunc, tx eventstore.Tx, events []eventstore.Event) (err error) {

@@ -36,6 +36,10 @@
 // [Projector.Failures]); Options.Progress reports done/total for progress
 // bars. Two runners of one projector (two processes, or Run during a
 // Rebuild) are safe: each transaction checks the stored checkpoint first.
+// [Projector.ProjectInserted] lets a writer that inserts events (a sync
+// client's pull: sync/client's Config.Projectors) have the projector handle
+// them inside its own transaction when the projector is in step with the
+// ledger; Run then finds them done.
 //
 // # Effects
 //

@@ -129,6 +129,10 @@ func (p *Projector) follow(ctx context.Context) error {
 		return fmt.Errorf("projector %s: head: %w", p.name, err)
 	}
 	for {
+		// ProjectInserted may have moved the checkpoint past pos inside a
+		// writer's transaction: start from there rather than rediscover it
+		// through a failed checkPos.
+		pos = max(pos, p.current())
 		if pos >= head {
 			if head, err = p.store.Wait(ctx, pos); err != nil {
 				return err
@@ -206,6 +210,27 @@ func (p *Projector) WaitFor(ctx context.Context, position int64) error {
 			return ctx.Err()
 		}
 	}
+}
+
+// advance moves the in-memory position forward to pos, and reports whether
+// it moved (a Run of this projector may have committed further already).
+func (p *Projector) advance(pos int64) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if pos <= p.pos {
+		return false
+	}
+	p.pos = pos
+	close(p.changed)
+	p.changed = make(chan struct{})
+	return true
+}
+
+// current returns the in-memory position.
+func (p *Projector) current() int64 {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.pos
 }
 
 func (p *Projector) setPos(pos int64) {

@@ -15,9 +15,11 @@ import (
 )
 
 // replicator returns the sync/client replicator of the device's store. The
-// device id sent to the hub is the store's origin (the device name).
+// device id sent to the hub is the store's origin (the device name). The
+// read model takes pulled events in the transaction that stores them.
 func (a *app) replicator(onProgress func(client.Progress)) (*client.Replicator, error) {
-	return client.New(a.store, client.Config{URL: a.g.server, Token: a.g.token, OnProgress: onProgress})
+	return client.New(a.store, client.Config{URL: a.g.server, Token: a.g.token, OnProgress: onProgress,
+		Projectors: []client.Projector{a.proj}})
 }
 
 // needToken refuses to sync without a token.

@@ -63,7 +63,7 @@ var benchData = []byte(`{"title":"buy milk and bread","done":false,"n":12345}`)
 // benchDB opens a raw baseline database with the store's writer DSN.
 func benchDB(b *testing.B, path string) *sql.DB {
 	b.Helper()
-	db, err := sql.Open("sqlite", dsn(path, "NORMAL", false))
+	db, err := sql.Open("sqlite", dsn(path, "NORMAL", writeConn, DefaultCacheBytes>>10))
 	require.NoError(b, err)
 	db.SetMaxOpenConns(1)
 	b.Cleanup(func() { _ = db.Close() })
@@ -211,7 +211,7 @@ func BenchmarkReadAll(b *testing.B) {
 		}
 		require.NoError(b, tx.Commit())
 	}
-	rawRead, err := sql.Open("sqlite", dsn(filepath.Join(dir, "raw.db"), "NORMAL", true))
+	rawRead, err := sql.Open("sqlite", dsn(filepath.Join(dir, "raw.db"), "NORMAL", readConn, 0))
 	require.NoError(b, err)
 	b.Cleanup(func() { _ = rawRead.Close() })
 	rawStmt, err := rawRead.PrepareContext(ctx, `SELECT `+eventCols+` FROM events WHERE position > ? ORDER BY position LIMIT ?`)

@@ -9,7 +9,8 @@ import (
 	"github.com/ferrysync/ferry/eventstore"
 )
 
-// Insert implements eventstore.Writer. A call runs in one savepoint and
+// Insert implements eventstore.Writer. It validates everything before its
+// first write, so that it runs without a savepoint (see unguarded), and
 // costs a fixed number of statements plus a few per (stream, type) pair,
 // however many events it carries: one query finds the IDs stored already,
 // Outdated is computed in memory from one stream_types lookup per pair (see
@@ -30,7 +31,7 @@ func (tx *Tx) Insert(ctx context.Context, in ...eventstore.Event) ([]eventstore.
 		}
 	}
 	results := make([]eventstore.InsertResult, len(events))
-	err = tx.savepoint(ctx, func() error {
+	err = tx.unguarded(func() error {
 		n, err := tx.insertBatch(ctx, events, results)
 		if err != nil {
 			return err

@@ -53,10 +53,21 @@ type Options struct {
 	// An iterator holds one connection until it finishes, so iterators
 	// nested more deeply than ReadConns would wait for each other.
 	ReadConns int
+	// CacheBytes is the page cache of the writer connection; <= 0 means
+	// DefaultCacheBytes. A large write transaction (a sync client applying
+	// a pulled backlog, with its projectors) whose changed pages exceed
+	// the cache spills them to the WAL early and writes some twice. The
+	// cache fills only as pages are used; the read connections keep
+	// SQLite's default (2 MiB each).
+	CacheBytes int64
 }
 
 // DefaultReadConns is the read pool size when Options.ReadConns is not set.
 const DefaultReadConns = 4
+
+// DefaultCacheBytes is the writer's page cache when Options.CacheBytes is
+// not set. (SQLite's own default is 2 MiB.)
+const DefaultCacheBytes = 32 << 20
 
 // busyTimeout is how long a connection waits for another's lock.
 const busyTimeout = 5000 * time.Millisecond
@@ -94,7 +105,11 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 		readConns = DefaultReadConns
 	}
 
-	w, err := sql.Open("sqlite", dsn(path, sync, false))
+	cacheKiB := opts.CacheBytes >> 10
+	if opts.CacheBytes <= 0 {
+		cacheKiB = DefaultCacheBytes >> 10
+	}
+	w, err := sql.Open("sqlite", dsn(path, sync, writeConn, max(cacheKiB, 1)))
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
 	}
@@ -114,7 +129,7 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 		_ = w.Close()
 		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
 	}
-	r, err := sql.Open("sqlite", dsn(path, sync, true))
+	r, err := sql.Open("sqlite", dsn(path, sync, readConn, 0))
 	if err != nil {
 		_ = s.ws.close()
 		_ = w.Close()
@@ -147,16 +162,37 @@ func synchronous(v string) (string, error) {
 	return "", fmt.Errorf("sqlite: Synchronous %q: want \"NORMAL\" or \"FULL\"", v)
 }
 
+// connMode is what a connection of the Store is for.
+type connMode int
+
+const (
+	writeConn connMode = iota
+	readConn
+)
+
+// walAutoCheckpoint is the writer's wal_autocheckpoint: the WAL size, in
+// pages (16 MiB), past which a commit copies the WAL into the database file.
+// SQLite's default (1,000 pages) has a large write transaction (a sync
+// client applying a pulled backlog with its projectors) checkpoint after
+// nearly every commit, copying the pages it keeps rewriting (the tails of
+// the stream index) each time; a larger WAL copies each of them once per
+// checkpoint.
+const walAutoCheckpoint = 16384
+
 // dsn builds the modernc DSN for path with Ferry's PRAGMAs. The writer begins
-// its transactions IMMEDIATE; readers are query-only.
-func dsn(path, sync string, readOnly bool) string {
+// its transactions IMMEDIATE and has a page cache of cacheKiB; readers are
+// query-only.
+func dsn(path, sync string, mode connMode, cacheKiB int64) string {
 	q := url.Values{}
 	q.Add("_pragma", fmt.Sprintf("busy_timeout(%d)", busyTimeout.Milliseconds()))
 	q.Add("_pragma", "journal_mode(WAL)")
 	q.Add("_pragma", "synchronous("+sync+")")
-	if readOnly {
+	switch mode {
+	case readConn:
 		q.Add("_pragma", "query_only(1)")
-	} else {
+	case writeConn:
+		q.Add("_pragma", fmt.Sprintf("cache_size(%d)", -cacheKiB))
+		q.Add("_pragma", fmt.Sprintf("wal_autocheckpoint(%d)", walAutoCheckpoint))
 		q.Set("_txlock", "immediate")
 	}
 	u := url.URL{Scheme: "file", Opaque: (&url.URL{Path: path}).EscapedPath(), RawQuery: q.Encode()}

@@ -24,6 +24,12 @@ type Tx struct {
 	done   bool
 	stored int // events stored, to decide whether to notify waiters
 	stmts  [numWriteStmts]*sql.Stmt
+	// writes counts the write statements run (exec), so that a call can
+	// tell whether it failed before or after writing anything.
+	writes int
+	// broken is set when a write failed part-way without a savepoint to
+	// undo it (see unguarded): the transaction can only roll back.
+	broken error
 }
 
 var _ eventstore.SQLTx = (*Tx)(nil)
@@ -43,9 +49,12 @@ func (tx *Tx) SQL() *sql.Tx { return tx.tx }
 // ctx ends. Reader methods called from fn read through the read pool and do
 // not see fn's uncommitted writes; read those through tx (or tx.SQL()).
 //
-// An Append or Insert that fails inside fn leaves nothing behind (it runs in
-// a savepoint), so fn may handle the error and still commit its other
-// writes.
+// An Append or Insert that fails inside fn for what it was given (a
+// conflict, an invalid event, clock drift, an OnAppend hook's error) leaves
+// nothing behind, so fn may handle the error and still commit its other
+// writes. A database failure part-way through an Insert (an I/O error)
+// cannot be undone alone: the transaction then refuses further writes, and
+// Update rolls it back and returns that failure.
 func (s *Store) Update(ctx context.Context, fn func(tx eventstore.Tx) error) error {
 	return s.update(ctx, false, func(tx *Tx) error { return fn(tx) })
 }
@@ -68,6 +77,9 @@ func (s *Store) update(ctx context.Context, auto bool, fn func(tx *Tx) error) (e
 	}()
 	if err := fn(tx); err != nil {
 		return err
+	}
+	if tx.broken != nil {
+		return tx.broken
 	}
 	committed = true
 	if err := stx.Commit(); err != nil {
@@ -102,6 +114,9 @@ func (tx *Tx) stmt(ctx context.Context, i writeStmt) (*sql.Stmt, error) {
 	if tx.done {
 		return nil, errTxDone
 	}
+	if tx.broken != nil {
+		return nil, tx.broken
+	}
 	if st := tx.stmts[i]; st != nil {
 		return st, nil
 	}
@@ -114,6 +129,7 @@ func (tx *Tx) exec(ctx context.Context, i writeStmt, args ...any) (sql.Result, e
 	if err != nil {
 		return nil, err
 	}
+	tx.writes++
 	res, err := st.ExecContext(ctx, args...)
 	return res, mapErr(err)
 }
@@ -148,6 +164,26 @@ func (tx *Tx) savepoint(ctx context.Context, fn func() error) error {
 	}
 	_, err := tx.tx.ExecContext(ctx, "RELEASE ferry_write")
 	return mapErr(err)
+}
+
+// unguarded runs fn, a write call, without a savepoint: a savepoint makes
+// SQLite copy every page the call changes into a statement journal first,
+// which costs a large Insert (a pulled backlog) several percent. fn must
+// fail, when it can fail for its input (invalid events, clock drift), before
+// its first write statement; a failure after it (an I/O error) cannot be
+// undone without the savepoint, so it breaks tx: the caller's Update then
+// rolls back and returns the error, and tx refuses further use.
+func (tx *Tx) unguarded(fn func() error) error {
+	if tx.done {
+		return errTxDone
+	}
+	writes, stored := tx.writes, tx.stored
+	err := fn()
+	if err != nil && tx.writes > writes && !tx.auto {
+		tx.stored = stored
+		tx.broken = fmt.Errorf("sqlite: transaction broken by a failed write: %w", err)
+	}
+	return err
 }
 
 // StreamVersion implements eventstore.Tx.

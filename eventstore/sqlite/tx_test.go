@@ -163,3 +163,46 @@ func TestBusyIsExplained(t *testing.T) {
 	})
 	require.NoError(t, err)
 }
+
+// An Insert that fails after it began writing breaks the transaction:
+// Update rolls everything back and returns the failure, even when fn
+// swallows it. One that fails on its input before writing leaves the
+// transaction usable.
+func TestInsertFailurePartWayBreaksTx(t *testing.T) {
+	ctx := context.Background()
+	s := open(t, filepath.Join(t.TempDir(), "f.db"), Options{})
+	ev := func() eventstore.Event {
+		return eventstore.Event{ID: eventstore.NewID(), Stream: "s", Type: "t", Created: eventstore.NewClock().Now(), Origin: "hub"}
+	}
+
+	err := s.Update(ctx, func(tx eventstore.Tx) error {
+		_, err := tx.Insert(ctx, eventstore.Event{ID: "not-a-ulid", Stream: "s", Type: "t", Created: 1, Origin: "hub"})
+		require.ErrorIs(t, err, eventstore.ErrInvalidEvent)
+		_, err = tx.Insert(ctx, ev())
+		return err
+	})
+	require.NoError(t, err, "a refused input leaves the transaction usable")
+
+	err = s.Update(ctx, func(tx eventstore.Tx) error {
+		if err := tx.SetState(ctx, "k", []byte("v")); err != nil {
+			return err
+		}
+		// Make the events table refuse inserts, so the Insert fails after
+		// its first write statement (as an I/O error would).
+		if _, err := tx.(eventstore.SQLTx).SQL().ExecContext(ctx,
+			`CREATE TEMP TRIGGER refuse BEFORE INSERT ON events BEGIN SELECT RAISE(ABORT, 'disk gone'); END`); err != nil {
+			return err
+		}
+		_, err := tx.Insert(ctx, ev(), ev())
+		require.ErrorContains(t, err, "disk gone")
+		_, err = tx.Insert(ctx, ev())
+		require.ErrorContains(t, err, "broken")
+		return nil // swallow the failure
+	})
+	require.ErrorContains(t, err, "disk gone")
+	_, err = s.State(ctx, "k")
+	require.ErrorIs(t, err, eventstore.ErrNotFound, "nothing of the broken transaction committed")
+	head, err := s.Head(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, int64(1), head)
+}

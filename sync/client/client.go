@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/url"
+	"slices"
 	"sync/atomic"
 	"time"
 
@@ -87,11 +88,33 @@ type Config struct {
 	DialTimeout time.Duration
 	// Logger receives diagnostics. Nil discards them.
 	Logger *slog.Logger
+	// Projectors are read models the Replicator updates inside the
+	// transaction that stores pulled events (see Projector), so that a read
+	// model commits with the events it reflects and a large pull does not
+	// wait for the projectors to catch up afterwards. Each must still run on
+	// its own (projector.Projector.Run): for local events, and to catch up
+	// whenever it is behind the ledger. *projector.Projector implements
+	// Projector.
+	Projectors []Projector
 	// OnProgress, when set, is called after every state change of a
 	// connection: connected, events applied, pushes acked, caught up,
 	// disconnected. It runs on the replicator's goroutine and must return
 	// quickly.
 	OnProgress func(Progress)
+}
+
+// Projector is a read model that takes pulled events inside the
+// transaction that inserts them. The Replicator calls ProjectInserted with
+// the events new to the store, as stored (Position, Hydrated and Outdated
+// set), in Position order; the projector handles them if it is in step with
+// the ledger just before the first, and returns a function the Replicator
+// calls after the commit, or returns nil, nil and leaves them to its own
+// run. If it returns an error, the Replicator rolls the transaction back,
+// logs the error and stores the events again without projecting them
+// inline: the projector's own run meets them from the ledger, where its
+// error policy applies.
+type Projector interface {
+	ProjectInserted(ctx context.Context, tx eventstore.Tx, events []eventstore.Event) (committed func(), err error)
 }
 
 // Progress describes one connection's state for progress bars and status
@@ -160,6 +183,12 @@ func New(store eventstore.Store, cfg Config) (*Replicator, error) {
 	if len(cfg.Streams) > protocol.MaxScopePrefixes {
 		return nil, fmt.Errorf("client: more than %d stream prefixes", protocol.MaxScopePrefixes)
 	}
+	for i, p := range cfg.Projectors {
+		if p == nil {
+			return nil, fmt.Errorf("client: Config.Projectors[%d] is nil", i)
+		}
+	}
+	cfg.Projectors = slices.Clone(cfg.Projectors)
 	if cfg.Backoff.Initial <= 0 {
 		cfg.Backoff.Initial = DefaultBackoffInitial
 	}

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gorilla/websocket"
@@ -22,7 +23,17 @@ type inbound struct {
 	// bad is set when the frame arrived but could not be decoded (err is
 	// then a *protocol.Error to send back).
 	bad *protocol.Error
+	// size is the frame's length, counted in conn.queued until taken.
+	size int64
 }
+
+// Bounds of what the reader decodes ahead of the session: frames, and bytes
+// of frames. A catch-up applies the frames waiting in one transaction
+// (session.applyQueued).
+const (
+	maxQueuedFrames = 64
+	maxQueuedBytes  = 16 << 20
+)
 
 // conn is one WebSocket connection to the hub. Only the session goroutine
 // writes data frames; a reader goroutine decodes incoming frames into in.
@@ -31,6 +42,8 @@ type conn struct {
 	codec     protocol.Codec
 	keepAlive time.Duration
 	in        chan inbound
+	queued    atomic.Int64  // bytes of the frames in in
+	room      chan struct{} // signalled when the session takes a frame
 	done      chan struct{}
 	wg        sync.WaitGroup
 	closeOnce sync.Once
@@ -73,10 +86,9 @@ func (r *Replicator) dial(ctx context.Context) (*conn, error) {
 		ws:        ws,
 		codec:     protocol.JSONCodec{},
 		keepAlive: r.cfg.KeepAlive,
-		// A few decoded frames may wait, so a catch-up can apply several in
-		// one transaction (session.applyQueued, bounded in events and bytes).
-		in:   make(chan inbound, 8),
-		done: make(chan struct{}),
+		in:        make(chan inbound, maxQueuedFrames),
+		room:      make(chan struct{}, 1),
+		done:      make(chan struct{}),
 	}
 	ws.SetReadLimit(int64(protocol.DefaultMaxFrameBytes))
 	ws.SetPongHandler(func(string) error {
@@ -123,6 +135,15 @@ func (c *conn) readLoop() {
 				c.ws.SetReadLimit(int64(limits.MaxFrameBytes))
 			}
 		}
+		for c.queued.Load() >= maxQueuedBytes {
+			select {
+			case <-c.room:
+			case <-c.done:
+				return
+			}
+		}
+		in.size = int64(len(frame))
+		c.queued.Add(in.size)
 		select {
 		case c.in <- in:
 		case <-c.done:
@@ -130,6 +151,18 @@ func (c *conn) readLoop() {
 		}
 		if in.err != nil {
 			return
+		}
+	}
+}
+
+// took records that the session has taken in from c.in, making room for
+// the reader.
+func (c *conn) took(in inbound) {
+	if in.size > 0 {
+		c.queued.Add(-in.size)
+		select {
+		case c.room <- struct{}{}:
+		default:
 		}
 	}
 }

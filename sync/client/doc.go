@@ -26,18 +26,24 @@
 //     connection; the hub dedups by event id and acks it again with the
 //     same positions, so nothing is stored twice.
 //   - Pull: the hub streams every event after the cursor, in hub order.
-//     Each message is applied in ONE Store.Update: Tx.Insert (dedup by id,
+//     Each message (or the messages already queued behind it, up to 25,000
+//     events) is applied in ONE Store.Update: Tx.Insert (dedup by id,
 //     Outdated computed, HLC observed, events marked Hydrated; a duplicate
 //     that is one of this store's own events gets its hub position
 //     recorded) and Tx.SetState of the cursor. A crash before the commit
 //     loses both, so the events are pulled again; a crash after keeps both.
 //     The cursor never passes an event that is not stored.
 //
-// Projectors need nothing from this package: they follow the store's
-// ledger on their own (see the projector package), so pulled events reach
-// read models through the ledger, with Hydrated set, and never fire Once
-// effects. A client's own events coming back from the hub are duplicates:
-// Insert does not add them to the ledger, so they are not projected again.
+// Projectors follow the store's ledger on their own (see the projector
+// package), so pulled events reach read models with Hydrated set and never
+// fire Once effects. Listing them in Config.Projectors also has them handle
+// pulled events inside the pull's transaction (Projector): the read model
+// commits with the events and the cursor, with no second transaction and no
+// re-reading of the events, and a large catch-up does not leave the read
+// models to catch up afterwards. A projector that is behind the ledger, or
+// whose handler fails there, is left to its own run. A client's own events
+// coming back from the hub are duplicates: Insert does not add them to the
+// ledger, so they are not projected again.
 //
 // If pulled events cannot be stored (the app's registry refuses their type
 // or payload, e.g. an older app version; or their clock is too far ahead),

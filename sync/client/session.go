@@ -57,6 +57,8 @@ type session struct {
 
 	stats      Stats
 	rejections []Rejection
+
+	coalesced []eventstore.Event // applyQueued's buffer, reused
 }
 
 // connect dials the hub, says hello and waits for welcome. The returned
@@ -90,6 +92,7 @@ func (s *session) handshake(ctx context.Context) error {
 	var in inbound
 	select {
 	case in = <-s.c.in:
+		s.c.took(in)
 	case <-t.C:
 		return fmt.Errorf("%w: no welcome within %s", ErrDisconnected, cfg.DialTimeout)
 	case <-ctx.Done():
@@ -182,6 +185,7 @@ func (s *session) run(ctx context.Context) (err error) {
 		case <-ctx.Done():
 			return ctx.Err()
 		case in := <-s.c.in:
+			s.c.took(in)
 			for {
 				if in.err != nil {
 					if in.bad != nil { // a frame we could not decode: tell the hub
@@ -270,7 +274,7 @@ func (s *session) handle(ctx context.Context, m protocol.Message) error {
 // maxCoalesced and maxCoalescedBytes bound what applyQueued puts in one
 // transaction: events, and bytes of Data and Meta.
 const (
-	maxCoalesced      = 5000
+	maxCoalesced      = 25000
 	maxCoalescedBytes = 16 << 20
 )
 
@@ -293,8 +297,13 @@ func (s *session) applyQueued(ctx context.Context, first *protocol.Events) (*inb
 	for len(events) < maxCoalesced && size < maxCoalescedBytes && next == nil {
 		select {
 		case in := <-s.c.in:
+			s.c.took(in)
 			if ev, ok := in.msg.(*protocol.Events); ok && in.err == nil {
-				events = append(events, ev.Events...)
+				if len(s.coalesced) == 0 { // the second frame: start from the reused buffer
+					s.coalesced = append(s.coalesced[:0], events...)
+				}
+				s.coalesced = append(s.coalesced, ev.Events...)
+				events = s.coalesced
 				size += payloadBytes(ev.Events)
 				cursor = max(cursor, ev.Cursor)
 				continue
@@ -306,7 +315,10 @@ func (s *session) applyQueued(ctx context.Context, first *protocol.Events) (*inb
 			break
 		}
 	}
-	return next, s.apply(ctx, events, cursor)
+	err := s.apply(ctx, events, cursor)
+	clear(s.coalesced) // drop the references to this batch's strings
+	s.coalesced = s.coalesced[:0]
+	return next, err
 }
 
 // progress reports the session's state.
@@ -348,18 +360,64 @@ func (s *session) caughtUpTo(ctx context.Context, head int64) error {
 
 // apply stores pulled events and advances the cursor in one transaction:
 // a crash before commit leaves both unchanged, so the events are pulled
-// again; Insert's dedup by ID makes re-applying harmless.
+// again; Insert's dedup by ID makes re-applying harmless. The configured
+// Projectors handle the new events in the same transaction; if one fails,
+// the transaction is redone without them (they then catch up on their own).
 func (s *session) apply(ctx context.Context, events []eventstore.Event, cursor int64) error {
 	next := max(s.cursor, cursor)
 	if len(events) == 0 && next == s.cursor {
 		return nil
 	}
+	results, committed, err := s.store(ctx, events, next, len(s.r.cfg.Projectors) > 0)
+	var perr *projectError
+	if errors.As(err, &perr) {
+		s.r.log.Warn("projecting pulled events failed; the projectors will catch up from the ledger", "error", perr.err)
+		results, committed, err = s.store(ctx, events, next, false)
+	}
+	if err != nil {
+		if errors.Is(err, eventstore.ErrInvalidEvent) || errors.Is(err, eventstore.ErrUnknownEventType) || errors.Is(err, eventstore.ErrClockDrift) {
+			return fmt.Errorf("%w after cursor %d: %w", ErrApply, s.cursor, err)
+		}
+		return fmt.Errorf("client: apply pulled events: %w", err)
+	}
+	for _, f := range committed {
+		f()
+	}
+	for _, res := range results {
+		if res.Inserted {
+			s.stats.Inserted++
+		}
+	}
+	s.stats.Pulled += len(events)
+	s.cursor = next
+	s.head = max(s.head, next)
+	s.progress(nil)
+	return nil
+}
+
+// projectError is a Projector's failure inside apply's transaction.
+type projectError struct{ err error }
+
+func (e *projectError) Error() string { return "client: project pulled events: " + e.err.Error() }
+func (e *projectError) Unwrap() error { return e.err }
+
+// store runs apply's transaction: it inserts events, has the Projectors
+// handle the new ones when project is set, and moves the cursor to next. It
+// returns the insert results and the projectors' post-commit functions.
+func (s *session) store(ctx context.Context, events []eventstore.Event, next int64, project bool) ([]eventstore.InsertResult, []func(), error) {
 	var results []eventstore.InsertResult
+	var committed []func()
 	err := s.r.store.Update(ctx, func(tx eventstore.Tx) error {
 		var err error
+		committed = committed[:0]
 		if len(events) > 0 {
 			if results, err = tx.Insert(ctx, events...); err != nil {
 				return err
+			}
+		}
+		if project {
+			if committed, err = s.project(ctx, tx, events, results); err != nil {
+				return &projectError{err}
 			}
 		}
 		if next != s.cursor {
@@ -373,19 +431,39 @@ func (s *session) apply(ctx context.Context, events []eventstore.Event, cursor i
 		return nil
 	})
 	if err != nil {
-		if errors.Is(err, eventstore.ErrInvalidEvent) || errors.Is(err, eventstore.ErrUnknownEventType) || errors.Is(err, eventstore.ErrClockDrift) {
-			return fmt.Errorf("%w after cursor %d: %w", ErrApply, s.cursor, err)
-		}
-		return fmt.Errorf("client: apply pulled events: %w", err)
+		return nil, nil, err
 	}
-	for _, res := range results {
-		if res.Inserted {
-			s.stats.Inserted++
+	return results, committed, nil
+}
+
+// project hands the events tx has just inserted (results says which, and
+// where) to the Projectors, and returns their post-commit functions.
+func (s *session) project(ctx context.Context, tx eventstore.Tx, events []eventstore.Event, results []eventstore.InsertResult) ([]func(), error) {
+	var stored []eventstore.Event
+	for i, res := range results {
+		if !res.Inserted {
+			continue
+		}
+		if stored == nil {
+			stored = make([]eventstore.Event, 0, len(results)-i)
+		}
+		e := events[i].WithDefaults()
+		e.Position, e.Outdated, e.Hydrated, e.Rejected = res.Position, res.Outdated, true, false
+		e.HubPosition = max(e.HubPosition, 0)
+		stored = append(stored, e)
+	}
+	if len(stored) == 0 {
+		return nil, nil
+	}
+	var committed []func()
+	for _, p := range s.r.cfg.Projectors {
+		f, err := p.ProjectInserted(ctx, tx, stored)
+		if err != nil {
+			return nil, err
+		}
+		if f != nil {
+			committed = append(committed, f)
 		}
 	}
-	s.stats.Pulled += len(events)
-	s.cursor = next
-	s.head = max(s.head, next)
-	s.progress(nil)
-	return nil
+	return committed, nil
 }

@@ -42,8 +42,11 @@ func itemEvent(clock *eventstore.Clock, i int) eventstore.Event {
 }
 
 // BenchmarkCatchUp measures a fresh client pulling a backlog of N events
-// (default 1,000,000; FERRY_BENCH_EVENTS) into SQLite while a projector
-// with a batch handler writes a read-model row per event. The client runs
+// (default 1,000,000; FERRY_BENCH_EVENTS; spread over 1,000 streams) into
+// SQLite while a projector with a batch handler writes a read-model row per
+// event (one prepared INSERT per row). The projector runs, and is also in
+// the client's Config.Projectors, so it handles pulled events inside the
+// pull's transactions; the time ends when its checkpoint reaches the head. The client runs
 // as a child process, so its peak RSS (VmHWM) is its own. The baseline,
 // measured in the same child, inserts rows of the same shape into a plain
 // SQLite table of the events' columns in transactions of the pull batch
@@ -54,7 +57,7 @@ func BenchmarkCatchUp(b *testing.B) {
 	hubStore := hubBackends()[0].open(b)
 	clock := eventstore.NewClock()
 	seedStart := time.Now()
-	batch := make([]eventstore.Event, 0, 1000)
+	batch := make([]eventstore.Event, 0, 10000)
 	for i := range n {
 		batch = append(batch, itemEvent(clock, i))
 		if len(batch) == cap(batch) || i == n-1 {
@@ -148,7 +151,7 @@ func childCatchUp() error {
 	if err != nil {
 		return err
 	}
-	r, err := client.New(s, client.Config{URL: os.Getenv(envURL), Token: os.Getenv(envToken)})
+	r, err := client.New(s, client.Config{URL: os.Getenv(envURL), Token: os.Getenv(envToken), Projectors: []client.Projector{proj}})
 	if err != nil {
 		return err
 	}

@@ -95,15 +95,7 @@ func (c *Core) PrepareInsert(events []eventstore.Event) ([]eventstore.Event, err
 }
 
 func (c *Core) check(e *eventstore.Event) error {
-	if e.Schema == 0 {
-		e.Schema = 1
-	}
-	if e.Data == nil {
-		e.Data = []byte("{}")
-	}
-	if e.Meta == nil {
-		e.Meta = []byte("{}")
-	}
+	*e = e.WithDefaults()
 	if err := eventstore.ValidateEnvelope(*e); err != nil {
 		return err
 	}

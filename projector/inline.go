@@ -1,0 +1,56 @@
+package projector
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/ferrysync/ferry/eventstore"
+)
+
+// ProjectInserted handles events inside tx, the transaction that has just
+// inserted them (a sync client's pull: see sync/client's Config.Projectors),
+// so that the read model commits with the events instead of being caught up
+// afterwards from the ledger.
+//
+// events must be as tx stored them, in Position order: Position, Hydrated and
+// Outdated set. The projector takes them only when they follow its
+// checkpoint without a gap (the checkpoint, read inside tx, is the position
+// just before the first of them). It then runs the On and All handlers over
+// them in one batch, moves the checkpoint to the last of them, and returns a
+// function to call once tx has committed (it updates the position that
+// WaitFor and Progress report). Otherwise it does nothing and returns nil,
+// nil: the projector's own Run reaches the events from the ledger.
+//
+// A handler error is returned as it is and leaves tx holding whatever the
+// handlers wrote: the caller must roll tx back. The Options.OnError policy
+// does not apply here; it applies when Run meets the events again.
+func (p *Projector) ProjectInserted(ctx context.Context, tx eventstore.Tx, events []eventstore.Event) (func(), error) {
+	if len(events) == 0 {
+		return nil, nil
+	}
+	first := events[0].Position
+	for i := range events {
+		if events[i].Position != first+int64(i) {
+			return nil, nil
+		}
+	}
+	cp, err := tx.Checkpoint(ctx, p.name)
+	if err != nil {
+		return nil, fmt.Errorf("projector %s: checkpoint: %w", p.name, err)
+	}
+	if cp != first-1 {
+		return nil, nil
+	}
+	if err := p.opts.Handlers.DispatchBatch(ctx, tx, events, KindOn|KindAll); err != nil {
+		return nil, err
+	}
+	last := events[len(events)-1].Position
+	if err := tx.SetCheckpoint(ctx, p.name, last); err != nil {
+		return nil, fmt.Errorf("projector %s: checkpoint: %w", p.name, err)
+	}
+	return func() {
+		if p.advance(last) {
+			p.report(last, last, false)
+		}
+	}, nil
+}
