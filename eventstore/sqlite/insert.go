@@ -68,7 +68,9 @@ func (tx *Tx) insertBatch(ctx context.Context, events []eventstore.Event, result
 	if err := tx.loadTypes(ctx, b, events, seen); err != nil {
 		return 0, fmt.Errorf("insert: %w", err)
 	}
-	fresh := make([]eventstore.Event, 0, len(events))
+	// The new events are compacted into events itself (Insert's own copy):
+	// fresh[j] is written only once events[j] has been handled.
+	fresh := events[:0]
 	at := make([]int, 0, len(events)) // results index of each fresh event
 	var again [][2]int                // (results index, fresh index) of repeated copies
 	for i := range events {

@@ -1,6 +1,7 @@
 package client
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -113,9 +114,13 @@ func parseRetryAfter(v string) time.Duration {
 func (c *conn) readLoop() {
 	defer c.wg.Done()
 	limits := protocol.DefaultLimits()
+	var buf bytes.Buffer // reused: decoded messages do not alias the frame
 	for {
 		_ = c.ws.SetReadDeadline(time.Now().Add(2 * c.keepAlive))
-		typ, frame, err := c.ws.ReadMessage()
+		if buf.Cap() > protocol.DefaultMaxFrameBytes {
+			buf = bytes.Buffer{} // do not keep a rare large frame's buffer
+		}
+		typ, frame, err := c.readFrame(&buf)
 		var in inbound
 		switch {
 		case err != nil:
@@ -153,6 +158,20 @@ func (c *conn) readLoop() {
 			return
 		}
 	}
+}
+
+// readFrame reads the next frame into buf (ws.ReadMessage allocates a
+// new one per frame).
+func (c *conn) readFrame(buf *bytes.Buffer) (int, []byte, error) {
+	typ, r, err := c.ws.NextReader()
+	if err != nil {
+		return typ, nil, err
+	}
+	buf.Reset()
+	if _, err := buf.ReadFrom(r); err != nil {
+		return typ, nil, err
+	}
+	return typ, buf.Bytes(), nil
 }
 
 // took records that the session has taken in from c.in, making room for

@@ -439,13 +439,21 @@ func (s *session) store(ctx context.Context, events []eventstore.Event, next int
 // project hands the events tx has just inserted (results says which, and
 // where) to the Projectors, and returns their post-commit functions.
 func (s *session) project(ctx context.Context, tx eventstore.Tx, events []eventstore.Event, results []eventstore.InsertResult) ([]func(), error) {
-	var stored []eventstore.Event
+	// events belongs to the session (a decoded frame, or the coalescing
+	// buffer) and Insert keeps no reference to it: when the store took all
+	// of them, they are made into their stored form in place (Insert sets
+	// these fields itself, should the transaction be redone without the
+	// projectors); otherwise the new ones are copied out.
+	stored := events[:0]
+	for _, res := range results {
+		if !res.Inserted {
+			stored = make([]eventstore.Event, 0, len(events))
+			break
+		}
+	}
 	for i, res := range results {
 		if !res.Inserted {
 			continue
-		}
-		if stored == nil {
-			stored = make([]eventstore.Event, 0, len(results)-i)
 		}
 		e := events[i].WithDefaults()
 		e.Position, e.Outdated, e.Hydrated, e.Rejected = res.Position, res.Outdated, true, false

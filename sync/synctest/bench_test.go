@@ -135,25 +135,14 @@ func BenchmarkLivePropagation(b *testing.B) {
 	url := serveHub(b, hubStore, nil)
 
 	// Every client runs a replicator on a memory store; client 1 (B) also
-	// runs a projector whose On handler reports arrivals.
+	// runs a projector whose On handler reports arrivals, and lists it in
+	// its Config.Projectors (so the handler runs in the pull's transaction).
 	var caughtUp atomic.Int64
 	stores := make([]*memory.Store, conns)
-	var wg sync.WaitGroup
-	defer wg.Wait()
-	defer cancel()
 	for i := range stores {
 		s := memory.New(eventstore.Config{Origin: fmt.Sprintf("dev-%d", i)})
 		b.Cleanup(func() { _ = s.Close() })
 		stores[i] = s
-		var once sync.Once
-		r := replicator(b, s, url, token(b, "acme", fmt.Sprintf("dev-%d", i)), func(c *client.Config) {
-			c.OnProgress = func(p client.Progress) {
-				if p.CaughtUp {
-					once.Do(func() { caughtUp.Add(1) })
-				}
-			}
-		})
-		wg.Go(func() { _ = r.Run(ctx) })
 	}
 	arrived := make(chan string, 16)
 	h := projector.NewHandlers()
@@ -163,6 +152,23 @@ func BenchmarkLivePropagation(b *testing.B) {
 	})
 	proj, err := projector.New("latency", stores[1], projector.Options{Handlers: h})
 	require.NoError(b, err)
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	defer cancel()
+	for i, s := range stores {
+		var once sync.Once
+		r := replicator(b, s, url, token(b, "acme", fmt.Sprintf("dev-%d", i)), func(c *client.Config) {
+			c.OnProgress = func(p client.Progress) {
+				if p.CaughtUp {
+					once.Do(func() { caughtUp.Add(1) })
+				}
+			}
+			if i == 1 {
+				c.Projectors = []client.Projector{proj}
+			}
+		})
+		wg.Go(func() { _ = r.Run(ctx) })
+	}
 	wg.Go(func() { _ = proj.Run(ctx) })
 	deadline := time.Now().Add(waitTimeout)
 	for caughtUp.Load() < int64(conns) {
