@@ -61,6 +61,12 @@ func (t *tenantStores) close() error {
 	return errors.Join(errs...)
 }
 
+// tenantCacheBytes is the writer page cache of each tenant's SQLite file:
+// the hub writes pushes, small transactions, and keeps every tenant it has
+// served open, so it does not take an edge client's default
+// (sqlite.DefaultCacheBytes) per tenant.
+const tenantCacheBytes = 4 << 20
+
 // sqliteStores keeps one SQLite file per tenant in dir/tenants.
 func sqliteStores(dataDir string, log *slog.Logger) (*tenantStores, error) {
 	dir := filepath.Join(dataDir, "tenants")
@@ -72,7 +78,7 @@ func sqliteStores(dataDir string, log *slog.Logger) (*tenantStores, error) {
 		s, err := sqlite.Open(ctx, path, sqlite.Options{Config: eventstore.Config{
 			Origin: "hub",
 			Logger: log.With(slog.String("tenant", tenant)),
-		}})
+		}, CacheBytes: tenantCacheBytes})
 		if err != nil {
 			return nil, err
 		}

@@ -9,6 +9,7 @@ import (
 
 	"github.com/ferrysync/ferry/eventstore"
 	"github.com/ferrysync/ferry/eventstore/memory"
+	"github.com/ferrysync/ferry/projector"
 	"github.com/ferrysync/ferry/sync/client"
 	"github.com/ferrysync/ferry/sync/hub"
 )
@@ -114,4 +115,50 @@ func ExampleReplicator_Run() {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel() // on app exit
 	go func() { _ = r.Run(ctx) }()
+}
+
+// A read model listed in Config.Projectors takes pulled events inside the
+// transaction that stores them: once SyncOnce returns, it is up to date
+// without its own run having caught up.
+func ExampleConfig_projectors() {
+	ctx := context.Background()
+	secret := []byte("an example secret of 32+ bytes!!")
+	hubStore := memory.New(eventstore.Config{Origin: "hub"})
+	for _, item := range []string{"milk", "bread", "eggs"} {
+		_, _ = hubStore.Append(ctx, eventstore.Write{Stream: "list/groceries", Events: []eventstore.Event{
+			{Type: "item:added", Data: []byte(`{"item":"` + item + `"}`)},
+		}})
+	}
+	srv, _ := hub.New(hub.Config{
+		Stores: func(context.Context, string) (eventstore.Store, error) { return hubStore, nil },
+		Secret: secret,
+	})
+	web := httptest.NewServer(srv.Handler())
+	defer web.Close()
+	defer srv.Shutdown(ctx)
+
+	store := memory.New(eventstore.Config{Origin: "phone"})
+	defer store.Close()
+	h := projector.NewHandlers()
+	projector.On(h, "item:added", func(ctx context.Context, tx eventstore.Tx, e eventstore.Event, d struct{ Item string }) error {
+		return tx.SetState(ctx, "items/"+d.Item, []byte("on the list")) // the read model, in tx
+	})
+	items, _ := projector.New("items", store, projector.Options{Handlers: h})
+	// Apps also run the projector (go items.Run(ctx)) for their own events.
+
+	token, _ := hub.IssueToken(secret, hub.Claims{Tenant: "family", Subject: "phone", Expiry: time.Now().Add(time.Hour)})
+	r, _ := client.New(store, client.Config{
+		URL:        "ws" + strings.TrimPrefix(web.URL, "http") + "/sync",
+		Token:      token,
+		Projectors: []client.Projector{items},
+	})
+	if _, err := r.SyncOnce(ctx); err != nil {
+		fmt.Println(err)
+		return
+	}
+	pos, _ := items.Position(ctx)
+	kvs, _ := store.ListState(ctx, "items/")
+	fmt.Printf("read model at position %d: %d items\n", pos, len(kvs))
+	// Output:
+	// read model at position 3: 3 items
 }

@@ -22,7 +22,10 @@
 //   - Push: each batch is inserted idempotently by event id
 //     (eventstore.Store.Insert) and answered with one Ack giving every
 //     event its hub position, the event's Position in the hub's store. A
-//     re-sent batch gets the same positions and stores nothing twice.
+//     re-sent batch gets the same positions and stores nothing twice. An
+//     id already taken by a different event (another stream, type, creation
+//     time or origin) is rejected as invalid_event, so a pusher never learns
+//     the position of an event it did not write.
 //     Events outside the token's scope, and events the store refuses
 //     (unknown type, invalid payload, clock drift), are rejected one by one;
 //     the rest of the batch is stored. Frames are decoded while earlier

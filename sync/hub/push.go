@@ -84,7 +84,7 @@ func (c *conn) push(group []*protocol.Push) bool {
 	}
 	if len(events) > 0 {
 		c.recent.begin()
-		ok := c.insert(ctx, events, index, bounds, all)
+		ok := c.insert(ctx, events, index, bounds, all) && c.checkDuplicates(ctx, events, index, all)
 		c.recent.end(c.stored(events, index, all))
 		if !ok {
 			return false
@@ -142,6 +142,35 @@ func (c *conn) insert(ctx context.Context, events []eventstore.Event, index, bou
 			continue
 		}
 		results[index[j]] = accepted(res[0])
+	}
+	return true
+}
+
+// checkDuplicates makes sure that every pushed event the store reported as
+// a duplicate (results[index[j]] for events[j]) is a copy of the stored one,
+// as a re-sent push is: same stream, type, creation time and origin. An ID
+// already taken by another event is rejected instead of acked, so that a
+// pusher never learns the hub position of an event it did not write (one
+// in another stream, possibly outside its token's scope). It reports false
+// (after asking for the close) on a storage failure.
+func (c *conn) checkDuplicates(ctx context.Context, events []eventstore.Event, index []int, results []protocol.AckResult) bool {
+	for j, e := range events {
+		r := &results[index[j]]
+		if !r.Duplicate || r.Code != "" {
+			continue
+		}
+		same := false
+		for stored, err := range c.store.ReadAll(ctx, r.HubPosition-1, 1) {
+			if err != nil {
+				c.internal("check duplicate", err)
+				return false
+			}
+			same = stored.ID == e.ID && stored.Stream == e.Stream && stored.Type == e.Type &&
+				stored.Created == e.Created && stored.Origin == e.Origin
+		}
+		if !same {
+			*r = protocol.AckResult{ID: e.ID, Code: protocol.CodeInvalidEvent, Reason: "the id is taken by another event"}
+		}
 	}
 	return true
 }

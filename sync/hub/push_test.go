@@ -122,3 +122,40 @@ func TestPushUnknownTypeRejected(t *testing.T) {
 	assert.Equal(t, int64(2), ack.Results[2].HubPosition)
 	assert.Equal(t, int64(2), head(t, stores.must(t, "acme")))
 }
+
+// A pushed event whose ID is taken by a different stored event (here one
+// outside the pusher's scope) is rejected, not acked as a duplicate: the
+// pusher never learns where the other event sits in the ledger. A genuine
+// re-send of the stored event is still acked with its position.
+func TestPushIDTakenByAnotherEvent(t *testing.T) {
+	for _, b := range backends() {
+		t.Run(b.name, func(t *testing.T) {
+			h := newHarness(t, b.open(t), nil)
+			admin := connect(t, h, token(t, "acme"), 0)
+			secret := newEvents(3, "secret/1")
+			admin.push("a1", secret...)
+
+			scoped := connect(t, h, token(t, "acme", "task/"), 0)
+			forged := newEvent("task/1")
+			forged.ID = secret[1].ID
+			mine := newEvent("task/1")
+			ack := scoped.push("s1", forged, mine)
+			r := ack.Results
+			assert.Equal(t, protocol.CodeInvalidEvent, r[0].Code)
+			assert.Zero(t, r[0].HubPosition, "no position disclosed")
+			assert.False(t, r[0].Duplicate)
+			assert.Equal(t, int64(4), r[1].HubPosition)
+
+			// Same stream, another type: also not a copy.
+			retyped := secret[2]
+			retyped.Type = "note:edited"
+			assert.Equal(t, protocol.CodeInvalidEvent, admin.push("a2", retyped).Results[0].Code)
+
+			// The writer's own re-send is a duplicate, acked as before.
+			again := admin.push("a3", secret[1])
+			assert.True(t, again.Results[0].Duplicate)
+			assert.Equal(t, int64(2), again.Results[0].HubPosition)
+			assert.Equal(t, int64(4), head(t, h.stores.must(t, "acme")))
+		})
+	}
+}
