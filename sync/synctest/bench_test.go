@@ -24,10 +24,13 @@ import (
 
 // Sizes of the benchmarks, overridable for quick runs.
 const (
-	envBenchPush   = "FERRY_BENCH_PUSH_EVENTS"  // BenchmarkPush, default 100,000
-	envBenchEvents = "FERRY_BENCH_EVENTS"       // BenchmarkCatchUp, default 1,000,000
-	envBenchLive   = "FERRY_BENCH_LIVE_EVENTS"  // BenchmarkLivePropagation, default 10,000
-	envBenchConns  = "FERRY_BENCH_LIVE_CLIENTS" // BenchmarkLivePropagation, default 100
+	envBenchPush   = "FERRY_BENCH_PUSH_EVENTS" // BenchmarkPush, default 100,000
+	envBenchEvents = "FERRY_BENCH_EVENTS"      // BenchmarkCatchUp, default 1,000,000
+	// envBenchReadModel=none runs BenchmarkCatchUp's projector without its
+	// read-model handler.
+	envBenchReadModel = "FERRY_BENCH_READMODEL"
+	envBenchLive      = "FERRY_BENCH_LIVE_EVENTS"  // BenchmarkLivePropagation, default 10,000
+	envBenchConns     = "FERRY_BENCH_LIVE_CLIENTS" // BenchmarkLivePropagation, default 100
 )
 
 // benchSize returns the integer in env, or def.
