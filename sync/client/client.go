@@ -35,6 +35,9 @@ const (
 	// DefaultPipeline is the number of pushes in flight before the client
 	// waits for an ack.
 	DefaultPipeline = 4
+	// DefaultPullBatch is the most pulled events applied in one
+	// transaction.
+	DefaultPullBatch = 25_000
 )
 
 // Backoff bounds the delay between reconnection attempts. Attempt n waits a
@@ -78,6 +81,12 @@ type Config struct {
 	// Pipeline is the number of pushes sent before waiting for an ack
 	// (<= 0: DefaultPipeline).
 	Pipeline int
+	// PullBatch caps the pulled events applied in one transaction: frames
+	// that arrived while the previous transaction ran are applied together
+	// up to this many events (a frame is never split). Larger transactions
+	// make a long catch-up faster; smaller ones commit progress more often
+	// and hold less memory (<= 0: DefaultPullBatch).
+	PullBatch int
 	// Backoff bounds Run's reconnection delays.
 	Backoff Backoff
 	// KeepAlive is the interval of WebSocket pings on an idle connection;
@@ -199,6 +208,9 @@ func New(store eventstore.Store, cfg Config) (*Replicator, error) {
 	cfg.Backoff.Max = min(max(cfg.Backoff.Max, cfg.Backoff.Initial), MaxBackoff)
 	if cfg.Pipeline <= 0 {
 		cfg.Pipeline = DefaultPipeline
+	}
+	if cfg.PullBatch <= 0 {
+		cfg.PullBatch = DefaultPullBatch
 	}
 	if cfg.KeepAlive <= 0 {
 		cfg.KeepAlive = DefaultKeepAlive

@@ -46,6 +46,7 @@ func TestCrashChild(t *testing.T) {
 		URL:       os.Getenv(envCrashURL),
 		Token:     os.Getenv(envCrashToken),
 		BatchSize: 50,
+		PullBatch: 1, // one frame per transaction: many commits for kills to land between
 		OnProgress: func(p client.Progress) {
 			fmt.Printf("cursor %d\n", p.Cursor)
 		},

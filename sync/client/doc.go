@@ -26,11 +26,11 @@
 //     connection; the hub dedups by event id and acks it again with the
 //     same positions, so nothing is stored twice.
 //   - Pull: the hub streams every event after the cursor, in hub order.
-//     Each message (or the messages already queued behind it, up to 25,000
-//     events) is applied in ONE Store.Update: Tx.Insert (dedup by id,
-//     Outdated computed, HLC observed, events marked Hydrated; a duplicate
-//     that is one of this store's own events gets its hub position
-//     recorded) and Tx.SetState of the cursor. A crash before the commit
+//     Each message (with the messages already queued behind it, up to
+//     Config.PullBatch events) is applied in ONE Store.Update: Tx.Insert
+//     (dedup by id, Outdated computed, HLC observed, events marked
+//     Hydrated; a duplicate that is one of this store's own events gets
+//     its hub position recorded) and Tx.SetState of the cursor. A crash before the commit
 //     loses both, so the events are pulled again; a crash after keeps both.
 //     The cursor never passes an event that is not stored.
 //

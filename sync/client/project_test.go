@@ -4,8 +4,10 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"slices"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -243,4 +245,54 @@ func TestProjectorsNil(t *testing.T) {
 // limitBatch lowers the hub's events per frame.
 func limitBatch(n int) func(*hub.Config) {
 	return func(c *hub.Config) { c.Limits.MaxEventsPerBatch = n }
+}
+
+// Frames that queue up while a transaction runs are applied together, up
+// to Config.PullBatch events; PullBatch 1 applies one frame per
+// transaction.
+func TestPullBatch(t *testing.T) {
+	for _, c := range []struct {
+		name      string
+		pullBatch int
+		coalesced bool
+	}{{"default", 0, true}, {"one frame", 1, false}} {
+		t.Run(c.name, func(t *testing.T) {
+			h := newTestHub(t, limitBatch(50))
+			write(t, h.tenant("acme"), "notes/a", 600)
+			store := openSQLite(t, t.TempDir()+"/dev.db", "dev-a")
+			// A slow first transaction lets the hub's frames queue up.
+			slow := projector.NewHandlers()
+			var once sync.Once
+			projector.All(slow, "note:added", func(context.Context, eventstore.Tx, eventstore.Event, json.RawMessage) error {
+				once.Do(func() { time.Sleep(300 * time.Millisecond) })
+				return nil
+			})
+			p, err := projector.New("slow", store, projector.Options{Handlers: slow})
+			require.NoError(t, err)
+			var mu sync.Mutex
+			var steps []int64
+			last := int64(0)
+			r := replicator(t, h, store, "acme", func(cfg *client.Config) {
+				cfg.PullBatch = c.pullBatch
+				cfg.Projectors = []client.Projector{p}
+				cfg.OnProgress = func(pr client.Progress) {
+					mu.Lock()
+					defer mu.Unlock()
+					if pr.Cursor > last {
+						steps = append(steps, pr.Cursor-last)
+						last = pr.Cursor
+					}
+				}
+			})
+			syncOnce(t, r)
+			mu.Lock()
+			defer mu.Unlock()
+			require.Equal(t, int64(600), last)
+			if c.coalesced {
+				assert.Greater(t, slices.Max(steps), int64(50), "queued frames applied together: %v", steps)
+			} else {
+				assert.LessOrEqual(t, slices.Max(steps), int64(50), "one frame per transaction: %v", steps)
+			}
+		})
+	}
 }

@@ -271,12 +271,9 @@ func (s *session) handle(ctx context.Context, m protocol.Message) error {
 	return perr
 }
 
-// maxCoalesced and maxCoalescedBytes bound what applyQueued puts in one
-// transaction: events, and bytes of Data and Meta.
-const (
-	maxCoalesced      = 25000
-	maxCoalescedBytes = 16 << 20
-)
+// maxCoalescedBytes bounds the bytes of Data and Meta applyQueued puts in
+// one transaction (Config.PullBatch bounds the events).
+const maxCoalescedBytes = 16 << 20
 
 // payloadBytes is the size of the events' Data and Meta.
 func payloadBytes(events []eventstore.Event) int {
@@ -288,13 +285,13 @@ func payloadBytes(events []eventstore.Event) int {
 }
 
 // applyQueued applies first and the Events frames queued right behind it
-// in one transaction (at most maxCoalesced events). It returns the first
+// in one transaction (at most Config.PullBatch events). It returns the first
 // queued message that is not an Events frame, for the caller to handle next.
 func (s *session) applyQueued(ctx context.Context, first *protocol.Events) (*inbound, error) {
 	events, cursor := first.Events, first.Cursor
 	size := payloadBytes(events)
 	var next *inbound
-	for len(events) < maxCoalesced && size < maxCoalescedBytes && next == nil {
+	for len(events) < s.r.cfg.PullBatch && size < maxCoalescedBytes && next == nil {
 		select {
 		case in := <-s.c.in:
 			s.c.took(in)

@@ -40,6 +40,9 @@ func childPull() error {
 	r, err := client.New(s, client.Config{
 		URL:   os.Getenv(envURL),
 		Token: os.Getenv(envToken),
+		// One frame per transaction, so that the pull commits many times
+		// and a kill lands between commits.
+		PullBatch: 1,
 		OnProgress: func(p client.Progress) {
 			fmt.Printf("cursor %d\n", p.Cursor)
 		},
