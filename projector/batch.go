@@ -10,8 +10,7 @@ import (
 
 // BatchFunc is a batch handler: it gets, in one call per projector
 // transaction, the events of that transaction it subscribed to, in
-// Position order. The slice may be shared with other handlers of the
-// transaction: a handler must not modify it or retain it after returning.
+// Position order. The slice is the handler's own.
 type BatchFunc func(ctx context.Context, tx eventstore.Tx, events []eventstore.Event) error
 
 type batchEntry struct {
@@ -77,9 +76,9 @@ func (h *Handlers) DispatchBatch(ctx context.Context, tx eventstore.Tx, events [
 	return nil
 }
 
-// selectEvents returns the events b subscribed to that Gate lets its kind
-// see: events itself when that is all of them (the common case of a
-// catch-up), else a copy of the selection.
+// selectEvents returns a copy of the events b subscribed to that Gate lets
+// its kind see (a copy, so that a handler may reorder or keep its slice
+// without touching the transaction's events or the next handler's).
 func selectEvents(events []eventstore.Event, b batchEntry) []eventstore.Event {
 	n := 0
 	for i := range events {
@@ -87,8 +86,8 @@ func selectEvents(events []eventstore.Event, b batchEntry) []eventstore.Event {
 			n++
 		}
 	}
-	if n == len(events) || n == 0 {
-		return events[:n]
+	if n == 0 {
+		return nil
 	}
 	sel := make([]eventstore.Event, 0, n)
 	for i := range events {

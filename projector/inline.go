@@ -16,10 +16,16 @@ import (
 // Outdated set. The projector takes them only when they follow its
 // checkpoint without a gap (the checkpoint, read inside tx, is the position
 // just before the first of them). It then runs the On and All handlers over
-// them in one batch, moves the checkpoint to the last of them, and returns a
-// function to call once tx has committed (it updates the position that
-// WaitFor and Progress report). Otherwise it does nothing and returns nil,
-// nil: the projector's own Run reaches the events from the ledger.
+// them, Options.BatchSize events per DispatchBatch call, moves the
+// checkpoint to the last of them, and returns a function to call once tx
+// has committed (it updates the position that WaitFor and Progress report).
+// Otherwise it does nothing and returns nil, nil: the projector's own Run
+// reaches the events from the ledger.
+//
+// Handlers run before tx commits: the store's Reader methods (its read
+// connections) do not see the events yet; read them through tx. Handlers
+// get their own copies, and ProjectInserted neither modifies nor keeps
+// events.
 //
 // A handler error is returned as it is and leaves tx holding whatever the
 // handlers wrote: the caller must roll tx back. The Options.OnError policy
@@ -34,6 +40,7 @@ func (p *Projector) ProjectInserted(ctx context.Context, tx eventstore.Tx, event
 			return nil, nil
 		}
 	}
+	_, resets := p.current()
 	cp, err := tx.Checkpoint(ctx, p.name)
 	if err != nil {
 		return nil, fmt.Errorf("projector %s: checkpoint: %w", p.name, err)
@@ -41,15 +48,19 @@ func (p *Projector) ProjectInserted(ctx context.Context, tx eventstore.Tx, event
 	if cp != first-1 {
 		return nil, nil
 	}
-	if err := p.opts.Handlers.DispatchBatch(ctx, tx, events, KindOn|KindAll); err != nil {
-		return nil, err
-	}
 	last := events[len(events)-1].Position
+	for rest := events; len(rest) > 0; {
+		n := min(len(rest), p.opts.BatchSize)
+		if err := p.opts.Handlers.DispatchBatch(ctx, tx, rest[:n:n], KindOn|KindAll); err != nil {
+			return nil, err
+		}
+		rest = rest[n:]
+	}
 	if err := tx.SetCheckpoint(ctx, p.name, last); err != nil {
 		return nil, fmt.Errorf("projector %s: checkpoint: %w", p.name, err)
 	}
 	return func() {
-		if p.advance(last) {
+		if p.advance(last, resets) {
 			p.report(last, last, false)
 		}
 	}, nil

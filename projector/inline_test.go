@@ -3,6 +3,7 @@ package projector_test
 import (
 	"context"
 	"encoding/json"
+	"slices"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -91,4 +92,72 @@ func TestProjectInserted(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, int64(6), end)
 	assert.Equal(t, []int64{1, 2, 3, 4, 5, 6}, handled)
+}
+
+// A batch handler that reorders its slice moves nothing: the checkpoint is
+// the batch's last position whatever the handler does with its copy.
+func TestBatchHandlerReorderKeepsCheckpoint(t *testing.T) {
+	ctx := context.Background()
+	store := memory.New(eventstore.Config{Origin: "dev"})
+	defer store.Close()
+	handled := map[int64]int{}
+	h := projector.NewHandlers()
+	projector.OnBatch(h, func(_ context.Context, _ eventstore.Tx, events []eventstore.Event) error {
+		for _, e := range events {
+			handled[e.Position]++
+		}
+		slices.Reverse(events)
+		return nil
+	}, "note:added")
+	p, err := projector.New("notes", store, projector.Options{Handlers: h, BatchSize: 10})
+	require.NoError(t, err)
+	for range 25 {
+		_, err := store.Append(ctx, eventstore.Write{Stream: "s", Events: []eventstore.Event{{Type: "note:added"}}})
+		require.NoError(t, err)
+	}
+	end, err := p.CatchUp(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, int64(25), end)
+	require.Len(t, handled, 25)
+	for pos, n := range handled {
+		assert.Equal(t, 1, n, "event %d", pos)
+	}
+}
+
+// ProjectInserted hands batch handlers at most BatchSize events per call,
+// however many were inserted.
+func TestProjectInsertedBatchSize(t *testing.T) {
+	ctx := context.Background()
+	store := memory.New(eventstore.Config{Origin: "dev"})
+	defer store.Close()
+	var sizes []int
+	h := projector.NewHandlers()
+	projector.OnBatch(h, func(_ context.Context, _ eventstore.Tx, events []eventstore.Event) error {
+		sizes = append(sizes, len(events))
+		return nil
+	}, "note:added")
+	p, err := projector.New("notes", store, projector.Options{Handlers: h, BatchSize: 16})
+	require.NoError(t, err)
+	events := make([]eventstore.Event, 100)
+	for i := range events {
+		events[i] = eventstore.Event{ID: eventstore.NewID(), Stream: "s/" + eventstore.NewID(), Type: "note:added", Created: eventstore.NewClock().Now(), Origin: "hub"}
+	}
+	var commit func()
+	require.NoError(t, store.Update(ctx, func(tx eventstore.Tx) error {
+		res, err := tx.Insert(ctx, events...)
+		if err != nil {
+			return err
+		}
+		stored := make([]eventstore.Event, len(res))
+		for i, r := range res {
+			stored[i] = events[i].WithDefaults()
+			stored[i].Position, stored[i].Outdated, stored[i].Hydrated = r.Position, r.Outdated, true
+		}
+		commit, err = p.ProjectInserted(ctx, tx, stored)
+		return err
+	}))
+	require.NotNil(t, commit)
+	commit()
+	assert.Equal(t, []int{16, 16, 16, 16, 16, 16, 4}, sizes)
+	require.NoError(t, p.WaitFor(ctx, 100))
 }

@@ -34,7 +34,9 @@ type Options struct {
 	// size, so a live projector still handles each new event at once.
 	BatchSize int
 	// Progress, when set, is called after every committed batch with the
-	// events done and the ledger head, from the goroutine projecting.
+	// events done and the ledger head, from the goroutine projecting (for
+	// batches handled through ProjectInserted, the goroutine that
+	// committed them); calls never overlap.
 	Progress func(Progress)
 	// Logger receives diagnostics; nil discards them.
 	Logger *slog.Logger
@@ -64,7 +66,10 @@ type Projector struct {
 
 	mu      sync.Mutex
 	pos     int64 // last committed position, -1 before the first load
+	resets  int64 // how many times pos moved backwards (a Rebuild, another runner)
 	changed chan struct{}
+
+	reportMu sync.Mutex // serialises Options.Progress calls
 }
 
 // New returns the projector name over store. The name keys its checkpoint,
@@ -132,7 +137,8 @@ func (p *Projector) follow(ctx context.Context) error {
 		// ProjectInserted may have moved the checkpoint past pos inside a
 		// writer's transaction: start from there rather than rediscover it
 		// through a failed checkPos.
-		pos = max(pos, p.current())
+		cur, _ := p.current()
+		pos = max(pos, cur)
 		if pos >= head {
 			if head, err = p.store.Wait(ctx, pos); err != nil {
 				return err
@@ -189,6 +195,8 @@ func (p *Projector) replay(ctx context.Context, pos, until int64, hydrate bool) 
 
 func (p *Projector) report(pos, head int64, rebuild bool) {
 	if p.opts.Progress != nil {
+		p.reportMu.Lock()
+		defer p.reportMu.Unlock()
 		p.opts.Progress(Progress{Projector: p.name, Done: pos, Total: head, Rebuild: rebuild})
 	}
 }
@@ -213,11 +221,13 @@ func (p *Projector) WaitFor(ctx context.Context, position int64) error {
 }
 
 // advance moves the in-memory position forward to pos, and reports whether
-// it moved (a Run of this projector may have committed further already).
-func (p *Projector) advance(pos int64) bool {
+// it moved: not when a Run of this projector has committed further
+// already, nor when the position moved backwards since resets was read (a
+// Rebuild reset the checkpoint after the caller's commit).
+func (p *Projector) advance(pos, resets int64) bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if pos <= p.pos {
+	if pos <= p.pos || resets != p.resets {
 		return false
 	}
 	p.pos = pos
@@ -226,11 +236,11 @@ func (p *Projector) advance(pos int64) bool {
 	return true
 }
 
-// current returns the in-memory position.
-func (p *Projector) current() int64 {
+// current returns the in-memory position and its reset count.
+func (p *Projector) current() (pos, resets int64) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return p.pos
+	return p.pos, p.resets
 }
 
 func (p *Projector) setPos(pos int64) {
@@ -238,6 +248,9 @@ func (p *Projector) setPos(pos int64) {
 	defer p.mu.Unlock()
 	if pos == p.pos {
 		return
+	}
+	if pos < p.pos {
+		p.resets++
 	}
 	p.pos = pos
 	close(p.changed)
@@ -259,11 +272,11 @@ func (p *Projector) step(ctx context.Context, pos int64, hydrate bool) (int64, i
 	if err != nil || len(batch) == 0 {
 		return pos, 0, err
 	}
+	last := batch[len(batch)-1].Position
 	err = p.apply(ctx, pos, batch, hydrate)
 	var moved *movedError
 	switch {
 	case err == nil:
-		last := batch[len(batch)-1].Position
 		p.setPos(last)
 		return last, len(batch), nil
 	case errors.As(err, &moved):
@@ -377,6 +390,7 @@ func (p *Projector) read(ctx context.Context, pos int64) ([]eventstore.Event, er
 // from pos to the batch's last position, after checking that the stored
 // checkpoint is still pos.
 func (p *Projector) apply(ctx context.Context, pos int64, batch []eventstore.Event, hydrate bool) error {
+	last := batch[len(batch)-1].Position
 	return p.store.Update(ctx, func(tx eventstore.Tx) error {
 		if err := p.checkPos(ctx, tx, pos); err != nil {
 			return err
@@ -392,7 +406,7 @@ func (p *Projector) apply(ctx context.Context, pos int64, batch []eventstore.Eve
 		if err := p.opts.Handlers.DispatchBatch(ctx, tx, events, KindOn|KindAll); err != nil {
 			return err
 		}
-		return tx.SetCheckpoint(ctx, p.name, batch[len(batch)-1].Position)
+		return tx.SetCheckpoint(ctx, p.name, last)
 	})
 }
 

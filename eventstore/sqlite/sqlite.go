@@ -171,12 +171,14 @@ const (
 )
 
 // walAutoCheckpoint is the writer's wal_autocheckpoint: the WAL size, in
-// pages (16 MiB), past which a commit copies the WAL into the database file.
-// SQLite's default (1,000 pages) has a large write transaction (a sync
-// client applying a pulled backlog with its projectors) checkpoint after
-// nearly every commit, copying the pages it keeps rewriting (the tails of
-// the stream index) each time; a larger WAL copies each of them once per
-// checkpoint.
+// pages (64 MiB of 4 KiB pages), past which a commit copies the WAL into the
+// database file. SQLite's default (1,000 pages) has a large write
+// transaction (a sync client applying a pulled backlog with its projectors)
+// checkpoint after nearly every commit, copying the pages it keeps
+// rewriting (the tails of the stream index) each time; a larger WAL copies
+// each of them once per checkpoint. The WAL file keeps its largest size
+// (about 64 MiB after a long catch-up) until the last connection closes,
+// which checkpoints and removes it.
 const walAutoCheckpoint = 16384
 
 // dsn builds the modernc DSN for path with Ferry's PRAGMAs. The writer begins

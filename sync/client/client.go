@@ -121,7 +121,8 @@ type Config struct {
 // run. If it returns an error, the Replicator rolls the transaction back,
 // logs the error and stores the events again without projecting them
 // inline: the projector's own run meets them from the ledger, where its
-// error policy applies.
+// error policy applies. events belongs to the Replicator: a Projector must
+// not modify it or keep it past the call.
 type Projector interface {
 	ProjectInserted(ctx context.Context, tx eventstore.Tx, events []eventstore.Event) (committed func(), err error)
 }

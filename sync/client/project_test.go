@@ -38,7 +38,7 @@ func (s *seen) record(m map[string][]eventstore.Event, e eventstore.Event) {
 // countingProjector is a projector over store whose On handler writes a
 // read-model row (a state key) per event, and whose handlers record what
 // they were called with. fail, when set, fails the On handler for that ID.
-func countingProjector(t *testing.T, store eventstore.Store, seen *seen, fail string, policy projector.ErrorPolicy) *projector.Projector {
+func countingProjector(t *testing.T, store eventstore.Store, seen *seen, fail string, policy projector.ErrorPolicy, mod ...func(*projector.Options)) *projector.Projector {
 	t.Helper()
 	h := projector.NewHandlers()
 	projector.On(h, "note:added", func(ctx context.Context, tx eventstore.Tx, e eventstore.Event, _ json.RawMessage) error {
@@ -52,7 +52,11 @@ func countingProjector(t *testing.T, store eventstore.Store, seen *seen, fail st
 		seen.record(seen.all, e)
 		return nil
 	})
-	p, err := projector.New("notes", store, projector.Options{Handlers: h, OnError: policy, BatchSize: 16})
+	opts := projector.Options{Handlers: h, OnError: policy, BatchSize: 16}
+	for _, m := range mod {
+		m(&opts)
+	}
+	p, err := projector.New("notes", store, opts)
 	require.NoError(t, err)
 	return p
 }
@@ -212,7 +216,15 @@ func TestProjectorsInlineWithRun(t *testing.T) {
 			write(t, h.tenant("acme"), "notes/a", 600)
 			store := b.open(t, "dev-a")
 			seen := newSeen()
-			p := countingProjector(t, store, seen, "", projector.Stop)
+			// Progress calls come from Run and from the replicator; they
+			// must not overlap (the race detector checks this counter).
+			reports, doneAt := 0, int64(0)
+			p := countingProjector(t, store, seen, "", projector.Stop, func(o *projector.Options) {
+				o.Progress = func(pr projector.Progress) {
+					reports++
+					doneAt = pr.Done
+				}
+			})
 			runCtx, stop := context.WithCancel(ctx)
 			done := make(chan error, 1)
 			go func() { done <- p.Run(runCtx) }()
@@ -228,6 +240,8 @@ func TestProjectorsInlineWithRun(t *testing.T) {
 
 			stored := ledger(t, store)
 			require.Len(t, stored, 605)
+			assert.Positive(t, reports)
+			assert.Equal(t, int64(605), doneAt)
 			for _, e := range stored {
 				assert.Len(t, seen.all[e.ID], 1, "event %d handled once", e.Position)
 			}
@@ -292,6 +306,44 @@ func TestPullBatch(t *testing.T) {
 				assert.Greater(t, slices.Max(steps), int64(50), "queued frames applied together: %v", steps)
 			} else {
 				assert.LessOrEqual(t, slices.Max(steps), int64(50), "one frame per transaction: %v", steps)
+			}
+		})
+	}
+}
+
+// projectorFunc adapts a function to client.Projector.
+type projectorFunc func(ctx context.Context, tx eventstore.Tx, events []eventstore.Event) (func(), error)
+
+func (f projectorFunc) ProjectInserted(ctx context.Context, tx eventstore.Tx, events []eventstore.Event) (func(), error) {
+	return f(ctx, tx, events)
+}
+
+// When a projector fails and the pull is redone without projectors, the
+// events stored are the ones received, whatever an earlier projector did
+// to the slice it was given.
+func TestProjectorsFallbackStoresEventsAsReceived(t *testing.T) {
+	for _, b := range backends() {
+		t.Run(b.name, func(t *testing.T) {
+			h := newTestHub(t)
+			write(t, h.tenant("acme"), "notes/a", 20)
+			store := b.open(t, "dev-a")
+			meddler := projectorFunc(func(_ context.Context, _ eventstore.Tx, events []eventstore.Event) (func(), error) {
+				for i := range events {
+					events[i].Data, events[i].Schema = []byte(`{"meddled":true}`), 2
+				}
+				return nil, nil
+			})
+			failing := projectorFunc(func(context.Context, eventstore.Tx, []eventstore.Event) (func(), error) {
+				return nil, errors.New("down")
+			})
+			r := replicator(t, h, store, "acme", func(c *client.Config) { c.Projectors = []client.Projector{meddler, failing} })
+			syncOnce(t, r)
+			want, got := ledger(t, h.tenant("acme")), ledger(t, store)
+			require.Len(t, got, len(want))
+			for i := range want {
+				assert.Equal(t, want[i].ID, got[i].ID)
+				assert.JSONEq(t, string(want[i].Data), string(got[i].Data))
+				assert.Equal(t, want[i].Schema, got[i].Schema)
 			}
 		})
 	}

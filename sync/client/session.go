@@ -59,6 +59,7 @@ type session struct {
 	rejections []Rejection
 
 	coalesced []eventstore.Event // applyQueued's buffer, reused
+	staged    []eventstore.Event // project's buffer, reused
 }
 
 // connect dials the hub, says hello and waits for welcome. The returned
@@ -371,6 +372,8 @@ func (s *session) apply(ctx context.Context, events []eventstore.Event, cursor i
 		s.r.log.Warn("projecting pulled events failed; the projectors will catch up from the ledger", "error", perr.err)
 		results, committed, err = s.store(ctx, events, next, false)
 	}
+	clear(s.staged) // drop the references to this batch's strings
+	s.staged = s.staged[:0]
 	if err != nil {
 		if errors.Is(err, eventstore.ErrInvalidEvent) || errors.Is(err, eventstore.ErrUnknownEventType) || errors.Is(err, eventstore.ErrClockDrift) {
 			return fmt.Errorf("%w after cursor %d: %w", ErrApply, s.cursor, err)
@@ -436,18 +439,10 @@ func (s *session) store(ctx context.Context, events []eventstore.Event, next int
 // project hands the events tx has just inserted (results says which, and
 // where) to the Projectors, and returns their post-commit functions.
 func (s *session) project(ctx context.Context, tx eventstore.Tx, events []eventstore.Event, results []eventstore.InsertResult) ([]func(), error) {
-	// events belongs to the session (a decoded frame, or the coalescing
-	// buffer) and Insert keeps no reference to it: when the store took all
-	// of them, they are made into their stored form in place (Insert sets
-	// these fields itself, should the transaction be redone without the
-	// projectors); otherwise the new ones are copied out.
-	stored := events[:0]
-	for _, res := range results {
-		if !res.Inserted {
-			stored = make([]eventstore.Event, 0, len(events))
-			break
-		}
-	}
+	// The stored form goes into a buffer of its own, so that the events
+	// stay as received should the transaction be redone without the
+	// projectors.
+	stored := s.staged[:0]
 	for i, res := range results {
 		if !res.Inserted {
 			continue
@@ -457,6 +452,7 @@ func (s *session) project(ctx context.Context, tx eventstore.Tx, events []events
 		e.HubPosition = max(e.HubPosition, 0)
 		stored = append(stored, e)
 	}
+	s.staged = stored
 	if len(stored) == 0 {
 		return nil, nil
 	}

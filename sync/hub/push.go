@@ -1,9 +1,11 @@
 package hub
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"log/slog"
+	"slices"
 
 	"github.com/ferrysync/ferry/eventstore"
 	"github.com/ferrysync/ferry/sync/protocol"
@@ -151,24 +153,39 @@ func (c *conn) insert(ctx context.Context, events []eventstore.Event, index, bou
 // as a re-sent push is: same stream, type, creation time and origin. An ID
 // already taken by another event is rejected instead of acked, so that a
 // pusher never learns the hub position of an event it did not write (one
-// in another stream, possibly outside its token's scope). It reports false
-// (after asking for the close) on a storage failure.
+// in another stream, possibly outside its token's scope). The stored events
+// are read in runs of consecutive positions (a re-sent batch is one run).
+// It reports false (after asking for the close) on a storage failure.
 func (c *conn) checkDuplicates(ctx context.Context, events []eventstore.Event, index []int, results []protocol.AckResult) bool {
-	for j, e := range events {
-		r := &results[index[j]]
-		if !r.Duplicate || r.Code != "" {
-			continue
+	var dups []int // indexes into events
+	for j := range events {
+		if r := results[index[j]]; r.Duplicate && r.Code == "" {
+			dups = append(dups, j)
 		}
-		same := false
-		for stored, err := range c.store.ReadAll(ctx, r.HubPosition-1, 1) {
+	}
+	if len(dups) == 0 {
+		return true
+	}
+	pos := func(j int) int64 { return results[index[j]].HubPosition }
+	slices.SortFunc(dups, func(a, b int) int { return cmp.Compare(pos(a), pos(b)) })
+	stored := make(map[int64]eventstore.Event, len(dups))
+	for i := 0; i < len(dups); {
+		first, last := pos(dups[i]), pos(dups[i])
+		for i++; i < len(dups) && pos(dups[i]) <= last+1; i++ {
+			last = pos(dups[i])
+		}
+		for e, err := range c.store.ReadAll(ctx, first-1, int(last-first+1)) {
 			if err != nil {
-				c.internal("check duplicate", err)
+				c.internal("check duplicates", err)
 				return false
 			}
-			same = stored.ID == e.ID && stored.Stream == e.Stream && stored.Type == e.Type &&
-				stored.Created == e.Created && stored.Origin == e.Origin
+			stored[e.Position] = e
 		}
-		if !same {
+	}
+	for _, j := range dups {
+		e, r := events[j], &results[index[j]]
+		s, ok := stored[r.HubPosition]
+		if !ok || s.ID != e.ID || s.Stream != e.Stream || s.Type != e.Type || s.Created != e.Created || s.Origin != e.Origin {
 			*r = protocol.AckResult{ID: e.ID, Code: protocol.CodeInvalidEvent, Reason: "the id is taken by another event"}
 		}
 	}
