@@ -3,6 +3,8 @@ package hub_test
 import (
 	"context"
 	"fmt"
+	"iter"
+	"sync"
 	"testing"
 	"time"
 
@@ -158,4 +160,48 @@ func TestPushIDTakenByAnotherEvent(t *testing.T) {
 			assert.Equal(t, int64(4), head(t, h.stores.must(t, "acme")))
 		})
 	}
+}
+
+// readCounter is a store that records the (after, limit) of every ReadAll.
+type readCounter struct {
+	eventstore.Store
+	mu    sync.Mutex
+	reads [][2]int64
+}
+
+func (r *readCounter) ReadAll(ctx context.Context, after int64, limit int) iter.Seq2[eventstore.Event, error] {
+	r.mu.Lock()
+	r.reads = append(r.reads, [2]int64{after, int64(limit)})
+	r.mu.Unlock()
+	return r.Store.ReadAll(ctx, after, limit)
+}
+
+// A re-sent batch is checked against the stored events with one read of
+// their run of positions, not one read per event.
+func TestPushDuplicatesReadOnce(t *testing.T) {
+	rc := &readCounter{Store: memory.New(eventstore.Config{Origin: "hub"})}
+	stores := newTenantStores(t, func(string) (eventstore.Store, error) { return rc, nil })
+	h := newHarness(t, stores, nil)
+	c := connect(t, h, token(t, "acme"), 0)
+	events := newEvents(300, "task/1")
+	c.push("b1", events...)
+	rc.mu.Lock()
+	rc.reads = nil
+	rc.mu.Unlock()
+
+	again := c.push("b1", events...)
+	for i, r := range again.Results {
+		require.True(t, r.Duplicate)
+		require.Equal(t, int64(i+1), r.HubPosition)
+	}
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	checks := 0
+	for _, r := range rc.reads {
+		if r == [2]int64{0, 300} {
+			checks++
+		}
+		assert.NotEqual(t, int64(1), r[1], "a read of a single event: %v", rc.reads)
+	}
+	assert.Equal(t, 1, checks, "reads: %v", rc.reads)
 }
