@@ -17,6 +17,7 @@ import (
 	"github.com/ferrysync/ferry/eventstore/sqlite"
 	"github.com/ferrysync/ferry/sync/client"
 	"github.com/ferrysync/ferry/sync/hub"
+	"github.com/ferrysync/ferry/sync/synctest"
 )
 
 var testSecret = []byte("0123456789abcdef0123456789abcdef")
@@ -245,16 +246,7 @@ func waitFor(t testing.TB, s eventstore.Store, id string) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
 	defer cancel()
-	var head int64
-	for {
-		st, err := s.Status(ctx, eventstore.Event{ID: id})
-		require.NoError(t, err)
-		if st.Exists {
-			return
-		}
-		head, err = s.Wait(ctx, head)
-		require.NoError(t, err, "event %s never arrived", id)
-	}
+	require.NoError(t, synctest.WaitForEvent(ctx, s, id))
 }
 
 // batchSize sets Config.BatchSize.

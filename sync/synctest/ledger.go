@@ -19,6 +19,25 @@ func ReadLedger(ctx context.Context, s eventstore.Reader) ([]eventstore.Event, e
 	return out, nil
 }
 
+// WaitForEvent blocks until s holds the event id (stored through s or, for
+// backends that notice them, by other processes), or ctx ends. It wakes on
+// commits (Reader.Wait) rather than polling.
+func WaitForEvent(ctx context.Context, s eventstore.Reader, id string) error {
+	var head int64
+	for {
+		st, err := s.Status(ctx, eventstore.Event{ID: id})
+		if err != nil {
+			return fmt.Errorf("wait for %s: %w", id, err)
+		}
+		if st.Exists {
+			return nil
+		}
+		if head, err = s.Wait(ctx, head); err != nil {
+			return fmt.Errorf("event %s never arrived: %w", id, err)
+		}
+	}
+}
+
 // CheckLedger checks that events (a ledger in Position order) have the
 // positions 1, 2, ... n without a gap and that no event ID occurs twice.
 func CheckLedger(events []eventstore.Event) error {

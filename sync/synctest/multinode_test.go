@@ -20,16 +20,7 @@ func waitForEvent(t testing.TB, s eventstore.Store, id string) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
 	defer cancel()
-	var head int64
-	for {
-		st, err := s.Status(ctx, eventstore.Event{ID: id})
-		require.NoError(t, err)
-		if st.Exists {
-			return
-		}
-		head, err = s.Wait(ctx, head)
-		require.NoError(t, err, "event %s never arrived", id)
-	}
+	require.NoError(t, synctest.WaitForEvent(ctx, s, id))
 }
 
 // waitForHead waits until s holds n events, or fails the test.
