@@ -95,6 +95,18 @@ func (s *Store) readStreams(ctx context.Context, op string, streams []string, op
 	if len(streams) == 0 {
 		return func(func(eventstore.Event, error) bool) {}
 	}
+	query, args, err := streamQuery(streams, opts)
+	if err != nil {
+		return errSeq(fmt.Errorf("%s: %w", op, err))
+	}
+	return s.events(ctx, op, func() (*sql.Rows, error) {
+		return s.read.QueryContext(ctx, query, args...)
+	})
+}
+
+// streamQuery returns the query of a read of streams (not empty) and its
+// arguments.
+func streamQuery(streams []string, opts eventstore.ReadOptions) (string, []any, error) {
 	var q strings.Builder
 	args := make([]any, 0, len(streams)+len(opts.Types)+6)
 	q.WriteString("SELECT " + eventCols + " FROM events WHERE stream")
@@ -113,7 +125,7 @@ func (s *Store) readStreams(ctx context.Context, op string, streams []string, op
 		}
 		created, err := createdValue(b.c.Created)
 		if err != nil {
-			return errSeq(fmt.Errorf("%s: %w", op, err))
+			return "", nil, err
 		}
 		q.WriteString(" AND (created, id) " + b.op + " (?, ?)")
 		args = append(args, created, b.c.ID)
@@ -133,10 +145,7 @@ func (s *Store) readStreams(ctx context.Context, op string, streams []string, op
 	}
 	q.WriteString(" LIMIT ?")
 	args = append(args, sqlLimit(opts.Limit))
-	query := q.String()
-	return s.events(ctx, op, func() (*sql.Rows, error) {
-		return s.read.QueryContext(ctx, query, args...)
-	})
+	return q.String(), args, nil
 }
 
 // inList writes " = ?" or " IN (?, ...)" for values and appends them to args.

@@ -109,6 +109,20 @@ WHEN (NEW.created, NEW.id) > (OLD.created, OLD.id) BEGIN
 	DELETE FROM snapshots WHERE stream = NEW.stream AND (created, event_id) >= (NEW.created, NEW.id);
 END;
 `,
+	// 3: a narrower stream index. Its entries are (stream, created, rowid)
+	// instead of (stream, created, id, rowid), about half the bytes: a pull
+	// that interleaves many streams inserts into a different leaf of this
+	// index with every event, and the narrower entries split half as many
+	// pages (BenchmarkCatchUp: 40k to 49k events/s). Stream reads still
+	// walk the index in created order; SQLite orders the rare events of a
+	// stream that share a created value by id as it goes ("USE TEMP B-TREE
+	// FOR LAST TERM OF ORDER BY", one group at a time, so reads stay
+	// streaming; TestStreamReadPlans). Rebuilding the index reads the
+	// events table once.
+	`
+DROP INDEX events_stream;
+CREATE INDEX events_stream ON events (stream, created);
+`,
 }
 
 // SchemaVersion returns the schema version this package writes (the file's

@@ -27,7 +27,7 @@ import (
 const envN = "FERRY_SYNCTEST_N"
 
 // envChildProfile, when set, makes the catch-up child write a CPU profile
-// of its pull to that file.
+// of its pull (not of the baseline) to that file.
 const envChildProfile = "FERRY_SYNCTEST_CHILD_CPUPROFILE"
 
 // itemEvent returns the i-th event of the catch-up backlog (about 150
@@ -148,6 +148,7 @@ func childCatchUp() error {
 		return err
 	}
 
+	stopProfile := func() {}
 	if path := os.Getenv(envChildProfile); path != "" {
 		f, err := os.Create(path)
 		if err != nil {
@@ -157,7 +158,8 @@ func childCatchUp() error {
 		if err := pprof.StartCPUProfile(f); err != nil {
 			return err
 		}
-		defer pprof.StopCPUProfile()
+		stopProfile = pprof.StopCPUProfile // at the end of the pull, before the baseline
+		defer stopProfile()
 	}
 	start := time.Now()
 	pctx, stop := context.WithCancel(ctx)
@@ -173,6 +175,7 @@ func childCatchUp() error {
 		return err
 	}
 	elapsed := time.Since(start)
+	stopProfile()
 	stop()
 	if err := <-projDone; err != nil && !errors.Is(err, context.Canceled) {
 		return err
