@@ -1,7 +1,6 @@
 package eventstore
 
 import (
-	"encoding/json"
 	"fmt"
 	"unicode/utf8"
 )
@@ -47,10 +46,10 @@ func ValidateEnvelope(e Event) error {
 		if len(e.Data)+len(e.Meta) > MaxEventBytes {
 			return &ValidationError{Field: "data", Reason: fmt.Sprintf("data and meta exceed %d bytes", MaxEventBytes)}
 		}
-		if !json.Valid(e.Data) || !utf8.Valid(e.Data) {
+		if !validJSON(e.Data) || !utf8.Valid(e.Data) {
 			return &ValidationError{Field: "data", Reason: "not valid UTF-8 JSON"}
 		}
-		if !json.Valid(e.Meta) || !utf8.Valid(e.Meta) {
+		if !validJSON(e.Meta) || !utf8.Valid(e.Meta) {
 			return &ValidationError{Field: "meta", Reason: "not valid UTF-8 JSON"}
 		}
 		return nil
