@@ -3,7 +3,6 @@ package sqlite
 import (
 	"context"
 	"database/sql"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
@@ -105,41 +104,42 @@ func (b *batch) stored(e *eventstore.Event) {
 
 // finish records the counts and latest cursors of the (stream, type) pairs
 // written, and deletes the snapshots of the streams written whose cursor is
-// at or after an event just stored (a late event invalidates them): one
-// statement for all the pairs and one for all the streams, each taking a
-// JSON array.
+// at or after an event just stored (a late event invalidates them), with
+// multi-row statements of up to maxRows pairs or streams. (A JSON array
+// per statement cost SQLite more: it re-parses an element for each field
+// it extracts.)
 func (tx *Tx) finish(ctx context.Context, b *batch) error {
-	var rows []any
+	var args []any
 	for _, d := range b.types {
 		if d.added > 0 {
-			rows = append(rows, []any{d.key.stream, d.key.typ, d.added, int64(d.latest.Created), d.latest.ID})
+			args = append(args, d.key.stream, d.key.typ, d.added, int64(d.latest.Created), d.latest.ID)
 		}
 	}
-	if len(rows) > 0 {
-		if err := tx.execJSON(ctx, wsBumpTypes, rows); err != nil {
-			return fmt.Errorf("count events: %w", err)
-		}
+	if err := tx.execRows(ctx, wsBumpTypes1, bumpCols, args); err != nil {
+		return fmt.Errorf("count events: %w", err)
 	}
-	rows = rows[:0]
+	args = args[:0]
 	for _, d := range b.streams {
-		rows = append(rows, []any{d.name, int64(d.earliest.Created), d.earliest.ID})
+		args = append(args, d.name, int64(d.earliest.Created), d.earliest.ID)
 	}
-	if len(rows) > 0 {
-		if err := tx.execJSON(ctx, wsInvalidateMany, rows); err != nil {
-			return fmt.Errorf("invalidate snapshots: %w", err)
-		}
+	if err := tx.execRows(ctx, wsInvalidate1, invalidateCols, args); err != nil {
+		return fmt.Errorf("invalidate snapshots: %w", err)
 	}
 	return nil
 }
 
-// execJSON runs statement i with v encoded as its one JSON parameter.
-func (tx *Tx) execJSON(ctx context.Context, i writeStmt, v any) error {
-	p, err := json.Marshal(v)
-	if err != nil {
-		return err
+// execRows runs the statement family whose 1-row statement is one (see
+// sized) over args, cols arguments per row, in as few statements as it
+// can.
+func (tx *Tx) execRows(ctx context.Context, one writeStmt, cols int, args []any) error {
+	for len(args) > 0 {
+		st, n := sized(one, len(args)/cols)
+		if _, err := tx.exec(ctx, st, args[:n*cols]...); err != nil {
+			return err
+		}
+		args = args[n*cols:]
 	}
-	_, err = tx.exec(ctx, i, string(p))
-	return err
+	return nil
 }
 
 // Append implements eventstore.Writer.
@@ -261,7 +261,7 @@ func (tx *Tx) checkExpected(ctx context.Context, writes []eventstore.Write) erro
 func (tx *Tx) insertLocal(ctx context.Context, events []eventstore.Event) error {
 	args := make([]any, 0, localCols*min(len(events), maxRows))
 	for rest := events; len(rest) > 0; {
-		st, n := insertStmt(len(rest))
+		st, n := sized(wsInsert1, len(rest))
 		args = args[:0]
 		for i := range rest[:n] {
 			e := &rest[i]

@@ -217,7 +217,7 @@ func (tx *Tx) loadTypes(ctx context.Context, b *batch, events []eventstore.Event
 func (tx *Tx) insertRemote(ctx context.Context, events []eventstore.Event) error {
 	args := make([]any, 0, remoteCols*min(len(events), maxRows))
 	for rest := events; len(rest) > 0; {
-		st, n := remoteStmt(len(rest))
+		st, n := sized(wsRemote1, len(rest))
 		args = args[:0]
 		for i := range rest[:n] {
 			e := &rest[i]

@@ -31,8 +31,14 @@ const (
 	wsRemote64
 	wsStoredIDs
 	wsTypesOf
-	wsBumpTypes
-	wsInvalidateMany
+	wsBumpTypes1
+	wsBumpTypes4
+	wsBumpTypes16
+	wsBumpTypes64
+	wsInvalidate1
+	wsInvalidate4
+	wsInvalidate16
+	wsInvalidate64
 	wsByID
 	wsRecordHub
 	wsSetHub
@@ -75,17 +81,18 @@ var writeSQL = [numWriteStmts]string{
 	wsRemote4:    insertRemoteSQL(4),
 	wsRemote16:   insertRemoteSQL(16),
 	wsRemote64:   insertRemoteSQL(64),
-	// The JSON parameters of the next three hold one array per pair or
-	// stream: [stream, type], [stream, type, count, created, id] and
-	// [stream, created, id].
+	// The JSON parameter of wsTypesOf holds one [stream, type] array per
+	// pair.
 	wsTypesOf: `SELECT s.stream, s.type, s.created, s.id FROM json_each(?) AS j
 		CROSS JOIN stream_types AS s ON s.stream = j.value ->> 0 AND s.type = j.value ->> 1`,
-	wsBumpTypes: `INSERT INTO stream_types (stream, type, count, created, id)
-		SELECT j.value ->> 0, j.value ->> 1, j.value ->> 2, j.value ->> 3, j.value ->> 4 FROM json_each(?) AS j WHERE true
-		ON CONFLICT (stream, type) DO UPDATE SET count = count + excluded.count,
-		created = excluded.created, id = excluded.id`,
-	wsInvalidateMany: `DELETE FROM snapshots WHERE (stream, name) IN (SELECT s.stream, s.name FROM json_each(?) AS j
-		CROSS JOIN snapshots AS s ON s.stream = j.value ->> 0 WHERE (s.created, s.event_id) >= (j.value ->> 1, j.value ->> 2))`,
+	wsBumpTypes1:     bumpTypesSQL(1),
+	wsBumpTypes4:     bumpTypesSQL(4),
+	wsBumpTypes16:    bumpTypesSQL(16),
+	wsBumpTypes64:    bumpTypesSQL(64),
+	wsInvalidate1:    invalidateSQL(1),
+	wsInvalidate4:    invalidateSQL(4),
+	wsInvalidate16:   invalidateSQL(16),
+	wsInvalidate64:   invalidateSQL(64),
 	wsStoredIDs:      `SELECT e.id, e.position, e.outdated, e.hub_position FROM json_each(?) AS j CROSS JOIN events AS e ON e.id = j.value`,
 	wsByID:           `SELECT position, outdated, hub_position FROM events WHERE id = ?`,
 	wsRecordHub:      `UPDATE events SET hub_position = ? WHERE position = ? AND hub_position = 0`,
@@ -123,36 +130,46 @@ var writeSQL = [numWriteStmts]string{
 			AND (e.created, e.id) < (?, ?)`,
 }
 
-// localCols is the number of arguments per row of insertLocalSQL.
-const localCols = 9
-
-// maxRows is the most rows one local INSERT carries.
+// maxRows is the most rows one multi-row statement carries.
 const maxRows = 64
 
-// insertLocalSQL returns an INSERT of rows local events.
-func insertLocalSQL(rows int) string {
+// rowsSQL returns head followed by rows copies of row, comma-separated,
+// and tail.
+func rowsSQL(head, row, tail string, rows int) string {
 	var b strings.Builder
-	b.WriteString("INSERT INTO events (id, stream, type, schema, data, meta, created, origin, outdated, hub_position, hydrated) VALUES ")
+	b.WriteString(head)
 	for i := range rows {
 		if i > 0 {
 			b.WriteString(", ")
 		}
-		b.WriteString("(?, ?, ?, ?, ?, ?, ?, ?, ?, 0, 0)")
+		b.WriteString(row)
 	}
+	b.WriteString(tail)
 	return b.String()
 }
 
-// insertStmt picks the largest local INSERT for n remaining events.
-func insertStmt(n int) (writeStmt, int) {
+// sized picks, for n remaining rows, the largest statement of the family
+// whose 1-row statement is one (the family's 1-, 4-, 16- and 64-row
+// statements are consecutive), and returns it with its row count.
+func sized(one writeStmt, n int) (writeStmt, int) {
 	switch {
 	case n >= 64:
-		return wsInsert64, 64
+		return one + 3, 64
 	case n >= 16:
-		return wsInsert16, 16
+		return one + 2, 16
 	case n >= 4:
-		return wsInsert4, 4
+		return one + 1, 4
 	}
-	return wsInsert1, 1
+	return one, 1
+}
+
+// localCols is the number of arguments per row of insertLocalSQL.
+const localCols = 9
+
+// insertLocalSQL returns an INSERT of rows local events.
+func insertLocalSQL(rows int) string {
+	return rowsSQL("INSERT INTO events (id, stream, type, schema, data, meta, created, origin, outdated, hub_position, hydrated) VALUES ",
+		"(?, ?, ?, ?, ?, ?, ?, ?, ?, 0, 0)", "", rows)
 }
 
 // remoteCols is the number of arguments per row of insertRemoteSQL.
@@ -165,28 +182,30 @@ const remoteCols = 10
 // index pages, and journaling each of them costs more than the insert.
 // The caller checks that every row went in.
 func insertRemoteSQL(rows int) string {
-	var b strings.Builder
-	b.WriteString("INSERT OR IGNORE INTO events (id, stream, type, schema, data, meta, created, origin, outdated, hub_position, hydrated) VALUES ")
-	for i := range rows {
-		if i > 0 {
-			b.WriteString(", ")
-		}
-		b.WriteString("(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1)")
-	}
-	return b.String()
+	return rowsSQL("INSERT OR IGNORE INTO events (id, stream, type, schema, data, meta, created, origin, outdated, hub_position, hydrated) VALUES ",
+		"(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1)", "", rows)
 }
 
-// remoteStmt picks the largest remote INSERT for n remaining events.
-func remoteStmt(n int) (writeStmt, int) {
-	switch {
-	case n >= 64:
-		return wsRemote64, 64
-	case n >= 16:
-		return wsRemote16, 16
-	case n >= 4:
-		return wsRemote4, 4
-	}
-	return wsRemote1, 1
+// bumpCols is the number of arguments per row of bumpTypesSQL.
+const bumpCols = 5
+
+// bumpTypesSQL returns an upsert of rows (stream, type, count, created, id)
+// rows into stream_types: count events added, the latest of which is
+// (created, id). The rows name distinct pairs.
+func bumpTypesSQL(rows int) string {
+	return rowsSQL("INSERT INTO stream_types (stream, type, count, created, id) VALUES ", "(?, ?, ?, ?, ?)",
+		` ON CONFLICT (stream, type) DO UPDATE SET count = count + excluded.count,
+		created = excluded.created, id = excluded.id`, rows)
+}
+
+// invalidateCols is the number of arguments per row of invalidateSQL.
+const invalidateCols = 3
+
+// invalidateSQL returns a DELETE of the snapshots at or after a cursor,
+// for rows (stream, created, id) rows.
+func invalidateSQL(rows int) string {
+	return rowsSQL(`DELETE FROM snapshots WHERE (stream, name) IN (SELECT s.stream, s.name FROM (VALUES `, "(?, ?, ?)",
+		`) AS v CROSS JOIN snapshots AS s ON s.stream = v.column1 WHERE (s.created, s.event_id) >= (v.column2, v.column3))`, rows)
 }
 
 // writeStmts holds the writer's statements, prepared at Open while the one

@@ -1,6 +1,7 @@
 package storetest
 
 import (
+	"fmt"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -13,6 +14,7 @@ var snapshotChecks = []check{
 	{"SaveLoadReplaceDelete", testSnapshotCRUD},
 	{"InvalidatedByLateInsert", testSnapshotLateInsert},
 	{"InvalidatedByLateAppend", testSnapshotLateAppend},
+	{"InvalidatedAcrossManyStreams", testSnapshotManyStreams},
 }
 
 func testSnapshotCRUD(t *testing.T, h *harness) {
@@ -124,4 +126,46 @@ func testSnapshotLateAppend(t *testing.T, h *harness) {
 	require.NoError(t, s.SaveSnapshot(t.Context(), eventstore.Snapshot{Name: "late", Stream: "s", Cursor: eventstore.Cursor{Created: at(b, 50)}}))
 	appendTo(t, s, "s", local(TypeNote, 1))
 	assert.True(t, snapshotExists(t, s, "late", "s"))
+}
+
+// testSnapshotManyStreams: one Insert of late events over 85 streams (more
+// than a backend's biggest multi-row statement holds, and not a multiple
+// of it) invalidates exactly the snapshots past each stream's late event,
+// and counts every stream's new event.
+func testSnapshotManyStreams(t *testing.T, h *harness) {
+	s := h.store(t)
+	ctx := t.Context()
+	b := base()
+	const n = 85
+	stream := func(i int) string { return fmt.Sprintf("m%02d", i) }
+	var first, late []eventstore.Event
+	for i := range n + 1 { // stream n gets no late event
+		first = append(first, remote(stream(i), TypeNote, at(b, 30+i)))
+	}
+	insert(t, s, first...)
+	for i, e := range first {
+		for _, snap := range []eventstore.Snapshot{
+			{Name: "before", Stream: e.Stream, Cursor: eventstore.Cursor{Created: at(b, 5)}, Version: 1, State: []byte(`1`)},
+			{Name: "after", Stream: e.Stream, Cursor: eventstore.CursorOf(e), Version: 1, State: []byte(`1`)},
+		} {
+			require.NoError(t, s.SaveSnapshot(ctx, snap), "stream %d", i)
+		}
+		if i < n {
+			// Two types per stream, so the counts span two pairs.
+			late = append(late, remote(e.Stream, TypeNote, at(b, 10)), remote(e.Stream, TypeRenamed, at(b, 20+i)))
+		}
+	}
+	insert(t, s, late...)
+	for i := range n + 1 {
+		want := int64(3)
+		if i == n {
+			want = 1
+		}
+		assert.Equal(t, want, version(t, s, stream(i)), "stream %d", i)
+		assert.True(t, snapshotExists(t, s, "before", stream(i)), "stream %d: a cursor before the late events survives", i)
+		assert.Equal(t, i == n, snapshotExists(t, s, "after", stream(i)), "stream %d: a cursor past a late event is invalidated", i)
+	}
+	got := collect(t, s.ReadStream(ctx, stream(7), eventstore.ReadOptions{Types: []string{TypeRenamed}}))
+	require.Len(t, got, 1)
+	assert.Equal(t, late[15].ID, got[0].ID)
 }
