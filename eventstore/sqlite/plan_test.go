@@ -32,9 +32,11 @@ func queryPlan(t *testing.T, s *Store, query string, args ...any) string {
 }
 
 // TestStreamReadPlans checks that a read of one stream walks events_stream
-// and at most sorts the events sharing a created value ("LAST TERM"), so
-// that it streams: its first row does not wait for the whole stream to be
-// read and sorted. A cursor bounds the walk.
+// in created order with no sorter at all (readStreams orders ties by ID
+// itself), and that its fallback, which leaves ID order to SQLite, sorts
+// one group of equal created values at a time ("LAST TERM"), never the
+// whole stream: either way the first row does not wait for the whole
+// stream to be read. A cursor bounds the walk.
 func TestStreamReadPlans(t *testing.T) {
 	s := open(t, filepath.Join(t.TempDir(), "f.db"), Options{})
 	appendN(t, s, "s", 3) // give the planner a table to look at
@@ -53,9 +55,15 @@ func TestStreamReadPlans(t *testing.T) {
 		{"Types", eventstore.ReadOptions{Types: []string{"a", "b"}, Limit: 5}, "stream=?"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			q, args, err := streamQuery([]string{"s"}, tc.opts)
+			q, args, err := streamQuery([]string{"s"}, tc.opts, false)
 			require.NoError(t, err)
 			plan := queryPlan(t, s, q, args...)
+			assert.Contains(t, plan, "USING INDEX events_stream ("+tc.bound+")")
+			assert.NotContains(t, plan, "TEMP B-TREE", "a sorter sees every row")
+
+			q, args, err = streamQuery([]string{"s"}, tc.opts, true)
+			require.NoError(t, err)
+			plan = queryPlan(t, s, q, args...)
 			assert.Contains(t, plan, "USING INDEX events_stream ("+tc.bound+")")
 			assert.NotContains(t, plan, "FOR ORDER BY", "the whole stream is sorted before the first row")
 		})

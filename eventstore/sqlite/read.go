@@ -91,22 +91,97 @@ func (s *Store) ReadStreams(ctx context.Context, streams []string, opts eventsto
 	return s.readStreams(ctx, "read streams", streams, opts)
 }
 
+// tieBuffer is how many events sharing one Created value a stream read
+// holds to put them in ID order itself. A read that meets more leaves the
+// rest of the read, from that value on, to SQLite's sorter, which spills
+// to disk instead of memory. A variable for tests.
+var tieBuffer = 1024
+
+// maxULID sorts after every ULID: a cursor (t-1, maxULID) starts a read at
+// Created t.
+const maxULID = "~"
+
+// readStreams reads streams in (Created, ID) order. The stream index
+// yields each stream in Created order, ties in arrival order: the events
+// that share a Created value (rare: they come from different nodes) are
+// collected and put in ID order here, so that SQLite has no sorter to feed
+// every row through.
 func (s *Store) readStreams(ctx context.Context, op string, streams []string, opts eventstore.ReadOptions) iter.Seq2[eventstore.Event, error] {
 	if len(streams) == 0 {
 		return func(func(eventstore.Event, error) bool) {}
 	}
-	query, args, err := streamQuery(streams, opts)
-	if err != nil {
-		return errSeq(fmt.Errorf("%s: %w", op, err))
+	return func(yield func(eventstore.Event, error) bool) {
+		read := func(opts eventstore.ReadOptions, sorted bool) iter.Seq2[eventstore.Event, error] {
+			query, args, err := streamQuery(streams, opts, sorted)
+			if err != nil {
+				return errSeq(fmt.Errorf("%s: %w", op, err))
+			}
+			return s.events(ctx, op, func() (*sql.Rows, error) {
+				return s.read.QueryContext(ctx, query, args...)
+			})
+		}
+		sent := 0
+		var group []eventstore.Event // one Created value, arrival order
+		// flush yields group in ID order; false: stop reading.
+		flush := func() bool {
+			slices.SortFunc(group, func(a, b eventstore.Event) int {
+				if opts.Reverse {
+					return strings.Compare(b.ID, a.ID)
+				}
+				return strings.Compare(a.ID, b.ID)
+			})
+			for _, e := range group {
+				if opts.Limit > 0 && sent == opts.Limit || !yield(e, nil) {
+					return false
+				}
+				sent++
+			}
+			group = group[:0]
+			return opts.Limit <= 0 || sent < opts.Limit
+		}
+		spilled := false
+		for e, err := range read(opts, false) {
+			if err != nil {
+				yield(e, err)
+				return
+			}
+			if len(group) > 0 && e.Created != group[0].Created && !flush() {
+				return
+			}
+			if len(group) == tieBuffer {
+				spilled = true
+				break
+			}
+			group = append(group, e)
+		}
+		if !spilled {
+			flush()
+			return
+		}
+		// From the Created value of group on, SQLite sorts.
+		rest, at := opts, group[0].Created
+		if opts.Limit > 0 {
+			rest.Limit = opts.Limit - sent
+		}
+		if opts.Reverse {
+			if opts.Until == 0 || at < opts.Until {
+				rest.Until = at
+			}
+		} else if opts.After.Created != at {
+			rest.After = eventstore.Cursor{Created: at - 1, ID: maxULID}
+		}
+		for e, err := range read(rest, true) {
+			if !yield(e, err) || err != nil {
+				return
+			}
+		}
 	}
-	return s.events(ctx, op, func() (*sql.Rows, error) {
-		return s.read.QueryContext(ctx, query, args...)
-	})
 }
 
 // streamQuery returns the query of a read of streams (not empty) and its
-// arguments.
-func streamQuery(streams []string, opts eventstore.ReadOptions) (string, []any, error) {
+// arguments. Its rows come in Created order; sorted adds ID order (through
+// SQLite's sorter) and the limit, which the caller applies otherwise.
+func streamQuery(streams []string, opts eventstore.ReadOptions, sorted bool) (string, []any, error) {
 	var q strings.Builder
 	args := make([]any, 0, len(streams)+len(opts.Types)+6)
 	q.WriteString("SELECT " + eventCols + " FROM events WHERE stream")
@@ -138,13 +213,18 @@ func streamQuery(streams []string, opts eventstore.ReadOptions) (string, []any, 
 		q.WriteString(" AND created <= ?")
 		args = append(args, until)
 	}
-	if opts.Reverse {
-		q.WriteString(" ORDER BY created DESC, id DESC")
-	} else {
-		q.WriteString(" ORDER BY created, id")
+	switch {
+	case !sorted && opts.Reverse:
+		q.WriteString(" ORDER BY created DESC")
+	case !sorted:
+		q.WriteString(" ORDER BY created")
+	case opts.Reverse:
+		q.WriteString(" ORDER BY created DESC, id DESC LIMIT ?")
+		args = append(args, sqlLimit(opts.Limit))
+	default:
+		q.WriteString(" ORDER BY created, id LIMIT ?")
+		args = append(args, sqlLimit(opts.Limit))
 	}
-	q.WriteString(" LIMIT ?")
-	args = append(args, sqlLimit(opts.Limit))
 	return q.String(), args, nil
 }
 

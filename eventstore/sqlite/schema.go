@@ -114,11 +114,10 @@ END;
 	// that interleaves many streams inserts into a different leaf of this
 	// index with every event, and the narrower entries split half as many
 	// pages (BenchmarkCatchUp: 40k to 49k events/s). Stream reads still
-	// walk the index in created order; SQLite orders the rare events of a
-	// stream that share a created value by id as it goes ("USE TEMP B-TREE
-	// FOR LAST TERM OF ORDER BY", one group at a time, so reads stay
-	// streaming; TestStreamReadPlans). Rebuilding the index reads the
-	// events table once.
+	// walk the index in created order; readStreams puts the rare events of
+	// a stream that share a created value in id order itself
+	// (TestStreamReadPlans, TestStreamReadTies). Rebuilding the index reads
+	// the events table once.
 	`
 DROP INDEX events_stream;
 CREATE INDEX events_stream ON events (stream, created);
