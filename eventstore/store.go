@@ -29,8 +29,10 @@ type Store interface {
 
 // Reader is the read side of a Store.
 //
-// Iterators stream rows from the backend: they hold one event at a time, so a
-// stream of a million events is read in bounded memory. An iterator yields at
+// Iterators stream rows from the backend: they hold one event at a time (a
+// backend may hold a bounded run of events that share a Created value, to
+// order them by ID), so a stream of a million events is read in bounded
+// memory. An iterator yields at
 // most one non-nil error, as its last element.
 type Reader interface {
 	// ReadStream yields the events of one stream in (Created, ID) order, or

@@ -26,8 +26,8 @@ func createdValue(t eventstore.Timestamp) (int64, error) {
 // the pair is seen and then kept current in memory, so Outdated costs one
 // indexed lookup per pair and call rather than one per event; and the number
 // of events added. Per stream it holds the earliest cursor added, for
-// snapshot invalidation. finish writes it all back with one statement per
-// pair and per stream.
+// snapshot invalidation. finish writes it all back with multi-row
+// statements.
 type batch struct {
 	types   []typeDelta
 	typeIdx map[typeKey]int

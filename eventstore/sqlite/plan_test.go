@@ -55,19 +55,36 @@ func TestStreamReadPlans(t *testing.T) {
 		{"Types", eventstore.ReadOptions{Types: []string{"a", "b"}, Limit: 5}, "stream=?"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			q, args, err := streamQuery([]string{"s"}, tc.opts, false)
+			q, args, err := streamQuery([]string{"s"}, tc.opts, 0, false)
 			require.NoError(t, err)
 			plan := queryPlan(t, s, q, args...)
 			assert.Contains(t, plan, "USING INDEX events_stream ("+tc.bound+")")
 			assert.NotContains(t, plan, "TEMP B-TREE", "a sorter sees every row")
 
-			q, args, err = streamQuery([]string{"s"}, tc.opts, true)
+			q, args, err = streamQuery([]string{"s"}, tc.opts, 0, true)
 			require.NoError(t, err)
 			plan = queryPlan(t, s, q, args...)
 			assert.Contains(t, plan, "USING INDEX events_stream ("+tc.bound+")")
 			assert.NotContains(t, plan, "FOR ORDER BY", "the whole stream is sorted before the first row")
 		})
 	}
+	// Several streams: SQLite sorts the merged rows whatever the query says,
+	// so the query orders by ID and carries the limit, which lets the
+	// sorter keep only that many rows rather than every row of the streams.
+	q, args, sorted, err := firstStreamQuery([]string{"s", "t"}, eventstore.ReadOptions{Limit: 10})
+	require.NoError(t, err)
+	assert.True(t, sorted)
+	assert.Contains(t, q, "ORDER BY created, id LIMIT ?")
+	assert.Equal(t, 10, args[len(args)-1])
+	_, _, sorted, err = firstStreamQuery([]string{"s"}, eventstore.ReadOptions{Limit: 10})
+	require.NoError(t, err)
+	assert.False(t, sorted)
+
+	// The fallback's lower bound is a range on the index too.
+	q, args, err = streamQuery([]string{"s"}, eventstore.ReadOptions{}, 10, true)
+	require.NoError(t, err)
+	assert.Contains(t, queryPlan(t, s, q, args...), "USING INDEX events_stream (stream=? AND created>?)")
+
 	// Reject's fallback for a type's latest event reads one group.
 	plan := queryPlan(t, s, writeSQL[wsLatestOfType], "s", "t")
 	assert.Contains(t, plan, "USING INDEX events_stream (stream=?)")

@@ -91,97 +91,163 @@ func (s *Store) ReadStreams(ctx context.Context, streams []string, opts eventsto
 	return s.readStreams(ctx, "read streams", streams, opts)
 }
 
-// tieBuffer is how many events sharing one Created value a stream read
-// holds to put them in ID order itself. A read that meets more leaves the
-// rest of the read, from that value on, to SQLite's sorter, which spills
-// to disk instead of memory. A variable for tests.
-var tieBuffer = 1024
+// tieBuffer and tieBufferBytes bound the run of events sharing one Created
+// value that a stream read holds to put them in ID order itself. A read
+// that meets a longer run leaves the rest of the read, from that value on,
+// to SQLite's sorter, which spills to disk instead of memory. Variables for
+// tests.
+var (
+	tieBuffer      = 1024
+	tieBufferBytes = 8 << 20
+)
 
-// maxULID sorts after every ULID: a cursor (t-1, maxULID) starts a read at
-// Created t.
-const maxULID = "~"
+// testHookSpill, when set, is called when a read leaves the rest to
+// SQLite's sorter.
+var testHookSpill func()
 
-// readStreams reads streams in (Created, ID) order. The stream index
-// yields each stream in Created order, ties in arrival order: the events
-// that share a Created value (rare: they come from different nodes) are
-// collected and put in ID order here, so that SQLite has no sorter to feed
-// every row through.
+// readStreams reads streams in (Created, ID) order.
+//
+// One stream comes from the stream index in Created order, ties in arrival
+// order. Ties are uncommon (events from different nodes, or imported with
+// the same Created), so rather than feed every row through SQLite's sorter,
+// readStreams collects each run of equal Created values and puts it in ID
+// order itself, applying the limit as it yields. Several streams are
+// merged by SQLite's sorter in any case, so their query orders by ID too
+// and carries the limit, which lets the sorter keep only that many rows.
+//
+// The read holds one connection: should a run of ties overflow the buffer,
+// the second query starts while the first is still open, so both read the
+// same snapshot of the file.
 func (s *Store) readStreams(ctx context.Context, op string, streams []string, opts eventstore.ReadOptions) iter.Seq2[eventstore.Event, error] {
 	if len(streams) == 0 {
 		return func(func(eventstore.Event, error) bool) {}
 	}
 	return func(yield func(eventstore.Event, error) bool) {
-		read := func(opts eventstore.ReadOptions, sorted bool) iter.Seq2[eventstore.Event, error] {
-			query, args, err := streamQuery(streams, opts, sorted)
-			if err != nil {
-				return errSeq(fmt.Errorf("%s: %w", op, err))
-			}
-			return s.events(ctx, op, func() (*sql.Rows, error) {
-				return s.read.QueryContext(ctx, query, args...)
-			})
+		fail := func(err error) { yield(eventstore.Event{}, fmt.Errorf("%s: %w", op, mapErr(err))) }
+		if s.closed.Load() {
+			fail(eventstore.ErrClosed)
+			return
 		}
-		sent := 0
-		var group []eventstore.Event // one Created value, arrival order
-		// flush yields group in ID order; false: stop reading.
+		conn, err := s.read.Conn(ctx)
+		if err != nil {
+			fail(err)
+			return
+		}
+		defer conn.Close()
+		open := func(query string, args []any, err error) (*sql.Rows, error) {
+			if err != nil {
+				return nil, err
+			}
+			return conn.QueryContext(ctx, query, args...)
+		}
+		// each yields the events of rows until it ends; false: stop.
+		each := func(rows *sql.Rows, fn func(e eventstore.Event) bool) bool {
+			for rows.Next() {
+				e, err := scanEvent(rows)
+				if err != nil {
+					fail(err)
+					return false
+				}
+				if !fn(e) {
+					return false
+				}
+			}
+			if err := rows.Err(); err != nil {
+				fail(err)
+				return false
+			}
+			return true
+		}
+
+		query, args, sorted, err := firstStreamQuery(streams, opts)
+		rows, err := open(query, args, err)
+		if err != nil {
+			fail(err)
+			return
+		}
+		defer rows.Close()
+		if sorted {
+			each(rows, func(e eventstore.Event) bool { return yield(e, nil) })
+			return
+		}
+
+		sent, size := 0, 0
+		var run []eventstore.Event // one Created value, arrival order
+		// flush yields run in ID order; false: stop reading.
 		flush := func() bool {
-			slices.SortFunc(group, func(a, b eventstore.Event) int {
+			slices.SortFunc(run, func(a, b eventstore.Event) int {
 				if opts.Reverse {
 					return strings.Compare(b.ID, a.ID)
 				}
 				return strings.Compare(a.ID, b.ID)
 			})
-			for _, e := range group {
-				if opts.Limit > 0 && sent == opts.Limit || !yield(e, nil) {
+			for i := range run {
+				if opts.Limit > 0 && sent == opts.Limit || !yield(run[i], nil) {
 					return false
 				}
+				run[i] = eventstore.Event{} // let the payload go
 				sent++
 			}
-			group = group[:0]
+			run, size = run[:0], 0
 			return opts.Limit <= 0 || sent < opts.Limit
 		}
 		spilled := false
-		for e, err := range read(opts, false) {
-			if err != nil {
-				yield(e, err)
-				return
+		ok := each(rows, func(e eventstore.Event) bool {
+			if len(run) > 0 && e.Created != run[0].Created && !flush() {
+				return false
 			}
-			if len(group) > 0 && e.Created != group[0].Created && !flush() {
-				return
-			}
-			if len(group) == tieBuffer {
+			if len(run) == tieBuffer || size > tieBufferBytes {
 				spilled = true
-				break
+				return false
 			}
-			group = append(group, e)
-		}
+			run = append(run, e)
+			size += len(e.Data) + len(e.Meta)
+			return true
+		})
 		if !spilled {
-			flush()
+			if ok {
+				flush()
+			}
 			return
 		}
-		// From the Created value of group on, SQLite sorts.
-		rest, at := opts, group[0].Created
+		// From the Created value of run on, SQLite sorts, reading the
+		// snapshot the first query still holds open.
+		if testHookSpill != nil {
+			testHookSpill()
+		}
+		rest, at, since := opts, run[0].Created, eventstore.Timestamp(0)
 		if opts.Limit > 0 {
 			rest.Limit = opts.Limit - sent
 		}
 		if opts.Reverse {
-			if opts.Until == 0 || at < opts.Until {
-				rest.Until = at
-			}
-		} else if opts.After.Created != at {
-			rest.After = eventstore.Cursor{Created: at - 1, ID: maxULID}
+			rest.Until = at // rows so far had created <= Until: at is no later
+		} else {
+			since = at
 		}
-		for e, err := range read(rest, true) {
-			if !yield(e, err) || err != nil {
-				return
-			}
+		more, err := open(streamQuery(streams, rest, since, true))
+		if err != nil {
+			fail(err)
+			return
 		}
+		defer more.Close()
+		each(more, func(e eventstore.Event) bool { return yield(e, nil) })
 	}
+}
+
+// firstStreamQuery returns the query a read of streams starts with, and
+// whether SQLite orders it by ID (several streams, which SQLite sorts
+// anyway) or readStreams does (one stream).
+func firstStreamQuery(streams []string, opts eventstore.ReadOptions) (query string, args []any, sorted bool, err error) {
+	sorted = len(streams) > 1
+	query, args, err = streamQuery(streams, opts, 0, sorted)
+	return query, args, sorted, err
 }
 
 // streamQuery returns the query of a read of streams (not empty) and its
 // arguments. Its rows come in Created order; sorted adds ID order (through
-// SQLite's sorter) and the limit, which the caller applies otherwise.
-func streamQuery(streams []string, opts eventstore.ReadOptions, sorted bool) (string, []any, error) {
+// SQLite's sorter) and the limit, which the caller applies otherwise. A
+// non-zero since leaves out events created before it.
+func streamQuery(streams []string, opts eventstore.ReadOptions, since eventstore.Timestamp, sorted bool) (string, []any, error) {
 	var q strings.Builder
 	args := make([]any, 0, len(streams)+len(opts.Types)+6)
 	q.WriteString("SELECT " + eventCols + " FROM events WHERE stream")
@@ -204,6 +270,14 @@ func streamQuery(streams []string, opts eventstore.ReadOptions, sorted bool) (st
 		}
 		q.WriteString(" AND (created, id) " + b.op + " (?, ?)")
 		args = append(args, created, b.c.ID)
+	}
+	if since != 0 {
+		from, err := createdValue(since)
+		if err != nil {
+			return "", nil, err
+		}
+		q.WriteString(" AND created >= ?")
+		args = append(args, from)
 	}
 	if opts.Until != 0 {
 		until, err := createdValue(opts.Until)
@@ -244,10 +318,6 @@ func inList(q *strings.Builder, args []any, values []string) []any {
 	}
 	q.WriteString(")")
 	return args
-}
-
-func errSeq(err error) iter.Seq2[eventstore.Event, error] {
-	return func(yield func(eventstore.Event, error) bool) { yield(eventstore.Event{}, err) }
 }
 
 // queryRow runs read statement i on the read pool.

@@ -16,7 +16,6 @@ type writeStmt int
 
 const (
 	wsVersion writeStmt = iota
-	wsBumpType
 	wsBumpOne
 	wsCountOne
 	wsInvalidate
@@ -65,9 +64,6 @@ const (
 var writeSQL = [numWriteStmts]string{
 	wsVersion:    `SELECT coalesce(sum(count), 0) FROM stream_types WHERE stream = ?`,
 	wsLastOfType: `SELECT created, id FROM stream_types WHERE stream = ? AND type = ?`,
-	wsBumpType: `INSERT INTO stream_types (stream, type, count, created, id) VALUES (?, ?, ?, ?, ?)
-		ON CONFLICT (stream, type) DO UPDATE SET count = count + excluded.count,
-		created = excluded.created, id = excluded.id`,
 	wsBumpOne: `INSERT INTO stream_types (stream, type, count, created, id) VALUES (?1, ?2, 1, ?3, ?4)
 		ON CONFLICT (stream, type) DO UPDATE SET count = count + 1, created = excluded.created, id = excluded.id
 		WHERE (excluded.created, excluded.id) > (stream_types.created, stream_types.id)`,

@@ -22,12 +22,13 @@ func TestStreamReadTies(t *testing.T) {
 	ctx := t.Context()
 	s := open(t, filepath.Join(t.TempDir(), "f.db"), Options{})
 	rng := rand.New(rand.NewPCG(1, 2))
-	// Created values with runs of ties: 1 x 10, 5 x 20, 1 x 30, 9 x 40,
-	// 2 x 50, 1 x 60, per stream.
+	// Created values with runs of ties, next to each other (so that a
+	// bound off by one takes in a neighbour): 1 x 10, 5 x 11, 1 x 12,
+	// 9 x 13, 2 x 14, 1 x 15, per stream.
 	runs := []struct {
 		at eventstore.Timestamp
 		n  int
-	}{{10, 1}, {20, 5}, {30, 1}, {40, 9}, {50, 2}, {60, 1}}
+	}{{10, 1}, {11, 5}, {12, 1}, {13, 9}, {14, 2}, {15, 1}}
 	var all []eventstore.Event
 	for _, stream := range []string{"s", "u"} {
 		for _, r := range runs {
@@ -91,11 +92,15 @@ func TestStreamReadTies(t *testing.T) {
 			)
 		}
 	}
-	defer func(old int) { tieBuffer = old }(tieBuffer)
-	for _, buf := range []int{1024, 3, 1} {
-		tieBuffer = buf
+	defer func(n, b int) { tieBuffer, tieBufferBytes = n, b }(tieBuffer, tieBufferBytes)
+	defer func() { testHookSpill = nil }()
+	spills := 0
+	testHookSpill = func() { spills++ }
+	for _, buf := range []struct{ n, bytes int }{{1024, 8 << 20}, {3, 8 << 20}, {1, 8 << 20}, {1024, 1}} {
+		tieBuffer, tieBufferBytes = buf.n, buf.bytes
+		spills = 0
 		for _, o := range cases {
-			name := fmt.Sprintf("buffer %d, %+v", buf, o)
+			name := fmt.Sprintf("buffer %+v, %+v", buf, o)
 			got := []string{}
 			for e, err := range s.ReadStream(ctx, "s", o) {
 				require.NoError(t, err, name)
@@ -110,7 +115,43 @@ func TestStreamReadTies(t *testing.T) {
 			}
 			require.Equal(t, model([]string{"s", "u"}, o), got, "two streams, "+name)
 		}
+		if buf.n == 1024 && buf.bytes > 1 {
+			require.Zero(t, spills, "no run of ties is that long")
+		} else {
+			require.NotZero(t, spills, "buffer %+v: the fallback never ran", buf)
+		}
 	}
+}
+
+// TestStreamReadSpillKeepsSnapshot: a read whose run of ties overflows the
+// buffer, with a commit landing in the middle of it, sees none of that
+// commit, before or after the run, as a single query would not.
+func TestStreamReadSpillKeepsSnapshot(t *testing.T) {
+	ctx := t.Context()
+	s := open(t, filepath.Join(t.TempDir(), "f.db"), Options{})
+	ev := func(at eventstore.Timestamp) eventstore.Event {
+		return eventstore.Event{ID: eventstore.NewID(), Stream: "s", Type: "a", Schema: 1,
+			Data: []byte(`{}`), Meta: []byte(`{}`), Created: at, Origin: "node"}
+	}
+	_, err := s.Insert(ctx, ev(10), ev(20), ev(20))
+	require.NoError(t, err)
+	defer func(n int) { tieBuffer = n }(tieBuffer)
+	tieBuffer = 1
+	spilled := false
+	testHookSpill = func() { spilled = true }
+	defer func() { testHookSpill = nil }()
+
+	var got []eventstore.Timestamp
+	for e, err := range s.ReadStream(ctx, "s", eventstore.ReadOptions{}) {
+		require.NoError(t, err)
+		got = append(got, e.Created)
+		if len(got) == 1 {
+			_, err := s.Insert(ctx, ev(15), ev(25))
+			require.NoError(t, err)
+		}
+	}
+	require.True(t, spilled, "the read did not overflow the buffer")
+	require.Equal(t, []eventstore.Timestamp{10, 20, 20}, got)
 }
 
 func ids(events []eventstore.Event) []string {
