@@ -5,6 +5,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/ferrysync/ferry/eventstore"
+	"github.com/ferrysync/ferry/internal/jsonlex"
 )
 
 // The fast decoder's lexical layer: whitespace, punctuation, strings,
@@ -287,96 +288,22 @@ func (d *decoder) value(depth int) bool {
 }
 
 func (d *decoder) literal(lit string) bool {
-	if !hasPrefixAt(d.b, d.i, lit) {
+	return d.skip(jsonlex.Literal(d.b, d.i, lit))
+}
+
+// skipString skips a valid JSON string (see jsonlex.String).
+func (d *decoder) skipString() bool { return d.skip(jsonlex.String(d.b, d.i)) }
+
+// number skips a JSON number.
+func (d *decoder) number() bool { return d.skip(jsonlex.Number(d.b, d.i)) }
+
+// skip moves to end, the index after a token, unless it is -1 (no token).
+func (d *decoder) skip(end int) bool {
+	if end < 0 {
 		return false
 	}
-	d.i += len(lit)
+	d.i = end
 	return true
-}
-
-// skipString skips a valid JSON string (escapes checked; bytes of 0x80 and
-// above are taken as they come, as encoding/json's scanner does).
-func (d *decoder) skipString() bool {
-	if d.i >= len(d.b) || d.b[d.i] != '"' {
-		return false
-	}
-	for i := d.i + 1; i < len(d.b); i++ {
-		switch c := d.b[i]; {
-		case c == '"':
-			d.i = i + 1
-			return true
-		case c < 0x20:
-			return false
-		case c == '\\':
-			i++
-			if i >= len(d.b) {
-				return false
-			}
-			switch d.b[i] {
-			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
-			case 'u':
-				if i+4 >= len(d.b) {
-					return false
-				}
-				for _, h := range d.b[i+1 : i+5] {
-					if !isHex(h) {
-						return false
-					}
-				}
-				i += 4
-			default:
-				return false
-			}
-		}
-	}
-	return false
-}
-
-// number skips a JSON number: -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?
-func (d *decoder) number() bool {
-	b, i := d.b, d.i
-	if i < len(b) && b[i] == '-' {
-		i++
-	}
-	switch {
-	case i < len(b) && b[i] == '0':
-		i++
-	case i < len(b) && b[i] >= '1' && b[i] <= '9':
-		i = digits(b, i)
-	default:
-		return false
-	}
-	if i < len(b) && b[i] == '.' {
-		j := digits(b, i+1)
-		if j == i+1 {
-			return false
-		}
-		i = j
-	}
-	if i < len(b) && (b[i] == 'e' || b[i] == 'E') {
-		i++
-		if i < len(b) && (b[i] == '+' || b[i] == '-') {
-			i++
-		}
-		j := digits(b, i)
-		if j == i {
-			return false
-		}
-		i = j
-	}
-	d.i = i
-	return true
-}
-
-func digits(b []byte, i int) int {
-	for i < len(b) && b[i] >= '0' && b[i] <= '9' {
-		i++
-	}
-	return i
-}
-
-func isHex(c byte) bool {
-	return c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F'
 }
 
 func hasPrefixAt(b []byte, i int, s string) bool {

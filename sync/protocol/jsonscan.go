@@ -1,5 +1,7 @@
 package protocol
 
+import "github.com/ferrysync/ferry/internal/jsonlex"
+
 // countArray counts the elements of the JSON array raw, which must be valid
 // JSON (encoding/json has checked it). It stops counting once the count
 // exceeds max, so it returns at most max+1. ok is false when raw is not an
@@ -51,14 +53,9 @@ func countArray(raw []byte, max int) (n int, ok bool) {
 	return n, true
 }
 
-func skipSpace(b []byte, i int) int {
-	for i < len(b) && isSpace(b[i]) {
-		i++
-	}
-	return i
-}
+func skipSpace(b []byte, i int) int { return jsonlex.Space(b, i) }
 
-func isSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\r' }
+func isSpace(c byte) bool { return jsonlex.IsSpace(c) }
 
 // compactInPlace removes insignificant whitespace from the valid JSON b,
 // reusing its memory: the same result as json.Compact, which is what
