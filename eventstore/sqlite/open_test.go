@@ -271,6 +271,39 @@ func TestOpenUpgradesVersion1(t *testing.T) {
 	assert.True(t, all[1].Rejected)
 }
 
+// TestOpenUpgradesVersion2 opens a file as the second schema version left
+// it, with its wider stream index: the index is rebuilt narrower and the
+// stream still reads in (created, id) order, ties included.
+func TestOpenUpgradesVersion2(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "v2.db")
+	rawExec(t, path,
+		"PRAGMA application_id = "+strconv.Itoa(ApplicationID),
+		migrations[0], migrations[1],
+		"PRAGMA user_version = 2",
+		`INSERT INTO meta (key, value) VALUES ('origin', 'old-node')`,
+		`INSERT INTO events (id, stream, type, schema, data, meta, created, origin, hub_position, hydrated, outdated) VALUES
+			('01J00000000000000000000003', 's', 't', 1, '{}', '{}', 20, 'old-node', 0, 0, 0),
+			('01J00000000000000000000001', 's', 't', 1, '{}', '{}', 30, 'old-node', 0, 0, 0),
+			('01J00000000000000000000002', 's', 't', 1, '{}', '{}', 20, 'old-node', 0, 0, 0)`,
+		`INSERT INTO stream_types (stream, type, count, created, id) VALUES ('s', 't', 3, 30, '01J00000000000000000000001')`,
+	)
+	s := open(t, path, Options{})
+	assert.Equal(t, strconv.Itoa(SchemaVersion()), pragma(t, s, "user_version"))
+	var cols string
+	require.NoError(t, s.Update(ctx, func(tx eventstore.Tx) error {
+		return tx.(eventstore.SQLTx).SQL().QueryRowContext(ctx,
+			"SELECT group_concat(name, ',' ORDER BY seqno) FROM pragma_index_info('events_stream')").Scan(&cols)
+	}))
+	assert.Equal(t, "stream,created", cols)
+	var got []string
+	for e, err := range s.ReadStream(ctx, "s", eventstore.ReadOptions{}) {
+		require.NoError(t, err)
+		got = append(got, e.ID)
+	}
+	assert.Equal(t, []string{"01J00000000000000000000002", "01J00000000000000000000003", "01J00000000000000000000001"}, got)
+}
+
 func TestOriginIsGeneratedAndPersisted(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "f.db")
 	s, err := Open(context.Background(), path, Options{})

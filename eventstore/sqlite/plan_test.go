@@ -3,7 +3,6 @@ package sqlite
 import (
 	"context"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
 
@@ -89,48 +88,4 @@ func TestStreamReadPlans(t *testing.T) {
 	plan := queryPlan(t, s, writeSQL[wsLatestOfType], "s", "t")
 	assert.Contains(t, plan, "USING INDEX events_stream (stream=?)")
 	assert.NotContains(t, plan, "FOR ORDER BY")
-}
-
-// TestOpenUpgradesVersion2 opens a file as the second schema version left
-// it, with its wider stream index: the index is rebuilt narrower and the
-// stream still reads in (created, id) order, ties included.
-func TestOpenUpgradesVersion2(t *testing.T) {
-	ctx := context.Background()
-	path := filepath.Join(t.TempDir(), "v2.db")
-	rawExec(t, path,
-		"PRAGMA application_id = "+strconv.Itoa(ApplicationID),
-		migrations[0], migrations[1],
-		"PRAGMA user_version = 2",
-		`INSERT INTO meta (key, value) VALUES ('origin', 'old-node')`,
-		`INSERT INTO events (id, stream, type, schema, data, meta, created, origin, hub_position, hydrated, outdated) VALUES
-			('01J00000000000000000000003', 's', 't', 1, '{}', '{}', 20, 'old-node', 0, 0, 0),
-			('01J00000000000000000000001', 's', 't', 1, '{}', '{}', 30, 'old-node', 0, 0, 0),
-			('01J00000000000000000000002', 's', 't', 1, '{}', '{}', 20, 'old-node', 0, 0, 0)`,
-		`INSERT INTO stream_types (stream, type, count, created, id) VALUES ('s', 't', 3, 30, '01J00000000000000000000001')`,
-	)
-	s := open(t, path, Options{})
-	assert.Equal(t, strconv.Itoa(SchemaVersion()), pragma(t, s, "user_version"))
-	var cols []string
-	require.NoError(t, s.Update(ctx, func(tx eventstore.Tx) error {
-		rows, err := tx.(eventstore.SQLTx).SQL().QueryContext(ctx, "SELECT name FROM pragma_index_info('events_stream') ORDER BY seqno")
-		if err != nil {
-			return err
-		}
-		defer rows.Close()
-		for rows.Next() {
-			var c string
-			if err := rows.Scan(&c); err != nil {
-				return err
-			}
-			cols = append(cols, c)
-		}
-		return rows.Err()
-	}))
-	assert.Equal(t, []string{"stream", "created"}, cols)
-	var got []string
-	for e, err := range s.ReadStream(ctx, "s", eventstore.ReadOptions{}) {
-		require.NoError(t, err)
-		got = append(got, e.ID)
-	}
-	assert.Equal(t, []string{"01J00000000000000000000002", "01J00000000000000000000003", "01J00000000000000000000001"}, got)
 }

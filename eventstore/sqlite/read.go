@@ -122,55 +122,25 @@ func (s *Store) readStreams(ctx context.Context, op string, streams []string, op
 	if len(streams) == 0 {
 		return func(func(eventstore.Event, error) bool) {}
 	}
+	query, args, sorted, err := firstStreamQuery(streams, opts)
+	if err != nil {
+		return errSeq(fmt.Errorf("%s: %w", op, err))
+	}
+	if sorted {
+		return s.events(ctx, op, func() (*sql.Rows, error) {
+			return s.read.QueryContext(ctx, query, args...)
+		})
+	}
 	return func(yield func(eventstore.Event, error) bool) {
-		fail := func(err error) { yield(eventstore.Event{}, fmt.Errorf("%s: %w", op, mapErr(err))) }
-		if s.closed.Load() {
-			fail(eventstore.ErrClosed)
-			return
-		}
 		conn, err := s.read.Conn(ctx)
 		if err != nil {
-			fail(err)
+			yield(eventstore.Event{}, fmt.Errorf("%s: %w", op, mapErr(err)))
 			return
 		}
 		defer conn.Close()
-		open := func(query string, args []any, err error) (*sql.Rows, error) {
-			if err != nil {
-				return nil, err
-			}
-			return conn.QueryContext(ctx, query, args...)
+		on := func(query string, args []any) func() (*sql.Rows, error) {
+			return func() (*sql.Rows, error) { return conn.QueryContext(ctx, query, args...) }
 		}
-		// each yields the events of rows until it ends; false: stop.
-		each := func(rows *sql.Rows, fn func(e eventstore.Event) bool) bool {
-			for rows.Next() {
-				e, err := scanEvent(rows)
-				if err != nil {
-					fail(err)
-					return false
-				}
-				if !fn(e) {
-					return false
-				}
-			}
-			if err := rows.Err(); err != nil {
-				fail(err)
-				return false
-			}
-			return true
-		}
-
-		query, args, sorted, err := firstStreamQuery(streams, opts)
-		rows, err := open(query, args, err)
-		if err != nil {
-			fail(err)
-			return
-		}
-		defer rows.Close()
-		if sorted {
-			each(rows, func(e eventstore.Event) bool { return yield(e, nil) })
-			return
-		}
-
 		sent, size := 0, 0
 		var run []eventstore.Event // one Created value, arrival order
 		// flush yields run in ID order; false: stop reading.
@@ -191,46 +161,46 @@ func (s *Store) readStreams(ctx context.Context, op string, streams []string, op
 			run, size = run[:0], 0
 			return opts.Limit <= 0 || sent < opts.Limit
 		}
-		spilled := false
-		ok := each(rows, func(e eventstore.Event) bool {
+		for e, err := range s.events(ctx, op, on(query, args)) {
+			if err != nil {
+				yield(e, err) // the read ends: the unfinished run is not yielded
+				return
+			}
 			if len(run) > 0 && e.Created != run[0].Created && !flush() {
-				return false
+				return
 			}
-			if len(run) == tieBuffer || size > tieBufferBytes {
-				spilled = true
-				return false
+			if len(run) < tieBuffer && size <= tieBufferBytes {
+				run = append(run, e)
+				size += len(e.Data) + len(e.Meta)
+				continue
 			}
-			run = append(run, e)
-			size += len(e.Data) + len(e.Meta)
-			return true
-		})
-		if !spilled {
-			if ok {
-				flush()
+			// The run overflows: from its Created value on, SQLite sorts,
+			// in a query opened while this one still holds its snapshot.
+			if testHookSpill != nil {
+				testHookSpill()
+			}
+			rest, since := opts, eventstore.Timestamp(0)
+			if opts.Limit > 0 {
+				rest.Limit = opts.Limit - sent
+			}
+			if opts.Reverse {
+				rest.Until = run[0].Created // rows so far had created <= Until
+			} else {
+				since = run[0].Created
+			}
+			query, args, err := streamQuery(streams, rest, since, true)
+			if err != nil {
+				yield(eventstore.Event{}, fmt.Errorf("%s: %w", op, err))
+				return
+			}
+			for e, err := range s.events(ctx, op, on(query, args)) {
+				if !yield(e, err) {
+					return
+				}
 			}
 			return
 		}
-		// From the Created value of run on, SQLite sorts, reading the
-		// snapshot the first query still holds open.
-		if testHookSpill != nil {
-			testHookSpill()
-		}
-		rest, at, since := opts, run[0].Created, eventstore.Timestamp(0)
-		if opts.Limit > 0 {
-			rest.Limit = opts.Limit - sent
-		}
-		if opts.Reverse {
-			rest.Until = at // rows so far had created <= Until: at is no later
-		} else {
-			since = at
-		}
-		more, err := open(streamQuery(streams, rest, since, true))
-		if err != nil {
-			fail(err)
-			return
-		}
-		defer more.Close()
-		each(more, func(e eventstore.Event) bool { return yield(e, nil) })
+		flush()
 	}
 }
 
@@ -318,6 +288,10 @@ func inList(q *strings.Builder, args []any, values []string) []any {
 	}
 	q.WriteString(")")
 	return args
+}
+
+func errSeq(err error) iter.Seq2[eventstore.Event, error] {
+	return func(yield func(eventstore.Event, error) bool) { yield(eventstore.Event{}, err) }
 }
 
 // queryRow runs read statement i on the read pool.

@@ -15,7 +15,7 @@ import (
 // ws skips whitespace, noting whether there was any.
 func (d *decoder) ws() {
 	start := d.i
-	for d.i < len(d.b) && isSpace(d.b[d.i]) {
+	for d.i < len(d.b) && jsonlex.IsSpace(d.b[d.i]) {
 		d.i++
 	}
 	if d.i != start {

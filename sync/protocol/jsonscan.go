@@ -7,11 +7,11 @@ import "github.com/ferrysync/ferry/internal/jsonlex"
 // exceeds max, so it returns at most max+1. ok is false when raw is not an
 // array.
 func countArray(raw []byte, max int) (n int, ok bool) {
-	i := skipSpace(raw, 0)
+	i := jsonlex.Space(raw, 0)
 	if i >= len(raw) || raw[i] != '[' {
 		return 0, false
 	}
-	i = skipSpace(raw, i+1)
+	i = jsonlex.Space(raw, i+1)
 	if i < len(raw) && raw[i] == ']' {
 		return 0, true
 	}
@@ -53,10 +53,6 @@ func countArray(raw []byte, max int) (n int, ok bool) {
 	return n, true
 }
 
-func skipSpace(b []byte, i int) int { return jsonlex.Space(b, i) }
-
-func isSpace(c byte) bool { return jsonlex.IsSpace(c) }
-
 // compactInPlace removes insignificant whitespace from the valid JSON b,
 // reusing its memory: the same result as json.Compact, which is what
 // encoding/json does to a json.RawMessage it encodes with HTML escaping off.
@@ -74,7 +70,7 @@ func compactInPlace(b []byte) []byte {
 			case c == '"':
 				inString = false
 			}
-		case isSpace(c):
+		case jsonlex.IsSpace(c):
 			continue
 		case c == '"':
 			inString = true
