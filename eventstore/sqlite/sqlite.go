@@ -18,6 +18,13 @@
 // in the same file write through Tx.SQL() and commit atomically with events
 // and checkpoints.
 //
+// Cancellation: a statement on the writer connection checks its context
+// when it starts and then runs to its end (the driver would otherwise start
+// a goroutine per statement to watch the context, which costs as much as a
+// one-row INSERT); a transaction whose context ends is rolled back, and
+// waiting for another process's write lock ends with the context. Reads
+// stay interruptible.
+//
 // Several processes may open the same file: writes serialise on SQLite's
 // write lock (waiting up to 5s, then failing with an error that says the
 // database is busy), positions and stream versions stay exact, and Wait
@@ -109,10 +116,11 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 	if opts.CacheBytes <= 0 {
 		cacheKiB = DefaultCacheBytes >> 10
 	}
-	w, err := sql.Open("sqlite", dsn(path, sync, writeConn, max(cacheKiB, 1)))
+	wc, err := newWriterConnector(dsn(path, sync, writeConn, max(cacheKiB, 1)))
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
 	}
+	w := sql.OpenDB(wc)
 	w.SetMaxOpenConns(1)
 	w.SetMaxIdleConns(1)
 	w.SetConnMaxLifetime(0)

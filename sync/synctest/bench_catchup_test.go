@@ -162,10 +162,12 @@ func childCatchUp() error {
 		defer stopProfile()
 	}
 	start := time.Now()
+	// The pull runs under a cancellable context, as an app's does (one
+	// from signal.NotifyContext, say).
 	pctx, stop := context.WithCancel(ctx)
 	projDone := make(chan error, 1)
 	go func() { projDone <- proj.Run(pctx) }()
-	st, err := r.SyncOnce(ctx)
+	st, err := r.SyncOnce(pctx)
 	if err != nil {
 		stop()
 		return err
