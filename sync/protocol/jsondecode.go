@@ -37,8 +37,10 @@ type decoder struct {
 	space bool   // whitespace was skipped since it was last cleared
 	arena []byte // Data and Meta of the decoded events
 	// intern holds the streams, types and origins decoded so far (up to
-	// maxIntern), so that events repeating them share one string.
+	// maxIntern), so that events repeating them share one string; share
+	// is false when the frame has room for one event only.
 	intern map[string]string
+	share  bool
 }
 
 // maxIntern bounds decoder.intern.
@@ -176,7 +178,8 @@ func (d *decoder) events(out *[]eventstore.Event, l Limits) bool {
 	if d.closing(']') {
 		return true
 	}
-	events := make([]eventstore.Event, 0, min(l.MaxEventsPerBatch, 64))
+	events := make([]eventstore.Event, 0, d.listHint(l.MaxEventsPerBatch, minEventBytes))
+	d.share = cap(events) > 1
 	for more := true; more; {
 		if len(events) == l.MaxEventsPerBatch {
 			return false // encoding/json's path counts and reports it
@@ -302,6 +305,24 @@ func (d *decoder) event(e *eventstore.Event) bool {
 	return true
 }
 
+// The fewest bytes an event and an ack result take in a frame that passes
+// validation (an event carries a 26-character ID, a stream, a type and a
+// 16-digit created; a result an ID and a position or a reason), for
+// listHint.
+const (
+	minEventBytes  = 80
+	minResultBytes = 32
+)
+
+// listHint is the capacity to start a list of at most limit entries with,
+// each taking at least entryBytes of the frame's bytes left: a live frame
+// of one event gets room for about one, a catch-up frame room for all of
+// its events at once. Hostile frames of smaller entries only make the list
+// grow as it would without a hint.
+func (d *decoder) listHint(limit, entryBytes int) int {
+	return max(1, min(limit, (len(d.b)-d.i)/entryBytes))
+}
+
 // results parses a list of ack results: at most l.MaxEventsPerBatch, an
 // empty list giving nil.
 func (d *decoder) results(out *[]AckResult, l Limits) bool {
@@ -311,7 +332,7 @@ func (d *decoder) results(out *[]AckResult, l Limits) bool {
 	if d.closing(']') {
 		return true
 	}
-	results := make([]AckResult, 0, min(l.MaxEventsPerBatch, 64))
+	results := make([]AckResult, 0, d.listHint(l.MaxEventsPerBatch, minResultBytes))
 	for more := true; more; {
 		if len(results) == l.MaxEventsPerBatch {
 			return false

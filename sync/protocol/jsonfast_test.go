@@ -267,3 +267,38 @@ func FuzzFastCodec(f *testing.F) {
 		}
 	})
 }
+
+// The fast decoder sizes a list by the bytes left in the frame: a live
+// frame of one event, or an ack of one result, does not get room for 64
+// (10 KiB per live event at 100 clients was most of a hub's garbage), and a
+// frame of many events gets room for all of them at once.
+func TestFastDecodeListCapacity(t *testing.T) {
+	live, err := os.ReadFile(filepath.Join("testdata", "live.json"))
+	require.NoError(t, err)
+	m, ok := decodeFast(live, DefaultLimits())
+	require.True(t, ok)
+	events := m.(*Live).Events
+	require.Len(t, events, 1)
+	assert.LessOrEqual(t, cap(events), 4)
+
+	ack, err := Encode(&Ack{Batch: "b-1", Results: []AckResult{{ID: fastID1, HubPosition: 7}}})
+	require.NoError(t, err)
+	m, ok = decodeFast(ack, DefaultLimits())
+	require.True(t, ok)
+	assert.LessOrEqual(t, cap(m.(*Ack).Results), 2)
+
+	for _, n := range []int{2, 37, 500} {
+		evs := make([]eventstore.Event, n)
+		for i := range evs {
+			evs[i] = eventstore.Event{ID: eventstore.NewID(), Stream: "s", Type: "t", Schema: 1,
+				Data: []byte(`{}`), Created: eventstore.Timestamp(1 << 40), HubPosition: int64(i + 1)}
+		}
+		frame, err := Encode(&Events{Events: evs, Cursor: int64(n)})
+		require.NoError(t, err)
+		m, ok := decodeFast(frame, DefaultLimits())
+		require.True(t, ok)
+		got := m.(*Events).Events
+		require.Len(t, got, n)
+		assert.LessOrEqual(t, cap(got), 2*n, "%d events", n)
+	}
+}

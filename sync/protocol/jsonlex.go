@@ -120,6 +120,10 @@ func (d *decoder) sharedString(out *string) bool {
 	if !ok {
 		return false
 	}
+	if !d.share { // a list of one event: nothing to share with
+		*out = string(b)
+		return true
+	}
 	if s, ok := d.intern[string(b)]; ok {
 		*out = s
 		return true
