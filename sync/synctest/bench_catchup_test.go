@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime/pprof"
+	"runtime/trace"
 	"strconv"
 	"strings"
 	"testing"
@@ -29,6 +30,11 @@ const envN = "FERRY_SYNCTEST_N"
 // envChildProfile, when set, makes the catch-up child write a CPU profile
 // of its pull (not of the baseline) to that file.
 const envChildProfile = "FERRY_SYNCTEST_CHILD_CPUPROFILE"
+
+// envChildTrace, when set, makes the catch-up child write an execution
+// trace of its pull to that file (go tool trace -pprof=sync, =syscall and
+// =sched show where the writer waits).
+const envChildTrace = "FERRY_SYNCTEST_CHILD_TRACE"
 
 // itemEvent returns the i-th event of the catch-up backlog (about 150
 // bytes of payload).
@@ -162,6 +168,20 @@ func childCatchUp() error {
 		defer stopProfile()
 	}
 	start := time.Now()
+	if path := os.Getenv(envChildTrace); path != "" {
+		f, err := os.Create(path)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := trace.Start(f); err != nil {
+			return err
+		}
+		stopProfile = func(stop func()) func() {
+			return func() { stop(); trace.Stop() }
+		}(stopProfile)
+		defer trace.Stop()
+	}
 	// The pull runs under a cancellable context, as an app's does (one
 	// from signal.NotifyContext, say).
 	pctx, stop := context.WithCancel(ctx)
