@@ -8,22 +8,28 @@ import (
 	sqlite "modernc.org/sqlite"
 )
 
-// The writer connection runs its statements without a cancellation watcher.
+// Prepared statements on the writer connection run without a cancellation
+// watcher.
 //
 // For every statement whose context can be cancelled, modernc.org/sqlite
 // starts a goroutine that waits for the context, so that it can interrupt
 // the statement midway, and installs a progress handler. That costs about
 // 1.8 µs per statement, as much as a one-row INSERT costs itself
-// (BenchmarkWriterStatementContext), and a sync client's pull runs a
-// statement per event whenever a projector writes its read model a row at
-// a time, under the context an app passes to Run, which apps cancel on
-// shutdown. A write transaction's statements are short, and the writer
-// holds the only write lock, so they never wait for one; a transaction
-// whose context ends is still rolled back, since database/sql watches the
-// context given to BeginTx. So on the writer connection a statement checks
-// its context when it starts and then runs to its end; database/sql stops
-// a query's rows between two rows. BeginTx keeps its context: waiting for
-// another process's write lock stays cancellable.
+// (BenchmarkWriterStatementContext). A sync client's pull runs a statement
+// per event whenever a projector writes its read model a row at a time,
+// under the context an app passes to Run, which apps cancel on shutdown.
+//
+// So a statement prepared on the writer (Ferry's own, and those an app
+// prepares through Tx.SQL().PrepareContext to run once per row) checks its
+// context when it starts and then runs to its end. One-off statements
+// (Tx.SQL().ExecContext and QueryContext with a query string, and the
+// schema migrations) keep the driver's watcher: they are where a long
+// statement, such as rebuilding a read model with one INSERT … SELECT,
+// would be, and they pay a prepare each time anyway. Either way a
+// transaction whose context ends is rolled back (database/sql watches the
+// context given to BeginTx, and Update returns the context's error), and
+// BeginTx keeps its context, so waiting for another process's write lock
+// stays cancellable.
 
 // writerConnector opens the writer's connection (see above).
 type writerConnector struct{ driver.Connector }
@@ -69,15 +75,13 @@ func (c writerConnector) Connect(ctx context.Context) (driver.Conn, error) {
 	return writerConn{dc}, nil
 }
 
-// writerConn is the writer's connection: its statements run without a
-// cancellation watcher.
+// writerConn is the writer's connection: the statements prepared on it run
+// without a cancellation watcher.
 type writerConn struct{ driverConn }
 
+// PrepareContext prepares query under ctx (preparing happens once, and
+// may wait for a lock), and returns it as a writerStmt.
 func (c writerConn) PrepareContext(ctx context.Context, query string) (driver.Stmt, error) {
-	ctx, err := uninterrupted(ctx)
-	if err != nil {
-		return nil, err
-	}
 	st, err := c.driverConn.PrepareContext(ctx, query)
 	if err != nil {
 		return nil, err
@@ -90,23 +94,8 @@ func (c writerConn) PrepareContext(ctx context.Context, query string) (driver.St
 	return writerStmt{ds}, nil
 }
 
-func (c writerConn) ExecContext(ctx context.Context, query string, args []driver.NamedValue) (driver.Result, error) {
-	ctx, err := uninterrupted(ctx)
-	if err != nil {
-		return nil, err
-	}
-	return c.driverConn.ExecContext(ctx, query, args)
-}
-
-func (c writerConn) QueryContext(ctx context.Context, query string, args []driver.NamedValue) (driver.Rows, error) {
-	ctx, err := uninterrupted(ctx)
-	if err != nil {
-		return nil, err
-	}
-	return c.driverConn.QueryContext(ctx, query, args)
-}
-
-// writerStmt is a statement prepared on the writer connection.
+// writerStmt is a statement prepared on the writer connection: it runs
+// without a cancellation watcher.
 type writerStmt struct{ driverStmt }
 
 func (s writerStmt) ExecContext(ctx context.Context, args []driver.NamedValue) (driver.Result, error) {

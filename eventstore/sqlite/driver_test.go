@@ -3,6 +3,7 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"errors"
 	"path/filepath"
 	"runtime/metrics"
@@ -24,9 +25,9 @@ func goroutinesCreated(t testing.TB) uint64 {
 	return s[0].Value.Uint64()
 }
 
-// A statement on the writer connection under a cancellable context starts
-// no goroutine: the driver would start one per statement to watch the
-// context (see driver.go).
+// A prepared statement on the writer connection under a cancellable context
+// starts no goroutine: the driver would start one per execution to watch
+// the context (see driver.go).
 func TestWriterStatementsStartNoGoroutine(t *testing.T) {
 	s := open(t, filepath.Join(t.TempDir(), "f.db"), Options{})
 	count := readModel(t, s)
@@ -37,16 +38,21 @@ func TestWriterStatementsStartNoGoroutine(t *testing.T) {
 	before := goroutinesCreated(t)
 	err := s.Update(ctx, func(tx eventstore.Tx) error {
 		db := tx.(eventstore.SQLTx).SQL()
-		st, err := db.PrepareContext(ctx, "INSERT INTO titles (id, title) VALUES (?, ?)")
+		insert, err := db.PrepareContext(ctx, "INSERT INTO titles (id, title) VALUES (?, ?)")
 		if err != nil {
 			return err
 		}
-		defer st.Close()
+		defer insert.Close()
+		update, err := db.PrepareContext(ctx, "UPDATE titles SET title = ? WHERE rowid = ?")
+		if err != nil {
+			return err
+		}
+		defer update.Close()
 		for i := range n {
-			if _, err := st.ExecContext(ctx, eventstore.NewID(), "a title"); err != nil {
+			if _, err := insert.ExecContext(ctx, eventstore.NewID(), "a title"); err != nil {
 				return err
 			}
-			if _, err := db.ExecContext(ctx, "UPDATE titles SET title = ? WHERE rowid = ?", "the title", i+1); err != nil {
+			if _, err := update.ExecContext(ctx, "the title", i+1); err != nil {
 				return err
 			}
 		}
@@ -59,53 +65,102 @@ func TestWriterStatementsStartNoGoroutine(t *testing.T) {
 	assert.Equal(t, n, count())
 }
 
-// A writer statement whose context has ended fails with the context's
-// error, and the transaction commits nothing.
-func TestWriterStatementSeesCancel(t *testing.T) {
+// A prepared statement on the writer whose context has ended does not run:
+// it fails with the context's error. (The calls go to the driver
+// connection itself, since database/sql checks the context of a
+// transaction's statement before it reaches the driver.)
+func TestWriterStatementChecksContext(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "f.db")
+	open(t, path, Options{}).Close()
+	c, err := newWriterConnector(dsn(path, "NORMAL", writeConn, 1024))
+	require.NoError(t, err)
+	conn, err := c.Connect(ctx)
+	require.NoError(t, err)
+	defer conn.Close()
+	_, err = conn.(driver.ExecerContext).ExecContext(ctx, "CREATE TABLE t (n INTEGER)", nil)
+	require.NoError(t, err)
+	st, err := conn.(driver.ConnPrepareContext).PrepareContext(ctx, "INSERT INTO t (n) VALUES (1)")
+	require.NoError(t, err)
+	defer st.Close()
+
+	ended, cancel := context.WithCancel(ctx)
+	cancel()
+	_, err = st.(driver.StmtExecContext).ExecContext(ended, nil)
+	require.ErrorIs(t, err, context.Canceled)
+	_, err = st.(driver.StmtQueryContext).QueryContext(ended, nil)
+	require.ErrorIs(t, err, context.Canceled)
+
+	_, err = st.(driver.StmtExecContext).ExecContext(ctx, nil)
+	require.NoError(t, err)
+	rows, err := conn.(driver.QueryerContext).QueryContext(ctx, "SELECT count(*) FROM t", nil)
+	require.NoError(t, err)
+	defer rows.Close()
+	dest := make([]driver.Value, 1)
+	require.NoError(t, rows.Next(dest))
+	assert.EqualValues(t, 1, dest[0], "rows inserted")
+}
+
+// A one-off statement on the writer stays interruptible: a long query
+// through Tx.SQL() ends soon after its context does, and Update returns
+// the context's error.
+func TestWriterOneOffStatementInterrupted(t *testing.T) {
+	s := open(t, filepath.Join(t.TempDir(), "f.db"), Options{})
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	err := s.Update(ctx, func(tx eventstore.Tx) error {
+		var n int64
+		return tx.(eventstore.SQLTx).SQL().QueryRowContext(ctx,
+			`WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c LIMIT 10000000) SELECT count(*) FROM c`).Scan(&n)
+	})
+	require.ErrorIs(t, err, context.DeadlineExceeded)
+	assert.Less(t, time.Since(start), 2*time.Second, "the query (about 9 s here) ran on after its context ended")
+}
+
+// A transaction whose context ends while fn runs commits nothing, and
+// Update says why: the statements after the end fail with the context's
+// error, and a commit after it reports the context's error too.
+func TestWriterTransactionSeesCancel(t *testing.T) {
 	s := open(t, filepath.Join(t.TempDir(), "f.db"), Options{})
 	count := readModel(t, s)
-	ctx, cancel := context.WithCancel(context.Background())
-
-	err := s.Update(ctx, func(tx eventstore.Tx) error {
-		db := tx.(eventstore.SQLTx).SQL()
-		if _, err := db.ExecContext(ctx, "INSERT INTO titles (id, title) VALUES ('a', 'first')"); err != nil {
+	for _, returnNil := range []bool{false, true} {
+		ctx, cancel := context.WithCancel(context.Background())
+		err := s.Update(ctx, func(tx eventstore.Tx) error {
+			db := tx.(eventstore.SQLTx).SQL()
+			if _, err := db.ExecContext(ctx, "INSERT INTO titles (id, title) VALUES ('a', 'first')"); err != nil {
+				return err
+			}
+			if _, err := tx.Append(ctx, eventstore.Write{Stream: "task-1", Events: []eventstore.Event{{Type: "task:created"}}}); err != nil {
+				return err
+			}
+			cancel()
+			if returnNil {
+				// Wait for database/sql to roll the transaction back, so
+				// that Commit finds it done.
+				for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(time.Millisecond) {
+					_, err := db.ExecContext(context.Background(), "SELECT 1")
+					if errors.Is(err, sql.ErrTxDone) || time.Now().After(deadline) {
+						return nil
+					}
+				}
+			}
+			_, err := tx.Append(ctx, eventstore.Write{Stream: "task-1", Events: []eventstore.Event{{Type: "task:created"}}})
 			return err
-		}
-		if _, err := tx.Append(ctx, eventstore.Write{Stream: "task-1", Events: []eventstore.Event{{Type: "task:created"}}}); err != nil {
-			return err
-		}
-		cancel()
-		_, err := db.ExecContext(ctx, "INSERT INTO titles (id, title) VALUES ('b', 'second')")
-		return err
-	})
-	require.ErrorIs(t, err, context.Canceled)
-	assert.Equal(t, 0, count())
-	head, err := s.Head(context.Background())
-	require.NoError(t, err)
-	assert.Zero(t, head)
+		})
+		require.ErrorIs(t, err, context.Canceled, "fn returning nil: %v", returnNil)
+		assert.Equal(t, 0, count())
+		head, err := s.Head(context.Background())
+		require.NoError(t, err)
+		assert.Zero(t, head)
+	}
 
-	// The connection is fine afterwards.
+	// The store is fine afterwards.
 	require.NoError(t, s.Update(context.Background(), func(tx eventstore.Tx) error {
 		_, err := tx.(eventstore.SQLTx).SQL().ExecContext(context.Background(), "INSERT INTO titles (id, title) VALUES ('c', 'third')")
 		return err
 	}))
 	assert.Equal(t, 1, count())
-}
-
-// Ferry's own writes check the context too: an Append under an ended
-// context stores nothing.
-func TestWriterAppendSeesCancel(t *testing.T) {
-	s := open(t, filepath.Join(t.TempDir(), "f.db"), Options{})
-	ctx, cancel := context.WithCancel(context.Background())
-	err := s.Update(ctx, func(tx eventstore.Tx) error {
-		cancel()
-		_, err := tx.Append(ctx, eventstore.Write{Stream: "task-1", Events: []eventstore.Event{{Type: "task:created"}}})
-		return err
-	})
-	require.True(t, errors.Is(err, context.Canceled) || errors.Is(err, sql.ErrTxDone), "err = %v", err)
-	head, err := s.Head(context.Background())
-	require.NoError(t, err)
-	assert.Zero(t, head)
 }
 
 // BenchmarkWriterStatementContext measures one-row INSERTs through

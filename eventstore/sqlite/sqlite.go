@@ -18,12 +18,15 @@
 // in the same file write through Tx.SQL() and commit atomically with events
 // and checkpoints.
 //
-// Cancellation: a statement on the writer connection checks its context
-// when it starts and then runs to its end (the driver would otherwise start
-// a goroutine per statement to watch the context, which costs as much as a
-// one-row INSERT); a transaction whose context ends is rolled back, and
-// waiting for another process's write lock ends with the context. Reads
-// stay interruptible.
+// Cancellation: a statement prepared on the writer connection (Ferry's own,
+// and those prepared through Tx.SQL().PrepareContext) checks its context
+// when it starts and then runs to its end: the driver would otherwise start
+// a goroutine per execution to watch the context, which costs as much as a
+// one-row INSERT. One-off statements (Tx.SQL().ExecContext or QueryContext
+// with a query string) and reads through the Store stay interruptible. A
+// transaction whose context ends is rolled back and Update returns the
+// context's error; waiting for another process's write lock ends with the
+// context too.
 //
 // Several processes may open the same file: writes serialise on SQLite's
 // write lock (waiting up to 5s, then failing with an error that says the

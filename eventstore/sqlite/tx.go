@@ -83,6 +83,9 @@ func (s *Store) update(ctx context.Context, auto bool, fn func(tx *Tx) error) (e
 	}
 	committed = true
 	if err := stx.Commit(); err != nil {
+		if cerr := ctx.Err(); cerr != nil { // database/sql rolled it back
+			return fmt.Errorf("sqlite: commit: %w", cerr)
+		}
 		return fmt.Errorf("sqlite: commit: %w", mapErr(err))
 	}
 	if tx.stored > 0 {

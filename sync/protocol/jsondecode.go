@@ -38,7 +38,8 @@ type decoder struct {
 	arena []byte // Data and Meta of the decoded events
 	// intern holds the streams, types and origins decoded so far (up to
 	// maxIntern), so that events repeating them share one string; share
-	// is false when the frame has room for one event only.
+	// is false while the first event of a list is decoded, so that a frame
+	// of one event builds no map.
 	intern map[string]string
 	share  bool
 }
@@ -179,12 +180,12 @@ func (d *decoder) events(out *[]eventstore.Event, l Limits) bool {
 		return true
 	}
 	events := make([]eventstore.Event, 0, d.listHint(l.MaxEventsPerBatch, minEventBytes))
-	d.share = cap(events) > 1
 	for more := true; more; {
 		if len(events) == l.MaxEventsPerBatch {
 			return false // encoding/json's path counts and reports it
 		}
 		events = append(events, eventstore.Event{})
+		d.share = len(events) > 1 // the first event has nothing to share with
 		if !d.event(&events[len(events)-1]) {
 			return false
 		}
@@ -315,12 +316,11 @@ const (
 )
 
 // listHint is the capacity to start a list of at most limit entries with,
-// each taking at least entryBytes of the frame's bytes left: a live frame
-// of one event gets room for about one, a catch-up frame room for all of
-// its events at once. Hostile frames of smaller entries only make the list
-// grow as it would without a hint.
+// each taking at least entryBytes of the frame's bytes left, and no more
+// than 64: a live frame of one small event gets room for a few, not 64.
+// Longer lists grow by append, as they did before there was a hint.
 func (d *decoder) listHint(limit, entryBytes int) int {
-	return max(1, min(limit, (len(d.b)-d.i)/entryBytes))
+	return max(1, min(limit, 64, (len(d.b)-d.i)/entryBytes))
 }
 
 // results parses a list of ack results: at most l.MaxEventsPerBatch, an

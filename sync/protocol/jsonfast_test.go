@@ -8,6 +8,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"unsafe"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -268,10 +269,10 @@ func FuzzFastCodec(f *testing.F) {
 	})
 }
 
-// The fast decoder sizes a list by the bytes left in the frame: a live
-// frame of one event, or an ack of one result, does not get room for 64
-// (10 KiB per live event at 100 clients was most of a hub's garbage), and a
-// frame of many events gets room for all of them at once.
+// The fast decoder sizes a list by the bytes left in the frame, up to 64
+// entries: a live frame of one event, or an ack of one result, does not get
+// room for 64 (10 KiB per live event at 100 clients was most of the
+// garbage of a process running them), and no frame gets more than before.
 func TestFastDecodeListCapacity(t *testing.T) {
 	live, err := os.ReadFile(filepath.Join("testdata", "live.json"))
 	require.NoError(t, err)
@@ -287,6 +288,14 @@ func TestFastDecodeListCapacity(t *testing.T) {
 	require.True(t, ok)
 	assert.LessOrEqual(t, cap(m.(*Ack).Results), 2)
 
+	// One large event gets no more room than before the hint (64).
+	big, err := Encode(&Live{Events: []eventstore.Event{{ID: fastID1, Stream: "s", Type: "t", Schema: 1,
+		Data: []byte(`"` + strings.Repeat("x", 8<<10) + `"`), Created: eventstore.Timestamp(1 << 40), HubPosition: 1}}, Cursor: 1})
+	require.NoError(t, err)
+	m, ok = decodeFast(big, DefaultLimits())
+	require.True(t, ok)
+	assert.LessOrEqual(t, cap(m.(*Live).Events), 64)
+
 	for _, n := range []int{2, 37, 500} {
 		evs := make([]eventstore.Event, n)
 		for i := range evs {
@@ -300,5 +309,7 @@ func TestFastDecodeListCapacity(t *testing.T) {
 		got := m.(*Events).Events
 		require.Len(t, got, n)
 		assert.LessOrEqual(t, cap(got), 2*n, "%d events", n)
+		// Events after the first share their repeated strings.
+		assert.Same(t, unsafe.StringData(got[1].Stream), unsafe.StringData(got[n-1].Stream), "%d events", n)
 	}
 }

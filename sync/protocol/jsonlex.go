@@ -120,7 +120,7 @@ func (d *decoder) sharedString(out *string) bool {
 	if !ok {
 		return false
 	}
-	if !d.share { // a list of one event: nothing to share with
+	if !d.share { // the first event of its list: nothing to share with yet
 		*out = string(b)
 		return true
 	}
