@@ -9,27 +9,18 @@ import (
 )
 
 // Prepared statements on the writer connection run without a cancellation
-// watcher.
+// watcher; the package documentation says what stays cancellable.
 //
 // For every statement whose context can be cancelled, modernc.org/sqlite
 // starts a goroutine that waits for the context, so that it can interrupt
-// the statement midway, and installs a progress handler. That costs about
-// 1.8 µs per statement, as much as a one-row INSERT costs itself
-// (BenchmarkWriterStatementContext). A sync client's pull runs a statement
-// per event whenever a projector writes its read model a row at a time,
-// under the context an app passes to Run, which apps cancel on shutdown.
-//
-// So a statement prepared on the writer (Ferry's own, and those an app
-// prepares through Tx.SQL().PrepareContext to run once per row) checks its
-// context when it starts and then runs to its end. One-off statements
-// (Tx.SQL().ExecContext and QueryContext with a query string, and the
-// schema migrations) keep the driver's watcher: they are where a long
-// statement, such as rebuilding a read model with one INSERT … SELECT,
-// would be, and they pay a prepare each time anyway. Either way a
-// transaction whose context ends is rolled back (database/sql watches the
-// context given to BeginTx, and Update returns the context's error), and
-// BeginTx keeps its context, so waiting for another process's write lock
-// stays cancellable.
+// the statement midway, and installs a progress handler: about 1.8 µs per
+// statement, as much as a one-row INSERT costs itself
+// (BenchmarkWriterStatementContext). A sync client's pull runs a prepared
+// statement per event whenever a projector writes its read model a row at
+// a time, under the context an app passes to Run. One-off statements keep
+// the watcher: a long statement (a read-model rebuild with one INSERT …
+// SELECT, a migration) would be one of them, and they pay a prepare per
+// call anyway.
 
 // writerConnector opens the writer's connection (see above).
 type writerConnector struct{ driver.Connector }

@@ -167,7 +167,7 @@ func childCatchUp() error {
 		stopProfile = pprof.StopCPUProfile // at the end of the pull, before the baseline
 		defer stopProfile()
 	}
-	start := time.Now()
+	stopTrace := func() {}
 	if path := os.Getenv(envChildTrace); path != "" {
 		f, err := os.Create(path)
 		if err != nil {
@@ -177,11 +177,10 @@ func childCatchUp() error {
 		if err := trace.Start(f); err != nil {
 			return err
 		}
-		stopProfile = func(stop func()) func() {
-			return func() { stop(); trace.Stop() }
-		}(stopProfile)
-		defer trace.Stop()
+		stopTrace = trace.Stop // at the end of the pull, like the profile
+		defer stopTrace()
 	}
+	start := time.Now()
 	// The pull runs under a cancellable context, as an app's does (one
 	// from signal.NotifyContext, say).
 	pctx, stop := context.WithCancel(ctx)
@@ -198,6 +197,7 @@ func childCatchUp() error {
 	}
 	elapsed := time.Since(start)
 	stopProfile()
+	stopTrace()
 	stop()
 	if err := <-projDone; err != nil && !errors.Is(err, context.Canceled) {
 		return err
