@@ -2,7 +2,7 @@ package sqlite
 
 import (
 	"context"
-	"encoding/json"
+	"database/sql"
 	"fmt"
 	"strings"
 
@@ -12,9 +12,10 @@ import (
 // Insert implements eventstore.Writer. It validates everything before its
 // first write, so that it runs without a savepoint (see unguarded), and
 // costs a fixed number of statements plus a few per (stream, type) pair,
-// however many events it carries: one query finds the IDs stored already,
-// Outdated is computed in memory from one stream_types lookup per pair (see
-// batch), the new events go in with multi-row INSERTs, and finish updates
+// however many events it carries: one read of the greatest stored ID and,
+// for the IDs at or below it, one query find the IDs stored already,
+// Outdated is computed in memory from the pairs' stream_types rows, read
+// with multi-row queries (see batch), the new events go in with multi-row INSERTs, and finish updates
 // the bookkeeping once per pair and per stream. Only duplicates of local
 // events that gain a hub position cost a statement each.
 func (tx *Tx) Insert(ctx context.Context, in ...eventstore.Event) ([]eventstore.InsertResult, error) {
@@ -122,20 +123,43 @@ func (tx *Tx) insertBatch(ctx context.Context, events []eventstore.Event, result
 	return len(fresh), nil
 }
 
-// storedIDs returns the events of the call whose IDs are stored already,
-// read with one query over a JSON array of the IDs.
+// storedIDs returns the events of the call whose IDs are stored already.
+// Only an ID at or below the greatest stored one can be: Go compares
+// strings byte by byte, as SQLite compares the id column (TEXT, BINARY
+// collation: a migration giving it another collation must drop this), so
+// one lookup of the id index's last entry clears every ID above it. A
+// fresh client's pull mostly brings IDs newer than any it stores. The
+// shortcut is best-effort: a store already holding a newer ID (its own
+// events written before the pull, or an app's lowercase or far-future
+// ULIDs) looks every ID up, with one query over a JSON array of them.
 func (tx *Tx) storedIDs(ctx context.Context, events []eventstore.Event) (map[string]known, error) {
+	seen := make(map[string]known, len(events))
+	var greatest sql.NullString
+	if err := tx.queryRow(ctx, wsGreatestID, nil, &greatest); err != nil {
+		return nil, err
+	}
+	if !greatest.Valid { // no events stored
+		return seen, nil
+	}
 	var ids strings.Builder
-	ids.Grow(len(events) * (len(events[0].ID) + 3))
-	ids.WriteByte('[')
 	for i := range events {
-		if i > 0 {
+		id := events[i].ID
+		if id > greatest.String {
+			continue
+		}
+		if ids.Len() == 0 {
+			ids.Grow((len(events) - i) * (len(id) + 3))
+			ids.WriteByte('[')
+		} else {
 			ids.WriteByte(',')
 		}
 		// IDs are validated ULIDs (PrepareInsert): nothing to escape.
 		ids.WriteByte('"')
-		ids.WriteString(events[i].ID)
+		ids.WriteString(id)
 		ids.WriteByte('"')
+	}
+	if ids.Len() == 0 {
+		return seen, nil
 	}
 	ids.WriteByte(']')
 	st, err := tx.stmt(ctx, wsStoredIDs)
@@ -147,7 +171,6 @@ func (tx *Tx) storedIDs(ctx context.Context, events []eventstore.Event) (map[str
 		return nil, mapErr(err)
 	}
 	defer func() { _ = rows.Close() }()
-	seen := make(map[string]known, len(events))
 	for rows.Next() {
 		var id string
 		k := known{fresh: -1}
@@ -162,11 +185,11 @@ func (tx *Tx) storedIDs(ctx context.Context, events []eventstore.Event) (map[str
 	return seen, nil
 }
 
-// loadTypes reads into b, with one query, the latest cursors of the
-// (stream, type) pairs of the events not stored already, so that outdated
-// finds every pair in b.
+// loadTypes reads into b, with multi-row queries of up to maxRows pairs,
+// the latest cursors of the (stream, type) pairs of the events not stored
+// already, so that outdated finds every pair in b.
 func (tx *Tx) loadTypes(ctx context.Context, b *batch, events []eventstore.Event, stored map[string]known) error {
-	var pairs [][2]string
+	var args []any
 	for i := range events {
 		e := &events[i]
 		k := typeKey{e.Stream, e.Type}
@@ -178,20 +201,26 @@ func (tx *Tx) loadTypes(ctx context.Context, b *batch, events []eventstore.Event
 		}
 		b.typeIdx[k] = len(b.types)
 		b.types = append(b.types, typeDelta{key: k})
-		pairs = append(pairs, [2]string{e.Stream, e.Type})
+		args = append(args, e.Stream, e.Type)
 	}
-	if len(pairs) == 0 {
-		return nil
+	for len(args) > 0 {
+		q, n := sized(wsTypesOf1, len(args)/typesOfCols)
+		if err := tx.readTypes(ctx, b, q, args[:n*typesOfCols]); err != nil {
+			return err
+		}
+		args = args[n*typesOfCols:]
 	}
-	p, err := json.Marshal(pairs)
+	return nil
+}
+
+// readTypes runs the stream_types query q over args and records the
+// cursors it finds in b.
+func (tx *Tx) readTypes(ctx context.Context, b *batch, q writeStmt, args []any) error {
+	st, err := tx.stmt(ctx, q)
 	if err != nil {
 		return err
 	}
-	st, err := tx.stmt(ctx, wsTypesOf)
-	if err != nil {
-		return err
-	}
-	rows, err := st.QueryContext(ctx, string(p))
+	rows, err := st.QueryContext(ctx, args...)
 	if err != nil {
 		return mapErr(err)
 	}

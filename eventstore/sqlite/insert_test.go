@@ -100,3 +100,45 @@ func TestInsertBatchMatchesMemory(t *testing.T) {
 		assert.Equal(t, errM == nil, errS == nil, "snapshot of %s kept", st)
 	}
 }
+
+// TestInsertIDsBelowGreatest: Insert looks up only the IDs at or below the
+// greatest stored one. An event from a device whose IDs are older than the
+// store's newest is new, a copy of a stored event below or at the greatest
+// ID is a duplicate, an ID above it is new, and a second copy of that one
+// in the same call is a duplicate of the first.
+func TestInsertIDsBelowGreatest(t *testing.T) {
+	ctx := context.Background()
+	s := open(t, filepath.Join(t.TempDir(), "f.db"), Options{})
+	ids := make([]string, 4)
+	for i := range ids {
+		ids[i] = eventstore.NewID()
+	}
+	require.True(t, ids[0] < ids[1] && ids[1] < ids[2] && ids[2] < ids[3])
+	event := func(id string, hub int64) eventstore.Event {
+		return eventstore.Event{ID: id, Stream: "s", Type: "t", Created: eventstore.Timestamp(1000), Origin: "remote", HubPosition: hub}
+	}
+	_, err := s.Insert(ctx, event(ids[0], 0), event(ids[2], 0))
+	require.NoError(t, err)
+
+	res, err := s.Insert(ctx, event(ids[1], 0), event(ids[0], 0), event(ids[3], 0), event(ids[2], 7), event(ids[3], 9))
+	require.NoError(t, err)
+	assert.Equal(t, []eventstore.InsertResult{
+		{ID: ids[1], Inserted: true, Position: 3, Outdated: true}, // ids[2] sorts after it
+		{ID: ids[0], Position: 1},
+		{ID: ids[3], Inserted: true, Position: 4},
+		{ID: ids[2], Position: 2},
+		{ID: ids[3], Position: 4},
+	}, res)
+	var got []string
+	for e, err := range s.ReadAll(ctx, 0, 0) {
+		require.NoError(t, err)
+		got = append(got, e.ID)
+		switch e.ID {
+		case ids[2]:
+			assert.Equal(t, int64(7), e.HubPosition, "the repeat's hub position is recorded")
+		case ids[3]:
+			assert.Equal(t, int64(9), e.HubPosition, "the second copy's hub position is taken")
+		}
+	}
+	assert.Equal(t, []string{ids[0], ids[2], ids[1], ids[3]}, got)
+}

@@ -2,6 +2,7 @@ package sqlite
 
 import (
 	"context"
+	"fmt"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -88,4 +89,21 @@ func TestStreamReadPlans(t *testing.T) {
 	plan := queryPlan(t, s, writeSQL[wsLatestOfType], "s", "t")
 	assert.Contains(t, plan, "USING INDEX events_stream (stream=?)")
 	assert.NotContains(t, plan, "FOR ORDER BY")
+}
+
+// TestInsertLookupPlans: Insert's lookup of the greatest stored ID reads
+// the last entry of the id index, not the table, and its lookup of the
+// (stream, type) pairs' cursors seeks each pair's row.
+func TestInsertLookupPlans(t *testing.T) {
+	s := open(t, filepath.Join(t.TempDir(), "f.db"), Options{})
+	appendN(t, s, "s", 3)
+	plan := queryPlan(t, s, writeSQL[wsGreatestID])
+	assert.Contains(t, plan, "SEARCH events USING COVERING INDEX sqlite_autoindex_events_1")
+	args := make([]any, 2*16)
+	for i := range args {
+		args[i] = fmt.Sprint(i)
+	}
+	plan = queryPlan(t, s, writeSQL[wsTypesOf16], args...)
+	assert.Contains(t, plan, "SEARCH s USING PRIMARY KEY (stream=? AND type=?)")
+	assert.NotContains(t, plan, "SCAN s")
 }

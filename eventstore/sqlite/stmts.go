@@ -29,7 +29,11 @@ const (
 	wsRemote16
 	wsRemote64
 	wsStoredIDs
-	wsTypesOf
+	wsGreatestID
+	wsTypesOf1
+	wsTypesOf4
+	wsTypesOf16
+	wsTypesOf64
 	wsBumpTypes1
 	wsBumpTypes4
 	wsBumpTypes16
@@ -67,20 +71,20 @@ var writeSQL = [numWriteStmts]string{
 	wsBumpOne: `INSERT INTO stream_types (stream, type, count, created, id) VALUES (?1, ?2, 1, ?3, ?4)
 		ON CONFLICT (stream, type) DO UPDATE SET count = count + 1, created = excluded.created, id = excluded.id
 		WHERE (excluded.created, excluded.id) > (stream_types.created, stream_types.id)`,
-	wsCountOne:   `UPDATE stream_types SET count = count + 1 WHERE stream = ? AND type = ?`,
-	wsInvalidate: `DELETE FROM snapshots WHERE stream = ? AND (created, event_id) >= (?, ?)`,
-	wsInsert1:    insertLocalSQL(1),
-	wsInsert4:    insertLocalSQL(4),
-	wsInsert16:   insertLocalSQL(16),
-	wsInsert64:   insertLocalSQL(64),
-	wsRemote1:    insertRemoteSQL(1),
-	wsRemote4:    insertRemoteSQL(4),
-	wsRemote16:   insertRemoteSQL(16),
-	wsRemote64:   insertRemoteSQL(64),
-	// The JSON parameter of wsTypesOf holds one [stream, type] array per
-	// pair.
-	wsTypesOf: `SELECT s.stream, s.type, s.created, s.id FROM json_each(?) AS j
-		CROSS JOIN stream_types AS s ON s.stream = j.value ->> 0 AND s.type = j.value ->> 1`,
+	wsCountOne:       `UPDATE stream_types SET count = count + 1 WHERE stream = ? AND type = ?`,
+	wsInvalidate:     `DELETE FROM snapshots WHERE stream = ? AND (created, event_id) >= (?, ?)`,
+	wsInsert1:        insertLocalSQL(1),
+	wsInsert4:        insertLocalSQL(4),
+	wsInsert16:       insertLocalSQL(16),
+	wsInsert64:       insertLocalSQL(64),
+	wsRemote1:        insertRemoteSQL(1),
+	wsRemote4:        insertRemoteSQL(4),
+	wsRemote16:       insertRemoteSQL(16),
+	wsRemote64:       insertRemoteSQL(64),
+	wsTypesOf1:       typesOfSQL(1),
+	wsTypesOf4:       typesOfSQL(4),
+	wsTypesOf16:      typesOfSQL(16),
+	wsTypesOf64:      typesOfSQL(64),
 	wsBumpTypes1:     bumpTypesSQL(1),
 	wsBumpTypes4:     bumpTypesSQL(4),
 	wsBumpTypes16:    bumpTypesSQL(16),
@@ -90,6 +94,7 @@ var writeSQL = [numWriteStmts]string{
 	wsInvalidate16:   invalidateSQL(16),
 	wsInvalidate64:   invalidateSQL(64),
 	wsStoredIDs:      `SELECT e.id, e.position, e.outdated, e.hub_position FROM json_each(?) AS j CROSS JOIN events AS e ON e.id = j.value`,
+	wsGreatestID:     `SELECT max(id) FROM events`,
 	wsByID:           `SELECT position, outdated, hub_position FROM events WHERE id = ?`,
 	wsRecordHub:      `UPDATE events SET hub_position = ? WHERE position = ? AND hub_position = 0`,
 	wsSetHub:         `UPDATE events SET hub_position = ? WHERE id = ? AND hub_position = 0`,
@@ -180,6 +185,17 @@ const remoteCols = 10
 func insertRemoteSQL(rows int) string {
 	return rowsSQL("INSERT OR IGNORE INTO events (id, stream, type, schema, data, meta, created, origin, outdated, hub_position, hydrated) VALUES ",
 		"(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1)", "", rows)
+}
+
+// typesOfCols is the number of arguments per row of typesOfSQL.
+const typesOfCols = 2
+
+// typesOfSQL returns a query of the stream_types rows of rows (stream,
+// type) pairs. (A JSON array of the pairs cost SQLite more: it re-parses
+// an element for each field it extracts.)
+func typesOfSQL(rows int) string {
+	return rowsSQL("SELECT s.stream, s.type, s.created, s.id FROM (VALUES ", "(?, ?)",
+		") AS v CROSS JOIN stream_types AS s ON s.stream = v.column1 AND s.type = v.column2", rows)
 }
 
 // bumpCols is the number of arguments per row of bumpTypesSQL.
