@@ -55,9 +55,11 @@ func itemEvent(clock *eventstore.Clock, i int) eventstore.Event {
 // runs and is in the client's Config.Projectors, so it handles pulled
 // events inside the pull's transactions; the time ends when its checkpoint
 // reaches the head. The client runs as a child process, so its peak RSS
-// (VmHWM) is its own. The baseline, measured in the same child, inserts
-// rows of the same shape into a plain SQLite table of the events' columns,
-// 500 per transaction.
+// (VmHWM) is its own. Two baselines are measured in the same child: raw
+// inserts rows of the same shape into a plain SQLite table of the events'
+// columns, 500 per transaction (x_raw); floor runs the pull's event and
+// read-model INSERTs into a store of Ferry's schema, without Ferry's own
+// work (x_floor, see floorInsert).
 func BenchmarkCatchUp(b *testing.B) {
 	n := benchSize(b, envBenchEvents, 1_000_000)
 	ctx := context.Background()
@@ -76,7 +78,7 @@ func BenchmarkCatchUp(b *testing.B) {
 	b.Logf("seeded %d events in %s", n, time.Since(seedStart).Round(time.Millisecond))
 	url := serveHub(b, hubStore, nil)
 
-	var ferry, raw time.Duration
+	var ferry, raw, floor time.Duration
 	var peakKB, startKB int64
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
@@ -88,21 +90,24 @@ func BenchmarkCatchUp(b *testing.B) {
 		out, err := cmd.Output()
 		require.NoError(b, err, "%s", out)
 		var got int
-		var secs, rawSecs float64
+		var secs, rawSecs, floorSecs float64
 		var hwm, rss int64
 		line := lastLine(string(out))
-		_, err = fmt.Sscanf(line, "result n=%d seconds=%g raw_seconds=%g hwm_kb=%d start_kb=%d", &got, &secs, &rawSecs, &hwm, &rss)
+		_, err = fmt.Sscanf(line, "result n=%d seconds=%g raw_seconds=%g floor_seconds=%g hwm_kb=%d start_kb=%d", &got, &secs, &rawSecs, &floorSecs, &hwm, &rss)
 		require.NoError(b, err, "child said %q", out)
 		require.Equal(b, n, got)
 		ferry += time.Duration(secs * float64(time.Second))
 		raw += time.Duration(rawSecs * float64(time.Second))
+		floor += time.Duration(floorSecs * float64(time.Second))
 		peakKB, startKB = max(peakKB, hwm), max(startKB, rss)
 	}
 	total := float64(n * b.N)
-	ferryRate, rawRate := total/ferry.Seconds(), total/raw.Seconds()
+	ferryRate, rawRate, floorRate := total/ferry.Seconds(), total/raw.Seconds(), total/floor.Seconds()
 	b.ReportMetric(ferryRate, "events/s")
 	b.ReportMetric(rawRate, "raw_rows/s")
 	b.ReportMetric(ferryRate/rawRate, "x_raw")
+	b.ReportMetric(floorRate, "floor_events/s")
+	b.ReportMetric(ferryRate/floorRate, "x_floor")
 	b.ReportMetric(float64(peakKB)/1024, "peak_rss_MB")
 	b.ReportMetric(float64(startKB)/1024, "start_rss_MB")
 }
@@ -114,9 +119,9 @@ func lastLine(s string) string {
 }
 
 // childCatchUp is the "catchup" child: it pulls the hub's backlog into a
-// fresh SQLite store with a projector running, then measures the raw
-// baseline, and prints "result n=... seconds=... raw_seconds=... hwm_kb=...
-// start_kb=...".
+// fresh SQLite store with a projector running, then measures the raw and
+// floor baselines, and prints "result n=... seconds=... raw_seconds=...
+// floor_seconds=... hwm_kb=... start_kb=...".
 func childCatchUp() error {
 	ctx := context.Background()
 	n, err := strconv.Atoi(os.Getenv(envN))
@@ -135,7 +140,7 @@ func childCatchUp() error {
 	defer s.Close()
 	if err := s.Update(ctx, func(tx eventstore.Tx) error {
 		_, err := tx.(eventstore.SQLTx).SQL().ExecContext(ctx,
-			`CREATE TABLE rm_items (id TEXT PRIMARY KEY, stream TEXT NOT NULL, data BLOB NOT NULL)`)
+			rmItemsTable)
 		return err
 	}); err != nil {
 		return err
@@ -145,7 +150,7 @@ func childCatchUp() error {
 	if readModel {
 		projector.OnBatch(h, insertItems, "item:added")
 	}
-	proj, err := projector.New("items", s, projector.Options{Handlers: h, BatchSize: 1000})
+	proj, err := projector.New("items", s, projector.Options{Handlers: h, BatchSize: itemsBatch})
 	if err != nil {
 		return err
 	}
@@ -225,9 +230,16 @@ func childCatchUp() error {
 	if err != nil {
 		return err
 	}
-	fmt.Printf("result n=%d seconds=%f raw_seconds=%f hwm_kb=%d start_kb=%d\n", n, elapsed.Seconds(), rawSecs, hwm, startKB)
+	floorSecs, err := floorInsert(ctx, filepath.Join(filepath.Dir(db), "floor.db"), n, readModel)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("result n=%d seconds=%f raw_seconds=%f floor_seconds=%f hwm_kb=%d start_kb=%d\n", n, elapsed.Seconds(), rawSecs, floorSecs, hwm, startKB)
 	return nil
 }
+
+// rmItemsTable is the catch-up projector's read model.
+const rmItemsTable = `CREATE TABLE rm_items (id TEXT PRIMARY KEY, stream TEXT NOT NULL, data BLOB NOT NULL)`
 
 // insertItems is the catch-up projector's batch handler: one read-model
 // row per event, through one prepared INSERT per batch.
@@ -243,6 +255,112 @@ func insertItems(ctx context.Context, tx eventstore.Tx, events []eventstore.Even
 		}
 	}
 	return nil
+}
+
+// floorBatch is the floor's events per transaction: client.DefaultPullBatch.
+const floorBatch = client.DefaultPullBatch
+
+// itemsBatch is the catch-up projector's BatchSize, and so the events per
+// call of the floor's read-model handler.
+const itemsBatch = 1000
+
+// floorRows are the row counts of the floor's multi-row event INSERTs, the
+// store's (see sized and insertRemoteSQL in eventstore/sqlite), largest
+// first.
+var floorRows = [...]int{64, 16, 4, 1}
+
+// floorInsertSQL returns the floor's INSERT of rows events: the text of
+// insertRemoteSQL in eventstore/sqlite, which the store's Insert runs for
+// pulled events (keep the two alike).
+func floorInsertSQL(rows int) string {
+	var b strings.Builder
+	b.WriteString("INSERT OR IGNORE INTO events (id, stream, type, schema, data, meta, created, origin, outdated, hub_position, hydrated) VALUES ")
+	for i := range rows {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString("(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1)")
+	}
+	return b.String()
+}
+
+// floorInsert runs the pull's event and read-model INSERTs with Ferry's own
+// work taken away, and returns the seconds it took: the n backlog events
+// go into a fresh store's events table (Ferry's schema, indexes and
+// PRAGMAs, through its writer connection) with the multi-row INSERTs its
+// Insert runs, and the read-model rows (unless readModel is false) through
+// the projector's handler, 1,000 events a call (its BatchSize),
+// floorBatch events per transaction. Left out: the network and decoding,
+// validation, the duplicate and stream/type lookups, the stream/type
+// upserts, the cursor and checkpoint writes, the projector's dispatch.
+// (Also unlike the pull, the floor prepares its statements in each
+// transaction, and every transaction holds floorBatch events, the pull's
+// largest.) It is what SQLite needs for the pull's rows: its floor.
+func floorInsert(ctx context.Context, path string, n int, readModel bool) (float64, error) {
+	s, err := sqlite.Open(ctx, path, sqlite.Options{Config: eventstore.Config{Origin: "floor"}})
+	if err != nil {
+		return 0, err
+	}
+	defer s.Close()
+	if err := s.Update(ctx, func(tx eventstore.Tx) error {
+		_, err := tx.(eventstore.SQLTx).SQL().ExecContext(ctx, rmItemsTable)
+		return err
+	}); err != nil {
+		return 0, err
+	}
+	clock := eventstore.NewClock()
+	events := make([]eventstore.Event, 0, floorBatch)
+	args := make([]any, 0, floorRows[0]*10)
+	var elapsed time.Duration
+	for i := 0; i < n; {
+		events = events[:0]
+		for ; len(events) < cap(events) && i < n; i++ {
+			e := itemEvent(clock, i)
+			e.HubPosition = int64(i + 1)
+			events = append(events, e)
+		}
+		start := time.Now()
+		err := s.Update(ctx, func(tx eventstore.Tx) error {
+			sqlTx := tx.(eventstore.SQLTx).SQL()
+			var stmts [len(floorRows)]*sql.Stmt
+			for j, rows := range floorRows {
+				st, err := sqlTx.PrepareContext(ctx, floorInsertSQL(rows))
+				if err != nil {
+					return err
+				}
+				defer st.Close()
+				stmts[j] = st
+			}
+			for rest := events; len(rest) > 0; {
+				j := 0
+				for floorRows[j] > len(rest) {
+					j++
+				}
+				rows := floorRows[j]
+				args = args[:0]
+				for _, e := range rest[:rows] {
+					args = append(args, e.ID, e.Stream, e.Type, e.Schema, []byte(e.Data), []byte(e.Meta), int64(e.Created), e.Origin, false, e.HubPosition)
+				}
+				if _, err := stmts[j].ExecContext(ctx, args...); err != nil {
+					return err
+				}
+				rest = rest[rows:]
+			}
+			for rest := events; readModel && len(rest) > 0; {
+				k := min(len(rest), itemsBatch)
+				if err := insertItems(ctx, tx, rest[:k]); err != nil {
+					return err
+				}
+				rest = rest[k:]
+			}
+			return nil
+		})
+		if err != nil {
+			return 0, err
+		}
+		elapsed += time.Since(start)
+	}
+	return elapsed.Seconds(), nil
 }
 
 // rawSQLiteInsert inserts n backlog-shaped rows into a plain table with the
