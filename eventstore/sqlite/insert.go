@@ -13,11 +13,12 @@ import (
 // first write, so that it runs without a savepoint (see unguarded), and
 // costs a fixed number of statements plus a few per (stream, type) pair,
 // however many events it carries: one read of the greatest stored ID and,
-// for the IDs at or below it, one query find the IDs stored already,
+// for the IDs at or below it, one query find the IDs stored already;
 // Outdated is computed in memory from the pairs' stream_types rows, read
-// with multi-row queries (see batch), the new events go in with multi-row INSERTs, and finish updates
-// the bookkeeping once per pair and per stream. Only duplicates of local
-// events that gain a hub position cost a statement each.
+// with multi-row queries (see batch); the new events go in with multi-row
+// INSERTs; and finish updates the bookkeeping once per pair and per
+// stream. Only duplicates of local events that gain a hub position cost a
+// statement each.
 func (tx *Tx) Insert(ctx context.Context, in ...eventstore.Event) ([]eventstore.InsertResult, error) {
 	if tx.done {
 		return nil, errTxDone
