@@ -360,7 +360,27 @@ func floorInsert(ctx context.Context, path string, n int, readModel bool) (float
 		}
 		elapsed += time.Since(start)
 	}
+	// INSERT OR IGNORE would skip a row silently: make sure the floor did
+	// all the work it is compared with.
+	var stored, items int
+	if err := s.Update(ctx, func(tx eventstore.Tx) error {
+		return tx.(eventstore.SQLTx).SQL().QueryRowContext(ctx,
+			`SELECT (SELECT count(*) FROM events), (SELECT count(*) FROM rm_items)`).Scan(&stored, &items)
+	}); err != nil {
+		return 0, err
+	}
+	if want := n * bool2int(readModel); stored != n || items != want {
+		return 0, fmt.Errorf("floor stored %d events and %d read-model rows, want %d and %d", stored, items, n, want)
+	}
 	return elapsed.Seconds(), nil
+}
+
+// bool2int returns 1 for true and 0 for false.
+func bool2int(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 // rawSQLiteInsert inserts n backlog-shaped rows into a plain table with the
