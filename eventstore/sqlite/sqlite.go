@@ -98,17 +98,7 @@ type Store struct {
 	closed atomic.Bool
 }
 
-var (
-	_ eventstore.Store        = (*Store)(nil)
-	_ eventstore.Checkpoints  = (*Store)(nil)
-	_ eventstore.KeyValues    = (*Store)(nil)
-	_ eventstore.StateLister  = (*Store)(nil)
-	_ eventstore.Snapshots    = (*Store)(nil)
-	_ eventstore.Relations    = (*Store)(nil)
-	_ eventstore.StreamLister = (*Store)(nil)
-	_ eventstore.StatusReader = (*Store)(nil)
-	_ eventstore.Outbox       = (*Store)(nil)
-)
+var _ backend.EdgeStore = (*Store)(nil)
 
 // Open opens (creating if needed) the store in the SQLite file at path,
 // migrating its schema to the current version.
