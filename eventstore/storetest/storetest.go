@@ -140,6 +140,7 @@ func Run(t *testing.T, open func(t *testing.T, cfg eventstore.Config) eventstore
 		{"Read", readChecks},
 		{"Insert", insertChecks},
 		{"Append", appendChecks},
+		{"Hostile", hostileChecks},
 		{"Ledger", ledgerChecks},
 		{"Snapshots", snapshotChecks},
 		{"Side", sideChecks},
