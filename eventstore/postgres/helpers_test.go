@@ -49,17 +49,6 @@ func newTenant(t testing.TB) string {
 	return t.Name() + "/" + eventstore.NewID()
 }
 
-// collect reads an iterator into a slice, failing the test on error.
-func collect(t testing.TB, seq func(func(eventstore.Event, error) bool)) []eventstore.Event {
-	t.Helper()
-	var out []eventstore.Event
-	for e, err := range seq {
-		require.NoError(t, err)
-		out = append(out, e)
-	}
-	return out
-}
-
 // ev returns an event of type typ with JSON data.
 func ev(typ, data string) eventstore.Event {
 	return eventstore.Event{Type: typ, Data: []byte(data)}

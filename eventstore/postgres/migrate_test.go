@@ -9,6 +9,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/ferrysync/ferry/eventstore"
+	"github.com/ferrysync/ferry/internal/testutil"
 )
 
 func TestMigrateReopen(t *testing.T) {
@@ -131,19 +132,19 @@ func TestMigrateUpgradesVersion1(t *testing.T) {
 	migrations = all
 	db = openDB(t, schema, Options{RecordHubPositions: true})
 	s = openStore(t, db, "acme", eventstore.Config{})
-	got := collect(t, s.ReadStream(ctx, "s", eventstore.ReadOptions{}))
+	got := testutil.Collect(t, s.ReadStream(ctx, "s", eventstore.ReadOptions{}))
 	require.Len(t, got, 2)
 	assert.False(t, got[1].Rejected)
-	assert.Len(t, collect(t, s.ReadPending(ctx, 0, 0)), 2)
+	assert.Len(t, testutil.Collect(t, s.ReadPending(ctx, 0, 0)), 2)
 
 	require.NoError(t, s.Reject(ctx, evs[1].ID))
-	got = collect(t, s.ReadStream(ctx, "s", eventstore.ReadOptions{}))
+	got = testutil.Collect(t, s.ReadStream(ctx, "s", eventstore.ReadOptions{}))
 	require.Len(t, got, 1)
 	assert.Equal(t, evs[0].ID, got[0].ID)
 	v, err := s.StreamVersion(ctx, "s")
 	require.NoError(t, err)
 	assert.Equal(t, int64(1), v)
-	pending := collect(t, s.ReadPending(ctx, 0, 0))
+	pending := testutil.Collect(t, s.ReadPending(ctx, 0, 0))
 	require.Len(t, pending, 1)
 	assert.Equal(t, evs[0].ID, pending[0].ID)
 }

@@ -20,7 +20,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"iter"
 	"testing"
 	"time"
 
@@ -28,6 +27,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/ferrysync/ferry/eventstore"
+	"github.com/ferrysync/ferry/internal/testutil"
 )
 
 // Option configures Run.
@@ -188,26 +188,6 @@ func appendTo(t *testing.T, s eventstore.Store, stream string, events ...eventst
 	return out
 }
 
-// collect drains seq, requiring no error.
-func collect(t *testing.T, seq iter.Seq2[eventstore.Event, error]) []eventstore.Event {
-	t.Helper()
-	var out []eventstore.Event
-	for e, err := range seq {
-		require.NoError(t, err)
-		out = append(out, e)
-	}
-	return out
-}
-
-// ids returns the IDs of events.
-func ids(events []eventstore.Event) []string {
-	out := make([]string, len(events))
-	for i, e := range events {
-		out[i] = e.ID
-	}
-	return out
-}
-
 // head returns s's head, requiring no error.
 func head(t *testing.T, s eventstore.Store) int64 {
 	t.Helper()
@@ -228,7 +208,7 @@ func version(t *testing.T, s eventstore.Store, stream string) int64 {
 func assertEmpty(t *testing.T, s eventstore.Store) {
 	t.Helper()
 	assert.Zero(t, head(t, s), "head")
-	assert.Empty(t, collect(t, s.ReadAll(t.Context(), 0, 0)), "ledger")
+	assert.Empty(t, testutil.Collect(t, s.ReadAll(t.Context(), 0, 0)), "ledger")
 	streams, err := s.ListStreams(t.Context(), eventstore.ListOptions{})
 	require.NoError(t, err)
 	assert.Empty(t, streams, "streams")

@@ -17,6 +17,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/ferrysync/ferry/eventstore"
+	"github.com/ferrysync/ferry/internal/testutil"
 	"github.com/ferrysync/ferry/sync/client"
 	"github.com/ferrysync/ferry/sync/hub"
 )
@@ -146,8 +147,8 @@ func checkPrefix(t *testing.T, path string, hubStore eventstore.Store) int64 {
 	require.NoError(t, err)
 	st, err := r.Status(ctx)
 	require.NoError(t, err)
-	local := ledger(t, s)
-	hubLedger := ledger(t, hubStore)
+	local := testutil.Ledger(t, s)
+	hubLedger := testutil.Ledger(t, hubStore)
 	require.Len(t, local, int(st.Cursor), "events stored == cursor: nothing lost, nothing ahead")
 	for i, e := range local {
 		require.Equal(t, int64(i+1), e.Position, "gap-free")
