@@ -3,8 +3,6 @@ package main
 import (
 	"bufio"
 	"bytes"
-	"errors"
-	"io"
 	"net"
 	"net/http"
 	"os"
@@ -22,44 +20,24 @@ import (
 
 	"github.com/ferrysync/ferry/eventstore"
 	"github.com/ferrysync/ferry/internal/pgtest"
+	"github.com/ferrysync/ferry/internal/testutil"
 	"github.com/ferrysync/ferry/sync/protocol"
 )
 
 const ioTimeout = 30 * time.Second
 
-var (
-	buildOnce sync.Once
-	binPath   string
-	buildErr  error
-	buildDir  string
-)
+// bins builds syncd once per test run.
+var bins = testutil.Binaries{Packages: []string{"github.com/ferrysync/ferry/cmd/syncd"}}
 
 // TestMain removes the built binary after the tests.
 func TestMain(m *testing.M) {
 	code := m.Run()
-	if buildDir != "" {
-		_ = os.RemoveAll(buildDir)
-	}
+	bins.Remove()
 	os.Exit(code)
 }
 
-// syncdBinary builds syncd once per test run.
-func syncdBinary(t *testing.T) string {
-	t.Helper()
-	buildOnce.Do(func() {
-		buildDir, buildErr = os.MkdirTemp("", "syncd-test-")
-		if buildErr != nil {
-			return
-		}
-		binPath = filepath.Join(buildDir, "syncd")
-		out, err := exec.Command("go", "build", "-o", binPath, ".").CombinedOutput()
-		if err != nil {
-			buildErr = errors.New(string(out))
-		}
-	})
-	require.NoError(t, buildErr)
-	return binPath
-}
+// syncdBinary returns the built syncd.
+func syncdBinary(t *testing.T) string { return bins.Path(t, "syncd") }
 
 // proc is a running syncd.
 type proc struct {
@@ -148,15 +126,6 @@ func runCmd(t *testing.T, env []string, args ...string) (string, string, error) 
 	return stdout.String(), stderr.String(), err
 }
 
-func httpGet(t *testing.T, url string) int {
-	t.Helper()
-	resp, err := http.Get(url)
-	require.NoError(t, err)
-	_, _ = io.Copy(io.Discard, resp.Body)
-	_ = resp.Body.Close()
-	return resp.StatusCode
-}
-
 // wsClient is a minimal protocol client.
 type wsClient struct {
 	t  *testing.T
@@ -231,9 +200,9 @@ func TestSyncdEmbeddedServeTokenShutdownRestart(t *testing.T) {
 	dir := t.TempDir()
 	p := startSyncd(t, nil, "--data-dir", dir)
 	base := "http://" + p.addr
-	assert.Equal(t, http.StatusOK, httpGet(t, base+"/healthz"))
-	assert.Equal(t, http.StatusOK, httpGet(t, base+"/readyz"))
-	assert.Equal(t, http.StatusUnauthorized, httpGet(t, base+"/sync"))
+	assert.Equal(t, http.StatusOK, testutil.HTTPStatus(t, base+"/healthz"))
+	assert.Equal(t, http.StatusOK, testutil.HTTPStatus(t, base+"/readyz"))
+	assert.Equal(t, http.StatusUnauthorized, testutil.HTTPStatus(t, base+"/sync"))
 
 	info, err := os.Stat(filepath.Join(dir, "secret"))
 	require.NoError(t, err)
@@ -333,7 +302,7 @@ func TestSyncdTwoNodesPostgres(t *testing.T) {
 	env := []string{"FERRY_POSTGRES_URL=" + url, "FERRY_POSTGRES_SCHEMA=" + schema, "FERRY_SECRET=shared-secret-0123456789"}
 	n1 := startSyncd(t, env, "--data-dir", t.TempDir(), "--node-id", "n1")
 	n2 := startSyncd(t, env, "--data-dir", t.TempDir(), "--node-id", "n2")
-	assert.Equal(t, http.StatusOK, httpGet(t, "http://"+n2.addr+"/readyz"))
+	assert.Equal(t, http.StatusOK, testutil.HTTPStatus(t, "http://"+n2.addr+"/readyz"))
 	tok := getToken(t, env, "--tenant", "acme")
 
 	reader := dialSyncd(t, n2.addr, tok, 0)

@@ -4,12 +4,12 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/ferrysync/ferry/internal/testutil"
 	"github.com/ferrysync/ferry/sync/hub"
 	"github.com/ferrysync/ferry/sync/synctest"
 )
@@ -20,7 +20,7 @@ const envChild = "FERRY_SYNCTEST_CHILD"
 // children are the helper modes of the test binary: a test re-executes
 // itself with envChild set to run one of these in a process it can kill.
 var children = map[string]func() error{
-	"pull":    childPull,
+	"pull":    func() error { return synctest.PullChild(context.Background()) },
 	"catchup": childCatchUp,
 }
 
@@ -31,12 +31,8 @@ const waitTimeout = 60 * time.Second
 // FERRY_SECRET.
 var testSecret = []byte("e2e-secret-0123456789abcdef012345")
 
-var (
-	buildOnce sync.Once
-	buildDir  string
-	syncdBin  string
-	buildErr  error
-)
+// bins builds syncd once per test binary run.
+var bins = testutil.Binaries{Packages: []string{synctest.SyncdPackage}}
 
 func TestMain(m *testing.M) {
 	if mode := os.Getenv(envChild); mode != "" {
@@ -52,26 +48,12 @@ func TestMain(m *testing.M) {
 		os.Exit(0)
 	}
 	code := m.Run()
-	if buildDir != "" {
-		_ = os.RemoveAll(buildDir)
-	}
+	bins.Remove()
 	os.Exit(code)
 }
 
-// syncdBinary builds syncd once per test binary run.
-func syncdBinary(t testing.TB) string {
-	t.Helper()
-	buildOnce.Do(func() {
-		buildDir, buildErr = os.MkdirTemp("", "synctest-syncd-")
-		if buildErr == nil {
-			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-			defer cancel()
-			syncdBin, buildErr = synctest.BuildSyncd(ctx, buildDir)
-		}
-	})
-	require.NoError(t, buildErr)
-	return syncdBin
-}
+// syncdBinary returns the built syncd.
+func syncdBinary(t testing.TB) string { return bins.Path(t, "syncd") }
 
 // startSyncd starts syncd with FERRY_SECRET set to testSecret, plus args
 // and env; it is killed when the test ends.
