@@ -209,8 +209,3 @@ func waitFor(t testing.TB, s eventstore.Store, id string) {
 func batchSize(n int) func(*client.Config) {
 	return func(c *client.Config) { c.BatchSize = n }
 }
-
-// sqliteOpen opens a SQLite store with its persisted origin.
-func sqliteOpen(ctx context.Context, path string) (*sqlite.Store, error) {
-	return sqlite.Open(ctx, path, sqlite.Options{})
-}

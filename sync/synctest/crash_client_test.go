@@ -11,7 +11,6 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/ferrysync/ferry/eventstore/sqlite"
-	"github.com/ferrysync/ferry/sync/client"
 	"github.com/ferrysync/ferry/sync/synctest"
 )
 
@@ -35,18 +34,9 @@ func pullChild() *exec.Cmd {
 // in hub order, each once. It returns the cursor.
 func storedPrefix(t *testing.T, db string) int64 {
 	t.Helper()
-	ctx := context.Background()
-	s, err := sqlite.Open(ctx, db, sqlite.Options{})
-	require.NoError(t, err)
-	defer s.Close()
-	r, err := client.New(s, client.Config{URL: "ws://127.0.0.1:1/sync"})
-	require.NoError(t, err)
-	st, err := r.Status(ctx)
-	require.NoError(t, err)
-	events := ledger(t, s)
-	require.Len(t, events, int(st.Cursor), "events stored == cursor: nothing lost, nothing ahead")
+	cursor, events := synctest.StoredPrefix(t, db)
 	require.NoError(t, synctest.CheckHubOrder(events))
-	return st.Cursor
+	return cursor
 }
 
 // A client process pulling a backlog from a real syncd is killed with

@@ -12,6 +12,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/ferrysync/ferry/eventstore"
 	"github.com/ferrysync/ferry/eventstore/sqlite"
 	"github.com/ferrysync/ferry/sync/client"
 )
@@ -94,4 +95,24 @@ func RunPullChild(t testing.TB, cmd *exec.Cmd, url, tok, db string, killAt int64
 		require.NoError(t, err)
 	}
 	return killed, pulled
+}
+
+// StoredPrefix opens the SQLite file of a stopped pull child and requires
+// that it stores exactly as many events as its persisted cursor counts:
+// nothing lost, nothing ahead. It returns the cursor and the stored ledger,
+// for the caller to compare with the hub's.
+func StoredPrefix(t testing.TB, db string) (cursor int64, events []eventstore.Event) {
+	t.Helper()
+	ctx := context.Background()
+	s, err := sqlite.Open(ctx, db, sqlite.Options{})
+	require.NoError(t, err)
+	defer s.Close()
+	r, err := client.New(s, client.Config{URL: "ws://127.0.0.1:1/sync"})
+	require.NoError(t, err)
+	st, err := r.Status(ctx)
+	require.NoError(t, err)
+	events, err = ReadLedger(ctx, s)
+	require.NoError(t, err)
+	require.Len(t, events, int(st.Cursor), "events stored == cursor: nothing lost, nothing ahead")
+	return st.Cursor, events
 }
