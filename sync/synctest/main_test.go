@@ -61,10 +61,7 @@ func startSyncd(t testing.TB, env []string, args ...string) *synctest.Syncd {
 	t.Helper()
 	p := &synctest.Syncd{Bin: syncdBinary(t), Args: append([]string{"--log-level", "warn"}, args...),
 		Env: append([]string{"FERRY_SECRET=" + string(testSecret)}, env...)}
-	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
-	defer cancel()
-	require.NoError(t, p.Start(ctx), p.Stderr())
-	t.Cleanup(func() { _ = p.Kill() })
+	p.Run(t)
 	return p
 }
 
