@@ -123,9 +123,7 @@ func (h *testHub) tenant(tenant string) eventstore.Store {
 // token issues a token for tenant and subject, limited to streams.
 func token(t testing.TB, tenant, subject string, streams ...string) string {
 	t.Helper()
-	tok, err := hub.IssueToken(testSecret, hub.Claims{Tenant: tenant, Subject: subject, Streams: streams, Expiry: time.Now().Add(time.Hour)})
-	require.NoError(t, err)
-	return tok
+	return synctest.Token(t, testSecret, tenant, subject, streams...)
 }
 
 // backend opens device stores.

@@ -10,7 +10,6 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/ferrysync/ferry/internal/testutil"
-	"github.com/ferrysync/ferry/sync/hub"
 	"github.com/ferrysync/ferry/sync/synctest"
 )
 
@@ -76,9 +75,7 @@ func restart(t testing.TB, p *synctest.Syncd) {
 // token issues a token for tenant and subject, limited to streams.
 func token(t testing.TB, tenant, subject string, streams ...string) string {
 	t.Helper()
-	tok, err := hub.IssueToken(testSecret, hub.Claims{Tenant: tenant, Subject: subject, Streams: streams, Expiry: time.Now().Add(time.Hour)})
-	require.NoError(t, err)
-	return tok
+	return synctest.Token(t, testSecret, tenant, subject, streams...)
 }
 
 // syncdBackend describes a syncd storage configuration.
