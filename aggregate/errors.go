@@ -3,6 +3,8 @@ package aggregate
 import (
 	"errors"
 	"fmt"
+
+	"github.com/ferrysync/ferry/internal/errs"
 )
 
 // Sentinel errors, for errors.Is.
@@ -32,20 +34,11 @@ type ValidationError struct {
 
 // Error describes the failure.
 func (e *ValidationError) Error() string {
-	msg := "aggregate: invalid command"
-	if e.Field != "" {
-		msg += ": field " + e.Field
-	}
-	return msg + ": " + e.Reason
+	return errs.Message("aggregate: invalid command", errs.Opt(": field ", e.Field)) + ": " + e.Reason
 }
 
 // Unwrap returns ErrInvalidCommand and the wrapped error, if any.
-func (e *ValidationError) Unwrap() []error {
-	if e.Err == nil {
-		return []error{ErrInvalidCommand}
-	}
-	return []error{ErrInvalidCommand, e.Err}
-}
+func (e *ValidationError) Unwrap() []error { return errs.Unwrap(ErrInvalidCommand, e.Err) }
 
 // Invalid returns a *ValidationError for field, for commands and Validate
 // methods to report invalid input.

@@ -1,18 +1,14 @@
 package aggregate_test
 
 import (
-	"context"
 	"errors"
-	"path/filepath"
 	"strings"
 	"testing"
-
-	"github.com/stretchr/testify/require"
 
 	"github.com/ferrysync/ferry/aggregate"
 	"github.com/ferrysync/ferry/eventstore"
 	"github.com/ferrysync/ferry/eventstore/memory"
-	"github.com/ferrysync/ferry/eventstore/sqlite"
+	"github.com/ferrysync/ferry/internal/testutil/tempsqlite"
 	"github.com/ferrysync/ferry/reducer"
 )
 
@@ -134,10 +130,7 @@ var backends = []struct {
 		return s
 	}},
 	{"sqlite", func(t testing.TB, cfg eventstore.Config) testStore {
-		s, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "ferry.db"), sqlite.Options{Config: cfg})
-		require.NoError(t, err)
-		t.Cleanup(func() { _ = s.Close() })
-		return s
+		return tempsqlite.Open(t, cfg)
 	}},
 }
 

@@ -3,6 +3,8 @@ package eventstore
 import (
 	"errors"
 	"fmt"
+
+	"github.com/ferrysync/ferry/internal/errs"
 )
 
 // Sentinel errors. Backends map driver errors to these at their boundary, so
@@ -70,17 +72,8 @@ type ValidationError struct {
 
 // Error implements the error interface.
 func (e *ValidationError) Error() string {
-	msg := "eventstore: invalid event"
-	if e.Type != "" {
-		msg += " " + e.Type
-	}
-	if e.EventID != "" {
-		msg += " (" + e.EventID + ")"
-	}
-	if e.Field != "" {
-		msg += ": field " + e.Field
-	}
-	return msg + ": " + e.Reason
+	return errs.Message("eventstore: invalid event", errs.Opt(" ", e.Type),
+		errs.Part{Before: " (", Text: e.EventID, After: ")"}, errs.Opt(": field ", e.Field)) + ": " + e.Reason
 }
 
 // Unwrap returns ErrInvalidEvent.

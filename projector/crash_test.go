@@ -19,6 +19,7 @@ import (
 
 	"github.com/ferrysync/ferry/eventstore"
 	"github.com/ferrysync/ferry/eventstore/sqlite"
+	"github.com/ferrysync/ferry/internal/testutil"
 	"github.com/ferrysync/ferry/projector"
 )
 
@@ -175,7 +176,7 @@ func TestCrash(t *testing.T) {
 		require.NoError(t, err)
 	}
 
-	events := readLedger(t, store)
+	events := testutil.Ledger(t, store)
 	require.Equal(t, head, int64(len(events)))
 	require.Greater(t, len(events), rounds, "the children did some work")
 
@@ -271,16 +272,6 @@ func runCrashChild(t *testing.T, db, sink string, killAfter time.Duration) {
 	ws, ok := exit.Sys().(syscall.WaitStatus)
 	require.True(t, ok)
 	require.True(t, ws.Signaled(), "the child must still be working when killed, it said: %s", msg)
-}
-
-func readLedger(t *testing.T, store eventstore.Store) []eventstore.Event {
-	t.Helper()
-	var out []eventstore.Event
-	for e, err := range store.ReadAll(context.Background(), 0, 0) {
-		require.NoError(t, err)
-		out = append(out, e)
-	}
-	return out
 }
 
 func readSink(t *testing.T, path string) map[string]int {

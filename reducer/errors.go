@@ -3,6 +3,8 @@ package reducer
 import (
 	"errors"
 	"fmt"
+
+	"github.com/ferrysync/ferry/internal/errs"
 )
 
 // Sentinel errors, for errors.Is.
@@ -48,7 +50,7 @@ func (e *DecodeError) Error() string {
 }
 
 // Unwrap returns ErrDecode and the decoder's error.
-func (e *DecodeError) Unwrap() []error { return []error{ErrDecode, e.Err} }
+func (e *DecodeError) Unwrap() []error { return errs.Unwrap(ErrDecode, e.Err) }
 
 // SchemaError reports an event of Type written with schema Version that
 // cannot be brought to the Current version: no upcaster is registered for
@@ -65,23 +67,9 @@ type SchemaError struct {
 
 // Error describes the failure.
 func (e *SchemaError) Error() string {
-	msg := fmt.Sprintf("reducer: event type %q schema version %d cannot be upcast to current version %d", e.Type, e.Version, e.Current)
-	if e.EventID != "" {
-		msg += " (event " + e.EventID + ")"
-	}
-	if e.Reason != "" {
-		msg += ": " + e.Reason
-	}
-	if e.Err != nil {
-		msg += ": " + e.Err.Error()
-	}
-	return msg
+	head := fmt.Sprintf("reducer: event type %q schema version %d cannot be upcast to current version %d", e.Type, e.Version, e.Current)
+	return errs.Message(head, errs.Event(e.EventID), errs.Opt(": ", e.Reason), errs.Cause(e.Err))
 }
 
 // Unwrap returns ErrSchemaVersion and, when an upcaster failed, its error.
-func (e *SchemaError) Unwrap() []error {
-	if e.Err == nil {
-		return []error{ErrSchemaVersion}
-	}
-	return []error{ErrSchemaVersion, e.Err}
-}
+func (e *SchemaError) Unwrap() []error { return errs.Unwrap(ErrSchemaVersion, e.Err) }

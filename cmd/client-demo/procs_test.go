@@ -17,6 +17,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/ferrysync/ferry/internal/testutil"
 	"github.com/ferrysync/ferry/sync/synctest"
 )
 
@@ -25,17 +26,12 @@ import (
 
 const procTimeout = 30 * time.Second
 
-var (
-	buildOnce sync.Once
-	buildDir  string
-	buildErr  error
-)
+// bins builds syncd and client-demo once per test run.
+var bins = testutil.Binaries{Packages: []string{synctest.SyncdPackage, "github.com/ferrysync/ferry/cmd/client-demo"}}
 
 func TestMain(m *testing.M) {
 	code := m.Run()
-	if buildDir != "" {
-		_ = os.RemoveAll(buildDir)
-	}
+	bins.Remove()
 	os.Exit(code)
 }
 
@@ -46,20 +42,7 @@ func binaries(t *testing.T) (syncd, clientDemo string) {
 	if testing.Short() {
 		t.Skip("builds and runs real processes")
 	}
-	buildOnce.Do(func() {
-		if buildDir, buildErr = os.MkdirTemp("", "client-demo-e2e-"); buildErr != nil {
-			return
-		}
-		for _, b := range [][2]string{{"syncd", "../syncd"}, {"client-demo", "."}} {
-			out, err := exec.Command("go", "build", "-o", filepath.Join(buildDir, b[0]), b[1]).CombinedOutput()
-			if err != nil {
-				buildErr = errors.New(string(out))
-				return
-			}
-		}
-	})
-	require.NoError(t, buildErr)
-	return filepath.Join(buildDir, "syncd"), filepath.Join(buildDir, "client-demo")
+	return bins.Path(t, "syncd"), bins.Path(t, "client-demo")
 }
 
 // hubProc is a syncd process on the embedded SQLite backend, run by the

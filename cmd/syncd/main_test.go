@@ -1,18 +1,13 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
-	"errors"
-	"io"
 	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -22,119 +17,33 @@ import (
 
 	"github.com/ferrysync/ferry/eventstore"
 	"github.com/ferrysync/ferry/internal/pgtest"
+	"github.com/ferrysync/ferry/internal/testutil"
 	"github.com/ferrysync/ferry/sync/protocol"
+	"github.com/ferrysync/ferry/sync/synctest"
 )
 
 const ioTimeout = 30 * time.Second
 
-var (
-	buildOnce sync.Once
-	binPath   string
-	buildErr  error
-	buildDir  string
-)
+// bins builds syncd once per test run.
+var bins = testutil.Binaries{Packages: []string{"github.com/ferrysync/ferry/cmd/syncd"}}
 
 // TestMain removes the built binary after the tests.
 func TestMain(m *testing.M) {
 	code := m.Run()
-	if buildDir != "" {
-		_ = os.RemoveAll(buildDir)
-	}
+	bins.Remove()
 	os.Exit(code)
 }
 
-// syncdBinary builds syncd once per test run.
-func syncdBinary(t *testing.T) string {
-	t.Helper()
-	buildOnce.Do(func() {
-		buildDir, buildErr = os.MkdirTemp("", "syncd-test-")
-		if buildErr != nil {
-			return
-		}
-		binPath = filepath.Join(buildDir, "syncd")
-		out, err := exec.Command("go", "build", "-o", binPath, ".").CombinedOutput()
-		if err != nil {
-			buildErr = errors.New(string(out))
-		}
-	})
-	require.NoError(t, buildErr)
-	return binPath
-}
-
-// proc is a running syncd.
-type proc struct {
-	cmd    *exec.Cmd
-	addr   string
-	errOut *lockedWriter
-	exited chan error
-}
-
-// stderr returns what syncd wrote on stderr so far.
-func (p *proc) stderr() string {
-	p.errOut.mu.Lock()
-	defer p.errOut.mu.Unlock()
-	return p.errOut.buf.String()
-}
+// syncdBinary returns the built syncd.
+func syncdBinary(t *testing.T) string { return bins.Path(t, "syncd") }
 
 // startSyncd starts syncd with args on a free loopback port and waits for
-// its "listening on" line.
-func startSyncd(t *testing.T, env []string, args ...string) *proc {
+// its "listening on" line; it is killed when the test ends.
+func startSyncd(t *testing.T, env []string, args ...string) *synctest.Syncd {
 	t.Helper()
-	cmd := exec.Command(syncdBinary(t), append([]string{"--listen", "127.0.0.1:0"}, args...)...)
-	cmd.Env = append(os.Environ(), env...)
-	stdout, err := cmd.StdoutPipe()
-	require.NoError(t, err)
-	p := &proc{cmd: cmd, errOut: &lockedWriter{}, exited: make(chan error, 1)}
-	cmd.Stderr = p.errOut
-	require.NoError(t, cmd.Start())
-	lines := make(chan string, 1)
-	go func() {
-		sc := bufio.NewScanner(stdout)
-		for sc.Scan() {
-			select {
-			case lines <- sc.Text():
-			default:
-			}
-		}
-		p.exited <- cmd.Wait()
-	}()
-	t.Cleanup(func() { _ = cmd.Process.Kill() }) // no-op once it exited
-	select {
-	case line := <-lines:
-		addr, ok := strings.CutPrefix(line, "listening on ")
-		require.True(t, ok, "unexpected stdout line %q", line)
-		p.addr = addr
-	case err := <-p.exited:
-		t.Fatalf("syncd exited before listening: %v\n%s", err, p.stderr())
-	case <-time.After(ioTimeout):
-		t.Fatalf("syncd did not start\n%s", p.stderr())
-	}
+	p := &synctest.Syncd{Bin: syncdBinary(t), Args: args, Env: env}
+	p.Run(t)
 	return p
-}
-
-// stop sends SIGTERM and waits for the exit status.
-func (p *proc) stop(t *testing.T) error {
-	t.Helper()
-	require.NoError(t, p.cmd.Process.Signal(syscall.SIGTERM))
-	select {
-	case err := <-p.exited:
-		return err
-	case <-time.After(ioTimeout):
-		t.Fatalf("syncd did not stop\n%s", p.stderr())
-		return nil
-	}
-}
-
-// lockedWriter is a buffer safe for a writer and a reader goroutine.
-type lockedWriter struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (l *lockedWriter) Write(b []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.Write(b)
 }
 
 // runCmd runs syncd to completion and returns stdout, stderr and the error.
@@ -146,15 +55,6 @@ func runCmd(t *testing.T, env []string, args ...string) (string, string, error) 
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	err := cmd.Run()
 	return stdout.String(), stderr.String(), err
-}
-
-func httpGet(t *testing.T, url string) int {
-	t.Helper()
-	resp, err := http.Get(url)
-	require.NoError(t, err)
-	_, _ = io.Copy(io.Discard, resp.Body)
-	_ = resp.Body.Close()
-	return resp.StatusCode
 }
 
 // wsClient is a minimal protocol client.
@@ -230,18 +130,18 @@ func getToken(t *testing.T, env []string, args ...string) string {
 func TestSyncdEmbeddedServeTokenShutdownRestart(t *testing.T) {
 	dir := t.TempDir()
 	p := startSyncd(t, nil, "--data-dir", dir)
-	base := "http://" + p.addr
-	assert.Equal(t, http.StatusOK, httpGet(t, base+"/healthz"))
-	assert.Equal(t, http.StatusOK, httpGet(t, base+"/readyz"))
-	assert.Equal(t, http.StatusUnauthorized, httpGet(t, base+"/sync"))
+	base := "http://" + p.Addr
+	assert.Equal(t, http.StatusOK, testutil.HTTPStatus(t, base+"/healthz"))
+	assert.Equal(t, http.StatusOK, testutil.HTTPStatus(t, base+"/readyz"))
+	assert.Equal(t, http.StatusUnauthorized, testutil.HTTPStatus(t, base+"/sync"))
 
 	info, err := os.Stat(filepath.Join(dir, "secret"))
 	require.NoError(t, err)
 	assert.Equal(t, os.FileMode(0o600), info.Mode().Perm())
-	assert.Contains(t, p.stderr(), "generated a token signing secret")
+	assert.Contains(t, p.Stderr(), "generated a token signing secret")
 
 	tok := getToken(t, nil, "--data-dir", dir, "--tenant", "acme", "--subject", "laptop", "--ttl", "1h")
-	c := dialSyncd(t, p.addr, tok, 0)
+	c := dialSyncd(t, p.Addr, tok, 0)
 	require.IsType(t, &protocol.CaughtUp{}, c.recv())
 	e := newEvent()
 	c.send(&protocol.Push{Batch: "b1", Events: []eventstore.Event{e}})
@@ -254,7 +154,7 @@ func TestSyncdEmbeddedServeTokenShutdownRestart(t *testing.T) {
 	assert.Equal(t, int64(1), ack.Results[0].HubPosition)
 
 	// SIGTERM: the client is told to go away and resume; syncd exits 0.
-	require.NoError(t, p.stop(t), p.stderr())
+	require.NoError(t, p.Stop(), p.Stderr())
 	var closeErr *websocket.CloseError
 	for {
 		_, err := c.next()
@@ -267,11 +167,11 @@ func TestSyncdEmbeddedServeTokenShutdownRestart(t *testing.T) {
 
 	// The ledger survives the restart; a client resumes from cursor 0.
 	p2 := startSyncd(t, nil, "--data-dir", dir)
-	c2 := dialSyncd(t, p2.addr, tok, 0)
+	c2 := dialSyncd(t, p2.Addr, tok, 0)
 	got := c2.pullUntil(1)
 	assert.Equal(t, e.ID, got[0].ID)
 	assert.Equal(t, int64(1), got[0].HubPosition)
-	require.NoError(t, p2.stop(t))
+	require.NoError(t, p2.Stop())
 }
 
 func TestSyncdSecretFromEnvAndFile(t *testing.T) {
@@ -280,16 +180,16 @@ func TestSyncdSecretFromEnvAndFile(t *testing.T) {
 	require.NoError(t, os.WriteFile(secretFile, []byte("file-secret-0123456789\n"), 0o600))
 	p := startSyncd(t, nil, "--data-dir", dir, "--secret-file", secretFile)
 	ok := getToken(t, nil, "--secret-file", secretFile, "--tenant", "acme", "--streams", "task/,note/")
-	dialSyncd(t, p.addr, ok, 0)
+	dialSyncd(t, p.Addr, ok, 0)
 	other := getToken(t, []string{"FERRY_SECRET=env-secret-0123456789"}, "--tenant", "acme")
-	_, resp, err := websocket.DefaultDialer.Dial("ws://"+p.addr+"/sync", http.Header{"Authorization": {"Bearer " + other}})
+	_, resp, err := websocket.DefaultDialer.Dial("ws://"+p.Addr+"/sync", http.Header{"Authorization": {"Bearer " + other}})
 	require.Error(t, err)
 	require.NotNil(t, resp)
 	_ = resp.Body.Close()
 	assert.Equal(t, http.StatusUnauthorized, resp.StatusCode)
 	_, err = os.Stat(filepath.Join(dir, "secret"))
 	assert.ErrorIs(t, err, os.ErrNotExist, "no secret generated when one is given")
-	require.NoError(t, p.stop(t))
+	require.NoError(t, p.Stop())
 }
 
 func TestSyncdCannotStart(t *testing.T) {
@@ -333,16 +233,16 @@ func TestSyncdTwoNodesPostgres(t *testing.T) {
 	env := []string{"FERRY_POSTGRES_URL=" + url, "FERRY_POSTGRES_SCHEMA=" + schema, "FERRY_SECRET=shared-secret-0123456789"}
 	n1 := startSyncd(t, env, "--data-dir", t.TempDir(), "--node-id", "n1")
 	n2 := startSyncd(t, env, "--data-dir", t.TempDir(), "--node-id", "n2")
-	assert.Equal(t, http.StatusOK, httpGet(t, "http://"+n2.addr+"/readyz"))
+	assert.Equal(t, http.StatusOK, testutil.HTTPStatus(t, "http://"+n2.Addr+"/readyz"))
 	tok := getToken(t, env, "--tenant", "acme")
 
-	reader := dialSyncd(t, n2.addr, tok, 0)
+	reader := dialSyncd(t, n2.Addr, tok, 0)
 	require.IsType(t, &protocol.CaughtUp{}, reader.recv())
-	writer := dialSyncd(t, n1.addr, tok, 0)
+	writer := dialSyncd(t, n1.Addr, tok, 0)
 	e := newEvent()
 	writer.send(&protocol.Push{Batch: "b1", Events: []eventstore.Event{e}})
 	got := reader.pullUntil(1)
 	assert.Equal(t, e.ID, got[0].ID)
-	require.NoError(t, n1.stop(t))
-	require.NoError(t, n2.stop(t))
+	require.NoError(t, n1.Stop())
+	require.NoError(t, n2.Stop())
 }

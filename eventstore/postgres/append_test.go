@@ -10,6 +10,7 @@ import (
 
 	"github.com/ferrysync/ferry/eventstore"
 	"github.com/ferrysync/ferry/eventstore/storetest"
+	"github.com/ferrysync/ferry/internal/testutil"
 )
 
 func TestAppendAndRead(t *testing.T) {
@@ -29,7 +30,7 @@ func TestAppendAndRead(t *testing.T) {
 		assert.Equal(t, "hub", e.Origin)
 		assert.False(t, e.Hydrated)
 	}
-	got := collect(t, s.ReadStream(ctx, "a", eventstore.ReadOptions{}))
+	got := testutil.Collect(t, s.ReadStream(ctx, "a", eventstore.ReadOptions{}))
 	require.Len(t, got, 2)
 	assert.Equal(t, `{"n": 1}`, string(got[0].Data), "data bytes are kept as given")
 	assert.Equal(t, out[0].ID, got[0].ID)
@@ -71,14 +72,14 @@ func TestAppendAndRead(t *testing.T) {
 	}
 	_, err = s.Append(ctx, eventstore.Write{Stream: "long", Events: many})
 	require.NoError(t, err)
-	fwd := collect(t, s.ReadStream(ctx, "long", eventstore.ReadOptions{}))
+	fwd := testutil.Collect(t, s.ReadStream(ctx, "long", eventstore.ReadOptions{}))
 	require.Len(t, fwd, len(many))
-	rev := collect(t, s.ReadStream(ctx, "long", eventstore.ReadOptions{Reverse: true, Limit: pageSize + 5}))
+	rev := testutil.Collect(t, s.ReadStream(ctx, "long", eventstore.ReadOptions{Reverse: true, Limit: pageSize + 5}))
 	require.Len(t, rev, pageSize+5)
 	for i := range rev {
 		assert.Equal(t, fwd[len(fwd)-1-i].ID, rev[i].ID)
 	}
-	all := collect(t, s.ReadAll(ctx, 0, 0))
+	all := testutil.Collect(t, s.ReadAll(ctx, 0, 0))
 	require.Len(t, all, 3+len(many))
 	for i, e := range all {
 		require.Equal(t, int64(i+1), e.Position)
@@ -149,7 +150,7 @@ func testOutdatedAndSnapshots(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, eventstore.EventStatus{Exists: true, Outdated: false}, st)
 
-	got := collect(t, s.ReadStream(ctx, "s", eventstore.ReadOptions{}))
+	got := testutil.Collect(t, s.ReadStream(ctx, "s", eventstore.ReadOptions{}))
 	require.Len(t, got, 5)
 	for i := 1; i < len(got); i++ {
 		assert.Equal(t, -1, eventstore.CursorOf(got[i-1]).Compare(eventstore.CursorOf(got[i])))
@@ -226,7 +227,7 @@ func testSwallowedErrorsLeaveNoHole(t *testing.T) {
 	head, err := s.Head(ctx)
 	require.NoError(t, err)
 	assert.Equal(t, int64(1), head)
-	assert.Len(t, collect(t, s.ReadAll(ctx, 0, 0)), 1)
+	assert.Len(t, testutil.Collect(t, s.ReadAll(ctx, 0, 0)), 1)
 	v, err := s.StreamVersion(ctx, "s")
 	require.NoError(t, err)
 	assert.Equal(t, int64(1), v)
@@ -264,7 +265,7 @@ func testInsertResentBatch(t *testing.T) {
 			{ID: e.ID, Inserted: true, Position: 5},
 		}, storetest.Outcomes(res), "replica=%v", replica)
 
-		all := collect(t, s.ReadAll(ctx, 0, 0))
+		all := testutil.Collect(t, s.ReadAll(ctx, 0, 0))
 		require.Len(t, all, 5)
 		for i, ev := range all {
 			assert.Equal(t, int64(i+1), ev.Position)

@@ -6,10 +6,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/require"
 
 	"github.com/ferrysync/ferry/eventstore"
+	"github.com/ferrysync/ferry/internal/pgtest"
+	"github.com/ferrysync/ferry/internal/testutil"
 )
 
 const benchBatch = 1000
@@ -35,12 +36,7 @@ func benchBulk(b *testing.B, insert, resend bool) {
 	ctx := context.Background()
 	db := openDB(b, testSchema(b), Options{})
 	s := openStore(b, db, "acme", eventstore.Config{})
-	_, err := db.Pool().Exec(ctx, db.q(`CREATE TABLE {s}.raw_events (
-	id TEXT PRIMARY KEY, stream TEXT NOT NULL, type TEXT NOT NULL, schema INTEGER NOT NULL,
-	data BYTEA NOT NULL, meta BYTEA NOT NULL, created BIGINT NOT NULL, origin TEXT NOT NULL)`))
-	require.NoError(b, err)
-	rawSQL := db.q(`INSERT INTO {s}.raw_events (id, stream, type, schema, data, meta, created, origin)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`)
+	rawTable := pgtest.NewRawTable(b, db.Pool(), db.Schema())
 	clock := eventstore.NewClock()
 
 	var (
@@ -49,27 +45,14 @@ VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`)
 		resent     []eventstore.Event
 	)
 	for b.Loop() {
-		events := make([]eventstore.Event, benchBatch)
-		for i := range events {
-			events[i] = eventstore.Event{
-				ID: eventstore.NewID(), Stream: fmt.Sprintf("stream-%d", i%10), Type: "task:updated",
-				Schema: 1, Data: fmt.Appendf(nil, `{"title":"task %d","done":false}`, i), Meta: []byte(`{"actor":"bench"}`),
-				Created: clock.Now(), Origin: "device-1",
-			}
-		}
+		events := testutil.BenchEvents(clock, benchBatch)
 
 		start := time.Now()
-		tx, err := db.Pool().Begin(ctx)
-		require.NoError(b, err)
-		batch := &pgx.Batch{}
-		for _, e := range events {
-			batch.Queue(rawSQL, e.ID, e.Stream, e.Type, e.Schema, []byte(e.Data), []byte(e.Meta), int64(e.Created), e.Origin)
-		}
-		require.NoError(b, tx.SendBatch(ctx, batch).Close())
-		require.NoError(b, tx.Commit(ctx))
+		require.NoError(b, rawTable.Insert(ctx, events))
 		raw += time.Since(start)
 
 		start = time.Now()
+		var err error
 		if insert {
 			_, err = s.Insert(ctx, append(resent, events...)...)
 			if resend {

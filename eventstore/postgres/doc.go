@@ -35,7 +35,12 @@
 // Inside Store.Update, take the tenant lock (Append or Insert) before
 // writing rows that other transactions of the tenant also lock (checkpoints,
 // state), or two transactions may deadlock; PostgreSQL then aborts one of
-// them with SQLSTATE 40P01, which is returned wrapped.
+// them with SQLSTATE 40P01, which is returned wrapped. The one exception is
+// Tx.Checkpoint, which locks its checkpoint's row (so concurrent runners of
+// one projector apply each batch once) before a handler of that projector
+// may append: a transaction must not append and then read or set the
+// checkpoint of a projector that is running elsewhere (an inline projector
+// and an async one of the same name, say).
 //
 // # HubPosition equals Position
 //

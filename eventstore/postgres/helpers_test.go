@@ -10,13 +10,6 @@ import (
 	"github.com/ferrysync/ferry/internal/pgtest"
 )
 
-// testURL returns FERRY_TEST_POSTGRES_URL, or skips the test (fails it when
-// FERRY_REQUIRE_POSTGRES=1).
-func testURL(t testing.TB) string {
-	t.Helper()
-	return pgtest.URL(t)
-}
-
 // testSchema returns a fresh schema name and drops the schema when the test
 // ends (after the DBs opened on it are closed, since cleanups run last in,
 // first out).
@@ -29,7 +22,7 @@ func testSchema(t testing.TB) string {
 func openDB(t testing.TB, schema string, opts Options) *DB {
 	t.Helper()
 	opts.Schema = schema
-	db, err := Open(context.Background(), testURL(t), opts)
+	db, err := Open(context.Background(), pgtest.URL(t), opts)
 	require.NoError(t, err)
 	t.Cleanup(db.Close)
 	return db
@@ -47,17 +40,6 @@ func openStore(t testing.TB, db *DB, tenant string, cfg eventstore.Config) *Stor
 // newTenant returns a tenant name unique to this test run.
 func newTenant(t testing.TB) string {
 	return t.Name() + "/" + eventstore.NewID()
-}
-
-// collect reads an iterator into a slice, failing the test on error.
-func collect(t testing.TB, seq func(func(eventstore.Event, error) bool)) []eventstore.Event {
-	t.Helper()
-	var out []eventstore.Event
-	for e, err := range seq {
-		require.NoError(t, err)
-		out = append(out, e)
-	}
-	return out
 }
 
 // ev returns an event of type typ with JSON data.

@@ -9,6 +9,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/ferrysync/ferry/eventstore"
+	"github.com/ferrysync/ferry/internal/pgtest"
+	"github.com/ferrysync/ferry/internal/testutil"
 )
 
 func TestMigrateReopen(t *testing.T) {
@@ -44,7 +46,7 @@ func TestMigrateReopen(t *testing.T) {
 
 func TestMigrateConcurrentOpen(t *testing.T) {
 	schema := testSchema(t)
-	url := testURL(t)
+	url := pgtest.URL(t)
 	var wg sync.WaitGroup
 	errs := make([]error, 4)
 	for i := range errs {
@@ -69,7 +71,7 @@ func TestMigrateNewerSchemaRefused(t *testing.T) {
 	_, err := db.Pool().Exec(ctx, db.q(`INSERT INTO {s}.schema_migrations (version) VALUES ($1)`), len(migrations)+1)
 	require.NoError(t, err)
 
-	_, err = Open(ctx, testURL(t), Options{Schema: schema})
+	_, err = Open(ctx, pgtest.URL(t), Options{Schema: schema})
 	require.ErrorIs(t, err, eventstore.ErrIncompatibleSchema)
 	assert.Contains(t, err.Error(), "version")
 }
@@ -82,7 +84,7 @@ func TestMigrateForeignSchemaRefused(t *testing.T) {
 	_, err := db.Pool().Exec(ctx, "CREATE SCHEMA "+quoteIdent(schema)+"; CREATE TABLE "+quoteIdent(schema)+".events (x int)")
 	require.NoError(t, err)
 
-	_, err = Open(ctx, testURL(t), Options{Schema: schema})
+	_, err = Open(ctx, pgtest.URL(t), Options{Schema: schema})
 	require.ErrorIs(t, err, eventstore.ErrIncompatibleSchema)
 }
 
@@ -131,7 +133,7 @@ func TestMigrateUpgradesVersion1(t *testing.T) {
 	migrations = all
 	db = openDB(t, schema, Options{RecordHubPositions: true})
 	s = openStore(t, db, "acme", eventstore.Config{})
-	got := collect(t, s.ReadStream(ctx, "s", eventstore.ReadOptions{}))
+	got := testutil.Collect(t, s.ReadStream(ctx, "s", eventstore.ReadOptions{}))
 	require.Len(t, got, 2)
 	assert.False(t, got[1].Rejected)
 	assert.Equal(t, evs[1].ID, got[1].ID)

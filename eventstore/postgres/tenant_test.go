@@ -9,6 +9,7 @@ import (
 
 	"github.com/ferrysync/ferry/eventstore"
 	"github.com/ferrysync/ferry/eventstore/storetest"
+	"github.com/ferrysync/ferry/internal/testutil"
 )
 
 func TestTenantIsolation(t *testing.T) {
@@ -25,9 +26,9 @@ func TestTenantIsolation(t *testing.T) {
 	require.NoError(t, a.SetState(ctx, "k", []byte("v")))
 
 	// B sees nothing of A.
-	assert.Empty(t, collect(t, b.ReadAll(ctx, 0, 0)))
-	assert.Empty(t, collect(t, b.ReadStream(ctx, "shared", eventstore.ReadOptions{})))
-	assert.Empty(t, collect(t, b.ReadStreams(ctx, []string{"shared"}, eventstore.ReadOptions{})))
+	assert.Empty(t, testutil.Collect(t, b.ReadAll(ctx, 0, 0)))
+	assert.Empty(t, testutil.Collect(t, b.ReadStream(ctx, "shared", eventstore.ReadOptions{})))
+	assert.Empty(t, testutil.Collect(t, b.ReadStreams(ctx, []string{"shared"}, eventstore.ReadOptions{})))
 	head, err := b.Head(ctx)
 	require.NoError(t, err)
 	assert.Zero(t, head)
@@ -62,7 +63,7 @@ func TestTenantIsolation(t *testing.T) {
 	require.NoError(t, b.RemoveRelations(ctx, "k"))
 	require.NoError(t, b.DeleteState(ctx, "k"))
 
-	got := collect(t, a.ReadAll(ctx, 0, 0))
+	got := testutil.Collect(t, a.ReadAll(ctx, 0, 0))
 	require.Len(t, got, 2)
 	assert.Equal(t, out[0].ID, got[0].ID)
 	assert.Equal(t, int64(1), got[0].HubPosition)

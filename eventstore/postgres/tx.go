@@ -52,12 +52,32 @@ func (t *Tx) StreamVersion(ctx context.Context, stream string) (int64, error) {
 	return streamVersion(ctx, t.s.db, t.tx, t.s.tenant, stream)
 }
 
-// Checkpoint implements eventstore.Tx.
+// lockCheckpointSQL locks the checkpoint row of a name (creating it at 0,
+// which reads as "none", on first use) and returns its position: the
+// latest committed one, since ON CONFLICT DO UPDATE waits for a concurrent
+// writer of the row and then sees its commit.
+const lockCheckpointSQL = `INSERT INTO {s}.checkpoints AS c (tenant, name, position) VALUES ($1, $2, 0)
+ON CONFLICT (tenant, name) DO UPDATE SET position = c.position
+RETURNING c.position`
+
+// Checkpoint implements eventstore.Tx. It locks the checkpoint's row until
+// the transaction ends, so the position it returns stays true until then:
+// two runners of one projector that both read position p cannot both apply
+// the batch after p and move the checkpoint. Under READ COMMITTED a plain
+// read would let them (SQLite and the memory store serialise whole write
+// transactions, so there the read alone is enough). The row lock is taken
+// before the tenant lock when a handler appends; see the package doc on
+// lock order.
 func (t *Tx) Checkpoint(ctx context.Context, name string) (int64, error) {
 	if err := t.check(); err != nil {
 		return 0, err
 	}
-	return checkpoint(ctx, t.s.db, t.tx, t.s.tenant, name)
+	var p int64
+	err := t.tx.QueryRow(ctx, t.s.db.q(lockCheckpointSQL), t.s.tenant, name).Scan(&p)
+	if err != nil {
+		return 0, wrapErr("lock checkpoint "+name, err)
+	}
+	return p, nil
 }
 
 // State implements eventstore.Tx.

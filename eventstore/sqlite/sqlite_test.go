@@ -1,22 +1,15 @@
 package sqlite_test
 
 import (
-	"context"
-	"path/filepath"
 	"testing"
 
-	"github.com/stretchr/testify/require"
-
 	"github.com/ferrysync/ferry/eventstore"
-	"github.com/ferrysync/ferry/eventstore/sqlite"
 	"github.com/ferrysync/ferry/eventstore/storetest"
+	"github.com/ferrysync/ferry/internal/testutil/tempsqlite"
 )
 
 func TestConformance(t *testing.T) {
 	storetest.Run(t, func(t *testing.T, cfg eventstore.Config) eventstore.Store {
-		s, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "ferry.db"), sqlite.Options{Config: cfg})
-		require.NoError(t, err)
-		t.Cleanup(func() { _ = s.Close() })
-		return s
+		return tempsqlite.Open(t, cfg)
 	})
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/ferrysync/ferry/eventstore"
+	"github.com/ferrysync/ferry/internal/testutil"
 )
 
 // TestStreamReadTies checks reads of streams whose events share Created
@@ -68,7 +69,7 @@ func TestStreamReadTies(t *testing.T) {
 		if o.Limit > 0 && len(out) > o.Limit {
 			out = out[:o.Limit]
 		}
-		return ids(out)
+		return testutil.IDs(out)
 	}
 
 	// Cursors inside and between groups, taken from the model's order.
@@ -152,12 +153,4 @@ func TestStreamReadSpillKeepsSnapshot(t *testing.T) {
 	}
 	require.True(t, spilled, "the read did not overflow the buffer")
 	require.Equal(t, []eventstore.Timestamp{10, 20, 20}, got)
-}
-
-func ids(events []eventstore.Event) []string {
-	out := make([]string, len(events))
-	for i, e := range events {
-		out[i] = e.ID
-	}
-	return out
 }

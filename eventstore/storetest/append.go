@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/ferrysync/ferry/eventstore"
+	"github.com/ferrysync/ferry/internal/testutil"
 )
 
 var appendChecks = []check{
@@ -139,7 +140,7 @@ func testMultiStream(t *testing.T, h *harness) {
 	require.Len(t, out, 3)
 	assert.Equal(t, []string{"a", "a", "b"}, []string{out[0].Stream, out[1].Stream, out[2].Stream})
 	assert.Equal(t, []int64{2, 3, 4}, []int64{out[0].Position, out[1].Position, out[2].Position})
-	assert.Equal(t, ids(out), ids(collect(t, s.ReadAll(ctx, 1, 0))))
+	assert.Equal(t, testutil.IDs(out), testutil.IDs(testutil.Collect(t, s.ReadAll(ctx, 1, 0))))
 	// The next position after a rolled-back append has no hole.
 	assert.Equal(t, int64(4), head(t, s))
 }
@@ -237,7 +238,7 @@ func testOnAppend(t *testing.T, h *harness) {
 	cfg := Config()
 	cfg.OnAppend = func(ctx context.Context, tx eventstore.Tx, events []eventstore.Event) error {
 		mu.Lock()
-		seen = append(seen, ids(events))
+		seen = append(seen, testutil.IDs(events))
 		mu.Unlock()
 		for _, e := range events {
 			if e.Position == 0 {
@@ -266,7 +267,7 @@ func testOnAppend(t *testing.T, h *harness) {
 	_, err := s.State(ctx, "hook/"+out[0].ID)
 	require.NoError(t, err, "hook's write committed with the append")
 	mu.Lock()
-	assert.Equal(t, [][]string{ids(out)}, seen)
+	assert.Equal(t, [][]string{testutil.IDs(out)}, seen)
 	mu.Unlock()
 
 	// An error from the hook aborts the append.

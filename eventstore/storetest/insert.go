@@ -9,6 +9,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/ferrysync/ferry/eventstore"
+	"github.com/ferrysync/ferry/internal/testutil"
 )
 
 var insertChecks = []check{
@@ -40,7 +41,7 @@ func testDuplicate(t *testing.T, h *harness) {
 
 	assert.Equal(t, int64(2), head(t, s))
 	assert.Equal(t, int64(2), version(t, s, "s"))
-	got := collect(t, s.ReadStream(ctx, "s", eventstore.ReadOptions{}))
+	got := testutil.Collect(t, s.ReadStream(ctx, "s", eventstore.ReadOptions{}))
 	require.Len(t, got, 2)
 	assert.JSONEq(t, string(e.Data), string(got[0].Data), "first copy kept")
 
@@ -103,7 +104,7 @@ func testOutdated(t *testing.T, h *harness) {
 	for _, c := range cases {
 		want[c.e.ID] = c.want
 	}
-	for _, e := range collect(t, s.ReadAll(t.Context(), 0, 0)) {
+	for _, e := range testutil.Collect(t, s.ReadAll(t.Context(), 0, 0)) {
 		assert.Equal(t, want[e.ID], e.Outdated, "stored flag of %s", e.ID)
 	}
 
@@ -146,7 +147,7 @@ func testHydrated(t *testing.T, h *harness) {
 	theirs := remote("s", TypeNote, mine.Created+1)
 	insert(t, s, theirs)
 
-	got := collect(t, s.ReadStream(ctx, "s", eventstore.ReadOptions{}))
+	got := testutil.Collect(t, s.ReadStream(ctx, "s", eventstore.ReadOptions{}))
 	require.Len(t, got, 2)
 	assert.Equal(t, mine.ID, got[0].ID)
 	assert.False(t, got[0].Hydrated, "appended event")
@@ -162,32 +163,34 @@ func testHubPositions(t *testing.T, h *harness) {
 	theirs := remote("s", TypeNote, base())
 	theirs.HubPosition = 77
 	insert(t, s, theirs)
-	pending := func(after int64, limit int) []string { return ids(collect(t, s.ReadPending(ctx, after, limit))) }
-	assert.Equal(t, ids(mine), pending(0, 0), "outbox holds local events only")
-	assert.Equal(t, ids(mine[1:3]), pending(1, 2), "after and limit")
+	pending := func(after int64, limit int) []string {
+		return testutil.IDs(testutil.Collect(t, s.ReadPending(ctx, after, limit)))
+	}
+	assert.Equal(t, testutil.IDs(mine), pending(0, 0), "outbox holds local events only")
+	assert.Equal(t, testutil.IDs(mine[1:3]), pending(1, 2), "after and limit")
 
 	// Acks: unknown IDs are ignored.
 	require.NoError(t, s.SetHubPositions(ctx, eventstore.HubAck{ID: mine[0].ID, HubPosition: 100},
 		eventstore.HubAck{ID: eventstore.NewID(), HubPosition: 101}))
-	assert.Equal(t, ids(mine[1:]), pending(0, 0))
+	assert.Equal(t, testutil.IDs(mine[1:]), pending(0, 0))
 	// A repeated ack with another position keeps the first one: a hub
 	// position, once known, never changes.
 	require.NoError(t, s.SetHubPositions(ctx, eventstore.HubAck{ID: mine[0].ID, HubPosition: 555},
 		eventstore.HubAck{ID: mine[2].ID, HubPosition: 0}))
-	assert.Equal(t, ids(mine[1:]), pending(0, 0), "a zero hub position is no ack")
+	assert.Equal(t, testutil.IDs(mine[1:]), pending(0, 0), "a zero hub position is no ack")
 
 	// The hub echoes a local event back: Insert records its hub position.
 	echo := mine[1]
 	echo.HubPosition = 102
 	res := insert(t, s, echo)
 	assert.False(t, res[0].Inserted)
-	assert.Equal(t, ids(mine[2:]), pending(0, 0))
+	assert.Equal(t, testutil.IDs(mine[2:]), pending(0, 0))
 	// A second echo with another position does not overwrite it.
 	echo.HubPosition = 999
 	insert(t, s, echo)
 
 	hub := map[string]int64{}
-	for _, e := range collect(t, s.ReadAll(ctx, 0, 0)) {
+	for _, e := range testutil.Collect(t, s.ReadAll(ctx, 0, 0)) {
 		hub[e.ID] = e.HubPosition
 	}
 	assert.Equal(t, map[string]int64{mine[0].ID: 100, mine[1].ID: 102, mine[2].ID: 0, mine[3].ID: 0, theirs.ID: 77}, hub)
@@ -200,7 +203,7 @@ func testHubPositions(t *testing.T, h *harness) {
 	res = insert(t, s, twice, later)
 	assert.True(t, res[0].Inserted)
 	assert.False(t, res[1].Inserted)
-	for _, e := range collect(t, s.ReadAll(ctx, 0, 0)) {
+	for _, e := range testutil.Collect(t, s.ReadAll(ctx, 0, 0)) {
 		if e.ID == twice.ID {
 			assert.Equal(t, int64(42), e.HubPosition, "hub position of the later copy")
 		}
@@ -237,8 +240,8 @@ func testAdvancesClock(t *testing.T, h *harness) {
 	insert(t, s, ahead)
 	mine := appendTo(t, s, "s", local(TypeNote, 1))[0]
 	assert.Greater(t, mine.Created, ahead.Created)
-	got := collect(t, s.ReadStream(t.Context(), "s", eventstore.ReadOptions{}))
-	assert.Equal(t, []string{ahead.ID, mine.ID}, ids(got))
+	got := testutil.Collect(t, s.ReadStream(t.Context(), "s", eventstore.ReadOptions{}))
+	assert.Equal(t, []string{ahead.ID, mine.ID}, testutil.IDs(got))
 }
 
 // testInsertReturnsStored: Insert's results hold each new event exactly as
@@ -253,7 +256,7 @@ func testInsertReturnsStored(t *testing.T, h *harness) {
 	fresh := remote("r", TypeNote, at(b, 20))
 	fresh.Data, fresh.Meta, fresh.Schema = nil, nil, 0 // defaults filled in
 	res := insert(t, s, late, fresh, late)
-	stored := collect(t, s.ReadAll(t.Context(), 1, 0))
+	stored := testutil.Collect(t, s.ReadAll(t.Context(), 1, 0))
 	require.Len(t, stored, 2)
 	require.True(t, res[0].Inserted)
 	require.True(t, res[1].Inserted)

@@ -14,6 +14,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/ferrysync/ferry/eventstore"
+	"github.com/ferrysync/ferry/internal/testutil"
 )
 
 var largeChecks = []check{
@@ -55,7 +56,7 @@ func testLargeStream(t *testing.T, h *harness) {
 
 	// What holding every event of the stream in memory would take, at the
 	// very least: the Event values plus their strings and payloads.
-	sample := collect(t, s.ReadStream(ctx, "big", eventstore.ReadOptions{Limit: 1}))[0]
+	sample := testutil.Collect(t, s.ReadStream(ctx, "big", eventstore.ReadOptions{Limit: 1}))[0]
 	perEvent := int(unsafe.Sizeof(eventstore.Event{})) + len(sample.ID) + len(sample.Stream) +
 		len(sample.Type) + len(sample.Origin) + len(sample.Data) + len(sample.Meta)
 	whole := uint64(n * perEvent)

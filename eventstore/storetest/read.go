@@ -8,6 +8,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/ferrysync/ferry/eventstore"
+	"github.com/ferrysync/ferry/internal/testutil"
 )
 
 var readChecks = []check{
@@ -48,19 +49,19 @@ func testOrder(t *testing.T, h *harness) {
 	require.Less(t, e3.ID, e4.ID)
 	insert(t, s, e4, e1, e3, e2)
 
-	got := collect(t, s.ReadStream(t.Context(), "s", eventstore.ReadOptions{}))
-	assert.Equal(t, []string{e2.ID, e3.ID, e4.ID, e1.ID}, ids(got))
-	got = collect(t, s.ReadStream(t.Context(), "s", eventstore.ReadOptions{Reverse: true}))
-	assert.Equal(t, []string{e1.ID, e4.ID, e3.ID, e2.ID}, ids(got))
+	got := testutil.Collect(t, s.ReadStream(t.Context(), "s", eventstore.ReadOptions{}))
+	assert.Equal(t, []string{e2.ID, e3.ID, e4.ID, e1.ID}, testutil.IDs(got))
+	got = testutil.Collect(t, s.ReadStream(t.Context(), "s", eventstore.ReadOptions{Reverse: true}))
+	assert.Equal(t, []string{e1.ID, e4.ID, e3.ID, e2.ID}, testutil.IDs(got))
 
 	// The ledger is arrival order.
-	all := collect(t, s.ReadAll(t.Context(), 0, 0))
-	assert.Equal(t, []string{e4.ID, e1.ID, e3.ID, e2.ID}, ids(all))
+	all := testutil.Collect(t, s.ReadAll(t.Context(), 0, 0))
+	assert.Equal(t, []string{e4.ID, e1.ID, e3.ID, e2.ID}, testutil.IDs(all))
 	for i, e := range all {
 		assert.Equal(t, int64(i+1), e.Position)
 	}
 	assert.Equal(t, int64(4), version(t, s, "s"))
-	assert.Empty(t, collect(t, s.ReadStream(t.Context(), "nope", eventstore.ReadOptions{})))
+	assert.Empty(t, testutil.Collect(t, s.ReadStream(t.Context(), "nope", eventstore.ReadOptions{})))
 }
 
 func testLateEvent(t *testing.T, h *harness) {
@@ -72,10 +73,10 @@ func testLateEvent(t *testing.T, h *harness) {
 	assert.True(t, res[0].Inserted)
 	assert.Equal(t, int64(3), res[0].Event.Position)
 
-	got := collect(t, s.ReadStream(t.Context(), "s", eventstore.ReadOptions{}))
-	assert.Equal(t, []string{late.ID, out[0].ID, out[1].ID}, ids(got))
-	all := collect(t, s.ReadAll(t.Context(), 0, 0))
-	assert.Equal(t, []string{out[0].ID, out[1].ID, late.ID}, ids(all))
+	got := testutil.Collect(t, s.ReadStream(t.Context(), "s", eventstore.ReadOptions{}))
+	assert.Equal(t, []string{late.ID, out[0].ID, out[1].ID}, testutil.IDs(got))
+	all := testutil.Collect(t, s.ReadAll(t.Context(), 0, 0))
+	assert.Equal(t, []string{out[0].ID, out[1].ID, late.ID}, testutil.IDs(all))
 }
 
 func testReadOptions(t *testing.T, h *harness) {
@@ -142,12 +143,12 @@ func testReadOptions(t *testing.T, h *harness) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			got := collect(t, s.ReadStream(t.Context(), "s", c.opts))
+			got := testutil.Collect(t, s.ReadStream(t.Context(), "s", c.opts))
 			if len(c.want) == 0 {
 				assert.Empty(t, got)
 				return
 			}
-			assert.Equal(t, pick(c.want...), ids(got))
+			assert.Equal(t, pick(c.want...), testutil.IDs(got))
 		})
 	}
 }
@@ -173,17 +174,17 @@ func testReadStreams(t *testing.T, h *harness) {
 	}
 	want := sorted(xy)
 
-	got := collect(t, s.ReadStreams(t.Context(), []string{"y", "x"}, eventstore.ReadOptions{}))
-	assert.Equal(t, ids(want), ids(got), "merged in (Created, ID) order")
-	got = collect(t, s.ReadStreams(t.Context(), []string{"x", "y", "x", "missing"}, eventstore.ReadOptions{}))
-	assert.Equal(t, ids(want), ids(got), "duplicate and unknown names")
-	got = collect(t, s.ReadStreams(t.Context(), []string{"x", "y"}, eventstore.ReadOptions{Reverse: true, Limit: 3}))
-	assert.Equal(t, ids(reversed(want)[:3]), ids(got), "reverse with limit")
-	got = collect(t, s.ReadStreams(t.Context(), []string{"x", "y"}, eventstore.ReadOptions{After: eventstore.CursorOf(want[2]), Limit: 4}))
-	assert.Equal(t, ids(want[3:7]), ids(got), "after with limit")
-	assert.Empty(t, collect(t, s.ReadStreams(t.Context(), nil, eventstore.ReadOptions{})))
-	got = collect(t, s.ReadStreams(t.Context(), []string{"z"}, eventstore.ReadOptions{}))
-	assert.Equal(t, ids(collect(t, s.ReadStream(t.Context(), "z", eventstore.ReadOptions{}))), ids(got))
+	got := testutil.Collect(t, s.ReadStreams(t.Context(), []string{"y", "x"}, eventstore.ReadOptions{}))
+	assert.Equal(t, testutil.IDs(want), testutil.IDs(got), "merged in (Created, ID) order")
+	got = testutil.Collect(t, s.ReadStreams(t.Context(), []string{"x", "y", "x", "missing"}, eventstore.ReadOptions{}))
+	assert.Equal(t, testutil.IDs(want), testutil.IDs(got), "duplicate and unknown names")
+	got = testutil.Collect(t, s.ReadStreams(t.Context(), []string{"x", "y"}, eventstore.ReadOptions{Reverse: true, Limit: 3}))
+	assert.Equal(t, testutil.IDs(reversed(want)[:3]), testutil.IDs(got), "reverse with limit")
+	got = testutil.Collect(t, s.ReadStreams(t.Context(), []string{"x", "y"}, eventstore.ReadOptions{After: eventstore.CursorOf(want[2]), Limit: 4}))
+	assert.Equal(t, testutil.IDs(want[3:7]), testutil.IDs(got), "after with limit")
+	assert.Empty(t, testutil.Collect(t, s.ReadStreams(t.Context(), nil, eventstore.ReadOptions{})))
+	got = testutil.Collect(t, s.ReadStreams(t.Context(), []string{"z"}, eventstore.ReadOptions{}))
+	assert.Equal(t, testutil.IDs(testutil.Collect(t, s.ReadStream(t.Context(), "z", eventstore.ReadOptions{}))), testutil.IDs(got))
 }
 
 // testAcrossChunks reads streams longer than any sane chunk or page size, so
@@ -215,24 +216,24 @@ func testAcrossChunks(t *testing.T, h *harness) {
 		return sorted(out)
 	}
 	ctx := t.Context()
-	assert.Equal(t, ids(of("p", "")), ids(collect(t, s.ReadStream(ctx, "p", eventstore.ReadOptions{}))))
-	assert.Equal(t, ids(reversed(of("p", ""))), ids(collect(t, s.ReadStream(ctx, "p", eventstore.ReadOptions{Reverse: true}))))
-	assert.Equal(t, ids(of("q", TypeRenamed)), ids(collect(t, s.ReadStream(ctx, "q", eventstore.ReadOptions{Types: []string{TypeRenamed}}))))
+	assert.Equal(t, testutil.IDs(of("p", "")), testutil.IDs(testutil.Collect(t, s.ReadStream(ctx, "p", eventstore.ReadOptions{}))))
+	assert.Equal(t, testutil.IDs(reversed(of("p", ""))), testutil.IDs(testutil.Collect(t, s.ReadStream(ctx, "p", eventstore.ReadOptions{Reverse: true}))))
+	assert.Equal(t, testutil.IDs(of("q", TypeRenamed)), testutil.IDs(testutil.Collect(t, s.ReadStream(ctx, "q", eventstore.ReadOptions{Types: []string{TypeRenamed}}))))
 	pq := of("", "")
-	assert.Equal(t, ids(pq), ids(collect(t, s.ReadStreams(ctx, []string{"p", "q"}, eventstore.ReadOptions{}))))
-	assert.Equal(t, ids(reversed(pq)[:700]), ids(collect(t, s.ReadStreams(ctx, []string{"q", "p"}, eventstore.ReadOptions{Reverse: true, Limit: 700}))))
+	assert.Equal(t, testutil.IDs(pq), testutil.IDs(testutil.Collect(t, s.ReadStreams(ctx, []string{"p", "q"}, eventstore.ReadOptions{}))))
+	assert.Equal(t, testutil.IDs(reversed(pq)[:700]), testutil.IDs(testutil.Collect(t, s.ReadStreams(ctx, []string{"q", "p"}, eventstore.ReadOptions{Reverse: true, Limit: 700}))))
 	pqr := of("", TypeRenamed)
-	assert.Equal(t, ids(pqr), ids(collect(t, s.ReadStreams(ctx, []string{"p", "q"}, eventstore.ReadOptions{Types: []string{TypeRenamed}}))))
+	assert.Equal(t, testutil.IDs(pqr), testutil.IDs(testutil.Collect(t, s.ReadStreams(ctx, []string{"p", "q"}, eventstore.ReadOptions{Types: []string{TypeRenamed}}))))
 
-	all := collect(t, s.ReadAll(ctx, 0, 0))
+	all := testutil.Collect(t, s.ReadAll(ctx, 0, 0))
 	require.Len(t, all, n)
 	for i, e := range all {
 		require.Equal(t, int64(i+1), e.Position)
 		require.Equal(t, evs[i].ID, e.ID)
 	}
-	assert.Equal(t, ids(evs[700:1000]), ids(collect(t, s.ReadAll(ctx, 700, 300))))
-	assert.Equal(t, ids(evs[1400:]), ids(collect(t, s.ReadAll(ctx, 1400, 0))))
-	assert.Empty(t, collect(t, s.ReadAll(ctx, n, 0)))
+	assert.Equal(t, testutil.IDs(evs[700:1000]), testutil.IDs(testutil.Collect(t, s.ReadAll(ctx, 700, 300))))
+	assert.Equal(t, testutil.IDs(evs[1400:]), testutil.IDs(testutil.Collect(t, s.ReadAll(ctx, 1400, 0))))
+	assert.Empty(t, testutil.Collect(t, s.ReadAll(ctx, n, 0)))
 }
 
 // testSparseFilter merges streams through a type filter that matches few
@@ -265,11 +266,11 @@ func testSparseFilter(t *testing.T, h *harness) {
 	}
 	want = sorted(want)
 	opts := eventstore.ReadOptions{Types: []string{TypeRenamed}}
-	assert.Equal(t, ids(want), ids(collect(t, s.ReadStreams(t.Context(), []string{"p", "q"}, opts))))
+	assert.Equal(t, testutil.IDs(want), testutil.IDs(testutil.Collect(t, s.ReadStreams(t.Context(), []string{"p", "q"}, opts))))
 	opts.Reverse = true
-	assert.Equal(t, ids(reversed(want)), ids(collect(t, s.ReadStreams(t.Context(), []string{"p", "q"}, opts))))
+	assert.Equal(t, testutil.IDs(reversed(want)), testutil.IDs(testutil.Collect(t, s.ReadStreams(t.Context(), []string{"p", "q"}, opts))))
 	opts.Limit = 2
-	assert.Equal(t, ids(reversed(want)[:2]), ids(collect(t, s.ReadStreams(t.Context(), []string{"p", "q"}, opts))))
+	assert.Equal(t, testutil.IDs(reversed(want)[:2]), testutil.IDs(testutil.Collect(t, s.ReadStreams(t.Context(), []string{"p", "q"}, opts))))
 }
 
 // testEarlyBreak breaks out of every kind of iterator; the store must stay
@@ -343,7 +344,7 @@ func testEventFields(t *testing.T, h *harness) {
 
 	plain := appendTo(t, s, "s", eventstore.Event{Type: TypeNote})[0]
 
-	got := collect(t, s.ReadStream(ctx, "s", eventstore.ReadOptions{}))
+	got := testutil.Collect(t, s.ReadStream(ctx, "s", eventstore.ReadOptions{}))
 	require.Len(t, got, 2)
 	r := got[0]
 	assert.Equal(t, e.ID, r.ID)
@@ -366,6 +367,6 @@ func testEventFields(t *testing.T, h *harness) {
 
 	// A caller mutating a returned event must not change the store.
 	got[0].Data[0] = 'X'
-	again := collect(t, s.ReadStream(ctx, "s", eventstore.ReadOptions{Limit: 1}))
+	again := testutil.Collect(t, s.ReadStream(ctx, "s", eventstore.ReadOptions{Limit: 1}))
 	assert.JSONEq(t, `{"title":"hello"}`, string(again[0].Data))
 }

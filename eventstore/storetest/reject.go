@@ -8,6 +8,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/ferrysync/ferry/eventstore"
+	"github.com/ferrysync/ferry/internal/testutil"
 )
 
 var outboxChecks = []check{
@@ -31,7 +32,7 @@ func localAt(typ string, i int, created eventstore.Timestamp) eventstore.Event {
 // streamIDs reads stream with opts and returns the IDs.
 func streamIDs(t *testing.T, s store, stream string, opts eventstore.ReadOptions) []string {
 	t.Helper()
-	return ids(collect(t, s.ReadStream(t.Context(), stream, opts)))
+	return testutil.IDs(testutil.Collect(t, s.ReadStream(t.Context(), stream, opts)))
 }
 
 // listStreams returns the first page of ListStreams.
@@ -46,7 +47,7 @@ func listStreams(t *testing.T, s store) []eventstore.StreamInfo {
 func rejectedIDs(t *testing.T, s store) []string {
 	t.Helper()
 	var out []string
-	for _, e := range collect(t, s.ReadAll(t.Context(), 0, 0)) {
+	for _, e := range testutil.Collect(t, s.ReadAll(t.Context(), 0, 0)) {
 		if e.Rejected {
 			out = append(out, e.ID)
 		}
@@ -73,12 +74,12 @@ func testRejectExcluded(t *testing.T, h *harness) {
 	assert.Equal(t, []string{evs[2].ID}, streamIDs(t, s, "s", eventstore.ReadOptions{After: eventstore.CursorOf(evs[0])}))
 	assert.Equal(t, []string{evs[0].ID}, streamIDs(t, s, "s", eventstore.ReadOptions{Until: at(b, 25)}))
 	assert.Equal(t, []string{evs[0].ID, other.ID, evs[2].ID},
-		ids(collect(t, s.ReadStreams(ctx, []string{"s", "t"}, eventstore.ReadOptions{}))))
-	assert.Equal(t, []string{evs[0].ID, evs[2].ID, other.ID}, ids(collect(t, s.ReadPending(ctx, 0, 0))))
+		testutil.IDs(testutil.Collect(t, s.ReadStreams(ctx, []string{"s", "t"}, eventstore.ReadOptions{}))))
+	assert.Equal(t, []string{evs[0].ID, evs[2].ID, other.ID}, testutil.IDs(testutil.Collect(t, s.ReadPending(ctx, 0, 0))))
 	assert.Equal(t, int64(2), version(t, s, "s"))
 	assert.Equal(t, []eventstore.StreamInfo{si("s", 2), si("t", 1)}, listStreams(t, s))
 
-	all := collect(t, s.ReadAll(ctx, 0, 0))
+	all := testutil.Collect(t, s.ReadAll(ctx, 0, 0))
 	require.Len(t, all, 4, "the ledger keeps the rejected event")
 	assert.Equal(t, int64(4), head(t, s))
 	for _, e := range all {
@@ -111,12 +112,12 @@ func testRejectWholeStream(t *testing.T, h *harness) {
 	assert.Empty(t, streamIDs(t, s, "gone", eventstore.ReadOptions{}))
 	assert.Zero(t, version(t, s, "gone"))
 	assert.Equal(t, []eventstore.StreamInfo{si("kept", 1)}, listStreams(t, s))
-	assert.ElementsMatch(t, ids(evs), rejectedIDs(t, s))
+	assert.ElementsMatch(t, testutil.IDs(evs), rejectedIDs(t, s))
 
 	again, err := s.Append(ctx, eventstore.Write{Stream: "gone", Expect: eventstore.NoStream, Events: []eventstore.Event{local(TypeNote, 4)}})
 	require.NoError(t, err, "a stream with only rejected events holds none")
 	assert.Equal(t, int64(1), version(t, s, "gone"))
-	assert.Equal(t, ids(again), streamIDs(t, s, "gone", eventstore.ReadOptions{}))
+	assert.Equal(t, testutil.IDs(again), streamIDs(t, s, "gone", eventstore.ReadOptions{}))
 	assert.Equal(t, []eventstore.StreamInfo{si("gone", 1), si("kept", 1)}, listStreams(t, s))
 }
 
@@ -149,7 +150,7 @@ func testRejectOutdated(t *testing.T, h *harness) {
 	mine := appendTo(t, s, "o", localAt(TypeNote, 3, at(b, 25)))[0]
 	assert.False(t, mine.Outdated)
 
-	all := collect(t, s.ReadAll(ctx, 0, 0))
+	all := testutil.Collect(t, s.ReadAll(ctx, 0, 0))
 	require.Len(t, all, 4)
 	assert.Equal(t, early.ID, all[1].ID)
 	assert.False(t, all[1].Outdated, "the flag the rejected event caused is re-derived without it")
@@ -164,7 +165,7 @@ func testRejectOutdated(t *testing.T, h *harness) {
 	require.True(t, early2.Outdated)
 	require.NoError(t, s.Reject(ctx, late2.ID))
 	flags := map[string]bool{}
-	for _, e := range collect(t, s.ReadAll(ctx, 0, 0)) {
+	for _, e := range testutil.Collect(t, s.ReadAll(ctx, 0, 0)) {
 		flags[e.ID] = e.Outdated
 	}
 	assert.True(t, flags[early2.ID], "still outdated by the remaining later event")
@@ -208,7 +209,7 @@ func testRejectIgnored(t *testing.T, h *harness) {
 	require.NoError(t, s.Reject(ctx, eventstore.NewID(), theirs.ID, mine[0].ID))
 	assert.Empty(t, rejectedIDs(t, s))
 	assert.Equal(t, int64(4), version(t, s, "s"))
-	assert.Equal(t, ids(mine[1:]), ids(collect(t, s.ReadPending(ctx, 0, 0))))
+	assert.Equal(t, testutil.IDs(mine[1:]), testutil.IDs(testutil.Collect(t, s.ReadPending(ctx, 0, 0))))
 
 	require.NoError(t, s.Reject(ctx, mine[1].ID, mine[1].ID))
 	require.NoError(t, s.Reject(ctx, mine[1].ID))
@@ -216,7 +217,7 @@ func testRejectIgnored(t *testing.T, h *harness) {
 	assert.Equal(t, int64(3), version(t, s, "s"), "rejecting twice counts once")
 	assert.Equal(t, []eventstore.StreamInfo{si("s", 3)}, listStreams(t, s))
 	assert.Equal(t, []string{theirs.ID, mine[0].ID, mine[2].ID}, streamIDs(t, s, "s", eventstore.ReadOptions{}))
-	assert.Equal(t, []string{mine[2].ID}, ids(collect(t, s.ReadPending(ctx, 0, 0))))
+	assert.Equal(t, []string{mine[2].ID}, testutil.IDs(testutil.Collect(t, s.ReadPending(ctx, 0, 0))))
 }
 
 // testRejectSnapshots: snapshots of the stream at or after the rejected
@@ -269,8 +270,8 @@ func testRejectInUpdate(t *testing.T, h *harness) {
 	require.ErrorIs(t, err, boom)
 	assert.Empty(t, rejectedIDs(t, s), "rolled back")
 	assert.Equal(t, int64(2), version(t, s, "s"))
-	assert.Equal(t, ids(evs), streamIDs(t, s, "s", eventstore.ReadOptions{}))
-	assert.Equal(t, ids(evs), ids(collect(t, s.ReadPending(ctx, 0, 0))))
+	assert.Equal(t, testutil.IDs(evs), streamIDs(t, s, "s", eventstore.ReadOptions{}))
+	assert.Equal(t, testutil.IDs(evs), testutil.IDs(testutil.Collect(t, s.ReadPending(ctx, 0, 0))))
 	assert.Equal(t, []eventstore.StreamInfo{si("s", 2)}, listStreams(t, s))
 
 	var next []eventstore.Event

@@ -8,6 +8,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/ferrysync/ferry/eventstore"
+	"github.com/ferrysync/ferry/internal/testutil"
 )
 
 var snapshotChecks = []check{
@@ -108,7 +109,7 @@ func testSnapshotLateInsert(t *testing.T, h *harness) {
 
 	// A duplicate of an old event invalidates nothing.
 	require.NoError(t, s.SaveSnapshot(t.Context(), eventstore.Snapshot{Name: "late", Stream: "s", Cursor: eventstore.Cursor{Created: at(b, 60)}}))
-	all := collect(t, s.ReadStream(t.Context(), "s", eventstore.ReadOptions{}))
+	all := testutil.Collect(t, s.ReadStream(t.Context(), "s", eventstore.ReadOptions{}))
 	insert(t, s, all[0])
 	assert.True(t, snapshotExists(t, s, "late", "s"))
 }
@@ -165,7 +166,7 @@ func testSnapshotManyStreams(t *testing.T, h *harness) {
 		assert.True(t, snapshotExists(t, s, "before", stream(i)), "stream %d: a cursor before the late events survives", i)
 		assert.Equal(t, i == n, snapshotExists(t, s, "after", stream(i)), "stream %d: a cursor past a late event is invalidated", i)
 	}
-	got := collect(t, s.ReadStream(ctx, stream(7), eventstore.ReadOptions{Types: []string{TypeRenamed}}))
+	got := testutil.Collect(t, s.ReadStream(ctx, stream(7), eventstore.ReadOptions{Types: []string{TypeRenamed}}))
 	require.Len(t, got, 1)
 	assert.Equal(t, late[15].ID, got[0].ID)
 }

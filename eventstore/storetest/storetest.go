@@ -20,7 +20,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"iter"
 	"testing"
 	"time"
 
@@ -29,6 +28,7 @@ import (
 
 	"github.com/ferrysync/ferry/eventstore"
 	"github.com/ferrysync/ferry/eventstore/internal/backend"
+	"github.com/ferrysync/ferry/internal/testutil"
 )
 
 // Option configures Run.
@@ -244,26 +244,6 @@ func appendTo(t *testing.T, s store, stream string, events ...eventstore.Event) 
 	return out
 }
 
-// collect drains seq, requiring no error.
-func collect(t *testing.T, seq iter.Seq2[eventstore.Event, error]) []eventstore.Event {
-	t.Helper()
-	var out []eventstore.Event
-	for e, err := range seq {
-		require.NoError(t, err)
-		out = append(out, e)
-	}
-	return out
-}
-
-// ids returns the IDs of events.
-func ids(events []eventstore.Event) []string {
-	out := make([]string, len(events))
-	for i, e := range events {
-		out[i] = e.ID
-	}
-	return out
-}
-
 // head returns s's head, requiring no error.
 func head(t *testing.T, s store) int64 {
 	t.Helper()
@@ -284,7 +264,7 @@ func version(t *testing.T, s store, stream string) int64 {
 func assertEmpty(t *testing.T, s store) {
 	t.Helper()
 	assert.Zero(t, head(t, s), "head")
-	assert.Empty(t, collect(t, s.ReadAll(t.Context(), 0, 0)), "ledger")
+	assert.Empty(t, testutil.Collect(t, s.ReadAll(t.Context(), 0, 0)), "ledger")
 	streams, err := s.ListStreams(t.Context(), eventstore.ListOptions{})
 	require.NoError(t, err)
 	assert.Empty(t, streams, "streams")

@@ -7,6 +7,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/ferrysync/ferry/eventstore"
+	"github.com/ferrysync/ferry/internal/testutil"
 )
 
 var tenantChecks = []check{
@@ -39,8 +40,8 @@ func testTenantIsolation(t *testing.T, h *harness) {
 	// b sees nothing of a.
 	assertEmpty(t, b)
 	assert.Zero(t, version(t, b, "s"))
-	assert.Empty(t, collect(t, b.ReadStream(ctx, "s", eventstore.ReadOptions{})))
-	assert.Empty(t, collect(t, b.ReadStreams(ctx, []string{"s", "r"}, eventstore.ReadOptions{})))
+	assert.Empty(t, testutil.Collect(t, b.ReadStream(ctx, "s", eventstore.ReadOptions{})))
+	assert.Empty(t, testutil.Collect(t, b.ReadStreams(ctx, []string{"s", "r"}, eventstore.ReadOptions{})))
 	st, err := b.Status(ctx, evs[0])
 	require.NoError(t, err)
 	assert.Equal(t, eventstore.EventStatus{}, st)
@@ -71,7 +72,7 @@ func testTenantIsolation(t *testing.T, h *harness) {
 
 	assert.Equal(t, int64(2), version(t, a, "s"))
 	assert.Equal(t, int64(3), head(t, a))
-	assert.Equal(t, append(ids(evs), theirs.ID), ids(collect(t, a.ReadAll(ctx, 0, 0))))
+	assert.Equal(t, append(testutil.IDs(evs), theirs.ID), testutil.IDs(testutil.Collect(t, a.ReadAll(ctx, 0, 0))))
 	keys, err = a.StreamsByKeys(ctx, "k")
 	require.NoError(t, err)
 	assert.Equal(t, []string{"s"}, keys)

@@ -8,6 +8,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/ferrysync/ferry/eventstore"
+	"github.com/ferrysync/ferry/internal/testutil"
 	"github.com/ferrysync/ferry/projector"
 )
 
@@ -33,7 +34,7 @@ func testBatchHandlers(t *testing.T, open Opener) {
 	})
 	mixedHistory(t, e.store)
 	var wantOn, wantAll []int64
-	for _, ev := range ledger(t, e.store) {
+	for _, ev := range testutil.Ledger(t, e.store) {
 		if ev.Type != TaskRenamed {
 			continue
 		}

@@ -8,6 +8,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/ferrysync/ferry/eventstore"
+	"github.com/ferrysync/ferry/internal/testutil"
 	"github.com/ferrysync/ferry/projector"
 )
 
@@ -41,7 +42,7 @@ func testMatrix(t *testing.T, open Opener) {
 	require.NoError(t, err)
 
 	flags := map[string][2]bool{}
-	for _, ev := range ledger(t, s) {
+	for _, ev := range testutil.Ledger(t, s) {
 		flags[ev.ID] = [2]bool{ev.Hydrated, ev.Outdated}
 	}
 	cases := []struct {

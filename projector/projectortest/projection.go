@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/ferrysync/ferry/eventstore"
+	"github.com/ferrysync/ferry/internal/testutil"
 	"github.com/ferrysync/ferry/projector"
 )
 
@@ -186,7 +187,7 @@ func testConcurrentRunners(t *testing.T, open Opener) {
 	}
 	wg.Wait()
 	assert.Equal(t, n, e.rec.Count("on"))
-	for _, ev := range ledger(t, e.store) {
+	for _, ev := range testutil.Ledger(t, e.store) {
 		assert.Len(t, e.rec.Calls(ev.ID), 2, "on and all once each for %d", ev.Position)
 	}
 }

@@ -241,15 +241,4 @@ func testCtx(t *testing.T) context.Context {
 	return ctx
 }
 
-// ledger returns every event of the store.
-func ledger(t *testing.T, store projector.Store) []eventstore.Event {
-	t.Helper()
-	var out []eventstore.Event
-	for e, err := range store.ReadAll(context.Background(), 0, 0) {
-		require.NoError(t, err)
-		out = append(out, e)
-	}
-	return out
-}
-
 func title(i int) string { return fmt.Sprintf("title %d", i) }

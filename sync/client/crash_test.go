@@ -1,33 +1,27 @@
 package client_test
 
 import (
-	"bufio"
 	"context"
 	"fmt"
 	"math/rand/v2"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/ferrysync/ferry/eventstore"
+	"github.com/ferrysync/ferry/internal/testutil"
 	"github.com/ferrysync/ferry/sync/client"
 	"github.com/ferrysync/ferry/sync/hub"
+	"github.com/ferrysync/ferry/sync/synctest"
 )
 
-// Environment of the crash child process.
-const (
-	envCrashChild = "FERRY_CLIENT_CRASH_CHILD"
-	envCrashURL   = "FERRY_CLIENT_CRASH_URL"
-	envCrashToken = "FERRY_CLIENT_CRASH_TOKEN"
-	envCrashDB    = "FERRY_CLIENT_CRASH_DB"
-)
+// envCrashChild makes the test binary a pull child (synctest.PullChild).
+const envCrashChild = "FERRY_CLIENT_CRASH_CHILD"
 
 // TestCrashChild is the child side of TestCrashDuringPull: it pulls into a
 // SQLite file and prints its cursor after every applied batch. It is
@@ -36,31 +30,10 @@ func TestCrashChild(t *testing.T) {
 	if os.Getenv(envCrashChild) != "1" {
 		t.Skip("child process of TestCrashDuringPull")
 	}
-	ctx := context.Background()
-	s, err := sqliteOpen(ctx, os.Getenv(envCrashDB))
-	if err != nil {
+	if err := synctest.PullChild(context.Background()); err != nil {
 		fmt.Println("error", err)
 		os.Exit(2)
 	}
-	r, err := client.New(s, client.Config{
-		URL:       os.Getenv(envCrashURL),
-		Token:     os.Getenv(envCrashToken),
-		BatchSize: 50,
-		PullBatch: 1, // one frame per transaction: many commits for kills to land between
-		OnProgress: func(p client.Progress) {
-			fmt.Printf("cursor %d\n", p.Cursor)
-		},
-	})
-	if err != nil {
-		fmt.Println("error", err)
-		os.Exit(2)
-	}
-	if _, err := r.SyncOnce(ctx); err != nil {
-		fmt.Println("error", err)
-		os.Exit(2)
-	}
-	fmt.Println("done")
-	_ = s.Close()
 	os.Exit(0)
 }
 
@@ -91,31 +64,10 @@ func TestCrashDuringPull(t *testing.T) {
 	for round := 0; round < 8 && cursor < backlog; round++ {
 		threshold := cursor + 1 + rand.Int64N((backlog-cursor)/3+1)
 		cmd := exec.Command(os.Args[0], "-test.run=^TestCrashChild$", "-test.count=1")
-		cmd.Env = append(os.Environ(), envCrashChild+"=1", envCrashURL+"="+h.URL(), envCrashToken+"="+tok, envCrashDB+"="+db)
-		out, err := cmd.StdoutPipe()
-		require.NoError(t, err)
-		cmd.Stderr = os.Stderr
-		require.NoError(t, cmd.Start())
-		killed := false
-		sc := bufio.NewScanner(out)
-		for sc.Scan() {
-			line := sc.Text()
-			if c, ok := strings.CutPrefix(line, "cursor "); ok {
-				n, _ := strconv.ParseInt(c, 10, 64)
-				if !killed && n >= threshold {
-					require.NoError(t, cmd.Process.Signal(syscall.SIGKILL))
-					killed = true
-				}
-			} else if strings.HasPrefix(line, "error") {
-				t.Errorf("child: %s", line)
-			}
-		}
-		err = cmd.Wait()
+		cmd.Env = append(os.Environ(), envCrashChild+"=1")
+		killed, _ := synctest.RunPullChild(t, cmd, h.URL(), tok, db, threshold)
 		if killed {
 			kills++
-			require.Error(t, err, "killed")
-		} else {
-			require.NoError(t, err)
 		}
 		// The file is consistent after every kill: the cursor matches the
 		// events stored, which are a gap-free prefix of the hub's ledger.
@@ -138,22 +90,13 @@ func TestCrashDuringPull(t *testing.T) {
 // positions 1..n; it returns the cursor.
 func checkPrefix(t *testing.T, path string, hubStore eventstore.Store) int64 {
 	t.Helper()
-	ctx := context.Background()
-	s, err := sqliteOpen(ctx, path)
-	require.NoError(t, err)
-	defer s.Close()
-	r, err := client.New(s, client.Config{URL: "ws://127.0.0.1:1/sync"})
-	require.NoError(t, err)
-	st, err := r.Status(ctx)
-	require.NoError(t, err)
-	local := ledger(t, s)
-	hubLedger := ledger(t, hubStore)
-	require.Len(t, local, int(st.Cursor), "events stored == cursor: nothing lost, nothing ahead")
+	cursor, local := synctest.StoredPrefix(t, path)
+	hubLedger := testutil.Ledger(t, hubStore)
 	for i, e := range local {
 		require.Equal(t, int64(i+1), e.Position, "gap-free")
 		require.Equal(t, hubLedger[i].ID, e.ID, "hub order")
 		require.Equal(t, hubLedger[i].Position, e.HubPosition)
 		require.True(t, e.Hydrated)
 	}
-	return st.Cursor
+	return cursor
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/ferrysync/ferry/eventstore"
 	"github.com/ferrysync/ferry/eventstore/memory"
 	"github.com/ferrysync/ferry/eventstore/sqlite"
+	"github.com/ferrysync/ferry/internal/testutil/tempsqlite"
 	"github.com/ferrysync/ferry/sync/client"
 	"github.com/ferrysync/ferry/sync/hub"
 	"github.com/ferrysync/ferry/sync/synctest"
@@ -122,9 +123,7 @@ func (h *testHub) tenant(tenant string) eventstore.Store {
 // token issues a token for tenant and subject, limited to streams.
 func token(t testing.TB, tenant, subject string, streams ...string) string {
 	t.Helper()
-	tok, err := hub.IssueToken(testSecret, hub.Claims{Tenant: tenant, Subject: subject, Streams: streams, Expiry: time.Now().Add(time.Hour)})
-	require.NoError(t, err)
-	return tok
+	return synctest.Token(t, testSecret, tenant, subject, streams...)
 }
 
 // backend opens device stores.
@@ -153,10 +152,7 @@ func openSQLite(t testing.TB, path, device string) *sqlite.Store {
 
 func openSQLiteWith(t testing.TB, path string, cfg eventstore.Config) *sqlite.Store {
 	t.Helper()
-	s, err := sqlite.Open(context.Background(), path, sqlite.Options{Config: cfg})
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = s.Close() })
-	return s
+	return tempsqlite.OpenAt(t, path, cfg)
 }
 
 // replicator returns a replicator of store for tenant with fast backoff.
@@ -185,48 +181,6 @@ func write(t testing.TB, s eventstore.Store, stream string, n int) []eventstore.
 		}}})
 		require.NoError(t, err)
 		out = append(out, evs...)
-	}
-	return out
-}
-
-// ledger returns the store's events in Position order.
-func ledger(t testing.TB, s eventstore.Store) []eventstore.Event {
-	t.Helper()
-	var out []eventstore.Event
-	for e, err := range s.ReadAll(context.Background(), 0, 0) {
-		require.NoError(t, err)
-		out = append(out, e)
-	}
-	return out
-}
-
-// readStream returns the events ReadStream yields for stream.
-func readStream(t testing.TB, s eventstore.Store, stream string) []eventstore.Event {
-	t.Helper()
-	var out []eventstore.Event
-	for e, err := range s.ReadStream(context.Background(), stream, eventstore.ReadOptions{}) {
-		require.NoError(t, err)
-		out = append(out, e)
-	}
-	return out
-}
-
-// ids returns the IDs of events.
-func ids(events []eventstore.Event) []string {
-	out := make([]string, len(events))
-	for i, e := range events {
-		out[i] = e.ID
-	}
-	return out
-}
-
-// streamOrder returns the IDs of stream in (Created, ID) order.
-func streamOrder(t testing.TB, s eventstore.Store, stream string) []string {
-	t.Helper()
-	var out []string
-	for e, err := range s.ReadStream(context.Background(), stream, eventstore.ReadOptions{}) {
-		require.NoError(t, err)
-		out = append(out, e.ID)
 	}
 	return out
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/ferrysync/ferry/eventstore"
+	"github.com/ferrysync/ferry/internal/testutil"
 	"github.com/ferrysync/ferry/projector"
 	"github.com/ferrysync/ferry/sync/client"
 	"github.com/ferrysync/ferry/sync/hub"
@@ -76,7 +77,7 @@ func TestProjectorsInline(t *testing.T) {
 			write(t, hubStore, "notes/b", 80)
 			// A late event: created before notes/b's last note:added but
 			// stored after it, so the device finds it outdated.
-			b80 := readStream(t, hubStore, "notes/b")
+			b80 := testutil.ReadStream(t, hubStore, "notes/b")
 			late := eventstore.Event{ID: eventstore.NewID(), Stream: "notes/b", Type: "note:added", Data: []byte(`{"late":true}`),
 				Created: b80[len(b80)-1].Created - 1, Origin: "elsewhere"}
 			_, err := hubStore.Insert(ctx, late)
@@ -98,7 +99,7 @@ func TestProjectorsInline(t *testing.T) {
 			defer cancel()
 			require.NoError(t, p.WaitFor(waitCtx, head), "WaitFor sees the inline position")
 
-			stored := ledger(t, store)
+			stored := testutil.Ledger(t, store)
 			require.Len(t, stored, 201)
 			for _, e := range stored {
 				require.Len(t, seen.all[e.ID], 1, "All handler ran once for %s", e.ID)
@@ -145,7 +146,7 @@ func TestProjectorsInlineBehind(t *testing.T) {
 
 	head, err := p.CatchUp(ctx)
 	require.NoError(t, err)
-	stored := ledger(t, store)
+	stored := testutil.Ledger(t, store)
 	assert.Equal(t, stored[len(stored)-1].Position, head)
 	require.Len(t, seen.all, len(stored))
 	for _, e := range stored {
@@ -173,7 +174,7 @@ func TestProjectorsInlineFailureFallsBack(t *testing.T) {
 			st := syncOnce(t, r)
 			assert.Equal(t, 30, st.Inserted)
 			assert.Equal(t, int64(30), st.Cursor)
-			require.Len(t, ledger(t, store), 30)
+			require.Len(t, testutil.Ledger(t, store), 30)
 
 			// The 30 events come in one frame: its inline attempt failed as
 			// a whole, so no read-model row and no checkpoint remain of it.
@@ -194,7 +195,7 @@ func TestProjectorsInlineFailureFallsBack(t *testing.T) {
 			require.NoError(t, err)
 			require.Len(t, failures, 1)
 			assert.Equal(t, bad, failures[0].EventID)
-			for _, e := range ledger(t, store) {
+			for _, e := range testutil.Ledger(t, store) {
 				_, err := store.State(ctx, "rm/"+e.ID)
 				if e.ID == bad {
 					assert.ErrorIs(t, err, eventstore.ErrNotFound)
@@ -238,7 +239,7 @@ func TestProjectorsInlineWithRun(t *testing.T) {
 			stop()
 			require.NoError(t, <-done)
 
-			stored := ledger(t, store)
+			stored := testutil.Ledger(t, store)
 			require.Len(t, stored, 605)
 			assert.Positive(t, reports)
 			assert.Equal(t, int64(605), doneAt)
@@ -338,7 +339,7 @@ func TestProjectorsFallbackStoresEventsAsReceived(t *testing.T) {
 			})
 			r := replicator(t, h, store, "acme", func(c *client.Config) { c.Projectors = []client.Projector{meddler, failing} })
 			syncOnce(t, r)
-			want, got := ledger(t, h.tenant("acme")), ledger(t, store)
+			want, got := testutil.Ledger(t, h.tenant("acme")), testutil.Ledger(t, store)
 			require.Len(t, got, len(want))
 			for i := range want {
 				assert.Equal(t, want[i].ID, got[i].ID)

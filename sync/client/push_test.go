@@ -17,6 +17,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/ferrysync/ferry/eventstore"
+	"github.com/ferrysync/ferry/internal/testutil"
 	"github.com/ferrysync/ferry/sync/client"
 	"github.com/ferrysync/ferry/sync/protocol"
 )
@@ -109,7 +110,7 @@ func testPushIdempotent(t *testing.T, b backend, pull bool) {
 	assert.Positive(t, st.Pending, "the lost ack leaves events pending")
 	assert.False(t, st.Online)
 	assert.NotEmpty(t, st.LastError)
-	stored := len(ledger(t, h.tenant("acme")))
+	stored := len(testutil.Ledger(t, h.tenant("acme")))
 	require.Positive(t, stored, "the hub stored the first push")
 
 	stats := syncOnce(t, r)
@@ -121,19 +122,19 @@ func testPushIdempotent(t *testing.T, b backend, pull bool) {
 		assert.Equal(t, 400, stats.Pushed, "stored events re-sent and acked again")
 		assert.Zero(t, stats.Pulled)
 	}
-	hubLedger := ledger(t, h.tenant("acme"))
+	hubLedger := testutil.Ledger(t, h.tenant("acme"))
 	require.Len(t, hubLedger, 400, "nothing stored twice")
-	hubIDs := ids(hubLedger)
+	hubIDs := testutil.IDs(hubLedger)
 	slices.Sort(hubIDs)
 	assert.Len(t, slices.Compact(hubIDs), 400)
 
 	stats = syncOnce(t, r)
 	assert.Zero(t, stats.Pushed)
-	assert.Len(t, ledger(t, h.tenant("acme")), 400)
+	assert.Len(t, testutil.Ledger(t, h.tenant("acme")), 400)
 	st, err = r.Status(context.Background())
 	require.NoError(t, err)
 	assert.Zero(t, st.Pending)
-	for _, e := range ledger(t, s) {
+	for _, e := range testutil.Ledger(t, s) {
 		assert.Positive(t, e.HubPosition)
 	}
 }
@@ -172,7 +173,7 @@ func TestRejected(t *testing.T) {
 			assert.True(t, byCode[protocol.CodeEventTooLarge].Local)
 			assert.Equal(t, 4, st.Pushed)
 			assert.Equal(t, 2, st.Rejected)
-			assert.Len(t, ledger(t, h.tenant("acme")), 4)
+			assert.Len(t, testutil.Ledger(t, h.tenant("acme")), 4)
 
 			status, err := r.Status(context.Background())
 			require.NoError(t, err)
@@ -189,14 +190,14 @@ func TestRejected(t *testing.T) {
 			// The rejected events are gone from stream reads (so from
 			// folds) and versions, but stay in the ledger, flagged.
 			for _, stream := range []string{"secret/1", "ok/4"} {
-				assert.Empty(t, readStream(t, s, stream), stream)
+				assert.Empty(t, testutil.ReadStream(t, s, stream), stream)
 				v, err := s.StreamVersion(context.Background(), stream)
 				require.NoError(t, err)
 				assert.Zero(t, v, stream)
 			}
-			assert.Len(t, readStream(t, s, "ok/1"), 2)
+			assert.Len(t, testutil.ReadStream(t, s, "ok/1"), 2)
 			var flagged []string
-			for _, e := range ledger(t, s) {
+			for _, e := range testutil.Ledger(t, s) {
 				if e.Rejected {
 					flagged = append(flagged, e.ID)
 				}
@@ -207,7 +208,7 @@ func TestRejected(t *testing.T) {
 			require.NoError(t, err, "rejections are not retried")
 			assert.Zero(t, st.Pushed)
 			assert.Zero(t, st.Rejected)
-			assert.Len(t, ledger(t, h.tenant("acme")), 4)
+			assert.Len(t, testutil.Ledger(t, h.tenant("acme")), 4)
 		})
 	}
 }
@@ -233,7 +234,7 @@ func TestUnauthorized(t *testing.T) {
 			assert.False(t, st.Online)
 			assert.Contains(t, st.LastError, "unauthorized")
 			assert.Equal(t, 1, st.Pending)
-			assert.Empty(t, ledger(t, h.tenant("acme")), "nothing stored")
+			assert.Empty(t, testutil.Ledger(t, h.tenant("acme")), "nothing stored")
 		})
 	}
 }

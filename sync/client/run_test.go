@@ -11,6 +11,7 @@ import (
 
 	"github.com/ferrysync/ferry/eventstore"
 	"github.com/ferrysync/ferry/eventstore/sqlite"
+	"github.com/ferrysync/ferry/internal/testutil"
 	"github.com/ferrysync/ferry/sync/client"
 )
 
@@ -88,7 +89,7 @@ func TestRunLive(t *testing.T) {
 
 			require.ErrorIs(t, stopA(), context.Canceled)
 			require.ErrorIs(t, stopB(), context.Canceled)
-			assert.Equal(t, streamOrder(t, a, "chat/1"), streamOrder(t, bb, "chat/1"))
+			assert.Equal(t, testutil.IDs(testutil.ReadStream(t, a, "chat/1")), testutil.IDs(testutil.ReadStream(t, bb, "chat/1")))
 		})
 	}
 }
@@ -129,7 +130,7 @@ func TestRunReconnectsAfterHubRestart(t *testing.T) {
 	}
 	assert.Positive(t, connections, "reconnected")
 	assert.Equal(t, int64(1), pulled, "only the new event was pulled")
-	assert.Len(t, ledger(t, b), 21)
+	assert.Len(t, testutil.Ledger(t, b), 21)
 }
 
 // Run keeps retrying when the hub refuses the token, asking TokenFunc for
@@ -211,14 +212,14 @@ func TestApplyErrorNeverSkips(t *testing.T) {
 	require.ErrorIs(t, err, eventstore.ErrUnknownEventType)
 	st, err := r.Status(context.Background())
 	require.NoError(t, err)
-	assert.Len(t, ledger(t, s), int(st.Cursor), "cursor covers exactly what is stored")
+	assert.Len(t, testutil.Ledger(t, s), int(st.Cursor), "cursor covers exactly what is stored")
 	assert.Less(t, st.Cursor, int64(3), "not past the unknown event")
 	require.NoError(t, s.Close())
 
 	require.NoError(t, reg.Register(eventstore.EventType{Name: "alien:landed"}))
 	s = openSQLiteWith(t, path, eventstore.Config{Origin: "dev-a", Registry: reg})
 	syncOnce(t, replicator(t, h, s, "acme"))
-	assert.Equal(t, ids(ledger(t, h.tenant("acme"))), ids(ledger(t, s)))
+	assert.Equal(t, testutil.IDs(testutil.Ledger(t, h.tenant("acme"))), testutil.IDs(testutil.Ledger(t, s)))
 }
 
 // Only one session runs at a time: SyncOnce waits while Run holds the

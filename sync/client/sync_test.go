@@ -9,6 +9,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/ferrysync/ferry/eventstore"
+	"github.com/ferrysync/ferry/internal/testutil"
 	"github.com/ferrysync/ferry/sync/client"
 )
 
@@ -32,16 +33,16 @@ func TestConverge(t *testing.T) {
 			assert.GreaterOrEqual(t, st.Inserted, 8, "b pulls a's events")
 			syncOnce(t, ra)
 
-			hubLedger := ledger(t, h.tenant("acme"))
+			hubLedger := testutil.Ledger(t, h.tenant("acme"))
 			require.Len(t, hubLedger, 14)
-			want := ids(hubLedger)
+			want := testutil.IDs(hubLedger)
 			slices.Sort(want)
 			for _, s := range []eventstore.Store{a, bb} {
-				got := ids(ledger(t, s))
+				got := testutil.IDs(testutil.Ledger(t, s))
 				slices.Sort(got)
 				assert.Equal(t, want, got, "same event set, no duplicates")
 				for _, stream := range []string{"list/1", "list/2", "list/3"} {
-					assert.Equal(t, streamOrder(t, h.tenant("acme"), stream), streamOrder(t, s, stream), stream)
+					assert.Equal(t, testutil.IDs(testutil.ReadStream(t, h.tenant("acme"), stream)), testutil.IDs(testutil.ReadStream(t, s, stream)), stream)
 				}
 			}
 			for _, r := range []*client.Replicator{ra, rb} {
@@ -79,12 +80,12 @@ func TestOwnEventsComeBack(t *testing.T) {
 			assert.Equal(t, int64(30), st.Cursor)
 
 			hubPos := map[string]int64{}
-			for _, e := range ledger(t, h.tenant("acme")) {
+			for _, e := range testutil.Ledger(t, h.tenant("acme")) {
 				hubPos[e.ID] = e.Position
 			}
-			local := ledger(t, s)
+			local := testutil.Ledger(t, s)
 			require.Len(t, local, 30, "nothing stored twice")
-			assert.Equal(t, ids(mine), ids(local))
+			assert.Equal(t, testutil.IDs(mine), testutil.IDs(local))
 			for _, e := range local {
 				assert.False(t, e.Hydrated, "own events stay local (not hydrated)")
 				assert.Equal(t, hubPos[e.ID], e.HubPosition, "hub position recorded for %s", e.ID)
@@ -117,5 +118,5 @@ func TestCursorPersists(t *testing.T) {
 	assert.Equal(t, 7, st.Pulled, "no full resync")
 	assert.Equal(t, 7, st.Inserted)
 	assert.Equal(t, int64(307), st.Cursor)
-	assert.Len(t, ledger(t, s2), 307)
+	assert.Len(t, testutil.Ledger(t, s2), 307)
 }

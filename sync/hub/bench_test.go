@@ -8,10 +8,11 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
-	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/require"
 
 	"github.com/ferrysync/ferry/eventstore"
+	"github.com/ferrysync/ferry/internal/pgtest"
+	"github.com/ferrysync/ferry/internal/testutil"
 	"github.com/ferrysync/ferry/sync/protocol"
 )
 
@@ -32,12 +33,7 @@ func BenchmarkPushPostgres(b *testing.B) {
 	db := openPostgres(b, testSchema(b))
 	stores := newTenantStores(b, func(tenant string) (eventstore.Store, error) { return db.Store(tenant, eventstore.Config{}) })
 	h := newHarness(b, stores, nil)
-	table := pgx.Identifier{db.Schema(), "raw_events"}.Sanitize()
-	_, err := db.Pool().Exec(ctx, `CREATE TABLE `+table+` (
-	id TEXT PRIMARY KEY, stream TEXT NOT NULL, type TEXT NOT NULL, schema INTEGER NOT NULL,
-	data BYTEA NOT NULL, meta BYTEA NOT NULL, created BIGINT NOT NULL, origin TEXT NOT NULL)`)
-	require.NoError(b, err)
-	rawSQL := `INSERT INTO ` + table + ` (id, stream, type, schema, data, meta, created, origin) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`
+	rawTable := pgtest.NewRawTable(b, db.Pool(), db.Schema())
 
 	ws, resp, err := websocket.DefaultDialer.Dial(h.url(), http.Header{"Authorization": {"Bearer " + token(b, "acme")}})
 	require.NoError(b, err)
@@ -79,25 +75,11 @@ func BenchmarkPushPostgres(b *testing.B) {
 	var hubTime, raw time.Duration
 	iterations := 0
 	for b.Loop() {
-		events := make([]eventstore.Event, benchEvents)
-		for i := range events {
-			events[i] = eventstore.Event{
-				ID: eventstore.NewID(), Stream: fmt.Sprintf("stream-%d", i%10), Type: "task:updated",
-				Schema: 1, Data: fmt.Appendf(nil, `{"title":"task %d","done":false}`, i), Meta: []byte(`{"actor":"bench"}`),
-				Created: clock.Now(), Origin: "device-1",
-			}
-		}
+		events := testutil.BenchEvents(clock, benchEvents)
 
 		start := time.Now()
 		for i := 0; i < len(events); i += benchBatch {
-			tx, err := db.Pool().Begin(ctx)
-			require.NoError(b, err)
-			batch := &pgx.Batch{}
-			for _, e := range events[i : i+benchBatch] {
-				batch.Queue(rawSQL, e.ID, e.Stream, e.Type, e.Schema, []byte(e.Data), []byte(e.Meta), int64(e.Created), e.Origin)
-			}
-			require.NoError(b, tx.SendBatch(ctx, batch).Close())
-			require.NoError(b, tx.Commit(ctx))
+			require.NoError(b, rawTable.Insert(ctx, events[i:i+benchBatch]))
 		}
 		raw += time.Since(start)
 

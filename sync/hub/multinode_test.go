@@ -8,6 +8,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/ferrysync/ferry/eventstore"
+	"github.com/ferrysync/ferry/internal/testutil"
 	"github.com/ferrysync/ferry/sync/hub"
 	"github.com/ferrysync/ferry/sync/protocol"
 )
@@ -76,5 +77,5 @@ func TestMultiNodePostgres(t *testing.T) {
 	for i := range late.pulled {
 		require.Equal(t, onA.pulled[i].ID, late.pulled[i].ID)
 	}
-	assert.Equal(t, 200, get(t, a.ts.URL+"/readyz"))
+	assert.Equal(t, 200, testutil.HTTPStatus(t, a.ts.URL+"/readyz"))
 }

@@ -3,7 +3,6 @@ package hub_test
 import (
 	"context"
 	"errors"
-	"io"
 	"net/http"
 	"testing"
 	"time"
@@ -13,6 +12,7 @@ import (
 
 	"github.com/ferrysync/ferry/eventstore"
 	"github.com/ferrysync/ferry/eventstore/memory"
+	"github.com/ferrysync/ferry/internal/testutil"
 	"github.com/ferrysync/ferry/sync/hub"
 	"github.com/ferrysync/ferry/sync/protocol"
 )
@@ -54,7 +54,7 @@ func TestShutdownFinishesPushesAndSendsGoingAway(t *testing.T) {
 		done <- h.srv.Shutdown(ctx)
 	}()
 	// Once shutting down the node is not ready and accepts no one.
-	require.Eventually(t, func() bool { return get(t, h.ts.URL+"/readyz") == http.StatusServiceUnavailable },
+	require.Eventually(t, func() bool { return testutil.HTTPStatus(t, h.ts.URL+"/readyz") == http.StatusServiceUnavailable },
 		ioTimeout, 10*time.Millisecond)
 	_, resp, err := dialRaw(h, http.Header{"Authorization": {"Bearer " + token(t, "acme")}})
 	require.Error(t, err)
@@ -87,25 +87,16 @@ func TestShutdownFinishesPushesAndSendsGoingAway(t *testing.T) {
 	assert.Equal(t, int64(3), head(t, gs))
 }
 
-func get(t *testing.T, url string) int {
-	t.Helper()
-	resp, err := http.Get(url)
-	require.NoError(t, err)
-	_, _ = io.Copy(io.Discard, resp.Body)
-	_ = resp.Body.Close()
-	return resp.StatusCode
-}
-
 func TestHealthAndReadiness(t *testing.T) {
 	var notReady error
 	h := memHarness(t, func(c *hub.Config) {
 		c.Ready = func(context.Context) error { return notReady }
 	})
-	assert.Equal(t, http.StatusOK, get(t, h.ts.URL+"/healthz"))
-	assert.Equal(t, http.StatusOK, get(t, h.ts.URL+"/readyz"))
+	assert.Equal(t, http.StatusOK, testutil.HTTPStatus(t, h.ts.URL+"/healthz"))
+	assert.Equal(t, http.StatusOK, testutil.HTTPStatus(t, h.ts.URL+"/readyz"))
 	notReady = errors.New("database down")
-	assert.Equal(t, http.StatusServiceUnavailable, get(t, h.ts.URL+"/readyz"))
-	assert.Equal(t, http.StatusOK, get(t, h.ts.URL+"/healthz"))
+	assert.Equal(t, http.StatusServiceUnavailable, testutil.HTTPStatus(t, h.ts.URL+"/readyz"))
+	assert.Equal(t, http.StatusOK, testutil.HTTPStatus(t, h.ts.URL+"/healthz"))
 }
 
 func TestNewValidatesConfig(t *testing.T) {

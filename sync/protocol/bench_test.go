@@ -2,27 +2,19 @@ package protocol_test
 
 import (
 	"encoding/json"
-	"fmt"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 
 	"github.com/ferrysync/ferry/eventstore"
+	"github.com/ferrysync/ferry/internal/testutil"
 	"github.com/ferrysync/ferry/sync/protocol"
 )
 
 // benchPush returns a push of n events like the hub benchmark's.
 func benchPush(n int) *protocol.Push {
-	clock := eventstore.NewClock()
-	events := make([]eventstore.Event, n)
-	for i := range events {
-		events[i] = eventstore.Event{
-			ID: eventstore.NewID(), Stream: fmt.Sprintf("stream-%d", i%10), Type: "task:updated",
-			Schema: 1, Data: fmt.Appendf(nil, `{"title":"task %d","done":false}`, i), Meta: []byte(`{"actor":"bench"}`),
-			Created: clock.Now(), Origin: "device-1",
-		}
-	}
+	events := testutil.BenchEvents(eventstore.NewClock(), n)
 	return &protocol.Push{Batch: "b-1", Events: events}
 }
 

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/ferrysync/ferry/internal/errs"
 )
 
 // Sentinel errors, one per Code. An *Error unwraps to the sentinel of its
@@ -98,27 +100,11 @@ func (*Error) Type() Type { return TypeError }
 
 // Error implements the error interface.
 func (e *Error) Error() string {
-	msg := "protocol: " + string(e.Code)
-	if e.EventID != "" {
-		msg += " (event " + e.EventID + ")"
-	}
-	if e.Message != "" {
-		msg += ": " + e.Message
-	}
-	return msg
+	return errs.Message("protocol: "+string(e.Code), errs.Event(e.EventID), errs.Opt(": ", e.Message))
 }
 
 // Unwrap returns the sentinel of e's Code and the underlying cause, if any.
-func (e *Error) Unwrap() []error {
-	var out []error
-	if s, ok := sentinels[e.Code]; ok {
-		out = append(out, s)
-	}
-	if e.cause != nil {
-		out = append(out, e.cause)
-	}
-	return out
-}
+func (e *Error) Unwrap() []error { return errs.Unwrap(sentinels[e.Code], e.cause) }
 
 // RetryAfter returns RetryAfterMS as a duration.
 func (e *Error) RetryAfter() time.Duration { return time.Duration(e.RetryAfterMS) * time.Millisecond }

@@ -308,17 +308,6 @@ func sortedIDs(events []eventstore.Event) []string {
 	return out
 }
 
-// streamOrder returns the IDs of stream in (Created, ID) order.
-func streamOrder(t testing.TB, s eventstore.Store, stream string) []string {
-	t.Helper()
-	var out []string
-	for e, err := range s.ReadStream(context.Background(), stream, eventstore.ReadOptions{}) {
-		require.NoError(t, err)
-		out = append(out, e.ID)
-	}
-	return out
-}
-
 // noteEvents returns n events for Append on stream, with a payload of
 // about pad bytes.
 func noteWrites(stream string, n, pad int) []eventstore.Write {

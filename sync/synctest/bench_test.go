@@ -11,12 +11,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/require"
 
 	"github.com/ferrysync/ferry/eventstore"
 	"github.com/ferrysync/ferry/eventstore/memory"
 	"github.com/ferrysync/ferry/eventstore/postgres"
+	"github.com/ferrysync/ferry/internal/pgtest"
 	"github.com/ferrysync/ferry/projector"
 	"github.com/ferrysync/ferry/sync/client"
 	"github.com/ferrysync/ferry/sync/synctest"
@@ -66,12 +66,7 @@ func BenchmarkPush(b *testing.B) {
 	ctx := context.Background()
 	db, hubStore := openPostgresHub(b)
 	url := serveHub(b, hubStore, nil)
-	_, err := db.Pool().Exec(ctx, `CREATE TABLE `+pgx.Identifier{db.Schema(), "raw_events"}.Sanitize()+` (
-	id TEXT PRIMARY KEY, stream TEXT NOT NULL, type TEXT NOT NULL, schema INTEGER NOT NULL,
-	data BYTEA NOT NULL, meta BYTEA NOT NULL, created BIGINT NOT NULL, origin TEXT NOT NULL)`)
-	require.NoError(b, err)
-	rawSQL := `INSERT INTO ` + pgx.Identifier{db.Schema(), "raw_events"}.Sanitize() +
-		` (id, stream, type, schema, data, meta, created, origin) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`
+	rawTable := pgtest.NewRawTable(b, db.Pool(), db.Schema())
 
 	var ferry, raw time.Duration
 	total := 0
@@ -84,14 +79,7 @@ func BenchmarkPush(b *testing.B) {
 		// Raw baseline: the same rows.
 		start := time.Now()
 		for chunk := range slices.Chunk(events, 500) {
-			tx, err := db.Pool().Begin(ctx)
-			require.NoError(b, err)
-			batch := &pgx.Batch{}
-			for _, e := range chunk {
-				batch.Queue(rawSQL, e.ID, e.Stream, e.Type, e.Schema, []byte(e.Data), []byte(e.Meta), int64(e.Created), e.Origin)
-			}
-			require.NoError(b, tx.SendBatch(ctx, batch).Close())
-			require.NoError(b, tx.Commit(ctx))
+			require.NoError(b, rawTable.Insert(ctx, chunk))
 		}
 		raw += time.Since(start)
 

@@ -1,100 +1,32 @@
 package synctest_test
 
 import (
-	"bufio"
 	"context"
-	"fmt"
 	"math/rand/v2"
 	"os"
 	"os/exec"
-	"strconv"
-	"strings"
-	"syscall"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/ferrysync/ferry/eventstore/sqlite"
-	"github.com/ferrysync/ferry/sync/client"
 	"github.com/ferrysync/ferry/sync/synctest"
 )
 
-// Environment of the child processes.
+// Environment of the catch-up child (bench_catchup_test.go).
 const (
 	envURL   = "FERRY_SYNCTEST_URL"
 	envToken = "FERRY_SYNCTEST_TOKEN"
 	envDB    = "FERRY_SYNCTEST_DB"
 )
 
-// childPull is the "pull" child: it syncs the SQLite file envDB with the
-// hub at envURL, printing "cursor N" after every applied batch and
-// "done pulled=N" at the end.
-func childPull() error {
-	ctx := context.Background()
-	s, err := sqlite.Open(ctx, os.Getenv(envDB), sqlite.Options{})
-	if err != nil {
-		return err
-	}
-	defer s.Close()
-	r, err := client.New(s, client.Config{
-		URL:   os.Getenv(envURL),
-		Token: os.Getenv(envToken),
-		// One frame per transaction, so that the pull commits many times
-		// and a kill lands between commits.
-		PullBatch: 1,
-		OnProgress: func(p client.Progress) {
-			fmt.Printf("cursor %d\n", p.Cursor)
-		},
-	})
-	if err != nil {
-		return err
-	}
-	st, err := r.SyncOnce(ctx)
-	if err != nil {
-		return err
-	}
-	fmt.Printf("done pulled=%d\n", st.Pulled)
-	return nil
-}
-
-// runPullChild runs the pull child on db; when killAt > 0 it kills the
-// child with SIGKILL once it reports a cursor >= killAt. It returns whether
-// the kill landed and the child's final pulled count (when it finished).
-func runPullChild(t *testing.T, url, tok, db string, killAt int64) (killed bool, pulled int) {
-	t.Helper()
+// pullChild returns the command that re-executes the test binary as a pull
+// child (see synctest.PullChild).
+func pullChild() *exec.Cmd {
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), envChild+"=pull", envURL+"="+url, envToken+"="+tok, envDB+"="+db)
-	out, err := cmd.StdoutPipe()
-	require.NoError(t, err)
-	cmd.Stderr = os.Stderr
-	require.NoError(t, cmd.Start())
-	pulled = -1
-	sc := bufio.NewScanner(out)
-	for sc.Scan() {
-		line := sc.Text()
-		switch {
-		case strings.HasPrefix(line, "cursor "):
-			n, err := strconv.ParseInt(strings.TrimPrefix(line, "cursor "), 10, 64)
-			require.NoError(t, err)
-			if killAt > 0 && !killed && n >= killAt {
-				require.NoError(t, cmd.Process.Signal(syscall.SIGKILL))
-				killed = true
-			}
-		case strings.HasPrefix(line, "done pulled="):
-			pulled, err = strconv.Atoi(strings.TrimPrefix(line, "done pulled="))
-			require.NoError(t, err)
-		case strings.HasPrefix(line, "error"):
-			t.Errorf("child: %s", line)
-		}
-	}
-	err = cmd.Wait()
-	if killed {
-		require.Error(t, err, "the child was killed")
-	} else {
-		require.NoError(t, err)
-	}
-	return killed, pulled
+	cmd.Env = append(os.Environ(), envChild+"=pull")
+	return cmd
 }
 
 // storedPrefix opens the client's file after a crash and checks it: the
@@ -102,18 +34,9 @@ func runPullChild(t *testing.T, url, tok, db string, killAt int64) (killed bool,
 // in hub order, each once. It returns the cursor.
 func storedPrefix(t *testing.T, db string) int64 {
 	t.Helper()
-	ctx := context.Background()
-	s, err := sqlite.Open(ctx, db, sqlite.Options{})
-	require.NoError(t, err)
-	defer s.Close()
-	r, err := client.New(s, client.Config{URL: "ws://127.0.0.1:1/sync"})
-	require.NoError(t, err)
-	st, err := r.Status(ctx)
-	require.NoError(t, err)
-	events := ledger(t, s)
-	require.Len(t, events, int(st.Cursor), "events stored == cursor: nothing lost, nothing ahead")
+	cursor, events := synctest.StoredPrefix(t, db)
 	require.NoError(t, synctest.CheckHubOrder(events))
-	return st.Cursor
+	return cursor
 }
 
 // A client process pulling a backlog from a real syncd is killed with
@@ -137,7 +60,7 @@ func TestClientKilledDuringPull(t *testing.T) {
 	kills := 0
 	for round := 0; round < 3; round++ {
 		killAt := cursor + 1 + rand.Int64N(max(1, (int64(total)-cursor)/3))
-		killed, _ := runPullChild(t, p.URL(), tok, db, killAt)
+		killed, _ := synctest.RunPullChild(t, pullChild(), p.URL(), tok, db, killAt)
 		require.True(t, killed, "the kill landed before the pull ended")
 		kills++
 		after := storedPrefix(t, db)
@@ -145,7 +68,7 @@ func TestClientKilledDuringPull(t *testing.T) {
 		t.Logf("round %d: killed at cursor >= %d, stored cursor %d", round, killAt, after)
 		cursor = after
 	}
-	killed, pulled := runPullChild(t, p.URL(), tok, db, 0)
+	killed, pulled := synctest.RunPullChild(t, pullChild(), p.URL(), tok, db, 0)
 	require.False(t, killed)
 	assert.Equal(t, total-int(cursor), pulled, "resumed from the cursor, no full resync")
 	assert.Less(t, pulled, total)

@@ -22,6 +22,8 @@
 // in the same run.
 //
 // The exported helpers build and run syncd (Syncd), read and check ledgers
-// (ReadLedger, CheckLedger), and gate PostgreSQL tests on
-// FERRY_TEST_POSTGRES_URL (PostgresURL, FreshSchema).
+// (ReadLedger, CheckLedger), run a client process to kill mid-pull and check
+// what it stored (PullChild, RunPullChild, StoredPrefix), issue tokens
+// (Token), and gate PostgreSQL tests on FERRY_TEST_POSTGRES_URL
+// (PostgresURL, FreshSchema). sync/client's tests use them too.
 package synctest

@@ -4,13 +4,12 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/ferrysync/ferry/sync/hub"
+	"github.com/ferrysync/ferry/internal/testutil"
 	"github.com/ferrysync/ferry/sync/synctest"
 )
 
@@ -20,7 +19,7 @@ const envChild = "FERRY_SYNCTEST_CHILD"
 // children are the helper modes of the test binary: a test re-executes
 // itself with envChild set to run one of these in a process it can kill.
 var children = map[string]func() error{
-	"pull":    childPull,
+	"pull":    func() error { return synctest.PullChild(context.Background()) },
 	"catchup": childCatchUp,
 }
 
@@ -31,12 +30,8 @@ const waitTimeout = 60 * time.Second
 // FERRY_SECRET.
 var testSecret = []byte("e2e-secret-0123456789abcdef012345")
 
-var (
-	buildOnce sync.Once
-	buildDir  string
-	syncdBin  string
-	buildErr  error
-)
+// bins builds syncd once per test binary run.
+var bins = testutil.Binaries{Packages: []string{synctest.SyncdPackage}}
 
 func TestMain(m *testing.M) {
 	if mode := os.Getenv(envChild); mode != "" {
@@ -52,26 +47,12 @@ func TestMain(m *testing.M) {
 		os.Exit(0)
 	}
 	code := m.Run()
-	if buildDir != "" {
-		_ = os.RemoveAll(buildDir)
-	}
+	bins.Remove()
 	os.Exit(code)
 }
 
-// syncdBinary builds syncd once per test binary run.
-func syncdBinary(t testing.TB) string {
-	t.Helper()
-	buildOnce.Do(func() {
-		buildDir, buildErr = os.MkdirTemp("", "synctest-syncd-")
-		if buildErr == nil {
-			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-			defer cancel()
-			syncdBin, buildErr = synctest.BuildSyncd(ctx, buildDir)
-		}
-	})
-	require.NoError(t, buildErr)
-	return syncdBin
-}
+// syncdBinary returns the built syncd.
+func syncdBinary(t testing.TB) string { return bins.Path(t, "syncd") }
 
 // startSyncd starts syncd with FERRY_SECRET set to testSecret, plus args
 // and env; it is killed when the test ends.
@@ -79,10 +60,7 @@ func startSyncd(t testing.TB, env []string, args ...string) *synctest.Syncd {
 	t.Helper()
 	p := &synctest.Syncd{Bin: syncdBinary(t), Args: append([]string{"--log-level", "warn"}, args...),
 		Env: append([]string{"FERRY_SECRET=" + string(testSecret)}, env...)}
-	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
-	defer cancel()
-	require.NoError(t, p.Start(ctx), p.Stderr())
-	t.Cleanup(func() { _ = p.Kill() })
+	p.Run(t)
 	return p
 }
 
@@ -97,9 +75,7 @@ func restart(t testing.TB, p *synctest.Syncd) {
 // token issues a token for tenant and subject, limited to streams.
 func token(t testing.TB, tenant, subject string, streams ...string) string {
 	t.Helper()
-	tok, err := hub.IssueToken(testSecret, hub.Claims{Tenant: tenant, Subject: subject, Streams: streams, Expiry: time.Now().Add(time.Hour)})
-	require.NoError(t, err)
-	return tok
+	return synctest.Token(t, testSecret, tenant, subject, streams...)
 }
 
 // syncdBackend describes a syncd storage configuration.

@@ -12,7 +12,10 @@ import (
 	"strings"
 	"sync"
 	"syscall"
+	"testing"
 	"time"
+
+	"github.com/stretchr/testify/require"
 )
 
 // SyncdPackage is the import path of the syncd command.
@@ -127,6 +130,16 @@ func (p *Syncd) start(ctx context.Context, addr string) error {
 		<-exited
 		return ctx.Err()
 	}
+}
+
+// Run starts p for the test t: it fails t when syncd does not start
+// listening within StartTimeout, and kills it when t ends.
+func (p *Syncd) Run(t testing.TB) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), StartTimeout)
+	defer cancel()
+	require.NoError(t, p.Start(ctx), p.Stderr())
+	t.Cleanup(func() { _ = p.Kill() })
 }
 
 // URL is the WebSocket endpoint of the running (or last) process.
