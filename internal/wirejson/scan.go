@@ -1,17 +1,15 @@
-package protocol
-
-import "github.com/ferrysync/ferry/internal/jsonlex"
+package wirejson
 
 // countArray counts the elements of the JSON array raw, which must be valid
 // JSON (encoding/json has checked it). It stops counting once the count
 // exceeds max, so it returns at most max+1. ok is false when raw is not an
 // array.
 func countArray(raw []byte, max int) (n int, ok bool) {
-	i := jsonlex.Space(raw, 0)
+	i := space(raw, 0)
 	if i >= len(raw) || raw[i] != '[' {
 		return 0, false
 	}
-	i = jsonlex.Space(raw, i+1)
+	i = space(raw, i+1)
 	if i < len(raw) && raw[i] == ']' {
 		return 0, true
 	}
@@ -70,7 +68,7 @@ func compactInPlace(b []byte) []byte {
 			case c == '"':
 				inString = false
 			}
-		case jsonlex.IsSpace(c):
+		case isSpace(c):
 			continue
 		case c == '"':
 			inString = true
