@@ -15,13 +15,13 @@ import (
 // benchPush returns a push of n events like the hub benchmark's.
 func benchPush(n int) *protocol.Push {
 	clock := eventstore.NewClock()
-	events := make([]eventstore.Event, n)
+	events := make([]protocol.Event, n)
 	for i := range events {
-		events[i] = eventstore.Event{
+		events[i] = protocol.FromStored(eventstore.Event{
 			ID: eventstore.NewID(), Stream: fmt.Sprintf("stream-%d", i%10), Type: "task:updated",
 			Schema: 1, Data: fmt.Appendf(nil, `{"title":"task %d","done":false}`, i), Meta: []byte(`{"actor":"bench"}`),
 			Created: clock.Now(), Origin: "device-1",
-		}
+		})
 	}
 	return &protocol.Push{Batch: "b-1", Events: events}
 }
@@ -33,7 +33,7 @@ type rawPush struct {
 	Type string `json:"type"`
 	Body struct {
 		Batch  string             `json:"batch"`
-		Events []eventstore.Event `json:"events"`
+		Events []protocol.Event `json:"events"`
 	} `json:"body"`
 }
 
