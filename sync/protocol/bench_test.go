@@ -32,7 +32,7 @@ type rawPush struct {
 	V    int    `json:"v"`
 	Type string `json:"type"`
 	Body struct {
-		Batch  string             `json:"batch"`
+		Batch  string           `json:"batch"`
 		Events []protocol.Event `json:"events"`
 	} `json:"body"`
 }
