@@ -14,7 +14,7 @@ import (
 	"github.com/ferrysync/ferry/reducer"
 )
 
-func snapshotVersion(t *testing.T, store eventstore.Store, name, stream string) int64 {
+func snapshotVersion(t *testing.T, store testStore, name, stream string) int64 {
 	t.Helper()
 	snap, err := store.LoadSnapshot(context.Background(), name, stream)
 	if err != nil {

@@ -126,14 +126,14 @@ func complete(t *Ticket, _ Complete) error {
 // backends opens a fresh store of each kind for a test.
 var backends = []struct {
 	name string
-	open func(t testing.TB, cfg eventstore.Config) eventstore.Store
+	open func(t testing.TB, cfg eventstore.Config) testStore
 }{
-	{"memory", func(t testing.TB, cfg eventstore.Config) eventstore.Store {
+	{"memory", func(t testing.TB, cfg eventstore.Config) testStore {
 		s := memory.New(cfg)
 		t.Cleanup(func() { _ = s.Close() })
 		return s
 	}},
-	{"sqlite", func(t testing.TB, cfg eventstore.Config) eventstore.Store {
+	{"sqlite", func(t testing.TB, cfg eventstore.Config) testStore {
 		s, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "ferry.db"), sqlite.Options{Config: cfg})
 		require.NoError(t, err)
 		t.Cleanup(func() { _ = s.Close() })
@@ -141,4 +141,10 @@ var backends = []struct {
 	}},
 }
 
-func newMemory(t testing.TB) eventstore.Store { return backends[0].open(t, eventstore.Config{}) }
+func newMemory(t testing.TB) testStore { return backends[0].open(t, eventstore.Config{}) }
+
+// testStore is a store of these tests: the core and snapshots.
+type testStore interface {
+	eventstore.Store
+	eventstore.Snapshots
+}

@@ -44,7 +44,7 @@ type Event struct {
 	// a later event (by Created, then ID) of the same Stream and Type.
 	Outdated bool
 	// Rejected is true when the hub refused this local event and the store
-	// recorded it (Writer.Reject). A rejected event is only seen through
+	// recorded it (OutboxWriter.Reject). A rejected event is only seen through
 	// ReadAll: stream reads, stream versions and the outbox leave it out.
 	Rejected bool
 }
@@ -100,16 +100,15 @@ type Write struct {
 
 // InsertResult reports what Insert did with one event.
 type InsertResult struct {
-	ID string
+	// Event is the stored event. For a new event it is exactly what the
+	// store now holds: defaults filled in, Position assigned, Hydrated set
+	// and Outdated computed, so a caller projects it as it is. For a
+	// duplicate (Inserted false) only its ID, Position and Outdated are
+	// the stored copy's: the rest is what the call was given.
+	Event Event
 	// Inserted is false when an event with the same ID was already stored
 	// (a duplicate is not an error and is not stored again).
 	Inserted bool
-	// Outdated is the stored flag: for a new event, whether a later event of
-	// the same stream and type was already present; for a duplicate, the
-	// flag recorded when it was first stored.
-	Outdated bool
-	// Position is the event's position in this store.
-	Position int64
 }
 
 // HubAck records the hub position assigned to a locally created event.
@@ -118,7 +117,7 @@ type HubAck struct {
 	HubPosition int64
 }
 
-// EventStatus tells what a store knows of an event (see Reader.Status).
+// EventStatus tells what a store knows of an event (see StatusReader.Status).
 type EventStatus struct {
 	// Exists is true when an event with this ID is stored.
 	Exists bool

@@ -57,7 +57,7 @@ func Example() {
 	if err != nil {
 		panic(err)
 	}
-	fmt.Println("inserted:", res[0].Inserted, "outdated:", res[0].Outdated)
+	fmt.Println("inserted:", res[0].Inserted, "outdated:", res[0].Event.Outdated)
 
 	for e, err := range store.ReadStream(ctx, "task-1", eventstore.ReadOptions{}) {
 		if err != nil {

@@ -70,7 +70,7 @@ type Effects struct {
 	log      *slog.Logger
 
 	mu    sync.RWMutex
-	store eventstore.Store
+	store Store
 
 	hookMax atomic.Int64 // highest position a hook recorded effects for
 	wake    chan struct{}
@@ -111,7 +111,7 @@ func (fx *Effects) Hook(ctx context.Context, tx eventstore.Tx, events []eventsto
 			if err != nil {
 				return fmt.Errorf("effect %s of %s: %w", name, e.ID, err)
 			}
-			if err := tx.SetState(ctx, effectKey(EffectPending, e.ID, name), val); err != nil {
+			if err := eventstore.KeyValuesOf(tx).SetState(ctx, effectKey(EffectPending, e.ID, name), val); err != nil {
 				return fmt.Errorf("effect %s of %s: %w", name, e.ID, err)
 			}
 			maxPos = max(maxPos, e.Position)
@@ -127,13 +127,13 @@ func (fx *Effects) Hook(ctx context.Context, tx eventstore.Tx, events []eventsto
 
 // Attach binds the outbox to the store whose OnAppend is Hook. It must be
 // called before Run and the listing methods.
-func (fx *Effects) Attach(store eventstore.Store) {
+func (fx *Effects) Attach(store Store) {
 	fx.mu.Lock()
 	defer fx.mu.Unlock()
 	fx.store = store
 }
 
-func (fx *Effects) attached() (eventstore.Store, error) {
+func (fx *Effects) attached() (Store, error) {
 	fx.mu.RLock()
 	defer fx.mu.RUnlock()
 	if fx.store == nil {
@@ -170,7 +170,7 @@ func (fx *Effects) Run(ctx context.Context) error {
 	return err
 }
 
-func (fx *Effects) loop(ctx context.Context, store eventstore.Store) error {
+func (fx *Effects) loop(ctx context.Context, store Store) error {
 	for {
 		// Every effect recorded for a position <= listedAt was committed
 		// before the listing, so the listing saw it.
@@ -198,7 +198,7 @@ func (fx *Effects) loop(ctx context.Context, store eventstore.Store) error {
 
 // wait blocks until the ledger grows past head (returns false and the new
 // head), or until next (if set) or a poke (returns true).
-func (fx *Effects) wait(ctx context.Context, store eventstore.Store, head int64, next time.Time) (bool, int64, error) {
+func (fx *Effects) wait(ctx context.Context, store Store, head int64, next time.Time) (bool, int64, error) {
 	wctx, cancel := context.WithCancel(ctx)
 	if !next.IsZero() {
 		wctx, cancel = context.WithDeadline(ctx, next)
@@ -248,7 +248,7 @@ func (fx *Effects) RunDue(ctx context.Context) (int, error) {
 
 // runDue runs the due pending effects and returns when the earliest
 // not-yet-due one is due (zero if none) and how many ran.
-func (fx *Effects) runDue(ctx context.Context, store eventstore.Store) (time.Time, int, error) {
+func (fx *Effects) runDue(ctx context.Context, store Store) (time.Time, int, error) {
 	recs, err := fx.list(ctx, store, EffectPending)
 	if err != nil {
 		return time.Time{}, 0, err
@@ -277,7 +277,7 @@ func (fx *Effects) runDue(ctx context.Context, store eventstore.Store) (time.Tim
 
 // runOne runs one effect and records the outcome. It returns when the
 // effect is due again if it failed and stays pending.
-func (fx *Effects) runOne(ctx context.Context, store eventstore.Store, rec EffectRecord) (time.Time, error) {
+func (fx *Effects) runOne(ctx context.Context, store Store, rec EffectRecord) (time.Time, error) {
 	id := rec.Event.ID
 	fn := fx.handlers.effect(rec.Event.Type, rec.Handler)
 	var runErr error
@@ -316,21 +316,21 @@ func (fx *Effects) runOne(ctx context.Context, store eventstore.Store, rec Effec
 	// that it is not run again needlessly.
 	ctx = context.WithoutCancel(ctx)
 	err = store.Update(ctx, func(tx eventstore.Tx) error {
-		if _, err := tx.State(ctx, pending); errors.Is(err, eventstore.ErrNotFound) {
+		if _, err := eventstore.KeyValuesOf(tx).State(ctx, pending); errors.Is(err, eventstore.ErrNotFound) {
 			return nil // discarded meanwhile
 		} else if err != nil {
 			return err
 		}
 		if status == EffectPending {
-			return tx.SetState(ctx, pending, val)
+			return eventstore.KeyValuesOf(tx).SetState(ctx, pending, val)
 		}
-		if err := tx.DeleteState(ctx, pending); err != nil {
+		if err := eventstore.KeyValuesOf(tx).DeleteState(ctx, pending); err != nil {
 			return err
 		}
 		if status == EffectDone && fx.opts.DropDone {
 			return nil
 		}
-		return tx.SetState(ctx, effectKey(status, id, rec.Handler), val)
+		return eventstore.KeyValuesOf(tx).SetState(ctx, effectKey(status, id, rec.Handler), val)
 	})
 	if err != nil {
 		return time.Time{}, fmt.Errorf("effects: record %s of %s: %w", rec.Handler, id, err)

@@ -21,7 +21,7 @@ func (fx *Effects) List(ctx context.Context, status EffectStatus) ([]EffectRecor
 	return fx.list(ctx, store, status)
 }
 
-func (fx *Effects) list(ctx context.Context, store eventstore.Store, status EffectStatus) ([]EffectRecord, error) {
+func (fx *Effects) list(ctx context.Context, store Store, status EffectStatus) ([]EffectRecord, error) {
 	switch status {
 	case EffectPending, EffectFailed, EffectDone:
 	default:
@@ -90,7 +90,7 @@ func (fx *Effects) Retry(ctx context.Context, eventID, handler string) error {
 	}
 	failed := effectKey(EffectFailed, eventID, handler)
 	err = store.Update(ctx, func(tx eventstore.Tx) error {
-		val, err := tx.State(ctx, failed)
+		val, err := eventstore.KeyValuesOf(tx).State(ctx, failed)
 		if err != nil {
 			return err
 		}
@@ -102,10 +102,10 @@ func (fx *Effects) Retry(ctx context.Context, eventID, handler string) error {
 		if val, err = json.Marshal(rec); err != nil {
 			return err
 		}
-		if err := tx.DeleteState(ctx, failed); err != nil {
+		if err := eventstore.KeyValuesOf(tx).DeleteState(ctx, failed); err != nil {
 			return err
 		}
-		return tx.SetState(ctx, effectKey(EffectPending, eventID, handler), val)
+		return eventstore.KeyValuesOf(tx).SetState(ctx, effectKey(EffectPending, eventID, handler), val)
 	})
 	if err != nil {
 		return fmt.Errorf("effects: retry %s of %s: %w", handler, eventID, err)
@@ -125,13 +125,13 @@ func (fx *Effects) Discard(ctx context.Context, eventID, handler string) error {
 		found := false
 		for _, st := range []EffectStatus{EffectPending, EffectFailed} {
 			key := effectKey(st, eventID, handler)
-			if _, err := tx.State(ctx, key); errors.Is(err, eventstore.ErrNotFound) {
+			if _, err := eventstore.KeyValuesOf(tx).State(ctx, key); errors.Is(err, eventstore.ErrNotFound) {
 				continue
 			} else if err != nil {
 				return err
 			}
 			found = true
-			if err := tx.DeleteState(ctx, key); err != nil {
+			if err := eventstore.KeyValuesOf(tx).DeleteState(ctx, key); err != nil {
 				return err
 			}
 		}
@@ -162,7 +162,7 @@ func (fx *Effects) PurgeDone(ctx context.Context, before time.Time) (int, error)
 			if !r.Finished.Before(before) {
 				continue
 			}
-			if err := tx.DeleteState(ctx, effectKey(EffectDone, r.Event.ID, r.Handler)); err != nil {
+			if err := eventstore.KeyValuesOf(tx).DeleteState(ctx, effectKey(EffectDone, r.Event.ID, r.Handler)); err != nil {
 				return err
 			}
 			n++

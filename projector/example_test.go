@@ -22,7 +22,7 @@ func Example() {
 	h := projector.NewHandlers()
 	projector.On(h, "task:created", func(ctx context.Context, tx eventstore.Tx, e eventstore.Event, d TaskCreated) error {
 		// Read-model writes go through tx: they commit with the checkpoint.
-		return tx.SetState(ctx, "titles/"+e.Stream, []byte(d.Title))
+		return eventstore.KeyValuesOf(tx).SetState(ctx, "titles/"+e.Stream, []byte(d.Title))
 	})
 	projector.Once(h, "task:created", "welcome-mail", func(ctx context.Context, eff projector.Effect, d TaskCreated) error {
 		fmt.Printf("mail about %q (idempotency key = event id: %t)\n", d.Title, eff.Key == eff.Event.ID)

@@ -41,7 +41,7 @@ func (p *Projector) ProjectInserted(ctx context.Context, tx eventstore.Tx, event
 		}
 	}
 	_, resets := p.current()
-	cp, err := tx.Checkpoint(ctx, p.name)
+	cp, err := eventstore.CheckpointsOf(tx).Checkpoint(ctx, p.name)
 	if err != nil {
 		return nil, fmt.Errorf("projector %s: checkpoint: %w", p.name, err)
 	}
@@ -56,7 +56,7 @@ func (p *Projector) ProjectInserted(ctx context.Context, tx eventstore.Tx, event
 		}
 		rest = rest[n:]
 	}
-	if err := tx.SetCheckpoint(ctx, p.name, last); err != nil {
+	if err := eventstore.CheckpointsOf(tx).SetCheckpoint(ctx, p.name, last); err != nil {
 		return nil, fmt.Errorf("projector %s: checkpoint: %w", p.name, err)
 	}
 	return func() {

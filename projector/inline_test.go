@@ -42,10 +42,8 @@ func TestProjectInserted(t *testing.T) {
 			if err != nil {
 				return err
 			}
-			for i, r := range res {
-				e := events[i].WithDefaults()
-				e.Position, e.Outdated, e.Hydrated = r.Position, r.Outdated, true
-				out = append(out, e)
+			for _, r := range res {
+				out = append(out, r.Event)
 			}
 			commit, err = p.ProjectInserted(ctx, tx, out)
 			return err
@@ -150,8 +148,7 @@ func TestProjectInsertedBatchSize(t *testing.T) {
 		}
 		stored := make([]eventstore.Event, len(res))
 		for i, r := range res {
-			stored[i] = events[i].WithDefaults()
-			stored[i].Position, stored[i].Outdated, stored[i].Hydrated = r.Position, r.Outdated, true
+			stored[i] = r.Event
 		}
 		commit, err = p.ProjectInserted(ctx, tx, stored)
 		return err

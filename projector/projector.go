@@ -59,7 +59,7 @@ type Progress struct {
 // and its checkpoint in one transaction.
 type Projector struct {
 	name    string
-	store   eventstore.Store
+	store   Store
 	opts    Options
 	log     *slog.Logger
 	running atomic.Bool
@@ -75,7 +75,7 @@ type Projector struct {
 // New returns the projector name over store. The name keys its checkpoint,
 // so it must stay stable; give a new name (or use Versioned) to build a new
 // read model from scratch.
-func New(name string, store eventstore.Store, opts Options) (*Projector, error) {
+func New(name string, store Store, opts Options) (*Projector, error) {
 	if name == "" {
 		return nil, errors.New("projector: empty name")
 	}
@@ -406,12 +406,12 @@ func (p *Projector) apply(ctx context.Context, pos int64, batch []eventstore.Eve
 		if err := p.opts.Handlers.DispatchBatch(ctx, tx, events, KindOn|KindAll); err != nil {
 			return err
 		}
-		return tx.SetCheckpoint(ctx, p.name, last)
+		return eventstore.CheckpointsOf(tx).SetCheckpoint(ctx, p.name, last)
 	})
 }
 
 func (p *Projector) checkPos(ctx context.Context, tx eventstore.Tx, pos int64) error {
-	cp, err := tx.Checkpoint(ctx, p.name)
+	cp, err := eventstore.CheckpointsOf(tx).Checkpoint(ctx, p.name)
 	if err != nil {
 		return fmt.Errorf("checkpoint: %w", err)
 	}
@@ -430,10 +430,10 @@ func (p *Projector) skip(ctx context.Context, pos int64, f Failure) error {
 		if err := p.checkPos(ctx, tx, pos); err != nil {
 			return err
 		}
-		if err := tx.SetState(ctx, failureKey(p.name, f.Position), val); err != nil {
+		if err := eventstore.KeyValuesOf(tx).SetState(ctx, failureKey(p.name, f.Position), val); err != nil {
 			return err
 		}
-		return tx.SetCheckpoint(ctx, p.name, f.Position)
+		return eventstore.CheckpointsOf(tx).SetCheckpoint(ctx, p.name, f.Position)
 	})
 }
 
@@ -464,7 +464,7 @@ func (p *Projector) ClearFailures(ctx context.Context) error {
 	}
 	return p.store.Update(ctx, func(tx eventstore.Tx) error {
 		for _, kv := range kvs {
-			if err := tx.DeleteState(ctx, kv.Key); err != nil {
+			if err := eventstore.KeyValuesOf(tx).DeleteState(ctx, kv.Key); err != nil {
 				return err
 			}
 		}

@@ -30,11 +30,11 @@ func (p *Projector) Rebuild(ctx context.Context, reset ResetFunc) (int64, error)
 			}
 		}
 		for _, kv := range failures {
-			if err := tx.DeleteState(ctx, kv.Key); err != nil {
+			if err := eventstore.KeyValuesOf(tx).DeleteState(ctx, kv.Key); err != nil {
 				return err
 			}
 		}
-		return tx.SetCheckpoint(ctx, p.name, 0)
+		return eventstore.CheckpointsOf(tx).SetCheckpoint(ctx, p.name, 0)
 	})
 	if err != nil {
 		return 0, fmt.Errorf("projector %s: rebuild: %w", p.name, err)

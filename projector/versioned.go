@@ -32,7 +32,7 @@ type VersionedOptions struct {
 // switches to it.
 type Versioned struct {
 	name  string
-	store eventstore.Store
+	store Store
 	opts  VersionedOptions
 
 	mu       sync.Mutex
@@ -40,7 +40,7 @@ type Versioned struct {
 }
 
 // NewVersioned returns the versioned read model name over store.
-func NewVersioned(name string, store eventstore.Store, opts VersionedOptions) (*Versioned, error) {
+func NewVersioned(name string, store Store, opts VersionedOptions) (*Versioned, error) {
 	if name == "" || store == nil || opts.Options == nil {
 		return nil, errors.New("projector: versioned read model needs a name, a store and Options")
 	}
@@ -125,7 +125,7 @@ func (vr *Versioned) Rebuild(ctx context.Context) (int, error) {
 		return 0, err
 	}
 	err = vr.store.Update(ctx, func(tx eventstore.Tx) error {
-		val, err := tx.State(ctx, activeKey(vr.name))
+		val, err := eventstore.KeyValuesOf(tx).State(ctx, activeKey(vr.name))
 		cur := "1"
 		if err == nil {
 			cur = string(val)
@@ -140,7 +140,7 @@ func (vr *Versioned) Rebuild(ctx context.Context) (int, error) {
 				return err
 			}
 		}
-		return tx.SetState(ctx, activeKey(vr.name), []byte(strconv.Itoa(to)))
+		return eventstore.KeyValuesOf(tx).SetState(ctx, activeKey(vr.name), []byte(strconv.Itoa(to)))
 	})
 	if err != nil {
 		return 0, fmt.Errorf("projector %s: switch to v%d: %w", vr.name, to, err)
@@ -168,6 +168,6 @@ func (vr *Versioned) Drop(ctx context.Context, v int) error {
 				return err
 			}
 		}
-		return tx.SetCheckpoint(ctx, vr.VersionName(v), 0)
+		return eventstore.CheckpointsOf(tx).SetCheckpoint(ctx, vr.VersionName(v), 0)
 	})
 }

@@ -19,7 +19,7 @@
 // # Folding
 //
 // [Reducer.Fold] consumes an iter.Seq2[eventstore.Event, error] such as
-// eventstore.Reader.ReadStream yields, holding one event at a time.
+// eventstore.Store.ReadStream yields, holding one event at a time.
 // [ReduceStream] folds a stream from its latest snapshot plus the events
 // after the snapshot's cursor, and can stop at a version or a timestamp
 // (time travel). [ReduceStreams] and [ReduceRelated] fold several streams

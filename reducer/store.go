@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"iter"
 
 	"github.com/ferrysync/ferry/eventstore"
 )
@@ -23,15 +24,38 @@ type ReadOptions struct {
 	IgnoreSnapshot bool
 }
 
+// StreamReader is what ReduceStream needs of a store. When the store also
+// loads snapshots (eventstore.Snapshots), ReduceStream starts from one.
+type StreamReader interface {
+	ReadStream(ctx context.Context, stream string, opts eventstore.ReadOptions) iter.Seq2[eventstore.Event, error]
+}
+
+// StreamsReader is what ReduceStreams needs of a store.
+type StreamsReader interface {
+	ReadStreams(ctx context.Context, streams []string, opts eventstore.ReadOptions) iter.Seq2[eventstore.Event, error]
+}
+
+// RelatedReader is what ReduceRelated needs of a store.
+type RelatedReader interface {
+	StreamsReader
+	StreamsByKeys(ctx context.Context, keys ...string) ([]string, error)
+}
+
+// snapshotLoader is the read half of eventstore.Snapshots.
+type snapshotLoader interface {
+	LoadSnapshot(ctx context.Context, name, stream string) (eventstore.Snapshot, error)
+}
+
 // ReduceStream folds stream. Unless opts.IgnoreSnapshot, it starts from the
 // reducer's snapshot of the stream when that snapshot lies within the
-// requested bounds, and reads only the events after its cursor; the result
-// equals the full fold. A snapshot that cannot be decoded is ignored.
-func ReduceStream[S any](ctx context.Context, store eventstore.Reader, r *Reducer[S], stream string, opts ReadOptions) (Result[S], error) {
+// requested bounds (and the store keeps snapshots), and reads only the
+// events after its cursor; the result equals the full fold. A snapshot that
+// cannot be decoded is ignored.
+func ReduceStream[S any](ctx context.Context, store StreamReader, r *Reducer[S], stream string, opts ReadOptions) (Result[S], error) {
 	res := r.Start()
 	ro := eventstore.ReadOptions{Until: opts.Until}
-	if !opts.IgnoreSnapshot {
-		snap, err := store.LoadSnapshot(ctx, r.SnapshotName(), stream)
+	if snaps, ok := store.(snapshotLoader); ok && !opts.IgnoreSnapshot {
+		snap, err := snaps.LoadSnapshot(ctx, r.SnapshotName(), stream)
 		switch {
 		case errors.Is(err, eventstore.ErrNotFound):
 		case err != nil:
@@ -73,7 +97,7 @@ func usable(snap eventstore.Snapshot, opts ReadOptions) bool {
 // ReduceStreams folds several streams merged in (Created, ID) order, with
 // the bounds of opts (snapshots, which belong to one stream, are not used).
 // The result's Version counts the events folded.
-func ReduceStreams[S any](ctx context.Context, store eventstore.Reader, r *Reducer[S], streams []string, opts ReadOptions) (Result[S], error) {
+func ReduceStreams[S any](ctx context.Context, store StreamsReader, r *Reducer[S], streams []string, opts ReadOptions) (Result[S], error) {
 	res := r.Start()
 	if len(streams) == 0 {
 		return res, nil
@@ -90,8 +114,8 @@ func ReduceStreams[S any](ctx context.Context, store eventstore.Reader, r *Reduc
 }
 
 // ReduceRelated folds every stream related to key (see
-// eventstore.Writer.AddRelations), merged in (Created, ID) order.
-func ReduceRelated[S any](ctx context.Context, store eventstore.Reader, r *Reducer[S], key string, opts ReadOptions) (Result[S], error) {
+// eventstore.RelationWriter.AddRelations), merged in (Created, ID) order.
+func ReduceRelated[S any](ctx context.Context, store RelatedReader, r *Reducer[S], key string, opts ReadOptions) (Result[S], error) {
 	streams, err := store.StreamsByKeys(ctx, key)
 	if err != nil {
 		return r.Start(), fmt.Errorf("reduce relation %s: %w", key, err)
@@ -108,7 +132,9 @@ func ReduceRelated[S any](ctx context.Context, store eventstore.Reader, r *Reduc
 // writing transaction (res.Version equals the stream's version); otherwise,
 // for instance when an event arrived after res was folded, or res is a
 // time-travel result, it writes nothing and reports false. A result of no
-// events is not saved.
+// events is not saved. The store's transactions must save snapshots
+// (eventstore.SnapshotWriter), or SaveSnapshot fails with
+// eventstore.ErrUnsupported.
 func SaveSnapshot[S any](ctx context.Context, store eventstore.Store, r *Reducer[S], stream string, res Result[S]) (bool, error) {
 	if res.Version <= 0 || res.Cursor.IsZero() {
 		return false, nil
@@ -123,7 +149,11 @@ func SaveSnapshot[S any](ctx context.Context, store eventstore.Store, r *Reducer
 		if err != nil || v != res.Version {
 			return err
 		}
-		if err := tx.SaveSnapshot(ctx, snap); err != nil {
+		w, err := eventstore.As[eventstore.SnapshotWriter](tx)
+		if err != nil {
+			return err
+		}
+		if err := w.SaveSnapshot(ctx, snap); err != nil {
 			return err
 		}
 		saved = true

@@ -82,7 +82,7 @@ func (a *app) openStore(ctx context.Context) error {
 	switch {
 	case errors.Is(err, eventstore.ErrNotFound):
 		err = store.Update(ctx, func(tx eventstore.Tx) error {
-			if err := tx.SetState(ctx, deviceKey, []byte(store.Origin())); err != nil {
+			if err := eventstore.KeyValuesOf(tx).SetState(ctx, deviceKey, []byte(store.Origin())); err != nil {
 				return err
 			}
 			q, err := sqlOf(tx)

@@ -46,7 +46,7 @@ func (s *Store) chunks(ctx context.Context, op string, fill func(buf []eventstor
 	}
 }
 
-// ReadAll implements eventstore.Reader.
+// ReadAll implements eventstore.Store.
 func (s *Store) ReadAll(ctx context.Context, after int64, limit int) iter.Seq2[eventstore.Event, error] {
 	next := max(after, 0) // index of the next event to copy
 	left := limit
@@ -65,7 +65,7 @@ func (s *Store) ReadAll(ctx context.Context, after int64, limit int) iter.Seq2[e
 	})
 }
 
-// ReadPending implements eventstore.Reader.
+// ReadPending implements eventstore.Outbox.
 func (s *Store) ReadPending(ctx context.Context, after int64, limit int) iter.Seq2[eventstore.Event, error] {
 	next := max(after, 0)
 	left := limit
@@ -85,12 +85,12 @@ func (s *Store) ReadPending(ctx context.Context, after int64, limit int) iter.Se
 	})
 }
 
-// ReadStream implements eventstore.Reader.
+// ReadStream implements eventstore.Store.
 func (s *Store) ReadStream(ctx context.Context, stream string, opts eventstore.ReadOptions) iter.Seq2[eventstore.Event, error] {
 	return s.readStreams(ctx, "read stream "+stream, []string{stream}, opts)
 }
 
-// ReadStreams implements eventstore.Reader.
+// ReadStreams implements eventstore.Store.
 func (s *Store) ReadStreams(ctx context.Context, streams []string, opts eventstore.ReadOptions) iter.Seq2[eventstore.Event, error] {
 	return s.readStreams(ctx, "read streams", streams, opts)
 }

@@ -9,7 +9,7 @@ import (
 	"github.com/ferrysync/ferry/eventstore"
 )
 
-// Reject implements eventstore.Writer. The event keeps its place in the
+// Reject implements eventstore.OutboxWriter. The event keeps its place in the
 // ledger, flagged; it leaves its stream's index (so stream reads and the
 // version skip it), the type's latest cursor moves back to the greatest
 // remaining event of the type, the stream's snapshots at or after it are

@@ -24,11 +24,21 @@ import (
 	"github.com/ferrysync/ferry/eventstore/internal/backend"
 )
 
-var _ eventstore.Store = (*Store)(nil)
+var (
+	_ eventstore.Store        = (*Store)(nil)
+	_ eventstore.Checkpoints  = (*Store)(nil)
+	_ eventstore.KeyValues    = (*Store)(nil)
+	_ eventstore.StateLister  = (*Store)(nil)
+	_ eventstore.Snapshots    = (*Store)(nil)
+	_ eventstore.Relations    = (*Store)(nil)
+	_ eventstore.StreamLister = (*Store)(nil)
+	_ eventstore.StatusReader = (*Store)(nil)
+	_ eventstore.Outbox       = (*Store)(nil)
+)
 
 // Store is an in-memory eventstore.Store. Create one with New.
 type Store struct {
-	backend.AutoCommit
+	backend.OutboxCommit
 	core *backend.Core
 
 	mu     sync.RWMutex
@@ -68,7 +78,7 @@ func New(cfg eventstore.Config) *Store {
 		checkpoints: make(map[string]int64),
 		state:       make(map[string][]byte),
 	}
-	s.AutoCommit = backend.AutoCommit{Update: s.Update}
+	s.OutboxCommit = backend.OutboxCommit{AutoCommit: backend.AutoCommit{Update: s.Update}}
 	return s
 }
 
@@ -132,7 +142,7 @@ func (s *Store) rlock(ctx context.Context) error {
 	return nil
 }
 
-// Head implements eventstore.Reader.
+// Head implements eventstore.Store.
 func (s *Store) Head(ctx context.Context) (int64, error) {
 	if err := s.rlock(ctx); err != nil {
 		return 0, err
@@ -141,13 +151,13 @@ func (s *Store) Head(ctx context.Context) (int64, error) {
 	return int64(len(s.events)), nil
 }
 
-// Wait implements eventstore.Reader. It wakes on every commit that grows the
+// Wait implements eventstore.Store. It wakes on every commit that grows the
 // ledger and on Close.
 func (s *Store) Wait(ctx context.Context, after int64) (int64, error) {
 	return s.core.Wait(ctx, after, s.Head, 0)
 }
 
-// Status implements eventstore.Reader.
+// Status implements eventstore.StatusReader.
 func (s *Store) Status(ctx context.Context, e eventstore.Event) (eventstore.EventStatus, error) {
 	if err := s.rlock(ctx); err != nil {
 		return eventstore.EventStatus{}, err
@@ -163,7 +173,7 @@ func (s *Store) Status(ctx context.Context, e eventstore.Event) (eventstore.Even
 	return st, nil
 }
 
-// StreamVersion implements eventstore.Reader.
+// StreamVersion implements eventstore.Store.
 func (s *Store) StreamVersion(ctx context.Context, name string) (int64, error) {
 	if err := s.rlock(ctx); err != nil {
 		return 0, err
@@ -179,7 +189,7 @@ func (s *Store) version(name string) int64 {
 	return 0
 }
 
-// ListStreams implements eventstore.Reader.
+// ListStreams implements eventstore.StreamLister.
 func (s *Store) ListStreams(ctx context.Context, opts eventstore.ListOptions) ([]eventstore.StreamInfo, error) {
 	if err := s.rlock(ctx); err != nil {
 		return nil, err
@@ -203,7 +213,7 @@ func (s *Store) ListStreams(ctx context.Context, opts eventstore.ListOptions) ([
 	return out, nil
 }
 
-// StreamsByKeys implements eventstore.Reader.
+// StreamsByKeys implements eventstore.Relations.
 func (s *Store) StreamsByKeys(ctx context.Context, keys ...string) ([]string, error) {
 	if err := s.rlock(ctx); err != nil {
 		return nil, err
@@ -223,7 +233,7 @@ func (s *Store) StreamsByKeys(ctx context.Context, keys ...string) ([]string, er
 	return out, nil
 }
 
-// LoadSnapshot implements eventstore.Reader.
+// LoadSnapshot implements eventstore.Snapshots.
 func (s *Store) LoadSnapshot(ctx context.Context, name, stream string) (eventstore.Snapshot, error) {
 	if err := s.rlock(ctx); err != nil {
 		return eventstore.Snapshot{}, err
@@ -237,7 +247,7 @@ func (s *Store) LoadSnapshot(ctx context.Context, name, stream string) (eventsto
 	return snap, nil
 }
 
-// Checkpoint implements eventstore.Reader.
+// Checkpoint implements eventstore.Checkpoints.
 func (s *Store) Checkpoint(ctx context.Context, name string) (int64, error) {
 	if err := s.rlock(ctx); err != nil {
 		return 0, err
@@ -246,7 +256,7 @@ func (s *Store) Checkpoint(ctx context.Context, name string) (int64, error) {
 	return s.checkpoints[name], nil
 }
 
-// State implements eventstore.Reader.
+// State implements eventstore.KeyValues.
 func (s *Store) State(ctx context.Context, key string) ([]byte, error) {
 	if err := s.rlock(ctx); err != nil {
 		return nil, err
@@ -263,7 +273,7 @@ func (s *Store) getState(key string) ([]byte, error) {
 	return clone(v), nil
 }
 
-// ListState implements eventstore.Reader.
+// ListState implements eventstore.StateLister.
 func (s *Store) ListState(ctx context.Context, prefix string) ([]eventstore.KeyValue, error) {
 	if err := s.rlock(ctx); err != nil {
 		return nil, err

@@ -22,7 +22,14 @@ type tx struct {
 	grew bool // events were stored: wake waiters after commit
 }
 
-var _ eventstore.Tx = (*tx)(nil)
+var (
+	_ eventstore.Tx             = (*tx)(nil)
+	_ eventstore.Checkpoints    = (*tx)(nil)
+	_ eventstore.KeyValues      = (*tx)(nil)
+	_ eventstore.SnapshotWriter = (*tx)(nil)
+	_ eventstore.RelationWriter = (*tx)(nil)
+	_ eventstore.OutboxWriter   = (*tx)(nil)
+)
 
 func (t *tx) onUndo(f func()) { t.undo = append(t.undo, f) }
 
@@ -40,7 +47,7 @@ func (t *tx) check(ctx context.Context) error {
 	return ctx.Err()
 }
 
-// Append implements eventstore.Writer.
+// Append implements eventstore.Store.
 func (t *tx) Append(ctx context.Context, writes ...eventstore.Write) ([]eventstore.Event, error) {
 	if err := t.check(ctx); err != nil {
 		return nil, fmt.Errorf("append: %w", err)
@@ -80,7 +87,7 @@ func (t *tx) Append(ctx context.Context, writes ...eventstore.Write) ([]eventsto
 	return out, nil
 }
 
-// Insert implements eventstore.Writer.
+// Insert implements eventstore.Store.
 func (t *tx) Insert(ctx context.Context, events ...eventstore.Event) ([]eventstore.InsertResult, error) {
 	if err := t.check(ctx); err != nil {
 		return nil, fmt.Errorf("insert: %w", err)
@@ -96,11 +103,19 @@ func (t *tx) Insert(ctx context.Context, events ...eventstore.Event) ([]eventsto
 			if stored.HubPosition == 0 && e.HubPosition > 0 {
 				t.setHub(pos, e.HubPosition)
 			}
-			out[i] = eventstore.InsertResult{ID: e.ID, Outdated: stored.Outdated, Position: pos}
+			e.Position, e.Outdated = pos, stored.Outdated
+			out[i] = eventstore.InsertResult{Event: e}
 			continue
 		}
 		st := t.store(e)
-		out[i] = eventstore.InsertResult{ID: e.ID, Inserted: true, Outdated: st.Outdated, Position: st.Position}
+		out[i] = eventstore.InsertResult{Event: st, Inserted: true}
+	}
+	// A later copy of an event in the batch may have given it a hub
+	// position: report what is stored.
+	for i := range out {
+		if out[i].Inserted {
+			out[i].Event.HubPosition = t.s.events[out[i].Event.Position-1].HubPosition
+		}
 	}
 	return out, nil
 }
@@ -163,7 +178,7 @@ func (t *tx) setHub(pos, hub int64) {
 	t.onUndo(func() { t.s.events[pos-1].HubPosition = old })
 }
 
-// SetHubPositions implements eventstore.Writer.
+// SetHubPositions implements eventstore.OutboxWriter.
 func (t *tx) SetHubPositions(ctx context.Context, acks ...eventstore.HubAck) error {
 	if err := t.check(ctx); err != nil {
 		return fmt.Errorf("set hub positions: %w", err)
@@ -176,7 +191,7 @@ func (t *tx) SetHubPositions(ctx context.Context, acks ...eventstore.HubAck) err
 	return nil
 }
 
-// AddRelations implements eventstore.Writer.
+// AddRelations implements eventstore.RelationWriter.
 func (t *tx) AddRelations(ctx context.Context, key string, streams ...string) error {
 	if err := t.check(ctx); err != nil {
 		return fmt.Errorf("add relations %s: %w", key, err)
@@ -198,7 +213,7 @@ func (t *tx) AddRelations(ctx context.Context, key string, streams ...string) er
 	return nil
 }
 
-// RemoveRelations implements eventstore.Writer.
+// RemoveRelations implements eventstore.RelationWriter.
 func (t *tx) RemoveRelations(ctx context.Context, key string, streams ...string) error {
 	if err := t.check(ctx); err != nil {
 		return fmt.Errorf("remove relations %s: %w", key, err)
@@ -227,7 +242,7 @@ func (t *tx) RemoveRelations(ctx context.Context, key string, streams ...string)
 	return nil
 }
 
-// SaveSnapshot implements eventstore.Writer.
+// SaveSnapshot implements eventstore.SnapshotWriter.
 func (t *tx) SaveSnapshot(ctx context.Context, snap eventstore.Snapshot) error {
 	if err := t.check(ctx); err != nil {
 		return fmt.Errorf("save snapshot %s/%s: %w", snap.Name, snap.Stream, err)
@@ -255,7 +270,7 @@ func (t *tx) SaveSnapshot(ctx context.Context, snap eventstore.Snapshot) error {
 	return nil
 }
 
-// DeleteSnapshot implements eventstore.Writer.
+// DeleteSnapshot implements eventstore.SnapshotWriter.
 func (t *tx) DeleteSnapshot(ctx context.Context, name, stream string) error {
 	if err := t.check(ctx); err != nil {
 		return fmt.Errorf("delete snapshot %s/%s: %w", name, stream, err)
@@ -280,7 +295,7 @@ func (t *tx) deleteSnapshot(stream, name string) {
 	t.onUndo(func() { byName[name] = old })
 }
 
-// SetCheckpoint implements eventstore.Writer.
+// SetCheckpoint implements eventstore.Checkpoints.
 func (t *tx) SetCheckpoint(ctx context.Context, name string, position int64) error {
 	if err := t.check(ctx); err != nil {
 		return fmt.Errorf("set checkpoint %s: %w", name, err)
@@ -298,7 +313,7 @@ func (t *tx) SetCheckpoint(ctx context.Context, name string, position int64) err
 	return nil
 }
 
-// SetState implements eventstore.Writer.
+// SetState implements eventstore.KeyValues.
 func (t *tx) SetState(ctx context.Context, key string, value []byte) error {
 	if err := t.check(ctx); err != nil {
 		return fmt.Errorf("set state %s: %w", key, err)
@@ -307,7 +322,7 @@ func (t *tx) SetState(ctx context.Context, key string, value []byte) error {
 	return nil
 }
 
-// DeleteState implements eventstore.Writer.
+// DeleteState implements eventstore.KeyValues.
 func (t *tx) DeleteState(ctx context.Context, key string) error {
 	if err := t.check(ctx); err != nil {
 		return fmt.Errorf("delete state %s: %w", key, err)

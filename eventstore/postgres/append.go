@@ -161,7 +161,7 @@ func checkCreated(events []eventstore.Event) error {
 	return nil
 }
 
-// Append implements eventstore.Writer. It takes the tenant lock first, then
+// Append implements eventstore.Store. It takes the tenant lock first, then
 // checks the expected versions (race-free under the lock) and that no
 // caller-supplied ID is stored, then stores all events with one statement.
 func (t *Tx) Append(ctx context.Context, writes ...eventstore.Write) ([]eventstore.Event, error) {
@@ -285,7 +285,7 @@ func (t *Tx) checkIDs(ctx context.Context, writes []eventstore.Write, events []e
 	return fmt.Errorf("append: %w", backend.DuplicateIDError(eventstore.Event{ID: id}))
 }
 
-// Insert implements eventstore.Writer. It takes the tenant lock, then
+// Insert implements eventstore.Store. It takes the tenant lock, then
 // stores the batch as if all of it were new, inside a savepoint: the common
 // case costs no lookup. Only a batch holding stored IDs (a re-sent push)
 // fails with a unique violation; it then rolls back to the savepoint, looks
@@ -336,11 +336,15 @@ func (t *Tx) Insert(ctx context.Context, events ...eventstore.Event) ([]eventsto
 			byID[e.ID] = r
 			continue
 		}
-		byID[e.ID] = eventstore.InsertResult{ID: e.ID, Inserted: true, Outdated: e.Outdated, Position: e.Position}
+		byID[e.ID] = eventstore.InsertResult{Event: e, Inserted: true}
 		t.wrote = true
 	}
 	for i, e := range events {
 		r := byID[e.ID]
+		if !r.Inserted {
+			e.Position, e.Outdated = r.Event.Position, r.Event.Outdated
+			r.Event = e
+		}
 		results[i] = r
 		if r.Inserted {
 			r.Inserted = false // a later repeat of the ID is a duplicate
@@ -415,12 +419,12 @@ WHERE tenant = $1 AND id = ANY($2)`), t.s.tenant, ids)
 			r   eventstore.InsertResult
 			hub int64
 		)
-		if err := rows.Scan(&r.ID, &r.Position, &r.Outdated, &hub); err != nil {
+		if err := rows.Scan(&r.Event.ID, &r.Event.Position, &r.Event.Outdated, &hub); err != nil {
 			rows.Close()
 			return nil, fmt.Errorf("look up ids: %w", err)
 		}
-		known[r.ID] = r
-		lacking[r.ID] = hub == 0
+		known[r.Event.ID] = r
+		lacking[r.Event.ID] = hub == 0
 	}
 	rows.Close()
 	if err := rows.Err(); err != nil {

@@ -41,7 +41,8 @@ func Example() {
 
 	// A read model in the same database commits with its checkpoint.
 	err = store.Update(ctx, func(tx eventstore.Tx) error {
-		pgx := tx.(*postgres.Tx).Pgx()
+		ptx := tx.(*postgres.Tx)
+		pgx := ptx.Pgx()
 		if _, err := pgx.Exec(ctx, `CREATE TABLE IF NOT EXISTS task_count (tenant text PRIMARY KEY, n bigint)`); err != nil {
 			return err
 		}
@@ -49,7 +50,7 @@ func Example() {
 ON CONFLICT (tenant) DO UPDATE SET n = task_count.n + 1`, store.Tenant()); err != nil {
 			return err
 		}
-		return tx.SetCheckpoint(ctx, "task_count", events[0].Position)
+		return ptx.SetCheckpoint(ctx, "task_count", events[0].Position)
 	})
 	if err != nil {
 		log.Fatal(err)

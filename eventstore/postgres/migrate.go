@@ -85,7 +85,7 @@ CREATE TABLE {s}.state (
 	PRIMARY KEY (tenant, key)
 );
 `,
-	// 2: rejected events (Writer.Reject). A NOT NULL column with a constant
+	// 2: rejected events (OutboxWriter.Reject). A NOT NULL column with a constant
 	// default is added without rewriting the table; the outbox index leaves
 	// rejected events out.
 	`

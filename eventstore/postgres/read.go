@@ -58,18 +58,10 @@ func (s *Store) page(ctx context.Context, op, sql string, args []any, yield func
 	return n, last, true
 }
 
-// ReadAll implements eventstore.Reader.
+// ReadAll implements eventstore.Store.
 func (s *Store) ReadAll(ctx context.Context, after int64, limit int) iter.Seq2[eventstore.Event, error] {
 	return s.ledger(ctx, "read all", `SELECT `+eventColumns+` FROM {s}.events
 WHERE tenant = $1 AND position > $2 ORDER BY position LIMIT $3`, after, limit)
-}
-
-// ReadPending implements eventstore.Reader. On a hub store it yields
-// nothing: every stored event has a hub position.
-func (s *Store) ReadPending(ctx context.Context, after int64, limit int) iter.Seq2[eventstore.Event, error] {
-	return s.ledger(ctx, "read pending", `SELECT `+eventColumns+` FROM {s}.events
-WHERE tenant = $1 AND position > $2 AND hub_position = 0 AND NOT hydrated AND NOT rejected
-ORDER BY position LIMIT $3`, after, limit)
 }
 
 // ledger pages through a Position-ordered query with parameters
@@ -100,12 +92,12 @@ func (s *Store) ledger(ctx context.Context, op, query string, after int64, limit
 	}
 }
 
-// ReadStream implements eventstore.Reader.
+// ReadStream implements eventstore.Store.
 func (s *Store) ReadStream(ctx context.Context, stream string, opts eventstore.ReadOptions) iter.Seq2[eventstore.Event, error] {
 	return s.streams(ctx, "read stream "+stream, []string{stream}, opts)
 }
 
-// ReadStreams implements eventstore.Reader.
+// ReadStreams implements eventstore.Store.
 func (s *Store) ReadStreams(ctx context.Context, streams []string, opts eventstore.ReadOptions) iter.Seq2[eventstore.Event, error] {
 	return s.streams(ctx, "read streams", streams, opts)
 }

@@ -57,7 +57,7 @@ func TestSnapshotCheckThenSaveIsNotRacedByLateInsert(t *testing.T) {
 			lateDone <- err
 		case <-time.After(500 * time.Millisecond):
 		}
-		return tx.SaveSnapshot(ctx, eventstore.Snapshot{Name: "n", Stream: "s", Cursor: last, Version: v, State: []byte(`{}`)})
+		return tx.(*Tx).SaveSnapshot(ctx, eventstore.Snapshot{Name: "n", Stream: "s", Cursor: last, Version: v, State: []byte(`{}`)})
 	})
 	require.NoError(t, err)
 	require.NoError(t, <-lateDone)

@@ -24,7 +24,16 @@ type Store struct {
 	closed atomic.Bool
 }
 
-var _ eventstore.Store = (*Store)(nil)
+var (
+	_ eventstore.Store        = (*Store)(nil)
+	_ eventstore.Checkpoints  = (*Store)(nil)
+	_ eventstore.KeyValues    = (*Store)(nil)
+	_ eventstore.StateLister  = (*Store)(nil)
+	_ eventstore.Snapshots    = (*Store)(nil)
+	_ eventstore.Relations    = (*Store)(nil)
+	_ eventstore.StreamLister = (*Store)(nil)
+	_ eventstore.StatusReader = (*Store)(nil)
+)
 
 // querier is what both the pool and a transaction offer.
 type querier interface {
@@ -88,7 +97,7 @@ func (s *Store) Update(ctx context.Context, fn func(tx eventstore.Tx) error) err
 	return nil
 }
 
-// Head implements eventstore.Reader.
+// Head implements eventstore.Store.
 func (s *Store) Head(ctx context.Context) (int64, error) {
 	if err := s.check(); err != nil {
 		return 0, err
@@ -101,14 +110,14 @@ func (s *Store) Head(ctx context.Context) (int64, error) {
 	return head, nil
 }
 
-// Wait implements eventstore.Reader. It wakes on commits of this tenant made
+// Wait implements eventstore.Store. It wakes on commits of this tenant made
 // through any DB on the same database and schema (LISTEN/NOTIFY), and polls
 // the head every Options.PollInterval as a fallback.
 func (s *Store) Wait(ctx context.Context, after int64) (int64, error) {
 	return s.core.Wait(ctx, after, s.Head, s.db.poll)
 }
 
-// Status implements eventstore.Reader.
+// Status implements eventstore.StatusReader.
 func (s *Store) Status(ctx context.Context, e eventstore.Event) (eventstore.EventStatus, error) {
 	if err := s.check(); err != nil {
 		return eventstore.EventStatus{}, err
@@ -124,7 +133,7 @@ func (s *Store) Status(ctx context.Context, e eventstore.Event) (eventstore.Even
 	return st, nil
 }
 
-// StreamVersion implements eventstore.Reader.
+// StreamVersion implements eventstore.Store.
 func (s *Store) StreamVersion(ctx context.Context, stream string) (int64, error) {
 	if err := s.check(); err != nil {
 		return 0, err
@@ -132,7 +141,7 @@ func (s *Store) StreamVersion(ctx context.Context, stream string) (int64, error)
 	return streamVersion(ctx, s.db, s.db.pool, s.tenant, stream)
 }
 
-// ListStreams implements eventstore.Reader.
+// ListStreams implements eventstore.StreamLister.
 func (s *Store) ListStreams(ctx context.Context, opts eventstore.ListOptions) ([]eventstore.StreamInfo, error) {
 	if err := s.check(); err != nil {
 		return nil, err
@@ -158,7 +167,7 @@ WHERE tenant = $1 AND stream > $2 AND stream LIKE $3 ORDER BY stream LIMIT $4`),
 	return out, nil
 }
 
-// StreamsByKeys implements eventstore.Reader.
+// StreamsByKeys implements eventstore.Relations.
 func (s *Store) StreamsByKeys(ctx context.Context, keys ...string) ([]string, error) {
 	if err := s.check(); err != nil {
 		return nil, err
@@ -178,7 +187,7 @@ WHERE tenant = $1 AND key = ANY($2) ORDER BY stream`), s.tenant, keys)
 	return out, nil
 }
 
-// LoadSnapshot implements eventstore.Reader.
+// LoadSnapshot implements eventstore.Snapshots.
 func (s *Store) LoadSnapshot(ctx context.Context, name, stream string) (eventstore.Snapshot, error) {
 	if err := s.check(); err != nil {
 		return eventstore.Snapshot{}, err
@@ -198,7 +207,7 @@ WHERE tenant = $1 AND stream = $2 AND name = $3`), s.tenant, stream, name).
 	return snap, nil
 }
 
-// Checkpoint implements eventstore.Reader.
+// Checkpoint implements eventstore.Checkpoints.
 func (s *Store) Checkpoint(ctx context.Context, name string) (int64, error) {
 	if err := s.check(); err != nil {
 		return 0, err
@@ -206,7 +215,7 @@ func (s *Store) Checkpoint(ctx context.Context, name string) (int64, error) {
 	return checkpoint(ctx, s.db, s.db.pool, s.tenant, name)
 }
 
-// State implements eventstore.Reader.
+// State implements eventstore.KeyValues.
 func (s *Store) State(ctx context.Context, key string) ([]byte, error) {
 	if err := s.check(); err != nil {
 		return nil, err
@@ -214,7 +223,7 @@ func (s *Store) State(ctx context.Context, key string) ([]byte, error) {
 	return state(ctx, s.db, s.db.pool, s.tenant, key)
 }
 
-// ListState implements eventstore.Reader.
+// ListState implements eventstore.StateLister.
 func (s *Store) ListState(ctx context.Context, prefix string) ([]eventstore.KeyValue, error) {
 	if err := s.check(); err != nil {
 		return nil, err

@@ -19,7 +19,13 @@ type Tx struct {
 	wrote bool // events were stored: wake waiters after commit
 }
 
-var _ eventstore.Tx = (*Tx)(nil)
+var (
+	_ eventstore.Tx             = (*Tx)(nil)
+	_ eventstore.Checkpoints    = (*Tx)(nil)
+	_ eventstore.KeyValues      = (*Tx)(nil)
+	_ eventstore.SnapshotWriter = (*Tx)(nil)
+	_ eventstore.RelationWriter = (*Tx)(nil)
+)
 
 // Pgx returns the underlying pgx transaction. Statements run on it commit or
 // roll back with the events written through t.
@@ -76,32 +82,7 @@ func (t *Tx) exec(ctx context.Context, op, sql string, args ...any) error {
 	return wrapErr(op, err)
 }
 
-// SetHubPositions implements eventstore.Writer. Only events without a hub
-// position are updated; on a hub store every event already has one.
-func (t *Tx) SetHubPositions(ctx context.Context, acks ...eventstore.HubAck) error {
-	if len(acks) == 0 {
-		return t.check()
-	}
-	ids := make([]string, len(acks))
-	hps := make([]int64, len(acks))
-	for i, a := range acks {
-		ids[i], hps[i] = a.ID, a.HubPosition
-	}
-	if err := t.check(); err != nil {
-		return err
-	}
-	// Like every statement that updates events, take the tenant lock first:
-	// Reject and Insert do, and locking rows in another order could
-	// deadlock against them.
-	if _, err := t.lock(ctx); err != nil {
-		return wrapErr("lock for hub positions", err)
-	}
-	return t.exec(ctx, "set hub positions", `UPDATE {s}.events e SET hub_position = a.hub_position
-FROM unnest($2::text[], $3::bigint[]) AS a(id, hub_position)
-WHERE e.tenant = $1 AND e.id = a.id AND e.hub_position = 0`, ids, hps)
-}
-
-// AddRelations implements eventstore.Writer.
+// AddRelations implements eventstore.RelationWriter.
 func (t *Tx) AddRelations(ctx context.Context, key string, streams ...string) error {
 	if len(streams) == 0 {
 		return t.check()
@@ -110,7 +91,7 @@ func (t *Tx) AddRelations(ctx context.Context, key string, streams ...string) er
 SELECT $1, $2, unnest($3::text[]) ON CONFLICT DO NOTHING`, key, streams)
 }
 
-// RemoveRelations implements eventstore.Writer.
+// RemoveRelations implements eventstore.RelationWriter.
 func (t *Tx) RemoveRelations(ctx context.Context, key string, streams ...string) error {
 	if len(streams) == 0 {
 		return t.exec(ctx, "remove relations "+key, `DELETE FROM {s}.relations WHERE tenant = $1 AND key = $2`, key)
@@ -119,7 +100,7 @@ func (t *Tx) RemoveRelations(ctx context.Context, key string, streams ...string)
 WHERE tenant = $1 AND key = $2 AND stream = ANY($3)`, key, streams)
 }
 
-// SaveSnapshot implements eventstore.Writer.
+// SaveSnapshot implements eventstore.SnapshotWriter.
 func (t *Tx) SaveSnapshot(ctx context.Context, s eventstore.Snapshot) error {
 	return t.exec(ctx, "save snapshot "+s.Name+" of "+s.Stream, `INSERT INTO {s}.snapshots AS sn
 	(tenant, stream, name, cursor_created, cursor_id, version, state)
@@ -129,7 +110,7 @@ ON CONFLICT (tenant, stream, name) DO UPDATE SET cursor_created = EXCLUDED.curso
 		s.Stream, s.Name, pgTime(s.Cursor.Created), s.Cursor.ID, s.Version, nonNil(s.State))
 }
 
-// DeleteSnapshot implements eventstore.Writer.
+// DeleteSnapshot implements eventstore.SnapshotWriter.
 func (t *Tx) DeleteSnapshot(ctx context.Context, name, stream string) error {
 	if name == "" {
 		return t.exec(ctx, "delete snapshots of "+stream, `DELETE FROM {s}.snapshots WHERE tenant = $1 AND stream = $2`, stream)
@@ -138,19 +119,19 @@ func (t *Tx) DeleteSnapshot(ctx context.Context, name, stream string) error {
 WHERE tenant = $1 AND stream = $2 AND name = $3`, stream, name)
 }
 
-// SetCheckpoint implements eventstore.Writer.
+// SetCheckpoint implements eventstore.Checkpoints.
 func (t *Tx) SetCheckpoint(ctx context.Context, name string, position int64) error {
 	return t.exec(ctx, "set checkpoint "+name, `INSERT INTO {s}.checkpoints (tenant, name, position) VALUES ($1, $2, $3)
 ON CONFLICT (tenant, name) DO UPDATE SET position = EXCLUDED.position`, name, position)
 }
 
-// SetState implements eventstore.Writer.
+// SetState implements eventstore.KeyValues.
 func (t *Tx) SetState(ctx context.Context, key string, value []byte) error {
 	return t.exec(ctx, "set state "+key, `INSERT INTO {s}.state (tenant, key, value) VALUES ($1, $2, $3)
 ON CONFLICT (tenant, key) DO UPDATE SET value = EXCLUDED.value`, key, nonNil(value))
 }
 
-// DeleteState implements eventstore.Writer.
+// DeleteState implements eventstore.KeyValues.
 func (t *Tx) DeleteState(ctx context.Context, key string) error {
 	return t.exec(ctx, "delete state "+key, `DELETE FROM {s}.state WHERE tenant = $1 AND key = $2`, key)
 }

@@ -142,7 +142,7 @@ func (tx *Tx) execRows(ctx context.Context, one writeStmt, cols int, args []any)
 	return nil
 }
 
-// Append implements eventstore.Writer.
+// Append implements eventstore.Store.
 func (tx *Tx) Append(ctx context.Context, writes ...eventstore.Write) ([]eventstore.Event, error) {
 	if tx.done {
 		return nil, errTxDone

@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/ferrysync/ferry/eventstore"
+	"github.com/ferrysync/ferry/eventstore/storetest"
 )
 
 // The single-event and the batched append take different paths; both must
@@ -109,11 +110,11 @@ func TestInsertRecordsHubPositionAndCounts(t *testing.T) {
 	local.HubPosition = 3
 	res, err := s.Insert(ctx, remote, local, remote)
 	require.NoError(t, err)
-	assert.Equal(t, []eventstore.InsertResult{
+	assert.Equal(t, []storetest.Outcome{
 		{ID: remote.ID, Inserted: true, Position: 2},
 		{ID: local.ID, Position: 1},
 		{ID: remote.ID, Position: 2},
-	}, res)
+	}, storetest.Outcomes(res))
 	v, err := s.StreamVersion(ctx, "a")
 	require.NoError(t, err)
 	assert.Equal(t, int64(2), v, "duplicates are not counted")

@@ -9,7 +9,7 @@ import (
 	"github.com/ferrysync/ferry/eventstore"
 )
 
-// Insert implements eventstore.Writer. It validates everything before its
+// Insert implements eventstore.Store. It validates everything before its
 // first write, so that it runs without a savepoint (see unguarded), and
 // costs a fixed number of statements plus a few per (stream, type) pair,
 // however many events it carries: one read of the greatest stored ID and,
@@ -88,7 +88,9 @@ func (tx *Tx) insertBatch(ctx context.Context, events []eventstore.Event, result
 			}
 			again = append(again, [2]int{i, k.fresh})
 		case ok:
-			results[i] = eventstore.InsertResult{ID: e.ID, Outdated: k.outdated, Position: k.position}
+			dup := *e
+			dup.Position, dup.Outdated = k.position, k.outdated
+			results[i] = eventstore.InsertResult{Event: dup}
 			if k.hub == 0 && hub > 0 {
 				if _, err := tx.exec(ctx, wsRecordHub, hub, k.position); err != nil {
 					return 0, fmt.Errorf("insert %s: %w", e.ID, err)
@@ -112,11 +114,11 @@ func (tx *Tx) insertBatch(ctx context.Context, events []eventstore.Event, result
 	}
 	for j, i := range at {
 		f := &fresh[j]
-		results[i] = eventstore.InsertResult{ID: f.ID, Inserted: true, Outdated: f.Outdated, Position: f.Position}
+		results[i] = eventstore.InsertResult{Event: *f, Inserted: true}
 	}
 	for _, a := range again {
 		f := &fresh[a[1]]
-		results[a[0]] = eventstore.InsertResult{ID: f.ID, Outdated: f.Outdated, Position: f.Position}
+		results[a[0]] = eventstore.InsertResult{Event: *f}
 	}
 	if err := tx.finish(ctx, b); err != nil {
 		return 0, fmt.Errorf("insert: %w", err)

@@ -13,6 +13,7 @@ import (
 
 	"github.com/ferrysync/ferry/eventstore"
 	"github.com/ferrysync/ferry/eventstore/memory"
+	"github.com/ferrysync/ferry/eventstore/storetest"
 )
 
 // TestInsertBatchMatchesMemory feeds the same random batches (late and out
@@ -28,7 +29,10 @@ func TestInsertBatchMatchesMemory(t *testing.T) {
 	t.Cleanup(func() { _ = s.Close() })
 	m := memory.New(eventstore.Config{})
 	t.Cleanup(func() { _ = m.Close() })
-	stores := []eventstore.Store{s, m}
+	stores := []interface {
+		eventstore.Store
+		eventstore.Snapshots
+	}{s, m}
 
 	rng := rand.New(rand.NewPCG(1, 2))
 	base := eventstore.TimestampOf(time.Now().Add(-time.Hour)).Millis()
@@ -77,7 +81,12 @@ func TestInsertBatchMatchesMemory(t *testing.T) {
 			})
 			require.NoError(t, err)
 		}
-		require.Equal(t, results[1], results[0], "round %d", round)
+		require.Equal(t, storetest.Outcomes(results[1]), storetest.Outcomes(results[0]), "round %d", round)
+		for j, r := range results[0] {
+			if r.Inserted {
+				require.Equal(t, results[1][j].Event, r.Event, "round %d: the stored event", round)
+			}
+		}
 	}
 
 	var ledgers [2][]eventstore.Event
@@ -122,13 +131,13 @@ func TestInsertIDsBelowGreatest(t *testing.T) {
 
 	res, err := s.Insert(ctx, event(ids[1], 0), event(ids[0], 0), event(ids[3], 0), event(ids[2], 7), event(ids[3], 9))
 	require.NoError(t, err)
-	assert.Equal(t, []eventstore.InsertResult{
+	assert.Equal(t, []storetest.Outcome{
 		{ID: ids[1], Inserted: true, Position: 3, Outdated: true}, // ids[2] sorts after it
 		{ID: ids[0], Position: 1},
 		{ID: ids[3], Inserted: true, Position: 4},
 		{ID: ids[2], Position: 2},
 		{ID: ids[3], Position: 4},
-	}, res)
+	}, storetest.Outcomes(res))
 	var got []string
 	for e, err := range s.ReadAll(ctx, 0, 0) {
 		require.NoError(t, err)

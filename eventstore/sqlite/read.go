@@ -66,26 +66,26 @@ func sqlLimit(limit int) int {
 	return limit
 }
 
-// ReadAll implements eventstore.Reader.
+// ReadAll implements eventstore.Store.
 func (s *Store) ReadAll(ctx context.Context, after int64, limit int) iter.Seq2[eventstore.Event, error] {
 	return s.events(ctx, "read all", func() (*sql.Rows, error) {
 		return s.rs[rsReadAll].QueryContext(ctx, after, sqlLimit(limit))
 	})
 }
 
-// ReadPending implements eventstore.Reader.
+// ReadPending implements eventstore.Outbox.
 func (s *Store) ReadPending(ctx context.Context, after int64, limit int) iter.Seq2[eventstore.Event, error] {
 	return s.events(ctx, "read pending", func() (*sql.Rows, error) {
 		return s.rs[rsPending].QueryContext(ctx, after, sqlLimit(limit))
 	})
 }
 
-// ReadStream implements eventstore.Reader.
+// ReadStream implements eventstore.Store.
 func (s *Store) ReadStream(ctx context.Context, stream string, opts eventstore.ReadOptions) iter.Seq2[eventstore.Event, error] {
 	return s.readStreams(ctx, "read stream "+stream, []string{stream}, opts)
 }
 
-// ReadStreams implements eventstore.Reader.
+// ReadStreams implements eventstore.Store.
 func (s *Store) ReadStreams(ctx context.Context, streams []string, opts eventstore.ReadOptions) iter.Seq2[eventstore.Event, error] {
 	streams = slices.Compact(slices.Sorted(slices.Values(streams)))
 	return s.readStreams(ctx, "read streams", streams, opts)
@@ -302,7 +302,7 @@ func (s *Store) queryRow(ctx context.Context, i readStmt, args []any, dest ...an
 	return mapErr(s.rs[i].QueryRowContext(ctx, args...).Scan(dest...))
 }
 
-// Head implements eventstore.Reader.
+// Head implements eventstore.Store.
 func (s *Store) Head(ctx context.Context) (int64, error) {
 	var h int64
 	if err := s.queryRow(ctx, rsHead, nil, &h); err != nil {
@@ -311,7 +311,7 @@ func (s *Store) Head(ctx context.Context) (int64, error) {
 	return h, nil
 }
 
-// Status implements eventstore.Reader.
+// Status implements eventstore.StatusReader.
 func (s *Store) Status(ctx context.Context, e eventstore.Event) (eventstore.EventStatus, error) {
 	var st eventstore.EventStatus
 	created, err := createdValue(e.Created)
@@ -324,7 +324,7 @@ func (s *Store) Status(ctx context.Context, e eventstore.Event) (eventstore.Even
 	return st, nil
 }
 
-// StreamVersion implements eventstore.Reader.
+// StreamVersion implements eventstore.Store.
 func (s *Store) StreamVersion(ctx context.Context, stream string) (int64, error) {
 	var v int64
 	err := s.queryRow(ctx, rsVersion, []any{stream}, &v)
@@ -337,7 +337,7 @@ func (s *Store) StreamVersion(ctx context.Context, stream string) (int64, error)
 	return v, nil
 }
 
-// ListStreams implements eventstore.Reader.
+// ListStreams implements eventstore.StreamLister.
 func (s *Store) ListStreams(ctx context.Context, opts eventstore.ListOptions) ([]eventstore.StreamInfo, error) {
 	if s.closed.Load() {
 		return nil, eventstore.ErrClosed
@@ -375,7 +375,7 @@ func (s *Store) ListStreams(ctx context.Context, opts eventstore.ListOptions) ([
 	return out, nil
 }
 
-// StreamsByKeys implements eventstore.Reader.
+// StreamsByKeys implements eventstore.Relations.
 func (s *Store) StreamsByKeys(ctx context.Context, keys ...string) ([]string, error) {
 	if s.closed.Load() {
 		return nil, eventstore.ErrClosed
@@ -406,7 +406,7 @@ func (s *Store) StreamsByKeys(ctx context.Context, keys ...string) ([]string, er
 	return out, nil
 }
 
-// LoadSnapshot implements eventstore.Reader.
+// LoadSnapshot implements eventstore.Snapshots.
 func (s *Store) LoadSnapshot(ctx context.Context, name, stream string) (eventstore.Snapshot, error) {
 	snap := eventstore.Snapshot{Name: name, Stream: stream}
 	var created int64
@@ -422,7 +422,7 @@ func (s *Store) LoadSnapshot(ctx context.Context, name, stream string) (eventsto
 	return snap, nil
 }
 
-// Checkpoint implements eventstore.Reader.
+// Checkpoint implements eventstore.Checkpoints.
 func (s *Store) Checkpoint(ctx context.Context, name string) (int64, error) {
 	var pos int64
 	err := s.queryRow(ctx, rsCheckpoint, []any{name}, &pos)
@@ -435,7 +435,7 @@ func (s *Store) Checkpoint(ctx context.Context, name string) (int64, error) {
 	return pos, nil
 }
 
-// State implements eventstore.Reader.
+// State implements eventstore.KeyValues.
 func (s *Store) State(ctx context.Context, key string) ([]byte, error) {
 	var v []byte
 	err := s.queryRow(ctx, rsState, []any{key}, &v)
@@ -448,7 +448,7 @@ func (s *Store) State(ctx context.Context, key string) ([]byte, error) {
 	return nonNil(v), nil
 }
 
-// ListState implements eventstore.Reader.
+// ListState implements eventstore.StateLister.
 func (s *Store) ListState(ctx context.Context, prefix string) ([]eventstore.KeyValue, error) {
 	if s.closed.Load() {
 		return nil, eventstore.ErrClosed

@@ -7,7 +7,7 @@ import (
 	"fmt"
 )
 
-// Reject implements eventstore.Writer. Each event is flagged in place (the
+// Reject implements eventstore.OutboxWriter. Each event is flagged in place (the
 // outbox index drops it), its (stream, type) row in stream_types loses one
 // from its count (so the stream's version drops) and, when the event was
 // the type's latest, moves back to the greatest remaining event of the type

@@ -92,7 +92,7 @@ CREATE TABLE state (
 	value BLOB NOT NULL
 ) WITHOUT ROWID;
 `,
-	// 2: rejected events (Writer.Reject). Adding a NOT NULL column with a
+	// 2: rejected events (OutboxWriter.Reject). Adding a NOT NULL column with a
 	// constant default rewrites no rows. The outbox index leaves rejected
 	// events out. A type's latest cursor now also moves back (when its
 	// latest event is rejected): only a forward move invalidates snapshots

@@ -88,7 +88,7 @@ const pollInterval = 200 * time.Millisecond
 
 // Store is an eventstore.Store backed by one SQLite file.
 type Store struct {
-	backend.AutoCommit
+	backend.OutboxCommit
 	core   *backend.Core
 	path   string
 	write  *sql.DB
@@ -98,7 +98,17 @@ type Store struct {
 	closed atomic.Bool
 }
 
-var _ eventstore.Store = (*Store)(nil)
+var (
+	_ eventstore.Store        = (*Store)(nil)
+	_ eventstore.Checkpoints  = (*Store)(nil)
+	_ eventstore.KeyValues    = (*Store)(nil)
+	_ eventstore.StateLister  = (*Store)(nil)
+	_ eventstore.Snapshots    = (*Store)(nil)
+	_ eventstore.Relations    = (*Store)(nil)
+	_ eventstore.StreamLister = (*Store)(nil)
+	_ eventstore.StatusReader = (*Store)(nil)
+	_ eventstore.Outbox       = (*Store)(nil)
+)
 
 // Open opens (creating if needed) the store in the SQLite file at path,
 // migrating its schema to the current version.
@@ -159,7 +169,7 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
 	}
 	s.core = backend.NewCore(opts.Config, origin)
-	s.AutoCommit = backend.AutoCommit{Update: s.Update}
+	s.OutboxCommit = backend.OutboxCommit{AutoCommit: backend.AutoCommit{Update: s.Update}}
 	return s, nil
 }
 
@@ -231,7 +241,7 @@ func (s *Store) Close() error {
 	return nil
 }
 
-// Wait implements eventstore.Reader. It wakes on commits made through this
+// Wait implements eventstore.Store. It wakes on commits made through this
 // Store and, by polling the head every 200ms, on commits of other processes.
 func (s *Store) Wait(ctx context.Context, after int64) (int64, error) {
 	if s.closed.Load() {

@@ -32,7 +32,14 @@ type Tx struct {
 	broken error
 }
 
-var _ eventstore.SQLTx = (*Tx)(nil)
+var (
+	_ eventstore.SQLTx          = (*Tx)(nil)
+	_ eventstore.Checkpoints    = (*Tx)(nil)
+	_ eventstore.KeyValues      = (*Tx)(nil)
+	_ eventstore.SnapshotWriter = (*Tx)(nil)
+	_ eventstore.RelationWriter = (*Tx)(nil)
+	_ eventstore.OutboxWriter   = (*Tx)(nil)
+)
 
 // SQL returns the underlying transaction, for read models stored in the same
 // database: what is written through it commits or rolls back with the
@@ -94,7 +101,7 @@ func (s *Store) update(ctx context.Context, auto bool, fn func(tx *Tx) error) (e
 	return nil
 }
 
-// Append implements eventstore.Writer in its own transaction.
+// Append implements eventstore.Store in its own transaction.
 func (s *Store) Append(ctx context.Context, writes ...eventstore.Write) (out []eventstore.Event, err error) {
 	err = s.update(ctx, true, func(tx *Tx) error {
 		out, err = tx.Append(ctx, writes...)
@@ -103,7 +110,7 @@ func (s *Store) Append(ctx context.Context, writes ...eventstore.Write) (out []e
 	return out, err
 }
 
-// Insert implements eventstore.Writer in its own transaction.
+// Insert implements eventstore.Store in its own transaction.
 func (s *Store) Insert(ctx context.Context, events ...eventstore.Event) (out []eventstore.InsertResult, err error) {
 	err = s.update(ctx, true, func(tx *Tx) error {
 		out, err = tx.Insert(ctx, events...)
@@ -207,7 +214,7 @@ func (tx *Tx) streamVersion(ctx context.Context, stream string) (int64, error) {
 	return v, err
 }
 
-// SetHubPositions implements eventstore.Writer. A hub position, once
+// SetHubPositions implements eventstore.OutboxWriter. A hub position, once
 // recorded, is not changed; acks with a position <= 0 are ignored.
 func (tx *Tx) SetHubPositions(ctx context.Context, acks ...eventstore.HubAck) error {
 	if tx.done {
@@ -224,7 +231,7 @@ func (tx *Tx) SetHubPositions(ctx context.Context, acks ...eventstore.HubAck) er
 	return nil
 }
 
-// AddRelations implements eventstore.Writer.
+// AddRelations implements eventstore.RelationWriter.
 func (tx *Tx) AddRelations(ctx context.Context, key string, streams ...string) error {
 	for _, st := range streams {
 		if _, err := tx.exec(ctx, wsAddRelation, key, st); err != nil {
@@ -234,7 +241,7 @@ func (tx *Tx) AddRelations(ctx context.Context, key string, streams ...string) e
 	return nil
 }
 
-// RemoveRelations implements eventstore.Writer.
+// RemoveRelations implements eventstore.RelationWriter.
 func (tx *Tx) RemoveRelations(ctx context.Context, key string, streams ...string) error {
 	if len(streams) == 0 {
 		if _, err := tx.exec(ctx, wsRemoveKey, key); err != nil {
@@ -250,7 +257,7 @@ func (tx *Tx) RemoveRelations(ctx context.Context, key string, streams ...string
 	return nil
 }
 
-// SaveSnapshot implements eventstore.Writer.
+// SaveSnapshot implements eventstore.SnapshotWriter.
 func (tx *Tx) SaveSnapshot(ctx context.Context, s eventstore.Snapshot) error {
 	if s.Name == "" || s.Stream == "" {
 		return fmt.Errorf("save snapshot: %w", &eventstore.ValidationError{Field: "snapshot", Reason: "name and stream must not be empty"})
@@ -265,7 +272,7 @@ func (tx *Tx) SaveSnapshot(ctx context.Context, s eventstore.Snapshot) error {
 	return nil
 }
 
-// DeleteSnapshot implements eventstore.Writer.
+// DeleteSnapshot implements eventstore.SnapshotWriter.
 func (tx *Tx) DeleteSnapshot(ctx context.Context, name, stream string) error {
 	var err error
 	if name == "" {
@@ -279,7 +286,7 @@ func (tx *Tx) DeleteSnapshot(ctx context.Context, name, stream string) error {
 	return nil
 }
 
-// SetCheckpoint implements eventstore.Writer.
+// SetCheckpoint implements eventstore.Checkpoints.
 func (tx *Tx) SetCheckpoint(ctx context.Context, name string, position int64) error {
 	if _, err := tx.exec(ctx, wsSetCheckpoint, name, position); err != nil {
 		return fmt.Errorf("set checkpoint %s: %w", name, err)
@@ -300,7 +307,7 @@ func (tx *Tx) Checkpoint(ctx context.Context, name string) (int64, error) {
 	return pos, nil
 }
 
-// SetState implements eventstore.Writer.
+// SetState implements eventstore.KeyValues.
 func (tx *Tx) SetState(ctx context.Context, key string, value []byte) error {
 	if _, err := tx.exec(ctx, wsSetState, key, nonNil(value)); err != nil {
 		return fmt.Errorf("set state %s: %w", key, err)
@@ -321,7 +328,7 @@ func (tx *Tx) State(ctx context.Context, key string) ([]byte, error) {
 	return nonNil(v), nil
 }
 
-// DeleteState implements eventstore.Writer.
+// DeleteState implements eventstore.KeyValues.
 func (tx *Tx) DeleteState(ctx context.Context, key string) error {
 	if _, err := tx.exec(ctx, wsDeleteState, key); err != nil {
 		return fmt.Errorf("delete state %s: %w", key, err)

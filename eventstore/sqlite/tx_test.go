@@ -42,7 +42,7 @@ func TestSQLTxCommitsWithEvents(t *testing.T) {
 		if _, err := tx.(eventstore.SQLTx).SQL().ExecContext(ctx, "INSERT INTO titles VALUES (?, ?)", evs[0].ID, "hello"); err != nil {
 			return err
 		}
-		return tx.SetCheckpoint(ctx, "titles", evs[0].Position)
+		return tx.(*Tx).SetCheckpoint(ctx, "titles", evs[0].Position)
 	})
 	require.NoError(t, err)
 	assert.Equal(t, 1, count())
@@ -94,7 +94,7 @@ func TestFailedAppendInsideUpdateLeavesNothing(t *testing.T) {
 		require.ErrorAs(t, err, &ve)
 		assert.Equal(t, "id", ve.Field)
 		// The caller swallows the error and commits other work.
-		return tx.SetState(ctx, "k", []byte("v"))
+		return tx.(*Tx).SetState(ctx, "k", []byte("v"))
 	})
 	require.NoError(t, err)
 	v, err := s.StreamVersion(ctx, "b")
@@ -126,7 +126,7 @@ func TestTxUnusableAfterUpdate(t *testing.T) {
 	require.NoError(t, s.Update(ctx, func(tx eventstore.Tx) error { kept = tx; return nil }))
 	_, err := kept.Append(ctx, eventstore.Write{Stream: "a", Events: []eventstore.Event{{Type: "t"}}})
 	assert.ErrorIs(t, err, errTxDone)
-	assert.ErrorIs(t, kept.SetState(ctx, "k", nil), errTxDone)
+	assert.ErrorIs(t, kept.(*Tx).SetState(ctx, "k", nil), errTxDone)
 }
 
 func TestStateEmptyValue(t *testing.T) {
@@ -184,7 +184,7 @@ func TestInsertFailurePartWayBreaksTx(t *testing.T) {
 	require.NoError(t, err, "a refused input leaves the transaction usable")
 
 	err = s.Update(ctx, func(tx eventstore.Tx) error {
-		if err := tx.SetState(ctx, "k", []byte("v")); err != nil {
+		if err := tx.(*Tx).SetState(ctx, "k", []byte("v")); err != nil {
 			return err
 		}
 		// Make the events table refuse inserts, so the Insert fails after

@@ -248,7 +248,7 @@ func testOnAppend(t *testing.T, h *harness) {
 			}
 		}
 		// The hook writes in the same transaction.
-		if err := tx.SetState(ctx, "hook/"+events[0].ID, []byte("x")); err != nil {
+		if err := txAll(t, tx).SetState(ctx, "hook/"+events[0].ID, []byte("x")); err != nil {
 			return err
 		}
 		v, err := tx.StreamVersion(ctx, events[0].Stream)

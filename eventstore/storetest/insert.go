@@ -13,10 +13,10 @@ import (
 
 var insertChecks = []check{
 	{"DuplicateIsNoop", testDuplicate},
+	{"ReturnsStored", testInsertReturnsStored},
 	{"OutdatedRule", testOutdated},
 	{"Status", testStatus},
 	{"HydratedFlag", testHydrated},
-	{"HubPositions", testHubPositions},
 	{"ClockDrift", testClockDrift},
 	{"AdvancesClock", testAdvancesClock},
 }
@@ -27,16 +27,16 @@ func testDuplicate(t *testing.T, h *harness) {
 	b := base()
 	e := remote("s", TypeNote, at(b, 10))
 	res := insert(t, s, e)
-	assert.Equal(t, eventstore.InsertResult{ID: e.ID, Inserted: true, Position: 1}, res[0])
+	assert.Equal(t, Outcome{ID: e.ID, Inserted: true, Position: 1}, OutcomeOf(res[0]))
 
 	// Same ID again, even with a different payload: reported, not stored.
 	dup := e
 	dup.Data = []byte(`{"changed":true}`)
 	other := remote("s", TypeNote, at(b, 20))
 	res = insert(t, s, dup, other, other)
-	assert.Equal(t, eventstore.InsertResult{ID: e.ID, Inserted: false, Position: 1}, res[0])
-	assert.Equal(t, eventstore.InsertResult{ID: other.ID, Inserted: true, Position: 2}, res[1])
-	assert.Equal(t, eventstore.InsertResult{ID: other.ID, Inserted: false, Position: 2}, res[2], "second copy in one batch")
+	assert.Equal(t, Outcome{ID: e.ID, Inserted: false, Position: 1}, OutcomeOf(res[0]))
+	assert.Equal(t, Outcome{ID: other.ID, Inserted: true, Position: 2}, OutcomeOf(res[1]))
+	assert.Equal(t, Outcome{ID: other.ID, Inserted: false, Position: 2}, OutcomeOf(res[2]), "second copy in one batch")
 
 	assert.Equal(t, int64(2), head(t, s))
 	assert.Equal(t, int64(2), version(t, s, "s"))
@@ -48,7 +48,7 @@ func testDuplicate(t *testing.T, h *harness) {
 	mine := appendTo(t, s, "m", local(TypeNote, 1))[0]
 	res = insert(t, s, mine)
 	assert.False(t, res[0].Inserted)
-	assert.Equal(t, mine.Position, res[0].Position)
+	assert.Equal(t, mine.Position, res[0].Event.Position)
 	assert.Equal(t, int64(3), head(t, s))
 
 	// Appending an event whose caller-chosen ID is stored fails and stores
@@ -93,11 +93,11 @@ func testOutdated(t *testing.T, h *harness) {
 	for _, c := range cases {
 		res := insert(t, s, c.e)
 		assert.True(t, res[0].Inserted, c.name)
-		assert.Equal(t, c.want, res[0].Outdated, c.name)
+		assert.Equal(t, c.want, res[0].Event.Outdated, c.name)
 	}
 	// The flag is recorded: duplicates report it and reads carry it.
 	res := insert(t, s, e10, e20)
-	assert.Equal(t, []bool{true, false}, []bool{res[0].Outdated, res[1].Outdated})
+	assert.Equal(t, []bool{true, false}, []bool{res[0].Event.Outdated, res[1].Event.Outdated})
 	assert.Equal(t, []bool{false, false}, []bool{res[0].Inserted, res[1].Inserted})
 	want := map[string]bool{}
 	for _, c := range cases {
@@ -156,7 +156,7 @@ func testHydrated(t *testing.T, h *harness) {
 }
 
 func testHubPositions(t *testing.T, h *harness) {
-	s := h.store(t)
+	s := outbox(t, h.store(t))
 	ctx := t.Context()
 	mine := appendTo(t, s, "s", local(TypeNote, 1), local(TypeNote, 2), local(TypeNote, 3), local(TypeNote, 4))
 	theirs := remote("s", TypeNote, base())
@@ -239,4 +239,29 @@ func testAdvancesClock(t *testing.T, h *harness) {
 	assert.Greater(t, mine.Created, ahead.Created)
 	got := collect(t, s.ReadStream(t.Context(), "s", eventstore.ReadOptions{}))
 	assert.Equal(t, []string{ahead.ID, mine.ID}, ids(got))
+}
+
+// testInsertReturnsStored: Insert's results hold each new event exactly as
+// the store holds it (what ReadAll yields), so a caller projects them
+// without reading them back.
+func testInsertReturnsStored(t *testing.T, h *harness) {
+	s := h.store(t)
+	b := base()
+	appendTo(t, s, "s", local(TypeNote, 1))
+	late := remote("s", TypeNote, at(b, 10)) // outdated: the local event is later
+	late.HubPosition = 7
+	fresh := remote("r", TypeNote, at(b, 20))
+	fresh.Data, fresh.Meta, fresh.Schema = nil, nil, 0 // defaults filled in
+	res := insert(t, s, late, fresh, late)
+	stored := collect(t, s.ReadAll(t.Context(), 1, 0))
+	require.Len(t, stored, 2)
+	require.True(t, res[0].Inserted)
+	require.True(t, res[1].Inserted)
+	assert.Equal(t, stored[0], res[0].Event)
+	assert.Equal(t, stored[1], res[1].Event)
+	assert.True(t, res[0].Event.Outdated)
+	assert.True(t, res[0].Event.Hydrated)
+	assert.Equal(t, 1, res[1].Event.Schema)
+	assert.False(t, res[2].Inserted)
+	assert.Equal(t, OutcomeOf(res[0]).Position, OutcomeOf(res[2]).Position, "the duplicate names the stored copy")
 }

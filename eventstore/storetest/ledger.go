@@ -146,7 +146,7 @@ func testWaitWakes(t *testing.T, h *harness) {
 	}()
 	// Nothing committed: the waiter must still be blocked (a read-only
 	// Update and a failed append commit no event).
-	require.NoError(t, s.Update(ctx, func(tx eventstore.Tx) error { return tx.SetState(ctx, "k", []byte("v")) }))
+	require.NoError(t, s.Update(ctx, func(tx eventstore.Tx) error { return txAll(t, tx).SetState(ctx, "k", []byte("v")) }))
 	_, err = s.Append(ctx, eventstore.Write{Stream: "s", Expect: eventstore.NoStream, Events: []eventstore.Event{local(TypeNote, 1)}})
 	require.ErrorIs(t, err, eventstore.ErrConcurrency)
 	time.Sleep(20 * time.Millisecond) // give a wrong early return a chance to show

@@ -70,7 +70,7 @@ func testLateEvent(t *testing.T, h *harness) {
 	late := remote("s", TypeNote, out[0].Created-1)
 	res := insert(t, s, late)
 	assert.True(t, res[0].Inserted)
-	assert.Equal(t, int64(3), res[0].Position)
+	assert.Equal(t, int64(3), res[0].Event.Position)
 
 	got := collect(t, s.ReadStream(t.Context(), "s", eventstore.ReadOptions{}))
 	assert.Equal(t, []string{late.ID, out[0].ID, out[1].ID}, ids(got))
@@ -290,8 +290,10 @@ func testEarlyBreak(t *testing.T, h *harness) {
 		"ReadStreams": func() func(func(eventstore.Event, error) bool) {
 			return s.ReadStreams(ctx, []string{"a", "b"}, eventstore.ReadOptions{Reverse: true})
 		},
-		"ReadAll":     func() func(func(eventstore.Event, error) bool) { return s.ReadAll(ctx, 0, 0) },
-		"ReadPending": func() func(func(eventstore.Event, error) bool) { return s.ReadPending(ctx, 0, 0) },
+		"ReadAll": func() func(func(eventstore.Event, error) bool) { return s.ReadAll(ctx, 0, 0) },
+	}
+	if o, ok := s.(eventstore.Outbox); ok {
+		seqs["ReadPending"] = func() func(func(eventstore.Event, error) bool) { return o.ReadPending(ctx, 0, 0) }
 	}
 	for round := range 3 { // more rounds than a small read pool has connections
 		for name, seq := range seqs {
@@ -313,7 +315,7 @@ func testEarlyBreak(t *testing.T, h *harness) {
 			}
 		}
 	}
-	assert.Equal(t, int64(12), version(t, s, "c"))
+	assert.Equal(t, int64(3*len(seqs)), version(t, s, "c"))
 	require.NoError(t, s.Close())
 
 	_, err := s.Append(ctx, eventstore.Write{Stream: "a", Events: []eventstore.Event{local(TypeNote, 0)}})

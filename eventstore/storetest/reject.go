@@ -10,7 +10,8 @@ import (
 	"github.com/ferrysync/ferry/eventstore"
 )
 
-var rejectChecks = []check{
+var outboxChecks = []check{
+	{"HubPositions", testHubPositions},
 	{"ExcludedFromReads", testRejectExcluded},
 	{"WholeStream", testRejectWholeStream},
 	{"Outdated", testRejectOutdated},
@@ -18,7 +19,6 @@ var rejectChecks = []check{
 	{"Ignored", testRejectIgnored},
 	{"Snapshots", testRejectSnapshots},
 	{"InUpdate", testRejectInUpdate},
-	{"Tenants", testRejectTenants},
 }
 
 // localAt builds an event for Append with a chosen Created.
@@ -29,13 +29,13 @@ func localAt(typ string, i int, created eventstore.Timestamp) eventstore.Event {
 }
 
 // streamIDs reads stream with opts and returns the IDs.
-func streamIDs(t *testing.T, s eventstore.Store, stream string, opts eventstore.ReadOptions) []string {
+func streamIDs(t *testing.T, s store, stream string, opts eventstore.ReadOptions) []string {
 	t.Helper()
 	return ids(collect(t, s.ReadStream(t.Context(), stream, opts)))
 }
 
 // listStreams returns the first page of ListStreams.
-func listStreams(t *testing.T, s eventstore.Store) []eventstore.StreamInfo {
+func listStreams(t *testing.T, s store) []eventstore.StreamInfo {
 	t.Helper()
 	out, err := s.ListStreams(t.Context(), eventstore.ListOptions{})
 	require.NoError(t, err)
@@ -43,7 +43,7 @@ func listStreams(t *testing.T, s eventstore.Store) []eventstore.StreamInfo {
 }
 
 // rejectedIDs returns the IDs ReadAll yields with Rejected set.
-func rejectedIDs(t *testing.T, s eventstore.Store) []string {
+func rejectedIDs(t *testing.T, s store) []string {
 	t.Helper()
 	var out []string
 	for _, e := range collect(t, s.ReadAll(t.Context(), 0, 0)) {
@@ -58,7 +58,7 @@ func rejectedIDs(t *testing.T, s eventstore.Store) []string {
 // outbox, the version and ListStreams leave it out; ReadAll still yields it,
 // flagged, and Status still knows it.
 func testRejectExcluded(t *testing.T, h *harness) {
-	s := h.store(t)
+	s := outbox(t, h.store(t))
 	ctx := t.Context()
 	b := base()
 	evs := appendTo(t, s, "s", localAt(TypeCreated, 1, at(b, 10)), localAt(TypeNote, 2, at(b, 20)), localAt(TypeNote, 3, at(b, 30)))
@@ -94,7 +94,7 @@ func testRejectExcluded(t *testing.T, h *harness) {
 	// Its ID stays taken: Insert reports a duplicate and it stays rejected.
 	res := insert(t, s, bad)
 	assert.False(t, res[0].Inserted)
-	assert.Equal(t, bad.Position, res[0].Position)
+	assert.Equal(t, bad.Position, res[0].Event.Position)
 	assert.Equal(t, []string{bad.ID}, rejectedIDs(t, s))
 	assert.Equal(t, int64(2), version(t, s, "s"))
 }
@@ -102,7 +102,7 @@ func testRejectExcluded(t *testing.T, h *harness) {
 // testRejectWholeStream rejects every event of a stream: it reads empty,
 // has version 0 and is not listed; appending to it starts again at 1.
 func testRejectWholeStream(t *testing.T, h *harness) {
-	s := h.store(t)
+	s := outbox(t, h.store(t))
 	ctx := t.Context()
 	evs := appendTo(t, s, "gone", local(TypeNote, 1), local(TypeRenamed, 2))
 	appendTo(t, s, "kept", local(TypeNote, 3))
@@ -124,7 +124,7 @@ func testRejectWholeStream(t *testing.T, h *harness) {
 // stream and type outdated, for Status, for events stored later, and for the
 // flags it caused on events already stored (re-derived without it).
 func testRejectOutdated(t *testing.T, h *harness) {
-	s := h.store(t)
+	s := outbox(t, h.store(t))
 	ctx := t.Context()
 	b := base()
 	late := appendTo(t, s, "o", localAt(TypeNote, 1, at(b, 30)))[0]
@@ -145,7 +145,7 @@ func testRejectOutdated(t *testing.T, h *harness) {
 
 	res := insert(t, s, remote("o", TypeNote, at(b, 20)))
 	assert.True(t, res[0].Inserted)
-	assert.False(t, res[0].Outdated, "only the rejected event sorted after it")
+	assert.False(t, res[0].Event.Outdated, "only the rejected event sorted after it")
 	mine := appendTo(t, s, "o", localAt(TypeNote, 3, at(b, 25)))[0]
 	assert.False(t, mine.Outdated)
 
@@ -174,7 +174,7 @@ func testRejectOutdated(t *testing.T, h *harness) {
 // testRejectExpectedVersion: an aggregate's next append expects the version
 // without the rejected event.
 func testRejectExpectedVersion(t *testing.T, h *harness) {
-	s := h.store(t)
+	s := outbox(t, h.store(t))
 	ctx := t.Context()
 	evs, err := s.Append(ctx, eventstore.Write{Stream: "agg", Expect: eventstore.NoStream,
 		Events: []eventstore.Event{local(TypeCreated, 1), local(TypeRenamed, 2), local(TypeRenamed, 3)}})
@@ -196,7 +196,7 @@ func testRejectExpectedVersion(t *testing.T, h *harness) {
 // testRejectIgnored: unknown IDs, hydrated events and acknowledged events
 // are left alone, and a second Reject of the same event changes nothing.
 func testRejectIgnored(t *testing.T, h *harness) {
-	s := h.store(t)
+	s := outbox(t, h.store(t))
 	ctx := t.Context()
 	b := base()
 	theirs := remote("s", TypeNote, at(b, 1))
@@ -224,7 +224,7 @@ func testRejectIgnored(t *testing.T, h *harness) {
 // the earlier event of its type, which becomes the type's latest again) and
 // other streams' stay.
 func testRejectSnapshots(t *testing.T, h *harness) {
-	s := h.store(t)
+	s := outbox(t, h.store(t))
 	ctx := t.Context()
 	b := base()
 	evs := appendTo(t, s, "s", localAt(TypeCreated, 1, at(b, 10)), localAt(TypeRenamed, 2, at(b, 20)),
@@ -250,13 +250,13 @@ func testRejectSnapshots(t *testing.T, h *harness) {
 // testRejectInUpdate: Reject is part of its transaction: it rolls back with
 // it, and later reads inside it see the reduced version.
 func testRejectInUpdate(t *testing.T, h *harness) {
-	s := h.store(t)
+	s := outbox(t, h.store(t))
 	ctx := t.Context()
 	evs := appendTo(t, s, "s", local(TypeNote, 1), local(TypeNote, 2))
 	boom := errors.New("boom")
 
 	err := s.Update(ctx, func(tx eventstore.Tx) error {
-		if err := tx.Reject(ctx, evs[1].ID); err != nil {
+		if err := txOutbox(t, tx).Reject(ctx, evs[1].ID); err != nil {
 			return err
 		}
 		v, err := tx.StreamVersion(ctx, "s")
@@ -275,10 +275,10 @@ func testRejectInUpdate(t *testing.T, h *harness) {
 
 	var next []eventstore.Event
 	err = s.Update(ctx, func(tx eventstore.Tx) error {
-		if err := tx.Reject(ctx, evs[1].ID); err != nil {
+		if err := txOutbox(t, tx).Reject(ctx, evs[1].ID); err != nil {
 			return err
 		}
-		if err := tx.SetState(ctx, "why", []byte("refused")); err != nil {
+		if err := txAll(t, tx).SetState(ctx, "why", []byte("refused")); err != nil {
 			return err
 		}
 		var err error
@@ -292,26 +292,4 @@ func testRejectInUpdate(t *testing.T, h *harness) {
 	v, err := s.State(ctx, "why")
 	require.NoError(t, err)
 	assert.Equal(t, []byte("refused"), v)
-}
-
-// testRejectTenants: a Reject through tenant b never touches tenant a, even
-// for an ID both tenants hold.
-func testRejectTenants(t *testing.T, h *harness) {
-	a, b := h.tenants(t)
-	ctx := t.Context()
-	evs := appendTo(t, a, "s", local(TypeNote, 1), local(TypeNote, 2))
-	shared := eventstore.Event{ID: evs[1].ID, Type: TypeNote, Data: data(TypeNote, 9)}
-	appendTo(t, b, "s", shared)
-
-	require.NoError(t, b.Reject(ctx, evs[0].ID, evs[1].ID))
-	assert.Empty(t, rejectedIDs(t, a))
-	assert.Equal(t, int64(2), version(t, a, "s"))
-	assert.Equal(t, ids(evs), streamIDs(t, a, "s", eventstore.ReadOptions{}))
-	assert.Equal(t, ids(evs), ids(collect(t, a.ReadPending(ctx, 0, 0))))
-	assert.Equal(t, []string{evs[1].ID}, rejectedIDs(t, b), "b's own copy of the ID is rejected")
-	assert.Zero(t, version(t, b, "s"))
-
-	require.NoError(t, a.Reject(ctx, evs[0].ID))
-	assert.Equal(t, []string{evs[0].ID}, rejectedIDs(t, a))
-	assert.Equal(t, []string{evs[1].ID}, rejectedIDs(t, b))
 }

@@ -45,8 +45,8 @@ func testRelations(t *testing.T, h *harness) {
 
 	// Relations are written in transactions like everything else.
 	err := s.Update(ctx, func(tx eventstore.Tx) error {
-		require.NoError(t, tx.AddRelations(ctx, "k3", "s9"))
-		require.NoError(t, tx.RemoveRelations(ctx, "k1"))
+		require.NoError(t, txAll(t, tx).AddRelations(ctx, "k3", "s9"))
+		require.NoError(t, txAll(t, tx).RemoveRelations(ctx, "k1"))
 		return errRollback
 	})
 	require.ErrorIs(t, err, errRollback)
@@ -157,23 +157,23 @@ func testUpdateCommit(t *testing.T, h *harness) {
 		if err != nil {
 			return err
 		}
-		if err := tx.SetCheckpoint(ctx, "proj", out[0].Position); err != nil {
+		if err := txAll(t, tx).SetCheckpoint(ctx, "proj", out[0].Position); err != nil {
 			return err
 		}
-		if err := tx.SetState(ctx, "k", []byte("v")); err != nil {
+		if err := txAll(t, tx).SetState(ctx, "k", []byte("v")); err != nil {
 			return err
 		}
 		// Reads inside the transaction see its own writes.
 		v, err := tx.StreamVersion(ctx, "s")
 		require.NoError(t, err)
 		assert.Equal(t, int64(1), v)
-		cp, err := tx.Checkpoint(ctx, "proj")
+		cp, err := txAll(t, tx).Checkpoint(ctx, "proj")
 		require.NoError(t, err)
 		assert.Equal(t, out[0].Position, cp)
-		val, err := tx.State(ctx, "k")
+		val, err := txAll(t, tx).State(ctx, "k")
 		require.NoError(t, err)
 		assert.Equal(t, []byte("v"), val)
-		_, err = tx.State(ctx, "absent")
+		_, err = txAll(t, tx).State(ctx, "absent")
 		assert.ErrorIs(t, err, eventstore.ErrNotFound)
 		return nil
 	})
@@ -200,11 +200,11 @@ func testUpdateRollback(t *testing.T, h *harness) {
 		require.NoError(t, err)
 		_, err = tx.Insert(ctx, remote("t", TypeNote, base()))
 		require.NoError(t, err)
-		require.NoError(t, tx.SetCheckpoint(ctx, "proj", 2))
-		require.NoError(t, tx.SetCheckpoint(ctx, "new", 2))
-		require.NoError(t, tx.SetState(ctx, "keep", []byte("new")))
-		require.NoError(t, tx.SetState(ctx, "added", []byte("x")))
-		require.NoError(t, tx.DeleteSnapshot(ctx, "", "s"))
+		require.NoError(t, txAll(t, tx).SetCheckpoint(ctx, "proj", 2))
+		require.NoError(t, txAll(t, tx).SetCheckpoint(ctx, "new", 2))
+		require.NoError(t, txAll(t, tx).SetState(ctx, "keep", []byte("new")))
+		require.NoError(t, txAll(t, tx).SetState(ctx, "added", []byte("x")))
+		require.NoError(t, txAll(t, tx).DeleteSnapshot(ctx, "", "s"))
 		// A conflict inside the transaction is reported to fn, which gives up.
 		_, err = tx.Append(ctx, eventstore.Write{Stream: "s", Expect: eventstore.Exact(1), Events: []eventstore.Event{local(TypeNote, 2)}})
 		require.ErrorIs(t, err, eventstore.ErrConcurrency)

@@ -64,7 +64,7 @@ func testSnapshotCRUD(t *testing.T, h *harness) {
 
 // invalidationFixture stores events at 10, 30, 50 in stream s and snapshots
 // "early" (cursor at 10) and "late" (cursor at 50) of s plus "late" of t.
-func invalidationFixture(t *testing.T, s eventstore.Store) (b eventstore.Timestamp, evs []eventstore.Event) {
+func invalidationFixture(t *testing.T, s store) (b eventstore.Timestamp, evs []eventstore.Event) {
 	ctx := t.Context()
 	b = base()
 	evs = []eventstore.Event{remote("s", TypeNote, at(b, 10)), remote("s", TypeNote, at(b, 30)), remote("s", TypeNote, at(b, 50))}
@@ -81,7 +81,7 @@ func invalidationFixture(t *testing.T, s eventstore.Store) (b eventstore.Timesta
 	return b, evs
 }
 
-func snapshotExists(t *testing.T, s eventstore.Store, name, stream string) bool {
+func snapshotExists(t *testing.T, s store, name, stream string) bool {
 	t.Helper()
 	_, err := s.LoadSnapshot(t.Context(), name, stream)
 	if err != nil {

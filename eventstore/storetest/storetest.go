@@ -69,10 +69,73 @@ const (
 // Origin is the cfg.Origin the suite passes to open.
 const Origin = "storetest-node"
 
+// store is what the checks use: the core Store and every capability but
+// the outbox, which only edge backends implement (see edge).
+type store interface {
+	eventstore.Store
+	eventstore.Checkpoints
+	eventstore.KeyValues
+	eventstore.StateLister
+	eventstore.Snapshots
+	eventstore.Relations
+	eventstore.StreamLister
+	eventstore.StatusReader
+}
+
+// edge is a store with the sync outbox: what the outbox checks use.
+type edge interface {
+	store
+	eventstore.Outbox
+}
+
 // harness is what every check receives.
 type harness struct {
-	open func(t *testing.T, cfg eventstore.Config) eventstore.Store
-	cfg  config
+	openStore func(t *testing.T, cfg eventstore.Config) eventstore.Store
+	cfg       config
+}
+
+// open opens a fresh store configured with cfg; it must have every
+// capability the checks use.
+func (h *harness) open(t *testing.T, cfg eventstore.Config) store {
+	t.Helper()
+	return capable[store](t, h.openStore(t, cfg))
+}
+
+// capable returns s as C, failing the test when s lacks it.
+func capable[C any](t *testing.T, s any) C {
+	t.Helper()
+	c, err := eventstore.As[C](s)
+	require.NoError(t, err)
+	return c
+}
+
+// fullTx is the Tx of a store: the core and the write halves of the
+// capabilities the checks use.
+type fullTx interface {
+	eventstore.Tx
+	eventstore.Checkpoints
+	eventstore.KeyValues
+	eventstore.SnapshotWriter
+	eventstore.RelationWriter
+}
+
+// txAll returns tx with the capabilities of a store's Tx.
+func txAll(t *testing.T, tx eventstore.Tx) fullTx {
+	t.Helper()
+	return capable[fullTx](t, tx)
+}
+
+// txOutbox returns tx's outbox half, which an edge store's Tx has.
+func txOutbox(t *testing.T, tx eventstore.Tx) eventstore.OutboxWriter {
+	t.Helper()
+	return capable[eventstore.OutboxWriter](t, tx)
+}
+
+// outbox returns s's outbox, which the checks that call it need: they run
+// only on backends that have one (see Run).
+func outbox(t *testing.T, s store) edge {
+	t.Helper()
+	return capable[edge](t, s)
 }
 
 type check struct {
@@ -83,7 +146,7 @@ type check struct {
 // Run runs the conformance suite. open returns a fresh, empty store
 // configured with cfg and registers a t.Cleanup that closes it.
 func Run(t *testing.T, open func(t *testing.T, cfg eventstore.Config) eventstore.Store, opts ...Option) {
-	h := &harness{open: open, cfg: config{largeN: DefaultLargeN}}
+	h := &harness{openStore: open, cfg: config{largeN: DefaultLargeN}}
 	for _, o := range opts {
 		o(&h.cfg)
 	}
@@ -93,13 +156,22 @@ func Run(t *testing.T, open func(t *testing.T, cfg eventstore.Config) eventstore
 	}{
 		{"Read", readChecks},
 		{"Insert", insertChecks},
-		{"Reject", rejectChecks},
 		{"Append", appendChecks},
 		{"Ledger", ledgerChecks},
 		{"Snapshots", snapshotChecks},
 		{"Side", sideChecks},
 		{"Tenants", tenantChecks},
 		{"Large", largeChecks},
+	}
+	// The outbox checks run where there is an outbox: on edge backends.
+	// A hub backend (PostgreSQL) has none, and says so at compile time.
+	if _, ok := open(t, Config()).(eventstore.Outbox); ok {
+		groups = append(groups, struct {
+			name   string
+			checks []check
+		}{"Outbox", outboxChecks})
+	} else {
+		t.Log("storetest: the store has no eventstore.Outbox; the outbox checks do not apply")
 	}
 	for _, g := range groups {
 		t.Run(g.name, func(t *testing.T) {
@@ -134,7 +206,7 @@ func Registry() *eventstore.Registry {
 }
 
 // store opens a fresh store with the default configuration.
-func (h *harness) store(t *testing.T) eventstore.Store {
+func (h *harness) store(t *testing.T) store {
 	t.Helper()
 	return h.open(t, Config())
 }
@@ -171,7 +243,7 @@ func data(typ string, i int) json.RawMessage {
 }
 
 // insert inserts events and requires success.
-func insert(t *testing.T, s eventstore.Store, events ...eventstore.Event) []eventstore.InsertResult {
+func insert(t *testing.T, s store, events ...eventstore.Event) []eventstore.InsertResult {
 	t.Helper()
 	res, err := s.Insert(t.Context(), events...)
 	require.NoError(t, err)
@@ -180,7 +252,7 @@ func insert(t *testing.T, s eventstore.Store, events ...eventstore.Event) []even
 }
 
 // appendTo appends events to stream with Any and requires success.
-func appendTo(t *testing.T, s eventstore.Store, stream string, events ...eventstore.Event) []eventstore.Event {
+func appendTo(t *testing.T, s store, stream string, events ...eventstore.Event) []eventstore.Event {
 	t.Helper()
 	out, err := s.Append(t.Context(), eventstore.Write{Stream: stream, Events: events})
 	require.NoError(t, err)
@@ -209,7 +281,7 @@ func ids(events []eventstore.Event) []string {
 }
 
 // head returns s's head, requiring no error.
-func head(t *testing.T, s eventstore.Store) int64 {
+func head(t *testing.T, s store) int64 {
 	t.Helper()
 	h, err := s.Head(t.Context())
 	require.NoError(t, err)
@@ -217,7 +289,7 @@ func head(t *testing.T, s eventstore.Store) int64 {
 }
 
 // version returns the stream version, requiring no error.
-func version(t *testing.T, s eventstore.Store, stream string) int64 {
+func version(t *testing.T, s store, stream string) int64 {
 	t.Helper()
 	v, err := s.StreamVersion(t.Context(), stream)
 	require.NoError(t, err)
@@ -225,7 +297,7 @@ func version(t *testing.T, s eventstore.Store, stream string) int64 {
 }
 
 // assertEmpty checks that s holds no events at all.
-func assertEmpty(t *testing.T, s eventstore.Store) {
+func assertEmpty(t *testing.T, s store) {
 	t.Helper()
 	assert.Zero(t, head(t, s), "head")
 	assert.Empty(t, collect(t, s.ReadAll(t.Context(), 0, 0)), "ledger")
@@ -248,4 +320,26 @@ func si(name string, version int64) eventstore.StreamInfo {
 
 func kv(key, value string) eventstore.KeyValue {
 	return eventstore.KeyValue{Key: key, Value: []byte(value)}
+}
+
+// Outcome is what a check compares of an eventstore.InsertResult.
+type Outcome struct {
+	ID       string
+	Inserted bool
+	Outdated bool
+	Position int64
+}
+
+// OutcomeOf returns the outcome of r.
+func OutcomeOf(r eventstore.InsertResult) Outcome {
+	return Outcome{ID: r.Event.ID, Inserted: r.Inserted, Outdated: r.Event.Outdated, Position: r.Event.Position}
+}
+
+// Outcomes returns the outcomes of results, in order.
+func Outcomes(results []eventstore.InsertResult) []Outcome {
+	out := make([]Outcome, len(results))
+	for i, r := range results {
+		out[i] = OutcomeOf(r)
+	}
+	return out
 }

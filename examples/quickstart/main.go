@@ -158,7 +158,7 @@ func run(ctx context.Context, w io.Writer) error {
 		return err
 	}
 	for _, r := range results {
-		fmt.Fprintf(w, "  inserted=%v outdated=%v\n", r.Inserted, r.Outdated)
+		fmt.Fprintf(w, "  inserted=%v outdated=%v\n", r.Inserted, r.Event.Outdated)
 	}
 
 	if _, err := readModel.CatchUp(ctx); err != nil {

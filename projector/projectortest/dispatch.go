@@ -51,9 +51,9 @@ func testMatrix(t *testing.T, open Opener) {
 		want               []string
 	}{
 		{"local", local.ID, false, false, []string{"once", "on", "all"}},
-		{"hydrated", remote.ID, true, false, []string{"on", "all"}},
+		{"hydrated", remote.Event.ID, true, false, []string{"on", "all"}},
 		{"outdated", localOutdated.ID, false, true, []string{"all"}},
-		{"hydrated+outdated", remoteOutdated.ID, true, true, []string{"all"}},
+		{"hydrated+outdated", remoteOutdated.Event.ID, true, true, []string{"all"}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -115,15 +115,15 @@ func testLateOutdated(t *testing.T, open Opener) {
 
 	res := insertOne(t, e.store, Remote(TaskRenamed, "t1", "stale", now(-time.Hour)))
 	require.True(t, res.Inserted)
-	require.True(t, res.Outdated)
+	require.True(t, res.Event.Outdated)
 	_, err = p.CatchUp(ctx)
 	require.NoError(t, err)
 	assert.Equal(t, "newest", ReadModel(t, e.store)["t1"])
-	assert.Equal(t, []string{"all"}, e.rec.Calls(res.ID), "only the all handler sees the stale event")
+	assert.Equal(t, []string{"all"}, e.rec.Calls(res.Event.ID), "only the all handler sees the stale event")
 
 	// A newer remote rename still wins.
 	res = insertOne(t, e.store, Remote(TaskRenamed, "t1", "remote newest", now(time.Second)))
-	require.False(t, res.Outdated)
+	require.False(t, res.Event.Outdated)
 	_, err = p.CatchUp(ctx)
 	require.NoError(t, err)
 	assert.Equal(t, "remote newest", ReadModel(t, e.store)["t1"])

@@ -38,14 +38,14 @@ func testLiveFollow(t *testing.T, open Opener) {
 		assert.Equal(t, title(i), ReadModel(t, e.store)["live"])
 	}
 	ins := insertOne(t, e.store, Remote(TaskCreated, "remote", "r", now(0)))
-	require.NoError(t, p.WaitFor(ctx, ins.Position))
+	require.NoError(t, p.WaitFor(ctx, ins.Event.Position))
 	assert.Equal(t, "r", ReadModel(t, e.store)["remote"])
 
 	stop()
 	require.NoError(t, <-done, "Run returns nil when its context ends")
 	cp, err := p.Position(ctx)
 	require.NoError(t, err)
-	assert.Equal(t, ins.Position, cp)
+	assert.Equal(t, ins.Event.Position, cp)
 	assert.Equal(t, 31, e.rec.Count("on"), "each event projected once")
 }
 
@@ -57,7 +57,7 @@ func testAtomicity(t *testing.T, open Opener) {
 	poison.Store("")
 	e := newEnv(t, open, projector.EffectOptions{}, func(h *projector.Handlers) {
 		projector.On(h, TaskRenamed, func(ctx context.Context, tx eventstore.Tx, ev eventstore.Event, d Task) error {
-			if err := tx.SetState(ctx, "audit/"+ev.ID, []byte("x")); err != nil {
+			if err := eventstore.KeyValuesOf(tx).SetState(ctx, "audit/"+ev.ID, []byte("x")); err != nil {
 				return err
 			}
 			if d.Title == poison.Load() {

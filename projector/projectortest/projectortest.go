@@ -20,7 +20,7 @@ import (
 
 // Opener returns a fresh, empty store configured with cfg (whose OnAppend
 // carries the effects hook). It registers t.Cleanup to close the store.
-type Opener func(t *testing.T, cfg eventstore.Config) eventstore.Store
+type Opener func(t *testing.T, cfg eventstore.Config) projector.Store
 
 // Event types used by the suite.
 const (
@@ -72,7 +72,7 @@ func Run(t *testing.T, open Opener) {
 // env is one store with a handler set, an effects outbox and a recorder.
 type env struct {
 	t     *testing.T
-	store eventstore.Store
+	store projector.Store
 	h     *projector.Handlers
 	fx    *projector.Effects
 	rec   *Recorder
@@ -128,7 +128,7 @@ func (r *Recorder) Register(h *projector.Handlers, types ...string) {
 		})
 		projector.On(h, typ, func(ctx context.Context, tx eventstore.Tx, e eventstore.Event, d Task) error {
 			r.add(e.ID, "on")
-			return tx.SetState(ctx, ReadModelPrefix+e.Stream, []byte(d.Title))
+			return eventstore.KeyValuesOf(tx).SetState(ctx, ReadModelPrefix+e.Stream, []byte(d.Title))
 		})
 		projector.All(h, typ, func(ctx context.Context, tx eventstore.Tx, e eventstore.Event, d Task) error {
 			r.add(e.ID, "all")
@@ -169,7 +169,7 @@ func (r *Recorder) Count(kind string) int {
 }
 
 // ReadModel returns the Recorder's read model: stream -> title.
-func ReadModel(t *testing.T, store eventstore.Store) map[string]string {
+func ReadModel(t *testing.T, store projector.Store) map[string]string {
 	t.Helper()
 	kvs, err := store.ListState(context.Background(), ReadModelPrefix)
 	require.NoError(t, err)
@@ -182,13 +182,13 @@ func ReadModel(t *testing.T, store eventstore.Store) map[string]string {
 
 // ResetReadModel returns a projector.ResetFunc deleting the read model's
 // keys as they are now.
-func ResetReadModel(t *testing.T, store eventstore.Store) projector.ResetFunc {
+func ResetReadModel(t *testing.T, store projector.Store) projector.ResetFunc {
 	t.Helper()
 	kvs, err := store.ListState(context.Background(), ReadModelPrefix)
 	require.NoError(t, err)
 	return func(ctx context.Context, tx eventstore.Tx) error {
 		for _, kv := range kvs {
-			if err := tx.DeleteState(ctx, kv.Key); err != nil {
+			if err := eventstore.KeyValuesOf(tx).DeleteState(ctx, kv.Key); err != nil {
 				return err
 			}
 		}
@@ -212,7 +212,7 @@ func taskData(title string) json.RawMessage {
 	return b
 }
 
-func appendOne(t *testing.T, store eventstore.Store, e eventstore.Event) eventstore.Event {
+func appendOne(t *testing.T, store projector.Store, e eventstore.Event) eventstore.Event {
 	t.Helper()
 	out, err := store.Append(context.Background(), eventstore.Write{Stream: e.Stream, Events: []eventstore.Event{e}})
 	require.NoError(t, err)
@@ -220,7 +220,7 @@ func appendOne(t *testing.T, store eventstore.Store, e eventstore.Event) eventst
 	return out[0]
 }
 
-func insertOne(t *testing.T, store eventstore.Store, e eventstore.Event) eventstore.InsertResult {
+func insertOne(t *testing.T, store projector.Store, e eventstore.Event) eventstore.InsertResult {
 	t.Helper()
 	res, err := store.Insert(context.Background(), e)
 	require.NoError(t, err)
@@ -242,7 +242,7 @@ func testCtx(t *testing.T) context.Context {
 }
 
 // ledger returns every event of the store.
-func ledger(t *testing.T, store eventstore.Store) []eventstore.Event {
+func ledger(t *testing.T, store projector.Store) []eventstore.Event {
 	t.Helper()
 	var out []eventstore.Event
 	for e, err := range store.ReadAll(context.Background(), 0, 0) {

@@ -15,7 +15,7 @@ import (
 
 // mixedHistory appends and inserts a history with local, remote, late and
 // outdated events over a few streams.
-func mixedHistory(t *testing.T, store eventstore.Store) {
+func mixedHistory(t *testing.T, store projector.Store) {
 	t.Helper()
 	for i := range 30 {
 		stream := fmt.Sprintf("task-%d", i%4)
@@ -117,13 +117,13 @@ func testVersioned(t *testing.T, open Opener) {
 				if v > 1 {
 					val = "v2:" + d.Title // the new version's shape differs
 				}
-				return tx.SetState(ctx, key(v, ev.Stream), []byte(val))
+				return eventstore.KeyValuesOf(tx).SetState(ctx, key(v, ev.Stream), []byte(val))
 			})
 			return projector.Options{Handlers: h}
 		},
 		Reset: func(ctx context.Context, tx eventstore.Tx, v int) error {
 			for _, s := range []string{"a", "b", "c"} {
-				if err := tx.DeleteState(ctx, key(v, s)); err != nil {
+				if err := eventstore.KeyValuesOf(tx).DeleteState(ctx, key(v, s)); err != nil {
 					return err
 				}
 			}
@@ -171,7 +171,7 @@ func testVersioned(t *testing.T, open Opener) {
 // waking on every ledger commit and re-checking on a short tick (the
 // checkpoint write is not a ledger commit). It bounds the wait by the
 // test's context: a failure guard, not a timing assertion.
-func waitCheckpoint(t *testing.T, store eventstore.Store, name string, pos int64) {
+func waitCheckpoint(t *testing.T, store projector.Store, name string, pos int64) {
 	t.Helper()
 	ctx := testCtx(t)
 	for {

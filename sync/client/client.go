@@ -152,12 +152,24 @@ type Progress struct {
 	Err error
 }
 
+// Store is what a Replicator needs of the local event store: the core
+// ledger, the sync outbox, and key/value state (the pull cursor, sync
+// status and rejections live there). The memory and SQLite stores have it;
+// the Tx of its Update must offer eventstore.OutboxWriter and
+// eventstore.KeyValues, as theirs do.
+type Store interface {
+	eventstore.Store
+	eventstore.Outbox
+	eventstore.KeyValues
+	eventstore.StateLister
+}
+
 // Replicator synchronises one local event store with a hub: it pushes the
 // store's outbox, pulls what others wrote and, in Run, stays live. Create
 // it with New. Run and SyncOnce may be called from any goroutine, but only
 // one session runs at a time: a second call waits for the first.
 type Replicator struct {
-	store  eventstore.Store
+	store  Store
 	cfg    Config
 	url    string
 	log    *slog.Logger
@@ -171,7 +183,7 @@ type Replicator struct {
 type origin interface{ Origin() string }
 
 // New returns a Replicator for store. It checks cfg but does not connect.
-func New(store eventstore.Store, cfg Config) (*Replicator, error) {
+func New(store Store, cfg Config) (*Replicator, error) {
 	if store == nil {
 		return nil, errors.New("client: nil store")
 	}

@@ -29,7 +29,7 @@ func Example() {
 	defer srv.Shutdown(ctx)
 	url := "ws" + strings.TrimPrefix(web.URL, "http") + "/sync"
 
-	var devices []eventstore.Store
+	var devices []client.Store
 	var replicators []*client.Replicator
 	for _, name := range []string{"laptop", "phone"} {
 		store := memory.New(eventstore.Config{Origin: name})
@@ -141,7 +141,7 @@ func ExampleConfig_projectors() {
 	defer store.Close()
 	h := projector.NewHandlers()
 	projector.On(h, "item:added", func(ctx context.Context, tx eventstore.Tx, e eventstore.Event, d struct{ Item string }) error {
-		return tx.SetState(ctx, "items/"+d.Item, []byte("on the list")) // the read model, in tx
+		return eventstore.KeyValuesOf(tx).SetState(ctx, "items/"+d.Item, []byte("on the list")) // the read model, in tx
 	})
 	items, _ := projector.New("items", store, projector.Options{Handlers: h})
 	// Apps also run the projector (go items.Run(ctx)) for their own events.

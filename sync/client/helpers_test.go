@@ -130,17 +130,17 @@ func token(t testing.TB, tenant, subject string, streams ...string) string {
 // backend opens device stores.
 type backend struct {
 	name string
-	open func(t testing.TB, device string) eventstore.Store
+	open func(t testing.TB, device string) deviceStore
 }
 
 func backends() []backend {
 	return []backend{
-		{"memory", func(t testing.TB, device string) eventstore.Store {
+		{"memory", func(t testing.TB, device string) deviceStore {
 			s := memory.New(eventstore.Config{Origin: device})
 			t.Cleanup(func() { _ = s.Close() })
 			return s
 		}},
-		{"sqlite", func(t testing.TB, device string) eventstore.Store {
+		{"sqlite", func(t testing.TB, device string) deviceStore {
 			return openSQLite(t, filepath.Join(t.TempDir(), device+".db"), device)
 		}},
 	}
@@ -160,7 +160,7 @@ func openSQLiteWith(t testing.TB, path string, cfg eventstore.Config) *sqlite.St
 }
 
 // replicator returns a replicator of store for tenant with fast backoff.
-func replicator(t testing.TB, h *testHub, store eventstore.Store, tenant string, mod ...func(*client.Config)) *client.Replicator {
+func replicator(t testing.TB, h *testHub, store client.Store, tenant string, mod ...func(*client.Config)) *client.Replicator {
 	t.Helper()
 	cfg := client.Config{
 		URL:     h.URL(),
@@ -257,4 +257,11 @@ func batchSize(n int) func(*client.Config) {
 // sqliteOpen opens a SQLite store with its persisted origin.
 func sqliteOpen(ctx context.Context, path string) (*sqlite.Store, error) {
 	return sqlite.Open(ctx, path, sqlite.Options{})
+}
+
+// deviceStore is a device's store in these tests: what a Replicator and a
+// Projector both need.
+type deviceStore interface {
+	client.Store
+	eventstore.Checkpoints
 }

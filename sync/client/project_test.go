@@ -38,7 +38,7 @@ func (s *seen) record(m map[string][]eventstore.Event, e eventstore.Event) {
 // countingProjector is a projector over store whose On handler writes a
 // read-model row (a state key) per event, and whose handlers record what
 // they were called with. fail, when set, fails the On handler for that ID.
-func countingProjector(t *testing.T, store eventstore.Store, seen *seen, fail string, policy projector.ErrorPolicy, mod ...func(*projector.Options)) *projector.Projector {
+func countingProjector(t *testing.T, store deviceStore, seen *seen, fail string, policy projector.ErrorPolicy, mod ...func(*projector.Options)) *projector.Projector {
 	t.Helper()
 	h := projector.NewHandlers()
 	projector.On(h, "note:added", func(ctx context.Context, tx eventstore.Tx, e eventstore.Event, _ json.RawMessage) error {
@@ -46,7 +46,7 @@ func countingProjector(t *testing.T, store eventstore.Store, seen *seen, fail st
 			return errors.New("read model refuses this event")
 		}
 		seen.record(seen.on, e)
-		return tx.SetState(ctx, "rm/"+e.ID, e.Data)
+		return eventstore.KeyValuesOf(tx).SetState(ctx, "rm/"+e.ID, e.Data)
 	})
 	projector.All(h, "note:added", func(_ context.Context, _ eventstore.Tx, e eventstore.Event, _ json.RawMessage) error {
 		seen.record(seen.all, e)

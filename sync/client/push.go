@@ -130,8 +130,12 @@ func (s *session) ack(ctx context.Context, a *protocol.Ack) error {
 func (s *session) reject(ctx context.Context, acks []eventstore.HubAck, rejected []Rejection) error {
 	now := time.Now().UTC()
 	err := s.r.store.Update(ctx, func(tx eventstore.Tx) error {
+		outbox, err := eventstore.As[eventstore.OutboxWriter](tx)
+		if err != nil {
+			return err
+		}
 		if len(acks) > 0 {
-			if err := tx.SetHubPositions(ctx, acks...); err != nil {
+			if err := outbox.SetHubPositions(ctx, acks...); err != nil {
 				return err
 			}
 		}
@@ -140,7 +144,7 @@ func (s *session) reject(ctx context.Context, acks []eventstore.HubAck, rejected
 			for i, rej := range rejected {
 				ids[i] = rej.ID
 			}
-			if err := tx.Reject(ctx, ids...); err != nil {
+			if err := outbox.Reject(ctx, ids...); err != nil {
 				return err
 			}
 		}
@@ -150,7 +154,7 @@ func (s *session) reject(ctx context.Context, acks []eventstore.HubAck, rejected
 			if err != nil {
 				return err
 			}
-			if err := tx.SetState(ctx, RejectedPrefix+rejected[i].ID, v); err != nil {
+			if err := eventstore.KeyValuesOf(tx).SetState(ctx, RejectedPrefix+rejected[i].ID, v); err != nil {
 				return err
 			}
 		}

@@ -189,7 +189,7 @@ func TestNewValidates(t *testing.T) {
 }
 
 // noOrigin hides the store's Origin method.
-type noOrigin struct{ eventstore.Store }
+type noOrigin struct{ client.Store }
 
 // Pulled events the app cannot store (a type its registry does not know)
 // stop the pull with ErrApply: the cursor stays before them, nothing is

@@ -343,11 +343,11 @@ func (s *session) caughtUpTo(ctx context.Context, head int64) error {
 	s.head = max(s.head, head)
 	err := s.r.store.Update(ctx, func(tx eventstore.Tx) error {
 		if head > s.cursor {
-			if err := tx.SetState(ctx, KeyCursor, []byte(strconv.FormatInt(head, 10))); err != nil {
+			if err := eventstore.KeyValuesOf(tx).SetState(ctx, KeyCursor, []byte(strconv.FormatInt(head, 10))); err != nil {
 				return err
 			}
 		}
-		return tx.SetState(ctx, KeyLastSync, timeValue(time.Now()))
+		return eventstore.KeyValuesOf(tx).SetState(ctx, KeyLastSync, timeValue(time.Now()))
 	})
 	if err != nil {
 		return fmt.Errorf("client: record catch-up: %w", err)
@@ -430,12 +430,12 @@ func (s *session) store(ctx context.Context, events []eventstore.Event, next int
 			}
 		}
 		if next != s.cursor {
-			if err := tx.SetState(ctx, KeyCursor, []byte(strconv.FormatInt(next, 10))); err != nil {
+			if err := eventstore.KeyValuesOf(tx).SetState(ctx, KeyCursor, []byte(strconv.FormatInt(next, 10))); err != nil {
 				return err
 			}
 		}
 		if s.caughtUp { // live: the store is in sync as of now
-			return tx.SetState(ctx, KeyLastSync, timeValue(time.Now()))
+			return eventstore.KeyValuesOf(tx).SetState(ctx, KeyLastSync, timeValue(time.Now()))
 		}
 		return nil
 	})
@@ -448,18 +448,11 @@ func (s *session) store(ctx context.Context, events []eventstore.Event, next int
 // project hands the events tx has just inserted (results says which, and
 // where) to the Projectors, and returns their post-commit functions.
 func (s *session) project(ctx context.Context, tx eventstore.Tx, events []eventstore.Event, results []eventstore.InsertResult) ([]func(), error) {
-	// The stored form goes into a buffer of its own, so that the events
-	// stay as received should the transaction be redone without the
-	// projectors.
 	stored := s.staged[:0]
-	for i, res := range results {
-		if !res.Inserted {
-			continue
+	for _, res := range results {
+		if res.Inserted {
+			stored = append(stored, res.Event)
 		}
-		e := events[i].WithDefaults()
-		e.Position, e.Outdated, e.Hydrated, e.Rejected = res.Position, res.Outdated, true, false
-		e.HubPosition = max(e.HubPosition, 0)
-		stored = append(stored, e)
 	}
 	s.staged = stored
 	if len(stored) == 0 {

@@ -151,18 +151,18 @@ func (r *Replicator) markOnline(ctx context.Context, online bool, cause error) e
 		if online {
 			flag = "1"
 		}
-		if err := tx.SetState(ctx, KeyOnline, []byte(flag)); err != nil {
+		if err := eventstore.KeyValuesOf(tx).SetState(ctx, KeyOnline, []byte(flag)); err != nil {
 			return err
 		}
 		if online {
-			if err := tx.SetState(ctx, KeyLastAttempt, timeValue(time.Now())); err != nil {
+			if err := eventstore.KeyValuesOf(tx).SetState(ctx, KeyLastAttempt, timeValue(time.Now())); err != nil {
 				return err
 			}
 		}
 		if cause == nil {
-			return tx.DeleteState(ctx, KeyLastError)
+			return eventstore.KeyValuesOf(tx).DeleteState(ctx, KeyLastError)
 		}
-		return tx.SetState(ctx, KeyLastError, []byte(cause.Error()))
+		return eventstore.KeyValuesOf(tx).SetState(ctx, KeyLastError, []byte(cause.Error()))
 	})
 }
 
@@ -170,13 +170,13 @@ func (r *Replicator) markOnline(ctx context.Context, online bool, cause error) e
 func (r *Replicator) markAttempt(ctx context.Context, cause error) error {
 	r.online.Store(false)
 	return r.store.Update(ctx, func(tx eventstore.Tx) error {
-		if err := tx.SetState(ctx, KeyOnline, []byte("0")); err != nil {
+		if err := eventstore.KeyValuesOf(tx).SetState(ctx, KeyOnline, []byte("0")); err != nil {
 			return err
 		}
-		if err := tx.SetState(ctx, KeyLastAttempt, timeValue(time.Now())); err != nil {
+		if err := eventstore.KeyValuesOf(tx).SetState(ctx, KeyLastAttempt, timeValue(time.Now())); err != nil {
 			return err
 		}
-		return tx.SetState(ctx, KeyLastError, []byte(cause.Error()))
+		return eventstore.KeyValuesOf(tx).SetState(ctx, KeyLastError, []byte(cause.Error()))
 	})
 }
 

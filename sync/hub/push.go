@@ -217,7 +217,7 @@ func (c *conn) stored(events []eventstore.Event, index []int, results []protocol
 
 // accepted returns the ack of a stored (or already stored) event.
 func accepted(r eventstore.InsertResult) protocol.AckResult {
-	return protocol.AckResult{ID: r.ID, HubPosition: r.Position, Duplicate: !r.Inserted}
+	return protocol.AckResult{ID: r.Event.ID, HubPosition: r.Event.Position, Duplicate: !r.Inserted}
 }
 
 // rejection returns the per-event rejection code for an Insert error, or ""

@@ -71,7 +71,7 @@ func TestPushPerEventRejections(t *testing.T) {
 	s := h.stores.must(t, "acme")
 	assert.Equal(t, int64(2), head(t, s))
 	for _, e := range events[1:3] {
-		st, err := s.Status(context.Background(), e)
+		st, err := s.(eventstore.StatusReader).Status(context.Background(), e)
 		require.NoError(t, err)
 		assert.False(t, st.Exists, "rejected event stored")
 	}

@@ -291,7 +291,7 @@ func expectedReadModel(t testing.TB, ledger []eventstore.Event) []readModel {
 }
 
 // ledger reads s's whole ledger, failing the test on error.
-func ledger(t testing.TB, s eventstore.Reader) []eventstore.Event {
+func ledger(t testing.TB, s eventstore.Store) []eventstore.Event {
 	t.Helper()
 	events, err := synctest.ReadLedger(context.Background(), s)
 	require.NoError(t, err)
@@ -309,7 +309,7 @@ func sortedIDs(events []eventstore.Event) []string {
 }
 
 // streamOrder returns the IDs of stream in (Created, ID) order.
-func streamOrder(t testing.TB, s eventstore.Reader, stream string) []string {
+func streamOrder(t testing.TB, s eventstore.Store, stream string) []string {
 	t.Helper()
 	var out []string
 	for e, err := range s.ReadStream(context.Background(), stream, eventstore.ReadOptions{}) {

@@ -65,7 +65,7 @@ func syncOnce(t testing.TB, r *client.Replicator) client.Stats {
 }
 
 // replicator returns a replicator of s on url with tok.
-func replicator(t testing.TB, s eventstore.Store, url, tok string, mod ...func(*client.Config)) *client.Replicator {
+func replicator(t testing.TB, s client.Store, url, tok string, mod ...func(*client.Config)) *client.Replicator {
 	t.Helper()
 	cfg := client.Config{URL: url, Token: tok, Backoff: client.Backoff{Initial: 5 * time.Millisecond, Max: 100 * time.Millisecond}}
 	for _, m := range mod {

@@ -8,7 +8,7 @@ import (
 )
 
 // ReadLedger returns every event of s in Position order.
-func ReadLedger(ctx context.Context, s eventstore.Reader) ([]eventstore.Event, error) {
+func ReadLedger(ctx context.Context, s eventstore.Store) ([]eventstore.Event, error) {
 	var out []eventstore.Event
 	for e, err := range s.ReadAll(ctx, 0, 0) {
 		if err != nil {
@@ -21,11 +21,17 @@ func ReadLedger(ctx context.Context, s eventstore.Reader) ([]eventstore.Event, e
 
 // WaitForEvent blocks until s holds the event id (stored through s or, for
 // backends that notice them, by other processes), or ctx ends. It wakes on
-// commits (Reader.Wait) rather than polling.
-func WaitForEvent(ctx context.Context, s eventstore.Reader, id string) error {
+// commits (Store.Wait) rather than polling.
+// s must report event status (eventstore.StatusReader), as every backend
+// does.
+func WaitForEvent(ctx context.Context, s eventstore.Store, id string) error {
+	status, err := eventstore.As[eventstore.StatusReader](s)
+	if err != nil {
+		return fmt.Errorf("wait for %s: %w", id, err)
+	}
 	var head int64
 	for {
-		st, err := s.Status(ctx, eventstore.Event{ID: id})
+		st, err := status.Status(ctx, eventstore.Event{ID: id})
 		if err != nil {
 			return fmt.Errorf("wait for %s: %w", id, err)
 		}

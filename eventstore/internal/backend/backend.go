@@ -143,7 +143,7 @@ func (n *Notifier) Broadcast() {
 	}
 }
 
-// Wait implements Reader.Wait: it returns once head() exceeds after, waking
+// Wait implements Store.Wait: it returns once head() exceeds after, waking
 // on the notifier and, when poll > 0, every poll interval as well (for
 // commits made by other processes that the notifier cannot see).
 func (c *Core) Wait(ctx context.Context, after int64, head func(context.Context) (int64, error), poll time.Duration) (int64, error) {
@@ -174,13 +174,14 @@ func (c *Core) Wait(ctx context.Context, after int64, head func(context.Context)
 // Updater runs fn in a transaction; it is what Store.Update does.
 type Updater func(ctx context.Context, fn func(tx eventstore.Tx) error) error
 
-// AutoCommit implements eventstore.Writer by running each call in its own
+// AutoCommit implements the writes of the core Store and of the
+// capabilities every backend has by running each call in its own
 // transaction through Update. Backends embed it.
 type AutoCommit struct {
 	Update Updater
 }
 
-// Append implements eventstore.Writer.
+// Append implements eventstore.Store.
 func (a AutoCommit) Append(ctx context.Context, writes ...eventstore.Write) (out []eventstore.Event, err error) {
 	err = a.Update(ctx, func(tx eventstore.Tx) error {
 		out, err = tx.Append(ctx, writes...)
@@ -189,7 +190,7 @@ func (a AutoCommit) Append(ctx context.Context, writes ...eventstore.Write) (out
 	return out, err
 }
 
-// Insert implements eventstore.Writer.
+// Insert implements eventstore.Store.
 func (a AutoCommit) Insert(ctx context.Context, events ...eventstore.Event) (out []eventstore.InsertResult, err error) {
 	err = a.Update(ctx, func(tx eventstore.Tx) error {
 		out, err = tx.Insert(ctx, events...)
@@ -198,47 +199,65 @@ func (a AutoCommit) Insert(ctx context.Context, events ...eventstore.Event) (out
 	return out, err
 }
 
-// SetHubPositions implements eventstore.Writer.
-func (a AutoCommit) SetHubPositions(ctx context.Context, acks ...eventstore.HubAck) error {
-	return a.Update(ctx, func(tx eventstore.Tx) error { return tx.SetHubPositions(ctx, acks...) })
+// in runs f on tx's capability C, inside its own transaction.
+func in[C any](ctx context.Context, a AutoCommit, f func(c C) error) error {
+	return a.Update(ctx, func(tx eventstore.Tx) error {
+		c, err := eventstore.As[C](tx)
+		if err != nil {
+			return err
+		}
+		return f(c)
+	})
 }
 
-// Reject implements eventstore.Writer.
-func (a AutoCommit) Reject(ctx context.Context, ids ...string) error {
-	return a.Update(ctx, func(tx eventstore.Tx) error { return tx.Reject(ctx, ids...) })
-}
-
-// AddRelations implements eventstore.Writer.
+// AddRelations implements eventstore.RelationWriter.
 func (a AutoCommit) AddRelations(ctx context.Context, key string, streams ...string) error {
-	return a.Update(ctx, func(tx eventstore.Tx) error { return tx.AddRelations(ctx, key, streams...) })
+	return in(ctx, a, func(w eventstore.RelationWriter) error { return w.AddRelations(ctx, key, streams...) })
 }
 
-// RemoveRelations implements eventstore.Writer.
+// RemoveRelations implements eventstore.RelationWriter.
 func (a AutoCommit) RemoveRelations(ctx context.Context, key string, streams ...string) error {
-	return a.Update(ctx, func(tx eventstore.Tx) error { return tx.RemoveRelations(ctx, key, streams...) })
+	return in(ctx, a, func(w eventstore.RelationWriter) error { return w.RemoveRelations(ctx, key, streams...) })
 }
 
-// SaveSnapshot implements eventstore.Writer.
+// SaveSnapshot implements eventstore.SnapshotWriter.
 func (a AutoCommit) SaveSnapshot(ctx context.Context, s eventstore.Snapshot) error {
-	return a.Update(ctx, func(tx eventstore.Tx) error { return tx.SaveSnapshot(ctx, s) })
+	return in(ctx, a, func(w eventstore.SnapshotWriter) error { return w.SaveSnapshot(ctx, s) })
 }
 
-// DeleteSnapshot implements eventstore.Writer.
+// DeleteSnapshot implements eventstore.SnapshotWriter.
 func (a AutoCommit) DeleteSnapshot(ctx context.Context, name, stream string) error {
-	return a.Update(ctx, func(tx eventstore.Tx) error { return tx.DeleteSnapshot(ctx, name, stream) })
+	return in(ctx, a, func(w eventstore.SnapshotWriter) error { return w.DeleteSnapshot(ctx, name, stream) })
 }
 
-// SetCheckpoint implements eventstore.Writer.
+// SetCheckpoint implements eventstore.Checkpoints.
 func (a AutoCommit) SetCheckpoint(ctx context.Context, name string, position int64) error {
-	return a.Update(ctx, func(tx eventstore.Tx) error { return tx.SetCheckpoint(ctx, name, position) })
+	return in(ctx, a, func(w eventstore.Checkpoints) error { return w.SetCheckpoint(ctx, name, position) })
 }
 
-// SetState implements eventstore.Writer.
+// SetState implements eventstore.KeyValues.
 func (a AutoCommit) SetState(ctx context.Context, key string, value []byte) error {
-	return a.Update(ctx, func(tx eventstore.Tx) error { return tx.SetState(ctx, key, value) })
+	return in(ctx, a, func(w eventstore.KeyValues) error { return w.SetState(ctx, key, value) })
 }
 
-// DeleteState implements eventstore.Writer.
+// DeleteState implements eventstore.KeyValues.
 func (a AutoCommit) DeleteState(ctx context.Context, key string) error {
-	return a.Update(ctx, func(tx eventstore.Tx) error { return tx.DeleteState(ctx, key) })
+	return in(ctx, a, func(w eventstore.KeyValues) error { return w.DeleteState(ctx, key) })
+}
+
+// OutboxCommit implements eventstore.OutboxWriter by running each call in
+// its own transaction through Update. Edge backends embed it beside
+// AutoCommit.
+type OutboxCommit struct {
+	AutoCommit
+}
+
+// SetHubPositions implements eventstore.OutboxWriter.
+func (a OutboxCommit) SetHubPositions(ctx context.Context, acks ...eventstore.HubAck) error {
+	return in(ctx, a.AutoCommit, func(w eventstore.OutboxWriter) error { return w.SetHubPositions(ctx, acks...) })
+}
+
+// Reject implements eventstore.OutboxWriter.
+func (a OutboxCommit) Reject(ctx context.Context, ids ...string) error {
+	return in(ctx, a.AutoCommit, func(w eventstore.OutboxWriter) error { return w.Reject(ctx, ids...) })
 }
