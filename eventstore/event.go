@@ -3,6 +3,8 @@ package eventstore
 import (
 	"encoding/json"
 	"strings"
+
+	"github.com/ferrysync/ferry/internal/wirejson"
 )
 
 // Event is one immutable fact in a stream.
@@ -52,15 +54,7 @@ type Event struct {
 // WithDefaults returns e with the defaults stores fill in when they store an
 // event: Schema 1 when it is zero, and {} for a nil Data or Meta.
 func (e Event) WithDefaults() Event {
-	if e.Schema == 0 {
-		e.Schema = 1
-	}
-	if e.Data == nil {
-		e.Data = json.RawMessage("{}")
-	}
-	if e.Meta == nil {
-		e.Meta = json.RawMessage("{}")
-	}
+	wirejson.Defaults(&e.Schema, &e.Data, &e.Meta)
 	return e
 }
 

@@ -142,17 +142,21 @@ func defaulted(events []Event) ([]Event, bool) {
 	return out, true
 }
 
-// fillDefaults applies the defaults every store applies: schema 1, data
-// and meta {}.
-func fillDefaults(e *Event) {
-	if e.Schema == 0 {
-		e.Schema = 1
+// fillDefaults applies the defaults every store applies to e.
+func fillDefaults(e *Event) { Defaults(&e.Schema, &e.Data, &e.Meta) }
+
+// Defaults applies the defaults every store applies to an event's
+// fields: schema 1 when it is 0, and {} for a nil data or meta. It is
+// eventstore.Event.WithDefaults's too.
+func Defaults(schema *int, data, meta *json.RawMessage) {
+	if *schema == 0 {
+		*schema = 1
 	}
-	if e.Data == nil {
-		e.Data = json.RawMessage("{}")
+	if *data == nil {
+		*data = json.RawMessage("{}")
 	}
-	if e.Meta == nil {
-		e.Meta = json.RawMessage("{}")
+	if *meta == nil {
+		*meta = json.RawMessage("{}")
 	}
 }
 

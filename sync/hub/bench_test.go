@@ -79,12 +79,12 @@ func BenchmarkPushPostgres(b *testing.B) {
 	var hubTime, raw time.Duration
 	iterations := 0
 	for b.Loop() {
-		events := make([]eventstore.Event, benchEvents)
+		events := make([]protocol.Event, benchEvents)
 		for i := range events {
-			events[i] = eventstore.Event{
+			events[i] = protocol.Event{
 				ID: eventstore.NewID(), Stream: fmt.Sprintf("stream-%d", i%10), Type: "task:updated",
 				Schema: 1, Data: fmt.Appendf(nil, `{"title":"task %d","done":false}`, i), Meta: []byte(`{"actor":"bench"}`),
-				Created: clock.Now(), Origin: "device-1",
+				Created: protocol.Timestamp(clock.Now()), Origin: "device-1",
 			}
 		}
 

@@ -138,6 +138,11 @@ type Live struct {
 // FromStored and ToStored convert at the edges.
 type Event = wirejson.Event
 
+// Timestamp is the type of Event.Created: an eventstore.Timestamp's bits,
+// written as its 16 hex digits. Convert with Timestamp(ts) and
+// eventstore.Timestamp(e.Created).
+type Timestamp = wirejson.Timestamp
+
 // FromStored returns e as it travels, with e.HubPosition.
 func FromStored(e eventstore.Event) Event {
 	return Event{ID: e.ID, Stream: e.Stream, Type: e.Type, Schema: e.Schema, Data: e.Data, Meta: e.Meta,
