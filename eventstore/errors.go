@@ -23,6 +23,9 @@ var (
 	// ErrIncompatibleSchema reports a database whose schema this version of
 	// Ferry cannot use (written by a newer Ferry, or not a Ferry database).
 	ErrIncompatibleSchema = errors.New("eventstore: incompatible database schema")
+	// ErrOriginChanged reports a store opened with an origin other than
+	// the one it belongs to.
+	ErrOriginChanged = errors.New("eventstore: store belongs to another origin")
 )
 
 // ConflictError is returned when an append's expected version does not match
@@ -105,3 +108,20 @@ func (e *ClockDriftError) Error() string {
 
 // Unwrap returns ErrClockDrift.
 func (e *ClockDriftError) Unwrap() error { return ErrClockDrift }
+
+// OriginError is returned when a store that keeps its origin is opened with
+// another Config.Origin. It unwraps to ErrOriginChanged.
+type OriginError struct {
+	// Stored is the origin the store belongs to.
+	Stored string
+	// Configured is the one it was opened with.
+	Configured string
+}
+
+// Error implements the error interface.
+func (e *OriginError) Error() string {
+	return fmt.Sprintf("eventstore: the store belongs to origin %q, not %q (leave Config.Origin empty to use the stored one)", e.Stored, e.Configured)
+}
+
+// Unwrap returns ErrOriginChanged.
+func (e *OriginError) Unwrap() error { return ErrOriginChanged }

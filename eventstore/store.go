@@ -127,7 +127,9 @@ type Config struct {
 	// Clock stamps local events and observes remote ones. Nil: NewClock().
 	Clock *Clock
 	// Origin is this node's id, recorded on local events. Backends default
-	// it (the SQLite backend persists a generated id in the database file).
+	// it. The SQLite backend keeps it in the database file on first open
+	// (a generated id when empty) and refuses another one later with an
+	// *OriginError; empty means the stored one.
 	Origin string
 	// Logger receives diagnostics. Nil discards them.
 	Logger *slog.Logger

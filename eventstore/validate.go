@@ -2,6 +2,7 @@ package eventstore
 
 import (
 	"fmt"
+	"strings"
 	"unicode/utf8"
 
 	"github.com/ferrysync/ferry/internal/wirejson"
@@ -15,12 +16,18 @@ func checkName(field, v string, maxLen int) error {
 		return &ValidationError{Field: field, Reason: fmt.Sprintf("longer than %d bytes", maxLen)}
 	case !utf8.ValidString(v):
 		return &ValidationError{Field: field, Reason: "not valid UTF-8"}
+	case strings.IndexByte(v, 0) >= 0:
+		// Valid UTF-8, but no text column of PostgreSQL can hold it: one
+		// definition for every backend, so no replica stores what the hub
+		// must refuse.
+		return &ValidationError{Field: field, Reason: "contains a NUL byte"}
 	}
 	return nil
 }
 
 // ValidateEnvelope checks the fields every event must have whatever its type:
-// a non-empty stream, type and origin within the length limits, a ULID id,
+// a non-empty stream, type and origin within the length limits, valid
+// UTF-8 without NUL bytes, a ULID id,
 // a set Created, and Data and Meta that are valid UTF-8 JSON within
 // MaxEventBytes.
 // Backends call it for both local and remote events, after filling in

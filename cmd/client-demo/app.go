@@ -12,9 +12,6 @@ import (
 	"github.com/ferrysync/ferry/projector"
 )
 
-// deviceKey is where the database remembers its device name.
-const deviceKey = "client-demo/device"
-
 // app is everything a command works with: the device's store, the task
 // repository, the read model's projector and the side-effect outbox.
 type app struct {
@@ -60,48 +57,30 @@ func openApp(ctx context.Context, g globals, o opts, stdout, stderr io.Writer) (
 
 // openStore opens the SQLite file with the device name it was first used
 // with: --device the first time (or a generated id), the same name ever
-// after. Another --device for the same file is refused.
+// after. The store keeps the name; another --device for the same file is
+// refused.
 func (a *app) openStore(ctx context.Context) error {
-	open := func(origin string) (*sqlite.Store, error) {
-		s, err := sqlite.Open(ctx, a.g.db, sqlite.Options{Config: eventstore.Config{
-			Registry: registry(),
-			Clock:    a.clock,
-			Origin:   origin,
-			OnAppend: a.fx.Hook, // records pending effects atomically with local events
-		}})
-		if err != nil {
-			return nil, fmt.Errorf("open %s: %w", a.g.db, err)
-		}
-		return s, nil
-	}
-	store, err := open(a.g.device)
-	if err != nil {
-		return err
-	}
-	stored, err := store.State(ctx, deviceKey)
+	store, err := sqlite.Open(ctx, a.g.db, sqlite.Options{Config: eventstore.Config{
+		Registry: registry(),
+		Clock:    a.clock,
+		Origin:   a.g.device,
+		OnAppend: a.fx.Hook, // records pending effects atomically with local events
+	}})
+	var oe *eventstore.OriginError
 	switch {
-	case errors.Is(err, eventstore.ErrNotFound):
-		err = store.Update(ctx, func(tx eventstore.Tx) error {
-			if err := eventstore.KeyValuesOf(tx).SetState(ctx, deviceKey, []byte(store.Origin())); err != nil {
-				return err
-			}
-			q, err := sqlOf(tx)
-			if err != nil {
-				return err
-			}
-			_, err = q.ExecContext(ctx, readModelSchema)
-			return err
-		})
+	case errors.As(err, &oe):
+		return &exitError{code: exitUsage, err: fmt.Errorf("%s belongs to device %q, not %q (a database keeps the device name of its first use)", a.g.db, oe.Stored, oe.Configured)}
 	case err != nil:
-	case a.g.device != "" && string(stored) != a.g.device:
-		err = &exitError{code: exitUsage, err: fmt.Errorf("%s belongs to device %q, not %q (a database keeps the device name of its first use)", a.g.db, stored, a.g.device)}
-	case string(stored) != store.Origin():
-		store.Close()
-		store, err = open(string(stored))
+		return fmt.Errorf("open %s: %w", a.g.db, err)
+	}
+	err = store.Update(ctx, func(tx eventstore.Tx) error {
+		q, err := sqlOf(tx)
 		if err != nil {
 			return err
 		}
-	}
+		_, err = q.ExecContext(ctx, readModelSchema)
+		return err
+	})
 	if err != nil {
 		store.Close()
 		return err

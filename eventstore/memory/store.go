@@ -24,17 +24,7 @@ import (
 	"github.com/ferrysync/ferry/eventstore/internal/backend"
 )
 
-var (
-	_ eventstore.Store        = (*Store)(nil)
-	_ eventstore.Checkpoints  = (*Store)(nil)
-	_ eventstore.KeyValues    = (*Store)(nil)
-	_ eventstore.StateLister  = (*Store)(nil)
-	_ eventstore.Snapshots    = (*Store)(nil)
-	_ eventstore.Relations    = (*Store)(nil)
-	_ eventstore.StreamLister = (*Store)(nil)
-	_ eventstore.StatusReader = (*Store)(nil)
-	_ eventstore.Outbox       = (*Store)(nil)
-)
+var _ backend.EdgeStore = (*Store)(nil)
 
 // Store is an in-memory eventstore.Store. Create one with New.
 type Store struct {

@@ -22,14 +22,7 @@ type tx struct {
 	grew bool // events were stored: wake waiters after commit
 }
 
-var (
-	_ eventstore.Tx             = (*tx)(nil)
-	_ eventstore.Checkpoints    = (*tx)(nil)
-	_ eventstore.KeyValues      = (*tx)(nil)
-	_ eventstore.SnapshotWriter = (*tx)(nil)
-	_ eventstore.RelationWriter = (*tx)(nil)
-	_ eventstore.OutboxWriter   = (*tx)(nil)
-)
+var _ backend.EdgeTx = (*tx)(nil)
 
 func (t *tx) onUndo(f func()) { t.undo = append(t.undo, f) }
 

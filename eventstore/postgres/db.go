@@ -252,6 +252,11 @@ func wrapErr(op string, err error) error {
 			return fmt.Errorf("%s: serialization failure, retry the transaction: %w", op, err)
 		case "40P01":
 			return fmt.Errorf("%s: deadlock detected, retry the transaction: %w", op, err)
+		case "22021", "22P05":
+			// A byte sequence the database cannot store in text. The
+			// envelope rules refuse these first; should one slip past
+			// them it is still the event's fault, never a retryable one.
+			return fmt.Errorf("%s: %w: %w", op, &eventstore.ValidationError{Field: "envelope", Reason: "text the database cannot store: " + pgErr.Message}, err)
 		}
 		if isDuplicateID(err) {
 			return fmt.Errorf("%s: %w: %w", op, backend.DuplicateIDError(eventstore.Event{}), err)

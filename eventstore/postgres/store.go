@@ -24,16 +24,7 @@ type Store struct {
 	closed atomic.Bool
 }
 
-var (
-	_ eventstore.Store        = (*Store)(nil)
-	_ eventstore.Checkpoints  = (*Store)(nil)
-	_ eventstore.KeyValues    = (*Store)(nil)
-	_ eventstore.StateLister  = (*Store)(nil)
-	_ eventstore.Snapshots    = (*Store)(nil)
-	_ eventstore.Relations    = (*Store)(nil)
-	_ eventstore.StreamLister = (*Store)(nil)
-	_ eventstore.StatusReader = (*Store)(nil)
-)
+var _ backend.ServerStore = (*Store)(nil)
 
 // querier is what both the pool and a transaction offer.
 type querier interface {

@@ -7,6 +7,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/ferrysync/ferry/eventstore"
+	"github.com/ferrysync/ferry/eventstore/internal/backend"
 )
 
 // Tx is the transaction Store.Update passes to its function. It implements
@@ -19,13 +20,7 @@ type Tx struct {
 	wrote bool // events were stored: wake waiters after commit
 }
 
-var (
-	_ eventstore.Tx             = (*Tx)(nil)
-	_ eventstore.Checkpoints    = (*Tx)(nil)
-	_ eventstore.KeyValues      = (*Tx)(nil)
-	_ eventstore.SnapshotWriter = (*Tx)(nil)
-	_ eventstore.RelationWriter = (*Tx)(nil)
-)
+var _ backend.ServerTx = (*Tx)(nil)
 
 // Pgx returns the underlying pgx transaction. Statements run on it commit or
 // roll back with the events written through t.

@@ -319,12 +319,46 @@ func TestOriginIsGeneratedAndPersisted(t *testing.T) {
 	assert.Equal(t, origin, s2.Origin())
 	require.NoError(t, s2.Close())
 
-	s3 := open(t, path, Options{Config: eventstore.Config{Origin: "device-7"}})
-	assert.Equal(t, "device-7", s3.Origin())
-	assert.Equal(t, "device-7", appendN(t, s3, "a", 1)[0].Origin)
+	// The file belongs to its origin: another one is refused, nothing is
+	// stamped with it, and the stored one still opens.
+	_, err = Open(context.Background(), path, Options{Config: eventstore.Config{Origin: "device-7"}})
+	var oe *eventstore.OriginError
+	require.ErrorAs(t, err, &oe)
+	assert.ErrorIs(t, err, eventstore.ErrOriginChanged)
+	assert.Equal(t, eventstore.OriginError{Stored: origin, Configured: "device-7"}, *oe)
+	s3 := open(t, path, Options{Config: eventstore.Config{Origin: origin}})
+	assert.Equal(t, origin, appendN(t, s3, "a", 1)[0].Origin)
 
 	other := open(t, filepath.Join(t.TempDir(), "g.db"), Options{})
 	assert.NotEqual(t, origin, other.Origin())
+}
+
+func TestConfiguredOriginIsKept(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "f.db")
+	s, err := Open(context.Background(), path, Options{Config: eventstore.Config{Origin: "device-7"}})
+	require.NoError(t, err)
+	require.NoError(t, s.Close())
+	s2 := open(t, path, Options{}) // none: the stored one
+	assert.Equal(t, "device-7", s2.Origin())
+	assert.Equal(t, "device-7", appendN(t, s2, "a", 1)[0].Origin)
+	require.NoError(t, s2.Close())
+	_, err = Open(context.Background(), path, Options{Config: eventstore.Config{Origin: "device-8"}})
+	assert.ErrorIs(t, err, eventstore.ErrOriginChanged)
+}
+
+// TestOriginOfOlderFile: a file from before the origin was recorded
+// belongs to the origin of its latest local event.
+func TestOriginOfOlderFile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "f.db")
+	s := open(t, path, Options{Config: eventstore.Config{Origin: "phone"}})
+	appendN(t, s, "a", 2)
+	require.NoError(t, s.Close())
+	rawExec(t, path, `DELETE FROM meta WHERE key = 'device'`)
+
+	_, err := Open(context.Background(), path, Options{Config: eventstore.Config{Origin: "laptop"}})
+	assert.ErrorIs(t, err, eventstore.ErrOriginChanged)
+	s2 := open(t, path, Options{})
+	assert.Equal(t, "phone", s2.Origin())
 }
 
 func TestClosedStore(t *testing.T) {

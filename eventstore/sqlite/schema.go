@@ -132,8 +132,9 @@ func SchemaVersion() int { return len(migrations) }
 // originKey is the meta key of the generated node id.
 const originKey = "origin"
 
-// init checks the file, migrates it and returns the persisted origin.
-func (s *Store) init(ctx context.Context) (string, error) {
+// init checks the file, migrates it and returns the origin it belongs to
+// (see claimOrigin).
+func (s *Store) init(ctx context.Context, configured string) (string, error) {
 	var mode string
 	if err := s.write.QueryRowContext(ctx, "PRAGMA journal_mode").Scan(&mode); err != nil {
 		return "", mapErr(err)
@@ -149,7 +150,11 @@ func (s *Store) init(ctx context.Context) (string, error) {
 	if err := migrate(ctx, tx, migrations); err != nil {
 		return "", err
 	}
-	origin, err := loadOrigin(ctx, tx)
+	generated, err := loadOrigin(ctx, tx)
+	if err != nil {
+		return "", err
+	}
+	origin, err := claimOrigin(ctx, tx, configured, generated)
 	if err != nil {
 		return "", err
 	}

@@ -98,17 +98,7 @@ type Store struct {
 	closed atomic.Bool
 }
 
-var (
-	_ eventstore.Store        = (*Store)(nil)
-	_ eventstore.Checkpoints  = (*Store)(nil)
-	_ eventstore.KeyValues    = (*Store)(nil)
-	_ eventstore.StateLister  = (*Store)(nil)
-	_ eventstore.Snapshots    = (*Store)(nil)
-	_ eventstore.Relations    = (*Store)(nil)
-	_ eventstore.StreamLister = (*Store)(nil)
-	_ eventstore.StatusReader = (*Store)(nil)
-	_ eventstore.Outbox       = (*Store)(nil)
-)
+var _ backend.EdgeStore = (*Store)(nil)
 
 // Open opens (creating if needed) the store in the SQLite file at path,
 // migrating its schema to the current version.
@@ -139,7 +129,7 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 	w.SetConnMaxLifetime(0)
 	w.SetConnMaxIdleTime(0)
 	s := &Store{path: path, write: w}
-	origin, err := s.init(ctx)
+	origin, err := s.init(ctx, opts.Config.Origin)
 	if err != nil {
 		_ = w.Close()
 		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
@@ -168,7 +158,9 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 		_ = w.Close()
 		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
 	}
-	s.core = backend.NewCore(opts.Config, origin)
+	cfg := opts.Config
+	cfg.Origin = origin
+	s.core = backend.NewCore(cfg, origin)
 	s.OutboxCommit = backend.OutboxCommit{AutoCommit: backend.AutoCommit{Update: s.Update}}
 	return s, nil
 }
@@ -222,8 +214,10 @@ func dsn(path, sync string, mode connMode, cacheKiB int64) string {
 	return u.String()
 }
 
-// Origin returns this store's node id, recorded on local events: the
-// configured Config.Origin, or the id generated when the file was created.
+// Origin returns this store's node id, recorded on local events: the one
+// the file was first opened with (Config.Origin, or an id generated then),
+// kept in the file. Opening it later with another Config.Origin fails with
+// an *eventstore.OriginError.
 func (s *Store) Origin() string { return s.core.Origin }
 
 // Path returns the database file's path.

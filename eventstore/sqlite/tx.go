@@ -7,6 +7,7 @@ import (
 	"fmt"
 
 	"github.com/ferrysync/ferry/eventstore"
+	"github.com/ferrysync/ferry/eventstore/internal/backend"
 )
 
 // errTxDone reports use of a Tx after its Update returned.
@@ -33,12 +34,8 @@ type Tx struct {
 }
 
 var (
-	_ eventstore.SQLTx          = (*Tx)(nil)
-	_ eventstore.Checkpoints    = (*Tx)(nil)
-	_ eventstore.KeyValues      = (*Tx)(nil)
-	_ eventstore.SnapshotWriter = (*Tx)(nil)
-	_ eventstore.RelationWriter = (*Tx)(nil)
-	_ eventstore.OutboxWriter   = (*Tx)(nil)
+	_ backend.EdgeTx   = (*Tx)(nil)
+	_ eventstore.SQLTx = (*Tx)(nil)
 )
 
 // SQL returns the underlying transaction, for read models stored in the same

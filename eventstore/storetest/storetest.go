@@ -28,6 +28,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/ferrysync/ferry/eventstore"
+	"github.com/ferrysync/ferry/eventstore/internal/backend"
 )
 
 // Option configures Run.
@@ -71,22 +72,10 @@ const Origin = "storetest-node"
 
 // store is what the checks use: the core Store and every capability but
 // the outbox, which only edge backends implement (see edge).
-type store interface {
-	eventstore.Store
-	eventstore.Checkpoints
-	eventstore.KeyValues
-	eventstore.StateLister
-	eventstore.Snapshots
-	eventstore.Relations
-	eventstore.StreamLister
-	eventstore.StatusReader
-}
+type store = backend.ServerStore
 
 // edge is a store with the sync outbox: what the outbox checks use.
-type edge interface {
-	store
-	eventstore.Outbox
-}
+type edge = backend.EdgeStore
 
 // harness is what every check receives.
 type harness struct {
@@ -111,13 +100,7 @@ func capable[C any](t *testing.T, s any) C {
 
 // fullTx is the Tx of a store: the core and the write halves of the
 // capabilities the checks use.
-type fullTx interface {
-	eventstore.Tx
-	eventstore.Checkpoints
-	eventstore.KeyValues
-	eventstore.SnapshotWriter
-	eventstore.RelationWriter
-}
+type fullTx = backend.ServerTx
 
 // txAll returns tx with the capabilities of a store's Tx.
 func txAll(t *testing.T, tx eventstore.Tx) fullTx {
@@ -157,6 +140,7 @@ func Run(t *testing.T, open func(t *testing.T, cfg eventstore.Config) eventstore
 		{"Read", readChecks},
 		{"Insert", insertChecks},
 		{"Append", appendChecks},
+		{"Hostile", hostileChecks},
 		{"Ledger", ledgerChecks},
 		{"Snapshots", snapshotChecks},
 		{"Side", sideChecks},

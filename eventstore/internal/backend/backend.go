@@ -261,3 +261,40 @@ func (a OutboxCommit) SetHubPositions(ctx context.Context, acks ...eventstore.Hu
 func (a OutboxCommit) Reject(ctx context.Context, ids ...string) error {
 	return in(ctx, a.AutoCommit, func(w eventstore.OutboxWriter) error { return w.Reject(ctx, ids...) })
 }
+
+// ServerStore is a backend store with every capability but the outbox:
+// what the PostgreSQL store implements. Backends check themselves against
+// it, or against EdgeStore, at compile time.
+type ServerStore interface {
+	eventstore.Store
+	eventstore.Checkpoints
+	eventstore.KeyValues
+	eventstore.StateLister
+	eventstore.Snapshots
+	eventstore.Relations
+	eventstore.StreamLister
+	eventstore.StatusReader
+}
+
+// EdgeStore is a backend store of an edge replica: ServerStore and the
+// sync outbox (the memory and SQLite stores).
+type EdgeStore interface {
+	ServerStore
+	eventstore.Outbox
+}
+
+// ServerTx is the Tx of a ServerStore: the write halves of its
+// capabilities.
+type ServerTx interface {
+	eventstore.Tx
+	eventstore.Checkpoints
+	eventstore.KeyValues
+	eventstore.SnapshotWriter
+	eventstore.RelationWriter
+}
+
+// EdgeTx is the Tx of an EdgeStore.
+type EdgeTx interface {
+	ServerTx
+	eventstore.OutboxWriter
+}
