@@ -3,6 +3,8 @@ package eventstore
 import (
 	"encoding/json"
 	"strings"
+
+	"github.com/ferrysync/ferry/internal/wirejson"
 )
 
 // Event is one immutable fact in a stream.
@@ -13,62 +15,54 @@ import (
 // are set by that store.
 type Event struct {
 	// ID is a ULID made where the event was created; the idempotency key.
-	ID string `json:"id"`
+	ID string
 	// Stream is the entity the event belongs to (an aggregate id).
-	Stream string `json:"stream"`
+	Stream string
 	// Type names the event, e.g. "task:created". It must be registered with
 	// the store's Registry, when the store has one.
-	Type string `json:"type"`
+	Type string
 	// Schema is the version of Type's payload the event was written with.
 	// Stores record 1 when it is left zero.
-	Schema int `json:"schema"`
+	Schema int
 	// Data is the event's JSON payload. Stores record {} when it is nil.
-	Data json.RawMessage `json:"data"`
+	Data json.RawMessage
 	// Meta is JSON metadata (actor, device, causation). Stores record {}
 	// when it is nil.
-	Meta json.RawMessage `json:"meta"`
+	Meta json.RawMessage
 	// Created is the HLC timestamp set once at creation: the sort key of a
 	// stream, ties broken by ID.
-	Created Timestamp `json:"created"`
+	Created Timestamp
 	// Origin is the id of the node that created the event.
-	Origin string `json:"origin"`
+	Origin string
 	// Position is this store's ledger sequence, assigned on insert.
-	Position int64 `json:"position,omitempty"`
+	Position int64
 	// HubPosition is the hub's sequence for the event, 0 until the hub has
 	// acknowledged it.
-	HubPosition int64 `json:"hub_position,omitempty"`
+	HubPosition int64
 	// Hydrated is true when the event reached this store through Insert
 	// (sync) rather than a local Append.
-	Hydrated bool `json:"hydrated,omitempty"`
+	Hydrated bool
 	// Outdated is true when, as the store took the event in, it already held
 	// a later event (by Created, then ID) of the same Stream and Type.
-	Outdated bool `json:"outdated,omitempty"`
+	Outdated bool
 	// Rejected is true when the hub refused this local event and the store
 	// recorded it (OutboxWriter.Reject). A rejected event is only seen through
 	// ReadAll: stream reads, stream versions and the outbox leave it out.
-	Rejected bool `json:"rejected,omitempty"`
+	Rejected bool
 }
 
 // WithDefaults returns e with the defaults stores fill in when they store an
 // event: Schema 1 when it is zero, and {} for a nil Data or Meta.
 func (e Event) WithDefaults() Event {
-	if e.Schema == 0 {
-		e.Schema = 1
-	}
-	if e.Data == nil {
-		e.Data = json.RawMessage("{}")
-	}
-	if e.Meta == nil {
-		e.Meta = json.RawMessage("{}")
-	}
+	wirejson.Defaults(&e.Schema, &e.Data, &e.Meta)
 	return e
 }
 
 // Cursor is a position in a stream's (Created, ID) order.
 // The zero Cursor means "no bound".
 type Cursor struct {
-	Created Timestamp `json:"created"`
-	ID      string    `json:"id"`
+	Created Timestamp
+	ID      string
 }
 
 // CursorOf returns the cursor of e.

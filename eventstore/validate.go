@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/ferrysync/ferry/internal/wirejson"
 )
 
 func checkName(field, v string, maxLen int) error {
@@ -53,10 +55,10 @@ func ValidateEnvelope(e Event) error {
 		if len(e.Data)+len(e.Meta) > MaxEventBytes {
 			return &ValidationError{Field: "data", Reason: fmt.Sprintf("data and meta exceed %d bytes", MaxEventBytes)}
 		}
-		if !validJSON(e.Data) || !utf8.Valid(e.Data) {
+		if !wirejson.Valid(e.Data) || !utf8.Valid(e.Data) {
 			return &ValidationError{Field: "data", Reason: "not valid UTF-8 JSON"}
 		}
-		if !validJSON(e.Meta) || !utf8.Valid(e.Meta) {
+		if !wirejson.Valid(e.Meta) || !utf8.Valid(e.Meta) {
 			return &ValidationError{Field: "meta", Reason: "not valid UTF-8 JSON"}
 		}
 		return nil

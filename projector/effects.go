@@ -29,20 +29,21 @@ const (
 	EffectDone EffectStatus = "done"
 )
 
-// EffectRecord is an effect as the outbox stores it.
+// EffectRecord is an effect as the outbox stores it. It is stored as JSON
+// (see MarshalJSON).
 type EffectRecord struct {
 	// Status is derived from where the record is stored.
-	Status  EffectStatus     `json:"-"`
-	Handler string           `json:"handler"`
-	Event   eventstore.Event `json:"event"`
+	Status  EffectStatus
+	Handler string
+	Event   eventstore.Event
 	// Attempts counts the runs so far.
-	Attempts  int    `json:"attempts"`
-	LastError string `json:"last_error,omitempty"`
+	Attempts  int
+	LastError string
 	// NextAttempt is when a pending effect is due (zero: now).
-	NextAttempt time.Time `json:"next_attempt,omitzero"`
-	Created     time.Time `json:"created"`
+	NextAttempt time.Time
+	Created     time.Time
 	// Finished is when the effect succeeded or was parked as failed.
-	Finished time.Time `json:"finished,omitzero"`
+	Finished time.Time
 }
 
 // EffectOptions configures Effects.

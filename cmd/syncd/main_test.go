@@ -99,8 +99,8 @@ func (c *wsClient) next() (protocol.Message, error) {
 }
 
 // pullUntil reads until n events were pulled and returns them.
-func (c *wsClient) pullUntil(n int) []eventstore.Event {
-	var out []eventstore.Event
+func (c *wsClient) pullUntil(n int) []protocol.Event {
+	var out []protocol.Event
 	for len(out) < n {
 		switch m := c.recv().(type) {
 		case *protocol.Events:
@@ -112,9 +112,9 @@ func (c *wsClient) pullUntil(n int) []eventstore.Event {
 	return out
 }
 
-func newEvent() eventstore.Event {
-	return eventstore.Event{ID: eventstore.NewID(), Stream: "task/1", Type: "task:created",
-		Data: []byte(`{"title":"milk"}`), Created: eventstore.TimestampOf(time.Now()), Origin: "test"}
+func newEvent() protocol.Event {
+	return protocol.Event{ID: eventstore.NewID(), Stream: "task/1", Type: "task:created",
+		Data: []byte(`{"title":"milk"}`), Created: protocol.Timestamp(eventstore.TimestampOf(time.Now())), Origin: "test"}
 }
 
 // getToken runs syncd token.
@@ -144,7 +144,7 @@ func TestSyncdEmbeddedServeTokenShutdownRestart(t *testing.T) {
 	c := dialSyncd(t, p.Addr, tok, 0)
 	require.IsType(t, &protocol.CaughtUp{}, c.recv())
 	e := newEvent()
-	c.send(&protocol.Push{Batch: "b1", Events: []eventstore.Event{e}})
+	c.send(&protocol.Push{Batch: "b1", Events: []protocol.Event{e}})
 	var ack *protocol.Ack
 	for ack == nil {
 		if a, ok := c.recv().(*protocol.Ack); ok {
@@ -240,7 +240,7 @@ func TestSyncdTwoNodesPostgres(t *testing.T) {
 	require.IsType(t, &protocol.CaughtUp{}, reader.recv())
 	writer := dialSyncd(t, n1.Addr, tok, 0)
 	e := newEvent()
-	writer.send(&protocol.Push{Batch: "b1", Events: []eventstore.Event{e}})
+	writer.send(&protocol.Push{Batch: "b1", Events: []protocol.Event{e}})
 	got := reader.pullUntil(1)
 	assert.Equal(t, e.ID, got[0].ID)
 	require.NoError(t, n1.Stop())

@@ -25,9 +25,9 @@ func TestReaderBoundsQueuedBytes(t *testing.T) {
 	const frames = 36
 	encoded := make([][]byte, frames)
 	for i := range encoded {
-		var events []eventstore.Event
+		var events []protocol.Event
 		for j := range 4 {
-			events = append(events, eventstore.Event{ID: eventstore.NewID(), Stream: "s", Type: "t", Schema: 1,
+			events = append(events, protocol.Event{ID: eventstore.NewID(), Stream: "s", Type: "t", Schema: 1,
 				Data: fmt.Appendf(nil, `{"pad":%q}`, strings.Repeat("x", 250_000)), Meta: []byte(`{}`), Created: 1, Origin: "o",
 				HubPosition: int64(i*4 + j + 1)})
 		}

@@ -42,13 +42,13 @@ func (s *session) fill(ctx context.Context) error {
 // (ReadPending leaves them out); events that break the hub's limits are
 // rejected here instead of being sent, since the hub would refuse the whole
 // frame.
-func (s *session) nextBatch(ctx context.Context) ([]eventstore.Event, error) {
+func (s *session) nextBatch(ctx context.Context) ([]protocol.Event, error) {
 	head, err := s.r.store.Head(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("client: read outbox: %w", err)
 	}
 	var (
-		batch []eventstore.Event
+		batch []protocol.Event
 		local []Rejection
 		full  bool
 		sizer = protocol.BatchSizer{Limits: s.send}
@@ -57,7 +57,8 @@ func (s *session) nextBatch(ctx context.Context) ([]eventstore.Event, error) {
 		if err != nil {
 			return nil, fmt.Errorf("client: read outbox: %w", err)
 		}
-		if err := s.send.CheckEvent(e); err != nil {
+		w := protocol.FromStored(e)
+		if err := s.send.CheckEvent(w); err != nil {
 			rej := Rejection{ID: e.ID, Code: protocol.CodeInvalidEvent, Reason: err.Error(), Local: true}
 			var perr *protocol.Error
 			if errors.As(err, &perr) {
@@ -67,11 +68,11 @@ func (s *session) nextBatch(ctx context.Context) ([]eventstore.Event, error) {
 			s.pushedThrough = e.Position
 			continue
 		}
-		if len(batch) >= s.maxBatch || !sizer.Add(e) {
+		if len(batch) >= s.maxBatch || !sizer.Add(w) {
 			full = true
 			break
 		}
-		batch = append(batch, e)
+		batch = append(batch, w)
 		s.pushedThrough = e.Position
 	}
 	if !full {

@@ -58,7 +58,8 @@ type session struct {
 	stats      Stats
 	rejections []Rejection
 
-	coalesced []eventstore.Event // applyQueued's buffer, reused
+	coalesced []protocol.Event   // applyQueued's buffer, reused
+	pulled    []eventstore.Event // apply's stored form of the pulled events, reused
 	staged    []eventstore.Event // project's buffer, reused
 }
 
@@ -277,7 +278,7 @@ func (s *session) handle(ctx context.Context, m protocol.Message) error {
 const maxCoalescedBytes = 16 << 20
 
 // payloadBytes is the size of the events' Data and Meta.
-func payloadBytes(events []eventstore.Event) int {
+func payloadBytes(events []protocol.Event) int {
 	n := 0
 	for _, e := range events {
 		n += len(e.Data) + len(e.Meta)
@@ -361,11 +362,19 @@ func (s *session) caughtUpTo(ctx context.Context, head int64) error {
 // again; Insert's dedup by ID makes re-applying harmless. The configured
 // Projectors handle the new events in the same transaction; if one fails,
 // the transaction is redone without them (they then catch up on their own).
-func (s *session) apply(ctx context.Context, events []eventstore.Event, cursor int64) error {
+func (s *session) apply(ctx context.Context, pulled []protocol.Event, cursor int64) error {
 	next := max(s.cursor, cursor)
-	if len(events) == 0 && next == s.cursor {
+	if len(pulled) == 0 && next == s.cursor {
 		return nil
 	}
+	events := s.pulled[:0]
+	for _, e := range pulled {
+		events = append(events, protocol.ToStored(e))
+	}
+	defer func() {
+		clear(events) // drop the references to this batch's strings
+		s.pulled = events[:0]
+	}()
 	results, committed, err := s.store(ctx, events, next, len(s.r.cfg.Projectors) > 0)
 	var perr *projectError
 	if errors.As(err, &perr) {

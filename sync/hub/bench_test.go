@@ -75,11 +75,15 @@ func BenchmarkPushPostgres(b *testing.B) {
 	var hubTime, raw time.Duration
 	iterations := 0
 	for b.Loop() {
-		events := testutil.BenchEvents(clock, benchEvents)
+		stored := testutil.BenchEvents(clock, benchEvents)
+		events := make([]protocol.Event, benchEvents)
+		for i, e := range stored {
+			events[i] = protocol.FromStored(e)
+		}
 
 		start := time.Now()
-		for i := 0; i < len(events); i += benchBatch {
-			require.NoError(b, rawTable.Insert(ctx, events[i:i+benchBatch]))
+		for i := 0; i < len(stored); i += benchBatch {
+			require.NoError(b, rawTable.Insert(ctx, stored[i:i+benchBatch]))
 		}
 		raw += time.Since(start)
 

@@ -68,8 +68,8 @@ type conn struct {
 	// full send queue counts against SlowConsumerTimeout (see enqueue).
 	live atomic.Bool
 
-	rbuf bytes.Buffer       // the reader's frame buffer, reused (Decode keeps none of it)
-	pbuf []eventstore.Event // the puller's batch buffer, reused
+	rbuf bytes.Buffer     // the reader's frame buffer, reused (Decode keeps none of it)
+	pbuf []protocol.Event // the puller's batch buffer, reused
 }
 
 // closeReq asks the writer to end the connection.

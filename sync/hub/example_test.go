@@ -68,11 +68,12 @@ func Example() {
 	fmt.Println("welcome from", w.Node, "tenant", w.Tenant, "head", w.Head)
 	fmt.Println("caught up:", recv().Type() == protocol.TypeCaughtUp)
 
-	send(&protocol.Push{Batch: "b1", Events: []eventstore.Event{
+	now := protocol.Timestamp(eventstore.TimestampOf(time.Now()))
+	send(&protocol.Push{Batch: "b1", Events: []protocol.Event{
 		{ID: eventstore.NewID(), Stream: "task/1", Type: "task:created", Data: []byte(`{"title":"milk"}`),
-			Created: eventstore.TimestampOf(time.Now()), Origin: "laptop-1"},
+			Created: now, Origin: "laptop-1"},
 		{ID: eventstore.NewID(), Stream: "mail/1", Type: "mail:sent",
-			Created: eventstore.TimestampOf(time.Now()), Origin: "laptop-1"},
+			Created: now, Origin: "laptop-1"},
 	}})
 	for {
 		if ack, ok := recv().(*protocol.Ack); ok {

@@ -19,7 +19,7 @@ import (
 func TestBadFramesCloseTheConnection(t *testing.T) {
 	limits := protocol.Limits{MaxFrameBytes: 1 << 20, MaxEventsPerBatch: 20, MaxEventBytes: 4096}
 	pushFrame := func(events ...eventstore.Event) []byte {
-		f, err := protocol.Encode(&protocol.Push{Batch: "bad", Events: events})
+		f, err := protocol.Encode(&protocol.Push{Batch: "bad", Events: wire(events)})
 		require.NoError(t, err)
 		return f
 	}

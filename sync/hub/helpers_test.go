@@ -246,11 +246,11 @@ func (c *client) recv() (protocol.Message, error) {
 	switch m := m.(type) {
 	case *protocol.Events:
 		require.False(c.t, c.caughtUp, "events after caught_up")
-		c.pulled = append(c.pulled, m.Events...)
+		c.pulled = append(c.pulled, stored(m.Events)...)
 		c.cursor = m.Cursor
 	case *protocol.Live:
 		require.True(c.t, c.caughtUp, "live before caught_up")
-		c.pulled = append(c.pulled, m.Events...)
+		c.pulled = append(c.pulled, stored(m.Events)...)
 		c.cursor = m.Cursor
 	case *protocol.CaughtUp:
 		c.caughtUp = true
@@ -273,7 +273,7 @@ func (c *client) until(stop func(protocol.Message) bool) protocol.Message {
 // push sends a batch and returns its Ack.
 func (c *client) push(batch string, events ...eventstore.Event) *protocol.Ack {
 	c.t.Helper()
-	c.send(&protocol.Push{Batch: batch, Events: events})
+	c.send(&protocol.Push{Batch: batch, Events: wire(events)})
 	m := c.until(func(m protocol.Message) bool { _, ok := m.(*protocol.Ack); return ok })
 	ack := m.(*protocol.Ack)
 	require.Equal(c.t, batch, ack.Batch)
@@ -334,6 +334,24 @@ func newEvents(n int, stream string) []eventstore.Event {
 	out := make([]eventstore.Event, n)
 	for i := range out {
 		out[i] = newEvent(stream)
+	}
+	return out
+}
+
+// wire returns events as they travel.
+func wire(events []eventstore.Event) []protocol.Event {
+	out := make([]protocol.Event, len(events))
+	for i, e := range events {
+		out[i] = protocol.FromStored(e)
+	}
+	return out
+}
+
+// stored returns events as a store takes them in.
+func stored(events []protocol.Event) []eventstore.Event {
+	out := make([]eventstore.Event, len(events))
+	for i, e := range events {
+		out[i] = protocol.ToStored(e)
 	}
 	return out
 }

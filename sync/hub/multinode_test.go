@@ -44,8 +44,8 @@ func TestMultiNodePostgres(t *testing.T) {
 	// Concurrent pushes through both nodes, pipelined.
 	const batches, size = 10, 20
 	for i := range batches {
-		onA.send(&protocol.Push{Batch: fmt.Sprint("a", i), Events: newEvents(size, "task/a")})
-		onB.send(&protocol.Push{Batch: fmt.Sprint("b", i), Events: newEvents(size, "task/b")})
+		onA.send(&protocol.Push{Batch: fmt.Sprint("a", i), Events: wire(newEvents(size, "task/a"))})
+		onB.send(&protocol.Push{Batch: fmt.Sprint("b", i), Events: wire(newEvents(size, "task/b"))})
 	}
 	positions := map[int64]bool{}
 	for _, c := range []*client{onA, onB} {

@@ -120,7 +120,7 @@ const maxKeptBatch = 1024
 
 // keepBatchBuffer keeps events' array for the next batch, without the
 // payloads it refers to.
-func (c *conn) keepBatchBuffer(events []eventstore.Event) {
+func (c *conn) keepBatchBuffer(events []protocol.Event) {
 	clear(events)
 	if cap(events) <= maxKeptBatch {
 		c.pbuf = events[:0]
@@ -135,7 +135,7 @@ func (c *conn) keepBatchBuffer(events []eventstore.Event) {
 // store. It returns them with their hub positions set, the cursor they
 // advance to (past skipped out-of-scope events too), whether the ledger may
 // hold more after it, and whether they came from the recent log.
-func (c *conn) readBatch(ctx context.Context, cursor int64) (events []eventstore.Event, next int64, more, fromLog bool, err error) {
+func (c *conn) readBatch(ctx context.Context, cursor int64) (events []protocol.Event, next int64, more, fromLog bool, err error) {
 	page := c.s.limits.MaxEventsPerBatch
 	sizer := protocol.BatchSizer{Limits: c.s.limits}
 	next = cursor
@@ -151,11 +151,12 @@ func (c *conn) readBatch(ctx context.Context, cursor int64) (events []eventstore
 				next = e.Position
 				return true
 			}
-			if !sizer.Add(e) {
+			w := protocol.FromStored(e)
+			w.HubPosition = e.Position
+			if !sizer.Add(w) {
 				return false // re-read by the next batch
 			}
-			e.HubPosition = e.Position
-			events = append(events, e)
+			events = append(events, w)
 			next = e.Position
 			return true
 		})
@@ -174,12 +175,13 @@ func (c *conn) readBatch(ctx context.Context, cursor int64) (events []eventstore
 				next = e.Position
 				continue
 			}
-			if !sizer.Add(e) {
+			w := protocol.FromStored(e)
+			w.HubPosition = e.Position
+			if !sizer.Add(w) {
 				full = true // re-read by the next batch
 				break
 			}
-			e.HubPosition = e.Position
-			events = append(events, e)
+			events = append(events, w)
 			next = e.Position
 		}
 		if full {

@@ -77,7 +77,7 @@ func (c *conn) push(group []*protocol.Push) bool {
 				all[k].Code = protocol.CodeForbiddenStream
 				all[k].Reason = "stream outside the token's scope"
 			} else {
-				events = append(events, e)
+				events = append(events, protocol.ToStored(e))
 				index = append(index, k)
 			}
 			k++

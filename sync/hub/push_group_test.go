@@ -38,9 +38,9 @@ func groupConn(t *testing.T) (*conn, *countingStore) {
 	return c, store
 }
 
-func groupEvent(stream string) eventstore.Event {
-	return eventstore.Event{ID: eventstore.NewID(), Stream: stream, Type: "note:added",
-		Data: []byte(`{"n":1}`), Created: eventstore.TimestampOf(time.Now()), Origin: "dev-1"}
+func groupEvent(stream string) protocol.Event {
+	return protocol.Event{ID: eventstore.NewID(), Stream: stream, Type: "note:added",
+		Data: []byte(`{"n":1}`), Created: protocol.Timestamp(eventstore.TimestampOf(time.Now())), Origin: "dev-1"}
 }
 
 // acks reads n queued Acks.
@@ -67,8 +67,8 @@ func TestPushGroupOneInsert(t *testing.T) {
 	c, store := groupConn(t)
 	a, b := groupEvent("task/1"), groupEvent("task/2")
 	require.True(t, c.push([]*protocol.Push{
-		{Batch: "b1", Events: []eventstore.Event{a}},
-		{Batch: "b2", Events: []eventstore.Event{a, b}},
+		{Batch: "b1", Events: []protocol.Event{a}},
+		{Batch: "b2", Events: []protocol.Event{a, b}},
 	}))
 	assert.Equal(t, 1, store.inserts)
 	got := acks(t, c, 2)
@@ -90,9 +90,9 @@ func TestPushGroupRejection(t *testing.T) {
 	odd.Type = "task:exploded"
 	secret := groupEvent("secret/1")
 	require.True(t, c.push([]*protocol.Push{
-		{Batch: "b1", Events: []eventstore.Event{a, b}},
-		{Batch: "b2", Events: []eventstore.Event{d, odd, a}},
-		{Batch: "b3", Events: []eventstore.Event{secret, e}},
+		{Batch: "b1", Events: []protocol.Event{a, b}},
+		{Batch: "b2", Events: []protocol.Event{d, odd, a}},
+		{Batch: "b3", Events: []protocol.Event{secret, e}},
 	}))
 	// The group, then b1, b2 (refused), b2's events one by one, b3.
 	assert.Equal(t, 1+1+1+3+1, store.inserts)

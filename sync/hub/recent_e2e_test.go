@@ -35,8 +35,8 @@ func TestLiveEventsEqualTheLedger(t *testing.T) {
 				if i == 2 {
 					e1[3] = odd
 				}
-				p1.send(&protocol.Push{Batch: fmt.Sprint("a", i), Events: e1})
-				p2.send(&protocol.Push{Batch: fmt.Sprint("b", i), Events: e2})
+				p1.send(&protocol.Push{Batch: fmt.Sprint("a", i), Events: wire(e1)})
+				p2.send(&protocol.Push{Batch: fmt.Sprint("b", i), Events: wire(e2)})
 			}
 			for _, p := range []*client{p1, p2} {
 				for range batches {

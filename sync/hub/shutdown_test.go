@@ -44,7 +44,7 @@ func TestShutdownFinishesPushesAndSendsGoingAway(t *testing.T) {
 	idle.catchUp()
 
 	events := newEvents(3, "task/1")
-	pusher.send(&protocol.Push{Batch: "inflight", Events: events})
+	pusher.send(&protocol.Push{Batch: "inflight", Events: wire(events)})
 	<-gs.entered
 
 	done := make(chan error, 1)

@@ -14,7 +14,10 @@ import (
 
 // benchPush returns a push of n events like the hub benchmark's.
 func benchPush(n int) *protocol.Push {
-	events := testutil.BenchEvents(eventstore.NewClock(), n)
+	events := make([]protocol.Event, n)
+	for i, e := range testutil.BenchEvents(eventstore.NewClock(), n) {
+		events[i] = protocol.FromStored(e)
+	}
 	return &protocol.Push{Batch: "b-1", Events: events}
 }
 
@@ -24,8 +27,8 @@ type rawPush struct {
 	V    int    `json:"v"`
 	Type string `json:"type"`
 	Body struct {
-		Batch  string             `json:"batch"`
-		Events []eventstore.Event `json:"events"`
+		Batch  string           `json:"batch"`
+		Events []protocol.Event `json:"events"`
 	} `json:"body"`
 }
 

@@ -11,10 +11,20 @@
 //	{"v":1,"type":"push","body":{"batch":"b-7","events":[...]}}
 //
 // v is the protocol version, type names the message and body holds it.
-// Events travel in eventstore.Event's JSON form (id, stream, type, schema,
-// data, meta, created, origin, hub_position); Position, Hydrated, Outdated
-// and Rejected are facts about one store's copy and never travel. The golden
-// frames in testdata/ show every message. A Codec turns messages into frames;
+// Events travel as Event, the wire event, which is not the stored record
+// (eventstore.Event) and has no field for a store's own facts:
+//
+//	{"id":"01J9ZQ3W5E8Y7X6V5T4S3R2Q1P","stream":"task/42","type":"task:created","schema":1,
+//	 "data":{...},"meta":{...},"created":"0191dd9dec000003","origin":"laptop-1",
+//	 "hub_position":1042}
+//
+// id, stream, type, schema, data, meta, created (the HLC timestamp as 16
+// hex digits) and origin are shared by every copy of the event;
+// hub_position is the event's place in the hub's ledger, absent in a push
+// and set in events and live. A store's Position, Hydrated, Outdated and
+// Rejected never travel. FromStored and ToStored convert between the two at
+// the edges (sync/hub and sync/client). The golden frames in testdata/ show
+// every message. A Codec turns messages into frames;
 // JSONCodec is the only one today, and a binary codec can be added beside it
 // (binary frames, chosen by WebSocket subprotocol in the upgrade request)
 // without touching the messages.

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/ferrysync/ferry/internal/errs"
+	"github.com/ferrysync/ferry/internal/wirejson"
 )
 
 // Sentinel errors, one per Code. An *Error unwraps to the sentinel of its
@@ -118,13 +119,4 @@ func errorf(code Code, format string, args ...any) *Error {
 }
 
 // truncate cuts s to at most n bytes without splitting a UTF-8 sequence.
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	i := n
-	for i > 0 && s[i]&0xC0 == 0x80 { // continuation byte
-		i--
-	}
-	return s[:i]
-}
+func truncate(s string, n int) string { return wirejson.Truncate(s, n) }

@@ -28,9 +28,9 @@ func Example() {
 	fmt.Println("client", h.Client, "resumes after", h.Cursor, "speaking version", version, ok)
 
 	// It pushes one event; the hub acks it with its hub position.
-	push, _ := protocol.Encode(&protocol.Push{Batch: "b1", Events: []eventstore.Event{{
+	push, _ := protocol.Encode(&protocol.Push{Batch: "b1", Events: []protocol.Event{{
 		ID: "01J9ZQ3W5E8Y7X6V5T4S3R2Q1P", Stream: "task/42", Type: "task:created",
-		Data: []byte(`{"title":"milk"}`), Created: eventstore.MakeTimestamp(1_726_000_000_000, 0), Origin: "laptop-1",
+		Data: []byte(`{"title":"milk"}`), Created: protocol.Timestamp(eventstore.MakeTimestamp(1_726_000_000_000, 0)), Origin: "laptop-1",
 	}}})
 	msg, _ = protocol.Decode(push, limits)
 	p := msg.(*protocol.Push)

@@ -14,11 +14,11 @@ const (
 	id3 = "01J9ZQ3W5E8Y7X6V5T4S3R2Q1R"
 )
 
-var created = eventstore.MakeTimestamp(1_726_000_000_000, 3)
+var created = protocol.Timestamp(eventstore.MakeTimestamp(1_726_000_000_000, 3))
 
 // wireEvent returns a valid event in wire form.
-func wireEvent(id string, hubPos int64) eventstore.Event {
-	return eventstore.Event{
+func wireEvent(id string, hubPos int64) protocol.Event {
+	return protocol.Event{
 		ID:          id,
 		Stream:      "task/42",
 		Type:        "task:created",
@@ -39,15 +39,15 @@ func golden() map[string]protocol.Message {
 		"welcome": &protocol.Welcome{Version: 1, Tenant: "acme", Node: "syncd-a", Head: 2200,
 			Limits: protocol.DefaultLimits(), Streams: []string{"task/", "project/"}},
 		"push": &protocol.Push{Batch: "b-7",
-			Events: []eventstore.Event{wireEvent(id1, 0), wireEvent(id2, 0)}},
+			Events: []protocol.Event{wireEvent(id1, 0), wireEvent(id2, 0)}},
 		"ack": &protocol.Ack{Batch: "b-7", Results: []protocol.AckResult{
 			{ID: id1, HubPosition: 2201},
 			{ID: id2, HubPosition: 1999, Duplicate: true},
 			{ID: id3, Code: protocol.CodeForbiddenStream, Reason: `stream "admin/1" is outside the token's scope`},
 		}},
-		"events":    &protocol.Events{Events: []eventstore.Event{wireEvent(id1, 1042), wireEvent(id2, 1044)}, Cursor: 1045},
+		"events":    &protocol.Events{Events: []protocol.Event{wireEvent(id1, 1042), wireEvent(id2, 1044)}, Cursor: 1045},
 		"caught_up": &protocol.CaughtUp{Head: 2200},
-		"live":      &protocol.Live{Events: []eventstore.Event{wireEvent(id3, 2202)}, Cursor: 2202},
+		"live":      &protocol.Live{Events: []protocol.Event{wireEvent(id3, 2202)}, Cursor: 2202},
 		"error": &protocol.Error{Code: protocol.CodeSlowConsumer, Message: "send queue overflowed",
 			RetryAfterMS: 250, Resume: true},
 		"ping": &protocol.Ping{Nonce: "n-1"},

@@ -2,9 +2,12 @@ package protocol_test
 
 import (
 	"bytes"
+	"encoding/json"
 	"flag"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/ferrysync/ferry/eventstore"
@@ -13,7 +16,7 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-var update = flag.Bool("update", false, "rewrite the golden frames in testdata/")
+var update = flag.Bool("update", false, "rewrite the golden frames in testdata/ and their FuzzFastCodec seeds")
 
 func TestGoldenFrames(t *testing.T) {
 	for name, msg := range golden() {
@@ -49,30 +52,52 @@ func TestGoldenFilesHaveFixtures(t *testing.T) {
 	}
 }
 
-func TestEncodeStripsLocalFacts(t *testing.T) {
-	local := golden()["events"].(*protocol.Events)
-	withLocal := *local
-	withLocal.Events = append(withLocal.Events[:0:0], local.Events...)
-	for i := range withLocal.Events {
-		e := &withLocal.Events[i]
-		e.Position, e.Hydrated, e.Outdated, e.Rejected = int64(100+i), true, true, true
+// TestGoldenFramesSeedFastCodecFuzz checks that every golden frame is in
+// internal/wirejson's FuzzFastCodec corpus as it is here (-update writes
+// them there).
+func TestGoldenFramesSeedFastCodecFuzz(t *testing.T) {
+	files, err := filepath.Glob(filepath.Join("testdata", "*.json"))
+	require.NoError(t, err)
+	corpus := filepath.Join("..", "..", "internal", "wirejson", "testdata", "fuzz", "FuzzFastCodec")
+	for _, f := range files {
+		frame, err := os.ReadFile(f)
+		require.NoError(t, err)
+		name := strings.TrimSuffix(filepath.Base(f), ".json")
+		seed := filepath.Join(corpus, "seed-golden-"+name)
+		want := "go test fuzz v1\n[]byte(" + strconv.Quote(string(frame)) + ")\n"
+		if *update {
+			require.NoError(t, os.WriteFile(seed, []byte(want), 0o644))
+		}
+		got, err := os.ReadFile(seed)
+		require.NoError(t, err, "golden frame %s has no FuzzFastCodec seed: run go test -update", f)
+		assert.Equal(t, want, string(got), "seed of %s", f)
 	}
-	frame, err := protocol.Encode(&withLocal)
+}
+
+// TestFromStoredStripsLocalFacts checks that a stored event's own facts
+// (Position, Hydrated, Outdated, Rejected) do not travel: the frame of the
+// stored events is the golden frame of the wire ones.
+func TestFromStoredStripsLocalFacts(t *testing.T) {
+	wire := golden()["events"].(*protocol.Events)
+	stored := &protocol.Events{Cursor: wire.Cursor}
+	for i, w := range wire.Events {
+		e := protocol.ToStored(w)
+		assert.Equal(t, w.HubPosition, e.HubPosition)
+		e.Position, e.Hydrated, e.Outdated, e.Rejected = int64(100+i), true, true, true
+		stored.Events = append(stored.Events, protocol.FromStored(e))
+	}
+	frame, err := protocol.Encode(stored)
 	require.NoError(t, err)
-	want, err := protocol.Encode(local)
+	want, err := os.ReadFile(filepath.Join("testdata", "events.json"))
 	require.NoError(t, err)
-	assert.Equal(t, string(want), string(frame))
-	assert.NotContains(t, string(frame), `,"position"`)
-	assert.NotContains(t, string(frame), "hydrated")
-	assert.NotContains(t, string(frame), "outdated")
-	assert.NotContains(t, string(frame), "rejected")
-	assert.Equal(t, int64(100), withLocal.Events[0].Position, "Encode must not modify its argument")
+	assert.JSONEq(t, string(want), string(frame))
+	assert.Equal(t, wire, stored)
 }
 
 func TestEncodeFillsDefaults(t *testing.T) {
 	e := wireEvent(id1, 0)
 	e.Schema, e.Data, e.Meta = 0, nil, nil
-	frame, err := protocol.Encode(&protocol.Push{Batch: "b", Events: []eventstore.Event{e}})
+	frame, err := protocol.Encode(&protocol.Push{Batch: "b", Events: []protocol.Event{e}})
 	require.NoError(t, err)
 	m, err := protocol.Decode(frame, protocol.Limits{})
 	require.NoError(t, err)
@@ -88,10 +113,11 @@ func TestDecodeNormalises(t *testing.T) {
 		`"data":{ "a" : [ 1, "x y" ] },"meta":null}]}}`
 	m, err := protocol.Decode([]byte(frame), protocol.Limits{})
 	require.NoError(t, err)
+	// A store's own facts (position, hydrated, outdated) are not wire
+	// fields: they are ignored.
 	e := m.(*protocol.Live).Events[0]
-	assert.Zero(t, e.Position)
-	assert.False(t, e.Hydrated)
-	assert.False(t, e.Outdated)
+	assert.Equal(t, protocol.ToStored(e), eventstore.Event{ID: id1, Stream: "s", Type: "t", Schema: 1,
+		Data: json.RawMessage(`{"a":[1,"x y"]}`), Meta: json.RawMessage(`null`), Created: 1, Origin: "o", HubPosition: 9})
 	assert.Equal(t, 1, e.Schema)
 	assert.Equal(t, `{"a":[1,"x y"]}`, string(e.Data))
 	assert.Equal(t, `null`, string(e.Meta))

@@ -133,7 +133,7 @@ func (l Limits) Validate() error {
 // or CodeInvalidEvent. A client checks each outbox event before pushing and
 // records a failing one as rejected with the error's Code instead of sending
 // it, since the hub would refuse the whole frame.
-func (l Limits) CheckEvent(e eventstore.Event) error {
+func (l Limits) CheckEvent(e Event) error {
 	if err := checkEvent(e, l.WithDefaults()); err != nil {
 		return err
 	}
@@ -143,7 +143,7 @@ func (l Limits) CheckEvent(e eventstore.Event) error {
 // checkEvent checks e, with the store defaults applied to this copy, and
 // returns a typed *Error or nil (callers returning error must not wrap a nil
 // *Error in the interface).
-func checkEvent(e eventstore.Event, l Limits) *Error { return checkEventJSON(e, l, false) }
+func checkEvent(e Event, l Limits) *Error { return checkEventJSON(e, l, false) }
 
 // emptyDoc stands in for Data and Meta already known to be valid JSON.
 var emptyDoc = []byte("{}")
@@ -152,8 +152,8 @@ var emptyDoc = []byte("{}")
 // known to be valid JSON (the fast decoder checked every byte of them), so
 // eventstore.ValidateEnvelope is spared parsing them again. Every other
 // rule, and the size rule of ValidateEnvelope, still applies.
-func checkEventJSON(e eventstore.Event, l Limits, validJSON bool) *Error {
-	fillDefaults(&e)
+func checkEventJSON(w Event, l Limits, validJSON bool) *Error {
+	e := ToStored(w).WithDefaults()
 	if n := len(e.Data) + len(e.Meta); n > l.MaxEventBytes {
 		err := errorf(CodeEventTooLarge, "data and meta are %d bytes, limit %d", n, l.MaxEventBytes)
 		err.EventID = eventID(e.ID)
@@ -186,22 +186,9 @@ func eventID(id string) string {
 	return ""
 }
 
-// fillDefaults applies the defaults every store applies before validation.
-func fillDefaults(e *eventstore.Event) {
-	if e.Schema == 0 {
-		e.Schema = 1
-	}
-	if e.Data == nil {
-		e.Data = []byte("{}")
-	}
-	if e.Meta == nil {
-		e.Meta = []byte("{}")
-	}
-}
-
 // EventFrameBytes returns an upper bound on the bytes e takes in an encoded
 // frame (in a Push, Events or Live list, including the separating comma).
-func EventFrameBytes(e eventstore.Event) int {
+func EventFrameBytes(e Event) int {
 	data, meta := len(e.Data), len(e.Meta)
 	if data == 0 {
 		data = 4 // null
@@ -233,7 +220,7 @@ type BatchSizer struct {
 // nothing when e would take the batch over MaxEventsPerBatch or
 // MaxFrameBytes. The first event of a batch is always accepted: one event
 // that passes CheckEvent always fits in a frame under valid Limits.
-func (b *BatchSizer) Add(e eventstore.Event) bool {
+func (b *BatchSizer) Add(e Event) bool {
 	l := b.Limits.WithDefaults()
 	size := EventFrameBytes(e)
 	if b.n > 0 && (b.n >= l.MaxEventsPerBatch || BatchOverheadBytes+b.bytes+size > l.MaxFrameBytes) {

@@ -67,7 +67,7 @@ func TestCheckEvent(t *testing.T) {
 }
 
 // hostileEvent is an event whose strings all escape six-fold in JSON.
-func hostileEvent(id string, dataBytes int) eventstore.Event {
+func hostileEvent(id string, dataBytes int) protocol.Event {
 	e := wireEvent(id, 0)
 	e.Stream = strings.Repeat("\x01", eventstore.MaxStreamLen)
 	e.Type = strings.Repeat("\x02", eventstore.MaxTypeLen)
@@ -75,23 +75,23 @@ func hostileEvent(id string, dataBytes int) eventstore.Event {
 	e.Meta = json.RawMessage(`{}`)
 	e.Data = json.RawMessage(`"` + strings.Repeat("<", dataBytes-2) + `"`)
 	e.Schema = 1 << 40
-	e.Created = ^eventstore.Timestamp(0)
+	e.Created = ^protocol.Timestamp(0)
 	return e
 }
 
 func TestEventFrameBytesIsAnUpperBound(t *testing.T) {
-	for _, e := range []eventstore.Event{
+	for _, e := range []protocol.Event{
 		wireEvent(id1, 1),
 		hostileEvent(id1, 10),
 		hostileEvent(id1, eventstore.MaxEventBytes-2),
 		{ID: id1},
 	} {
 		e.HubPosition = 1 << 62
-		one, err := protocol.Encode(&protocol.Live{Events: []eventstore.Event{e}, Cursor: e.HubPosition})
+		one, err := protocol.Encode(&protocol.Live{Events: []protocol.Event{e}, Cursor: e.HubPosition})
 		require.NoError(t, err)
 		e2 := e
 		e2.HubPosition++
-		two, err := protocol.Encode(&protocol.Live{Events: []eventstore.Event{e, e2}, Cursor: e2.HubPosition})
+		two, err := protocol.Encode(&protocol.Live{Events: []protocol.Event{e, e2}, Cursor: e2.HubPosition})
 		require.NoError(t, err)
 		assert.LessOrEqual(t, len(two)-len(one), protocol.EventFrameBytes(e))
 		assert.LessOrEqual(t, protocol.EventFrameBytes(e), protocol.MaxEventOverheadBytes+len(e.Data)+len(e.Meta)+8)
@@ -120,7 +120,7 @@ func TestBatchSizer(t *testing.T) {
 		l := protocol.Limits{MaxFrameBytes: 256 << 10, MaxEventsPerBatch: 100, MaxEventBytes: 64 << 10}
 		require.NoError(t, l.Validate())
 		b := protocol.BatchSizer{Limits: l}
-		var batch []eventstore.Event
+		var batch []protocol.Event
 		for i := 0; ; i++ {
 			e := hostileEvent(eventstore.NewID(), 1000+(i%7)*8000)
 			require.NoError(t, l.CheckEvent(e))
@@ -139,7 +139,7 @@ func TestBatchSizer(t *testing.T) {
 	t.Run("largest event fits a default frame", func(t *testing.T) {
 		e := hostileEvent(id1, eventstore.MaxEventBytes-2)
 		require.NoError(t, protocol.DefaultLimits().CheckEvent(e))
-		frame, err := protocol.Encode(&protocol.Push{Batch: strings.Repeat("\x00", protocol.MaxNameBytes), Events: []eventstore.Event{e}})
+		frame, err := protocol.Encode(&protocol.Push{Batch: strings.Repeat("\x00", protocol.MaxNameBytes), Events: []protocol.Event{e}})
 		require.NoError(t, err)
 		assert.LessOrEqual(t, len(frame), protocol.DefaultMaxFrameBytes)
 		_, err = protocol.Decode(frame, protocol.Limits{})

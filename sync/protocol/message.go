@@ -1,6 +1,9 @@
 package protocol
 
-import "github.com/ferrysync/ferry/eventstore"
+import (
+	"github.com/ferrysync/ferry/eventstore"
+	"github.com/ferrysync/ferry/internal/wirejson"
+)
 
 // Type names a message on the wire (the envelope's "type").
 type Type string
@@ -8,25 +11,25 @@ type Type string
 // Message types.
 const (
 	// TypeHello is the client's opening message (*Hello).
-	TypeHello Type = "hello"
+	TypeHello Type = wirejson.TypeHello
 	// TypeWelcome is the hub's answer to Hello (*Welcome).
-	TypeWelcome Type = "welcome"
+	TypeWelcome Type = wirejson.TypeWelcome
 	// TypePush is a batch of client events (*Push).
-	TypePush Type = "push"
+	TypePush Type = wirejson.TypePush
 	// TypeAck is the hub's answer to a Push (*Ack).
-	TypeAck Type = "ack"
+	TypeAck Type = wirejson.TypeAck
 	// TypeEvents is a batch of catch-up events (*Events).
-	TypeEvents Type = "events"
+	TypeEvents Type = wirejson.TypeEvents
 	// TypeCaughtUp is the end-of-backlog marker (*CaughtUp).
-	TypeCaughtUp Type = "caught_up"
+	TypeCaughtUp Type = wirejson.TypeCaughtUp
 	// TypeLive is events committed after catch-up (*Live).
-	TypeLive Type = "live"
+	TypeLive Type = wirejson.TypeLive
 	// TypeError is an error before closing (*Error).
-	TypeError Type = "error"
+	TypeError Type = wirejson.TypeError
 	// TypePing is a liveness check (*Ping).
-	TypePing Type = "ping"
+	TypePing Type = wirejson.TypePing
 	// TypePong is the answer to Ping (*Pong).
-	TypePong Type = "pong"
+	TypePong Type = wirejson.TypePong
 )
 
 // Message is one of the protocol's messages: *Hello, *Welcome, *Push, *Ack,
@@ -43,117 +46,127 @@ type Message interface {
 type Hello struct {
 	// Versions lists the protocol versions the client speaks (1 to
 	// MaxVersions entries).
-	Versions []int `json:"versions"`
+	Versions []int
 	// Client is the device id: the Origin of the client's store.
-	Client string `json:"client"`
+	Client string
 	// Cursor is the highest hub position the client has applied (0 for a
 	// fresh client). The hub sends the events after it.
-	Cursor int64 `json:"cursor"`
+	Cursor int64
 	// Streams optionally narrows what the client pulls to streams with
 	// these prefixes (within the token's scope); empty pulls everything
 	// the token may read.
-	Streams []string `json:"streams,omitempty"`
+	Streams []string
 	// Agent optionally names the client software, for the hub's logs.
-	Agent string `json:"agent,omitempty"`
+	Agent string
 }
 
 // Welcome is the hub's answer to Hello: the connection is established.
 type Welcome struct {
 	// Version is the protocol version chosen for the rest of the
 	// connection (see Negotiate).
-	Version int `json:"version"`
+	Version int
 	// Tenant is the tenant named by the client's token.
-	Tenant string `json:"tenant"`
+	Tenant string
 	// Node is the id of the hub node serving the connection.
-	Node string `json:"node"`
+	Node string
 	// Head is the hub's highest position when the client connected.
-	Head int64 `json:"head"`
+	Head int64
 	// Limits are the limits the hub enforces on this connection.
-	Limits Limits `json:"limits"`
+	Limits Limits
 	// Streams lists the stream prefixes the token may read and write;
 	// empty means all streams of the tenant. A client may reject events
 	// outside them locally instead of pushing them.
-	Streams []string `json:"streams,omitempty"`
+	Streams []string
 }
 
 // Push carries a batch of the client's local events to the hub, in the
 // client's Position order. The hub answers with one Ack.
 type Push struct {
 	// Batch is a client-chosen id the Ack echoes.
-	Batch string `json:"batch"`
+	Batch string
 	// Events are 1 to MaxEventsPerBatch events with HubPosition 0.
-	Events []eventstore.Event `json:"events"`
+	Events []Event
 }
 
 // Ack answers one Push, with one result per pushed event, in push order.
 type Ack struct {
 	// Batch is the Push's batch id.
-	Batch string `json:"batch"`
+	Batch string
 	// Results has one entry per event of the Push, in the same order.
-	Results []AckResult `json:"results"`
+	Results []AckResult
 }
 
 // AckResult is the hub's verdict on one pushed event: accepted with a hub
-// position, or rejected with a Code.
-type AckResult struct {
-	// ID is the event's id.
-	ID string `json:"id"`
-	// HubPosition is the event's position in the hub's ledger; set when
-	// the event is accepted, 0 when it is rejected.
-	HubPosition int64 `json:"hub_position,omitempty"`
-	// Duplicate is true when the hub already held the event (a re-sent
-	// batch); HubPosition is then the position it was first stored at.
-	Duplicate bool `json:"duplicate,omitempty"`
-	// Code is the rejection reason (CodeForbiddenStream, CodeEventTooLarge,
-	// CodeInvalidEvent, CodeUnknownType, CodeClockDrift, or a code of a
-	// newer hub); empty when the event was accepted. A rejected event is
-	// final: the client marks it rejected and does not push it again.
-	Code Code `json:"code,omitempty"`
-	// Reason explains a rejection, at most MaxReasonBytes.
-	Reason string `json:"reason,omitempty"`
-}
-
-// Rejected reports whether the hub rejected the event.
-func (r AckResult) Rejected() bool { return r.Code != "" }
+// position, or rejected with a Code (CodeForbiddenStream,
+// CodeEventTooLarge, CodeInvalidEvent, CodeUnknownType, CodeClockDrift, or
+// a code of a newer hub). Reason explains a rejection, at most
+// MaxReasonBytes. Rejected reports whether the hub rejected the event.
+type AckResult = wirejson.AckResult[Code]
 
 // Events is one batch of catch-up events, in hub order (ascending
 // HubPosition). After applying them the client may persist Cursor.
 type Events struct {
 	// Events are 0 to MaxEventsPerBatch events, each with a HubPosition.
-	Events []eventstore.Event `json:"events"`
+	Events []Event
 	// Cursor is the hub position the batch advances the client to: at
 	// least the last event's HubPosition, higher when the hub skipped
 	// events outside the client's scope.
-	Cursor int64 `json:"cursor"`
+	Cursor int64
 }
 
 // CaughtUp tells the client it has been sent every event up to Head; Live
 // messages follow. It is sent once per connection.
 type CaughtUp struct {
 	// Head is the hub position the client is caught up to.
-	Head int64 `json:"head"`
+	Head int64
 }
 
 // Live carries events committed after the client caught up, in hub order.
 // The client applies them exactly like Events.
 type Live struct {
 	// Events are 0 to MaxEventsPerBatch events, each with a HubPosition.
-	Events []eventstore.Event `json:"events"`
+	Events []Event
 	// Cursor is the hub position the message advances the client to.
-	Cursor int64 `json:"cursor"`
+	Cursor int64
+}
+
+// Event is an event as it travels: ID, Stream, Type, Schema, Data, Meta,
+// Created (an eventstore.Timestamp's bits) and Origin, which every copy of
+// the event shares, and HubPosition, the event's position in the hub's
+// ledger (0 in a Push; set in Events and Live). A store's own facts about
+// its copy (Position, Hydrated, Outdated, Rejected) do not travel.
+// FromStored and ToStored convert at the edges.
+type Event = wirejson.Event
+
+// Timestamp is the type of Event.Created: an eventstore.Timestamp's bits,
+// written as its 16 hex digits. Convert with Timestamp(ts) and
+// eventstore.Timestamp(e.Created).
+type Timestamp = wirejson.Timestamp
+
+// FromStored returns e as it travels, with e.HubPosition.
+func FromStored(e eventstore.Event) Event {
+	return Event{ID: e.ID, Stream: e.Stream, Type: e.Type, Schema: e.Schema, Data: e.Data, Meta: e.Meta,
+		Created: wirejson.Timestamp(e.Created), Origin: e.Origin, HubPosition: e.HubPosition}
+}
+
+// ToStored returns e as a store takes it in (Insert): the traveling fields
+// and the hub position; the store sets its own facts.
+func ToStored(e Event) eventstore.Event {
+	return eventstore.Event{ID: e.ID, Stream: e.Stream, Type: e.Type, Schema: e.Schema, Data: e.Data, Meta: e.Meta,
+		Created: eventstore.Timestamp(e.Created), Origin: e.Origin, HubPosition: e.HubPosition}
 }
 
 // Ping asks the peer for a Pong (an application-level liveness check for
 // clients that cannot send WebSocket pings).
 type Ping struct {
 	// Nonce is echoed in the Pong.
-	Nonce string `json:"nonce,omitempty"`
+	Nonce string
 }
 
 // Pong answers a Ping.
 type Pong struct {
 	// Nonce is the Ping's nonce.
-	Nonce string `json:"nonce,omitempty"`
+	Nonce string
 }
 
 // Type returns TypeHello.

@@ -124,7 +124,7 @@ func (m *Live) check(l Limits) *Error { return checkPulled("live", m.Events, m.C
 
 // checkPulled validates events sent by the hub: in ascending hub order,
 // none past the cursor. validJSON is as for checkEventJSON.
-func checkPulled(what string, events []eventstore.Event, cursor int64, l Limits, validJSON bool) *Error {
+func checkPulled(what string, events []Event, cursor int64, l Limits, validJSON bool) *Error {
 	if len(events) > l.MaxEventsPerBatch {
 		return errorf(CodeTooManyEvents, "%s: %d events, limit %d", what, len(events), l.MaxEventsPerBatch)
 	}
@@ -198,16 +198,16 @@ func checkPrefixes(what string, prefixes []string) *Error {
 	return nil
 }
 
-// checkDecoded validates m, which the fast decoder produced: Data and Meta
-// of its events are valid JSON already.
-func checkDecoded(m Message, l Limits) *Error {
+// checkDecoded validates m, which Decode parsed; validJSON is as for
+// checkEventJSON.
+func checkDecoded(m Message, l Limits, validJSON bool) *Error {
 	switch m := m.(type) {
 	case *Push:
-		return m.checkJSON(l, true)
+		return m.checkJSON(l, validJSON)
 	case *Events:
-		return checkPulled("events", m.Events, m.Cursor, l, true)
+		return checkPulled("events", m.Events, m.Cursor, l, validJSON)
 	case *Live:
-		return checkPulled("live", m.Events, m.Cursor, l, true)
+		return checkPulled("live", m.Events, m.Cursor, l, validJSON)
 	}
 	return m.check(l)
 }

@@ -32,15 +32,15 @@ func encodeMut[M protocol.Message](t *testing.T, typ string, mut func(m M)) stri
 	return string(frame)
 }
 
-func events(n int, hub func(i int) int64) []eventstore.Event {
-	out := make([]eventstore.Event, n)
+func events(n int, hub func(i int) int64) []protocol.Event {
+	out := make([]protocol.Event, n)
 	for i := range out {
 		out[i] = wireEvent(fmt.Sprintf("01J9ZQ3W5E8Y7X6V5T4S3R%04d", i), hub(i))
 	}
 	return out
 }
 
-func pushEvent(t *testing.T, mut func(e *eventstore.Event)) string {
+func pushEvent(t *testing.T, mut func(e *protocol.Event)) string {
 	t.Helper()
 	return encodeMut(t, "push", func(m *protocol.Push) { mut(&m.Events[1]) })
 }
@@ -115,17 +115,17 @@ func decodeCases(t *testing.T) []decodeCase {
 		{"push too many events", encodeMut(t, "push", func(m *protocol.Push) { m.Events = events(3, zero) }), small, many},
 		{"push too many empty objects", body("push", `{"batch":"b","events":[{},{},{}]}`), small, many},
 		{"push at the event limit", encodeMut(t, "push", func(m *protocol.Push) { m.Events = events(2, zero) }), small, ""},
-		{"push event too large", pushEvent(t, func(e *eventstore.Event) { e.Data = json.RawMessage(`"` + strings.Repeat("a", 60) + `"`) }),
+		{"push event too large", pushEvent(t, func(e *protocol.Event) { e.Data = json.RawMessage(`"` + strings.Repeat("a", 60) + `"`) }),
 			protocol.Limits{MaxEventBytes: 64}, protocol.CodeEventTooLarge},
-		{"push event with hub position", pushEvent(t, func(e *eventstore.Event) { e.HubPosition = 3 }), protocol.Limits{}, inv},
-		{"push event bad id", pushEvent(t, func(e *eventstore.Event) { e.ID = "nope" }), protocol.Limits{}, inv},
-		{"push event missing id", pushEvent(t, func(e *eventstore.Event) { e.ID = "" }), protocol.Limits{}, inv},
-		{"push event missing stream", pushEvent(t, func(e *eventstore.Event) { e.Stream = "" }), protocol.Limits{}, inv},
-		{"push event stream too long", pushEvent(t, func(e *eventstore.Event) { e.Stream = strings.Repeat("s", eventstore.MaxStreamLen+1) }), protocol.Limits{}, inv},
-		{"push event missing type", pushEvent(t, func(e *eventstore.Event) { e.Type = "" }), protocol.Limits{}, inv},
-		{"push event missing origin", pushEvent(t, func(e *eventstore.Event) { e.Origin = "" }), protocol.Limits{}, inv},
-		{"push event missing created", pushEvent(t, func(e *eventstore.Event) { e.Created = 0 }), protocol.Limits{}, inv},
-		{"push event negative schema", pushEvent(t, func(e *eventstore.Event) { e.Schema = -1 }), protocol.Limits{}, inv},
+		{"push event with hub position", pushEvent(t, func(e *protocol.Event) { e.HubPosition = 3 }), protocol.Limits{}, inv},
+		{"push event bad id", pushEvent(t, func(e *protocol.Event) { e.ID = "nope" }), protocol.Limits{}, inv},
+		{"push event missing id", pushEvent(t, func(e *protocol.Event) { e.ID = "" }), protocol.Limits{}, inv},
+		{"push event missing stream", pushEvent(t, func(e *protocol.Event) { e.Stream = "" }), protocol.Limits{}, inv},
+		{"push event stream too long", pushEvent(t, func(e *protocol.Event) { e.Stream = strings.Repeat("s", eventstore.MaxStreamLen+1) }), protocol.Limits{}, inv},
+		{"push event missing type", pushEvent(t, func(e *protocol.Event) { e.Type = "" }), protocol.Limits{}, inv},
+		{"push event missing origin", pushEvent(t, func(e *protocol.Event) { e.Origin = "" }), protocol.Limits{}, inv},
+		{"push event missing created", pushEvent(t, func(e *protocol.Event) { e.Created = 0 }), protocol.Limits{}, inv},
+		{"push event negative schema", pushEvent(t, func(e *protocol.Event) { e.Schema = -1 }), protocol.Limits{}, inv},
 		{"push event malformed created", body("push", `{"batch":"b","events":[{"id":"`+id1+`","stream":"s","type":"t","origin":"o","created":"zz"}]}`), protocol.Limits{}, pv},
 		{"push event data not utf-8", body("push", `{"batch":"b","events":[{"id":"`+id1+`","stream":"s","type":"t","origin":"o","created":"0000000000000001","data":"`+"\xff"+`"}]}`), protocol.Limits{}, inv},
 		{"push minimal event", body("push", `{"batch":"b","events":[{"id":"`+id1+`","stream":"s","type":"t","origin":"o","created":"0000000000000001"}]}`), protocol.Limits{}, ""},

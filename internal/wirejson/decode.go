@@ -1,12 +1,8 @@
-package protocol
+package wirejson
 
 import (
 	"bytes"
-	"reflect"
-	"slices"
 	"unicode/utf8"
-
-	"github.com/ferrysync/ferry/eventstore"
 )
 
 // The fast decoder parses the frames that carry events (push, ack, events,
@@ -48,9 +44,9 @@ type decoder struct {
 const maxIntern = 256
 
 // decodeFast decodes frame when it is one of the messages the fast decoder
-// handles; ok is false when Decode must take the encoding/json path. l has
-// its defaults applied. The message is not validated.
-func decodeFast(frame []byte, l Limits) (m Message, ok bool) {
+// handles; ok is false when Decode must take the encoding/json path. The
+// message is not validated.
+func decodeFast[C ~string](frame []byte, b Bounds) (m any, ok bool) {
 	d := decoder{b: frame}
 	if !d.open('{') {
 		return nil, false
@@ -84,7 +80,7 @@ func decodeFast(frame []byte, l Limits) (m Message, ok bool) {
 			if !d.once(&seen, 4) || seen&2 == 0 || !d.open('{') {
 				return nil, false
 			}
-			if m, ok = d.body(typ, l); !ok {
+			if m, ok = body[C](&d, typ, b.MaxEvents); !ok {
 				return nil, false
 			}
 		default:
@@ -97,61 +93,59 @@ func decodeFast(frame []byte, l Limits) (m Message, ok bool) {
 		}
 	}
 	d.ws()
-	if d.i != len(d.b) || seen != 7 || int64(int(v)) != v || !Supported(int(v)) {
+	if d.i != len(d.b) || seen != 7 || int64(int(v)) != v || !b.Supported(int(v)) {
 		return nil, false
 	}
 	return m, true
 }
 
-// body parses the body object of a message of type t (its '{' consumed).
-func (d *decoder) body(t []byte, l Limits) (Message, bool) {
+// body parses the body object of a message of type t (its '{' consumed),
+// with lists of at most max entries.
+func body[C ~string](d *decoder, t []byte, max int) (any, bool) {
 	switch string(t) {
-	case string(TypePush):
+	case TypePush:
 		m := new(Push)
 		return m, d.fields(func(key []byte, seen *uint8) bool {
 			switch string(key) {
 			case "batch":
 				return d.once(seen, 1) && d.string(&m.Batch)
 			case "events":
-				return d.once(seen, 2) && d.events(&m.Events, l)
+				return d.once(seen, 2) && d.events(&m.Events, max)
 			}
 			return d.unknown(key, "batch", "events")
 		})
-	case string(TypeAck):
-		m := new(Ack)
+	case TypeAck:
+		m := new(Ack[C])
 		return m, d.fields(func(key []byte, seen *uint8) bool {
 			switch string(key) {
 			case "batch":
 				return d.once(seen, 1) && d.string(&m.Batch)
 			case "results":
-				return d.once(seen, 2) && d.results(&m.Results, l)
+				return d.once(seen, 2) && results(d, &m.Results, max)
 			}
 			return d.unknown(key, "batch", "results")
 		})
-	case string(TypeEvents):
+	case TypeEvents:
 		m := new(Events)
-		return m, d.fields(func(key []byte, seen *uint8) bool {
-			switch string(key) {
-			case "events":
-				return d.once(seen, 1) && d.events(&m.Events, l)
-			case "cursor":
-				return d.once(seen, 2) && d.int(&m.Cursor)
-			}
-			return d.unknown(key, "events", "cursor")
-		})
-	case string(TypeLive):
+		return m, d.eventsBody(&m.Events, &m.Cursor, max)
+	case TypeLive:
 		m := new(Live)
-		return m, d.fields(func(key []byte, seen *uint8) bool {
-			switch string(key) {
-			case "events":
-				return d.once(seen, 1) && d.events(&m.Events, l)
-			case "cursor":
-				return d.once(seen, 2) && d.int(&m.Cursor)
-			}
-			return d.unknown(key, "events", "cursor")
-		})
+		return m, d.eventsBody(&m.Events, &m.Cursor, max)
 	}
 	return nil, false
+}
+
+// eventsBody parses the members of an events or live body.
+func (d *decoder) eventsBody(events *[]Event, cursor *int64, max int) bool {
+	return d.fields(func(key []byte, seen *uint8) bool {
+		switch string(key) {
+		case "events":
+			return d.once(seen, 1) && d.events(events, max)
+		case "cursor":
+			return d.once(seen, 2) && d.int(cursor)
+		}
+		return d.unknown(key, "events", "cursor")
+	})
 }
 
 // fields parses the members of an object whose '{' is consumed, calling
@@ -170,21 +164,21 @@ func (d *decoder) fields(field func(key []byte, seen *uint8) bool) bool {
 	return true
 }
 
-// events parses a list of events: at most l.MaxEventsPerBatch, an empty
-// list giving nil, each event in wire form as decodeEvents leaves it.
-func (d *decoder) events(out *[]eventstore.Event, l Limits) bool {
-	if !fastEvents || !d.open('[') {
+// events parses a list of events: at most max, an empty list giving nil,
+// each event with the defaults filled in as decodeEvents leaves it.
+func (d *decoder) events(out *[]Event, max int) bool {
+	if !d.open('[') {
 		return false
 	}
 	if d.closing(']') {
 		return true
 	}
-	events := make([]eventstore.Event, 0, d.listHint(l.MaxEventsPerBatch, minEventBytes))
+	events := make([]Event, 0, d.listHint(max, minEventBytes))
 	for more := true; more; {
-		if len(events) == l.MaxEventsPerBatch {
+		if len(events) == max {
 			return false // encoding/json's path counts and reports it
 		}
-		events = append(events, eventstore.Event{})
+		events = append(events, Event{})
 		d.share = len(events) > 1 // the first event has nothing to share with
 		if !d.event(&events[len(events)-1]) {
 			return false
@@ -195,7 +189,7 @@ func (d *decoder) events(out *[]eventstore.Event, l Limits) bool {
 		}
 	}
 	for i := range events {
-		toWireForm(&events[i])
+		fillDefaults(&events[i])
 	}
 	*out = events
 	return true
@@ -211,43 +205,13 @@ const (
 	fMeta
 	fCreated
 	fOrigin
-	fPosition
 	fHubPosition
-	fHydrated
-	fOutdated
-	fRejected
 )
 
-// eventSignature is eventstore.Event as the fast codec knows it: each
-// field's name, type and JSON tag, in order.
-var eventSignature = []string{
-	"ID string id", "Stream string stream", "Type string type", "Schema int schema",
-	"Data json.RawMessage data", "Meta json.RawMessage meta", "Created eventstore.Timestamp created",
-	"Origin string origin", "Position int64 position,omitempty", "HubPosition int64 hub_position,omitempty",
-	"Hydrated bool hydrated,omitempty", "Outdated bool outdated,omitempty", "Rejected bool rejected,omitempty",
-}
-
-// fastEvents reports whether eventstore.Event is the struct the fast codec
-// was written for. When the struct changes, frames with events take the
-// encoding/json path (still correct, only slower) and
-// TestFastCodecKnowsEvent fails until the fast codec is updated.
-var fastEvents = slices.Equal(signature(reflect.TypeFor[eventstore.Event]()), eventSignature)
-
-// signature returns the name, type and JSON tag of each field of struct t.
-func signature(t reflect.Type) []string {
-	out := make([]string, t.NumField())
-	for i := range out {
-		f := t.Field(i)
-		out[i] = f.Name + " " + f.Type.String() + " " + f.Tag.Get("json")
-	}
-	return out
-}
-
-var eventKeys = []string{"id", "stream", "type", "schema", "data", "meta", "created", "origin",
-	"position", "hub_position", "hydrated", "outdated", "rejected"}
+var eventKeys = []string{"id", "stream", "type", "schema", "data", "meta", "created", "origin", "hub_position"}
 
 // event parses one event object.
-func (d *decoder) event(e *eventstore.Event) bool {
+func (d *decoder) event(e *Event) bool {
 	if !d.open('{') {
 		return false
 	}
@@ -283,16 +247,8 @@ func (d *decoder) event(e *eventstore.Event) bool {
 			ok = once(fCreated) && d.timestamp(&e.Created)
 		case "origin":
 			ok = once(fOrigin) && d.sharedString(&e.Origin)
-		case "position":
-			ok = once(fPosition) && d.int(&e.Position)
 		case "hub_position":
 			ok = once(fHubPosition) && d.int(&e.HubPosition)
-		case "hydrated":
-			ok = once(fHydrated) && d.bool(&e.Hydrated)
-		case "outdated":
-			ok = once(fOutdated) && d.bool(&e.Outdated)
-		case "rejected":
-			ok = once(fRejected) && d.bool(&e.Rejected)
 		default:
 			ok = d.unknown(key, eventKeys...)
 		}
@@ -323,21 +279,21 @@ func (d *decoder) listHint(limit, entryBytes int) int {
 	return max(1, min(limit, 64, (len(d.b)-d.i)/entryBytes))
 }
 
-// results parses a list of ack results: at most l.MaxEventsPerBatch, an
-// empty list giving nil.
-func (d *decoder) results(out *[]AckResult, l Limits) bool {
+// results parses a list of ack results: at most max, an empty list giving
+// nil.
+func results[C ~string](d *decoder, out *[]AckResult[C], max int) bool {
 	if !d.open('[') {
 		return false
 	}
 	if d.closing(']') {
 		return true
 	}
-	results := make([]AckResult, 0, d.listHint(l.MaxEventsPerBatch, minResultBytes))
+	results := make([]AckResult[C], 0, d.listHint(max, minResultBytes))
 	for more := true; more; {
-		if len(results) == l.MaxEventsPerBatch {
+		if len(results) == max {
 			return false
 		}
-		results = append(results, AckResult{})
+		results = append(results, AckResult[C]{})
 		r := &results[len(results)-1]
 		if !d.open('{') {
 			return false
@@ -353,7 +309,7 @@ func (d *decoder) results(out *[]AckResult, l Limits) bool {
 			case "code":
 				var s string
 				ok := d.once(seen, 8) && d.string(&s)
-				r.Code = Code(s)
+				r.Code = C(s)
 				return ok
 			case "reason":
 				return d.once(seen, 16) && d.string(&r.Reason)

@@ -1,19 +1,14 @@
-package protocol
+package wirejson
 
 import (
 	"encoding/json"
 	"fmt"
-	"os"
-	"path/filepath"
-	"reflect"
 	"strings"
 	"testing"
 	"unsafe"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-
-	"github.com/ferrysync/ferry/eventstore"
 )
 
 const (
@@ -21,42 +16,30 @@ const (
 	fastID2 = "01J9ZQ3W5E8Y7X6V5T4S3R2Q1Q"
 )
 
-// slowDecode is Decode without the fast path.
-func slowDecode(frame []byte, l Limits) (Message, *Error) {
-	l = l.WithDefaults()
-	if len(frame) > l.MaxFrameBytes {
-		return nil, errorf(CodeFrameTooLarge, "too large")
-	}
-	m, err := parseJSON(frame, l)
-	if err != nil {
-		return nil, err
-	}
-	if err := m.check(l); err != nil {
-		return nil, err
-	}
-	return m, nil
+// code is the code type the tests instantiate the codec with.
+type code string
+
+// testBounds are the protocol's bounds, with lists of at most max entries.
+func testBounds(max int) Bounds {
+	return Bounds{Supported: func(v int) bool { return v == 1 }, MaxEvents: max, MaxVersions: 16, MaxPrefixes: 64, MaxName: 128}
 }
 
-// checkSameDecode asserts that Decode and the encoding/json path agree on
-// frame, and that the fast decoder, when it accepts frame, parses exactly
-// what encoding/json parses. It returns whether the fast decoder took it.
-func checkSameDecode(t testing.TB, frame []byte, l Limits) bool {
+// checkSameDecode asserts that the fast decoder, when it accepts frame,
+// parses exactly what encoding/json parses. It returns whether the fast
+// decoder took it.
+func checkSameDecode(t testing.TB, frame []byte, b Bounds) bool {
 	t.Helper()
-	l = l.WithDefaults()
-	want, werr := slowDecode(frame, l)
-	got, gerr := decode(frame, l)
-	if werr != nil {
-		require.NotNil(t, gerr, "frame %q: want error %v", frame, werr)
-		require.Equal(t, werr, gerr, "frame %q", frame)
-	} else {
-		require.Nil(t, gerr, "frame %q", frame)
-		require.Equal(t, want, got, "frame %q", frame)
-	}
-	fast, ok := decodeFast(frame, l)
+	fast, ok := decodeFast[code](frame, b)
 	if ok {
-		parsed, err := parseJSON(frame, l)
+		parsed, err := parseJSON[code](frame, b)
 		require.Nil(t, err, "fast decoder accepted a frame encoding/json refuses: %q", frame)
 		require.Equal(t, parsed, fast, "frame %q", frame)
+	}
+	got, _, err := Decode[code](frame, b)
+	want, werr := parseJSON[code](frame, b)
+	require.Equal(t, werr, err, "frame %q", frame)
+	if err == nil {
+		require.Equal(t, want, got, "frame %q", frame)
 	}
 	return ok
 }
@@ -65,12 +48,6 @@ func fastEvent(id string, hub int64) string {
 	return `{"id":"` + id + `","stream":"task/42","type":"task:created","schema":1,"data":{"title":"x","n":[1,2.5e3,-0]},` +
 		`"meta":{"actor":"ada"},"created":"0191dd9dec000003","origin":"laptop-1"` +
 		map[bool]string{true: fmt.Sprintf(`,"hub_position":%d`, hub), false: ""}[hub != 0] + `}`
-}
-
-func TestFastCodecKnowsEvent(t *testing.T) {
-	assert.Equal(t, eventSignature, signature(reflect.TypeFor[eventstore.Event]()),
-		"eventstore.Event changed: update the fast codec (jsondecode.go, jsonencode.go) and eventSignature")
-	assert.True(t, fastEvents)
 }
 
 func TestFastDecodeMatchesJSON(t *testing.T) {
@@ -101,8 +78,8 @@ func TestFastDecodeMatchesJSON(t *testing.T) {
 			withField(`"future":{"k":"v\u00e9\n"}`) + `]}}`, true},
 		{"utf-8 strings", push(strings.Replace(e1, `"task/42"`, `"tâche/42 ✓"`, 1)), true},
 		{"escapes in data", push(strings.Replace(e1, `"title":"x"`, `"title":"a\"b\\c\u0041\n"`, 1)), true},
-		{"hub position on push is refused by validation", push(fastEvent(fastID1, 5)), true},
-		{"invalid event is refused by validation", push(strings.Replace(e1, `"origin":"laptop-1"`, `"origin":""`, 1)), true},
+		{"hub position on push (refused by validation)", push(fastEvent(fastID1, 5)), true},
+		{"invalid event (refused by validation)", push(strings.Replace(e1, `"origin":"laptop-1"`, `"origin":""`, 1)), true},
 		{"invalid utf-8 in data", push(strings.Replace(e1, `"title":"x"`, "\"title\":\"\xff\"", 1)), true},
 
 		// Left to encoding/json.
@@ -144,11 +121,11 @@ func TestFastDecodeMatchesJSON(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			l := Limits{}
+			max := 500
 			if tc.name == "too many events" {
-				l.MaxEventsPerBatch = 2
+				max = 2
 			}
-			assert.Equal(t, tc.fast, checkSameDecode(t, []byte(tc.frame), l))
+			assert.Equal(t, tc.fast, checkSameDecode(t, []byte(tc.frame), testBounds(max)))
 		})
 	}
 }
@@ -157,8 +134,9 @@ func TestFastDecodeMatchesJSON(t *testing.T) {
 // with the frame, and that an event's Data cannot grow into the next one's.
 func TestFastDecodeDoesNotAlias(t *testing.T) {
 	frame := []byte(`{"v":1,"type":"push","body":{"batch":"b","events":[` + fastEvent(fastID1, 0) + `,` + fastEvent(fastID2, 0) + `]}}`)
-	m, err := Decode(frame, Limits{})
-	require.NoError(t, err)
+	m, fast, err := Decode[code](frame, testBounds(500))
+	require.Nil(t, err)
+	require.True(t, fast)
 	events := m.(*Push).Events
 	want := string(events[1].Data)
 	_ = append(events[0].Data, "XXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXX"...)
@@ -172,52 +150,66 @@ func TestFastDecodeDoesNotAlias(t *testing.T) {
 	assert.JSONEq(t, `{"actor":"ada"}`, string(events[0].Meta))
 }
 
-// testMessages returns messages for the encoder tests, including strings
-// that need escaping and events not in wire form.
-func testMessages() []Message {
-	e := eventstore.Event{ID: fastID1, Stream: "task/42", Type: "task:created", Schema: 1,
+// testMessages returns message bodies for the encoder tests, including
+// strings that need escaping and events without the store defaults.
+func testMessages() []any {
+	e := Event{ID: fastID1, Stream: "task/42", Type: "task:created", Schema: 1,
 		Data: json.RawMessage(`{"title":"buy <milk> & eggs"}`), Meta: json.RawMessage(`{}`),
-		Created: eventstore.MakeTimestamp(1_726_000_000_000, 3), Origin: "laptop-1"}
+		Created: Timestamp(1_726_000_000_000<<16 | 3), Origin: "laptop-1"}
 	odd := e
 	odd.ID = fastID2
 	odd.Stream = "q\"\\/\b\f\n\r\t\x00\x1f\x7f<>&\u2028\u2029é\xff\xfe end"
 	odd.Type = "✓ \xed\xa0\x80"
 	odd.Origin = ""
 	odd.Schema, odd.Data, odd.Meta = 0, nil, json.RawMessage(" { \"a\" : [ 1 , \"x y\\\"\" ] } ")
-	odd.Position, odd.Hydrated, odd.Outdated, odd.Rejected = 7, true, true, true
 	neg := e
-	neg.Schema, neg.HubPosition, neg.Created = -5, -1, ^eventstore.Timestamp(0)
-	withHub := func(evs []eventstore.Event, hub int64) []eventstore.Event {
-		out := append([]eventstore.Event(nil), evs...)
+	neg.Schema, neg.HubPosition, neg.Created = -5, -1, ^Timestamp(0)
+	withHub := func(evs []Event, hub int64) []Event {
+		out := append([]Event(nil), evs...)
 		for i := range out {
 			out[i].HubPosition = hub + int64(i)
 		}
 		return out
 	}
-	all := []eventstore.Event{e, odd, neg}
-	return []Message{
+	all := []Event{e, odd, neg}
+	return []any{
 		&Push{Batch: "b-1", Events: all},
 		&Push{Batch: "\x00<&>\u2028", Events: nil},
-		&Push{Batch: "", Events: []eventstore.Event{}},
+		&Push{Batch: "", Events: []Event{}},
 		&Events{Events: withHub(all, 10), Cursor: 99},
 		&Events{},
 		&Live{Events: withHub(all, 1<<62), Cursor: -3},
-		&Live{Events: []eventstore.Event{}},
-		&Ack{Batch: "b", Results: []AckResult{
+		&Live{Events: []Event{}},
+		&Ack[code]{Batch: "b", Results: []AckResult[code]{
 			{ID: fastID1, HubPosition: 3},
 			{ID: fastID2, HubPosition: 4, Duplicate: true},
-			{ID: "x\n", Code: CodeForbiddenStream, Reason: "stream \"a\" <out>"},
+			{ID: "x\n", Code: "forbidden_stream", Reason: "stream \"a\" <out>"},
 			{Duplicate: true, HubPosition: -1},
 		}},
-		&Ack{},
+		&Ack[code]{},
 	}
+}
+
+// typeOf returns the message type of body.
+func typeOf(body any) string {
+	switch body.(type) {
+	case *Push:
+		return TypePush
+	case *Ack[code]:
+		return TypeAck
+	case *Events:
+		return TypeEvents
+	case *Live:
+		return TypeLive
+	}
+	return "other"
 }
 
 func TestFastEncodeMatchesJSON(t *testing.T) {
 	for _, m := range testMessages() {
-		want, err := encodeJSON(m)
+		want, err := encodeJSON(1, typeOf(m), m)
 		require.NoError(t, err)
-		got, ok := encodeFast(m)
+		got, ok := encodeFast[code](1, m)
 		require.True(t, ok, "%#v", m)
 		assert.Equal(t, string(want), string(got))
 	}
@@ -225,10 +217,10 @@ func TestFastEncodeMatchesJSON(t *testing.T) {
 
 func TestFastEncodeInvalidData(t *testing.T) {
 	for _, data := range []string{"", "{", `{"a":}`, "[1,]", "nul", `"x`, "1 2", "\x00"} {
-		m := &Push{Batch: "b", Events: []eventstore.Event{{ID: fastID1, Data: json.RawMessage(data)}}}
-		_, ok := encodeFast(m)
+		m := &Push{Batch: "b", Events: []Event{{ID: fastID1, Data: json.RawMessage(data)}}}
+		_, ok := encodeFast[code](1, m)
 		assert.False(t, ok, "%q", data)
-		_, err := Encode(m)
+		_, err := Encode[code](1, TypePush, m)
 		assert.Error(t, err, "%q", data)
 	}
 }
@@ -236,30 +228,24 @@ func TestFastEncodeInvalidData(t *testing.T) {
 // FuzzFastCodec checks the fast decoder and encoder against encoding/json:
 // whatever the fast decoder accepts, encoding/json parses to the same
 // message, Decode agrees with the encoding/json path on every frame, and
-// the fast encoder writes what encoding/json writes.
+// the fast encoder writes what encoding/json writes. The corpus holds the
+// protocol's golden frames (seed-golden-*).
 func FuzzFastCodec(f *testing.F) {
-	golden, err := filepath.Glob(filepath.Join("testdata", "*.json"))
-	require.NoError(f, err)
-	for _, path := range golden {
-		b, err := os.ReadFile(path)
-		require.NoError(f, err)
-		f.Add(b)
-	}
 	for _, m := range testMessages() {
-		frame, err := encodeJSON(m)
+		frame, err := encodeJSON(1, typeOf(m), m)
 		require.NoError(f, err)
 		f.Add(frame)
 	}
 	f.Add([]byte(`{"v":1,"type":"push","body":{"batch":"b","events":[` + fastEvent(fastID1, 0) + `]}}`))
 	f.Fuzz(func(t *testing.T, frame []byte) {
-		for _, l := range []Limits{{}, {MaxEventsPerBatch: 2}} {
-			checkSameDecode(t, frame, l)
-			m, err := parseJSON(frame, l.WithDefaults())
+		for _, b := range []Bounds{testBounds(500), testBounds(2)} {
+			checkSameDecode(t, frame, b)
+			m, err := parseJSON[code](frame, b)
 			if err != nil {
 				continue
 			}
-			want, werr := encodeJSON(m)
-			got, ok := encodeFast(m)
+			want, werr := encodeJSON(1, typeOf(m), m)
+			got, ok := encodeFast[code](1, m)
 			if !ok {
 				continue
 			}
@@ -274,37 +260,39 @@ func FuzzFastCodec(f *testing.F) {
 // room for 64 (10 KiB per live event at 100 clients was most of the
 // garbage of a process running them), and no frame gets more than before.
 func TestFastDecodeListCapacity(t *testing.T) {
-	live, err := os.ReadFile(filepath.Join("testdata", "live.json"))
-	require.NoError(t, err)
-	m, ok := decodeFast(live, DefaultLimits())
+	b := testBounds(500)
+	encode := func(body any) []byte {
+		frame, err := Encode[code](1, typeOf(body), body)
+		require.NoError(t, err)
+		return frame
+	}
+	live := encode(&Live{Events: []Event{{ID: fastID1, Stream: "task/42", Type: "task:created", Schema: 1,
+		Data: []byte(`{"title":"buy milk"}`), Meta: []byte(`{"actor":"ada"}`), Created: 1 << 40, Origin: "laptop-1", HubPosition: 3}}, Cursor: 3})
+	m, ok := decodeFast[code](live, b)
 	require.True(t, ok)
 	events := m.(*Live).Events
 	require.Len(t, events, 1)
 	assert.LessOrEqual(t, cap(events), 4)
 
-	ack, err := Encode(&Ack{Batch: "b-1", Results: []AckResult{{ID: fastID1, HubPosition: 7}}})
-	require.NoError(t, err)
-	m, ok = decodeFast(ack, DefaultLimits())
+	ack := encode(&Ack[code]{Batch: "b-1", Results: []AckResult[code]{{ID: fastID1, HubPosition: 7}}})
+	m, ok = decodeFast[code](ack, b)
 	require.True(t, ok)
-	assert.LessOrEqual(t, cap(m.(*Ack).Results), 2)
+	assert.LessOrEqual(t, cap(m.(*Ack[code]).Results), 2)
 
 	// One large event gets no more room than before the hint (64).
-	big, err := Encode(&Live{Events: []eventstore.Event{{ID: fastID1, Stream: "s", Type: "t", Schema: 1,
-		Data: []byte(`"` + strings.Repeat("x", 8<<10) + `"`), Created: eventstore.Timestamp(1 << 40), HubPosition: 1}}, Cursor: 1})
-	require.NoError(t, err)
-	m, ok = decodeFast(big, DefaultLimits())
+	big := encode(&Live{Events: []Event{{ID: fastID1, Stream: "s", Type: "t", Schema: 1,
+		Data: []byte(`"` + strings.Repeat("x", 8<<10) + `"`), Created: 1 << 40, HubPosition: 1}}, Cursor: 1})
+	m, ok = decodeFast[code](big, b)
 	require.True(t, ok)
 	assert.LessOrEqual(t, cap(m.(*Live).Events), 64)
 
 	for _, n := range []int{2, 37, 500} {
-		evs := make([]eventstore.Event, n)
+		evs := make([]Event, n)
 		for i := range evs {
-			evs[i] = eventstore.Event{ID: eventstore.NewID(), Stream: "s", Type: "t", Schema: 1,
-				Data: []byte(`{}`), Created: eventstore.Timestamp(1 << 40), HubPosition: int64(i + 1)}
+			evs[i] = Event{ID: fmt.Sprintf("01J9ZQ3W5E8Y7X6V5T4S%06d", i), Stream: "s", Type: "t", Schema: 1,
+				Data: []byte(`{}`), Created: 1 << 40, HubPosition: int64(i + 1)}
 		}
-		frame, err := Encode(&Events{Events: evs, Cursor: int64(n)})
-		require.NoError(t, err)
-		m, ok := decodeFast(frame, DefaultLimits())
+		m, ok := decodeFast[code](encode(&Events{Events: evs, Cursor: int64(n)}), b)
 		require.True(t, ok)
 		got := m.(*Events).Events
 		require.Len(t, got, n)

@@ -1,58 +1,40 @@
-package protocol
+package wirejson
 
 import (
 	"strconv"
 	"unicode/utf8"
-
-	"github.com/ferrysync/ferry/eventstore"
 )
 
 // The fast encoder writes the messages that carry events (push, ack,
 // events, live) without reflection, byte for byte as encoding/json writes
 // them with HTML escaping off (TestFastEncodeMatchesJSON holds it to that).
 // When an event's Data or Meta is not valid JSON it gives up, and Encode
-// takes the encoding/json path, which reports the error. Like the fast
-// decoder, it steps aside for events while eventstore.Event has fields it
-// does not know (see fastEvents).
+// takes the encoding/json path, which reports the error.
 
-// encodeFast returns the frame of m, or false when Encode must take the
+// encodeFast returns the frame of body, or false when Encode must take the
 // encoding/json path.
-func encodeFast(m Message) ([]byte, bool) {
+func encodeFast[C ~string](version int, body any) ([]byte, bool) {
 	var (
 		dst []byte
 		ok  = true
 	)
-	switch m.(type) {
-	case *Push, *Events, *Live:
-		if !fastEvents {
-			return nil, false
-		}
-	}
-	switch m := m.(type) {
+	switch m := body.(type) {
 	case *Push:
-		dst = envelope(TypePush, 64+len(m.Batch)+eventsSize(m.Events))
+		dst = envelope(version, TypePush, 64+len(m.Batch)+eventsSize(m.Events))
 		dst = append(dst, `{"batch":`...)
 		dst = appendString(dst, m.Batch)
 		dst = append(dst, `,"events":`...)
 		dst, ok = appendEvents(dst, m.Events)
-	case *Ack:
-		dst = envelope(TypeAck, 64+len(m.Batch)+len(m.Results)*64)
+	case *Ack[C]:
+		dst = envelope(version, TypeAck, 64+len(m.Batch)+len(m.Results)*64)
 		dst = append(dst, `{"batch":`...)
 		dst = appendString(dst, m.Batch)
 		dst = append(dst, `,"results":`...)
 		dst = appendResults(dst, m.Results)
 	case *Events:
-		dst = envelope(TypeEvents, 64+eventsSize(m.Events))
-		dst = append(dst, `{"events":`...)
-		dst, ok = appendEvents(dst, m.Events)
-		dst = append(dst, `,"cursor":`...)
-		dst = strconv.AppendInt(dst, m.Cursor, 10)
+		dst, ok = appendEventsBody(envelope(version, TypeEvents, 64+eventsSize(m.Events)), m.Events, m.Cursor)
 	case *Live:
-		dst = envelope(TypeLive, 64+eventsSize(m.Events))
-		dst = append(dst, `{"events":`...)
-		dst, ok = appendEvents(dst, m.Events)
-		dst = append(dst, `,"cursor":`...)
-		dst = strconv.AppendInt(dst, m.Cursor, 10)
+		dst, ok = appendEventsBody(envelope(version, TypeLive, 64+eventsSize(m.Events)), m.Events, m.Cursor)
 	default:
 		return nil, false
 	}
@@ -63,17 +45,26 @@ func encodeFast(m Message) ([]byte, bool) {
 }
 
 // envelope starts a frame of type t with room for size more bytes.
-func envelope(t Type, size int) []byte {
+func envelope(version int, t string, size int) []byte {
 	dst := make([]byte, 0, 32+len(t)+size)
 	dst = append(dst, `{"v":`...)
-	dst = strconv.AppendInt(dst, Version, 10)
+	dst = strconv.AppendInt(dst, int64(version), 10)
 	dst = append(dst, `,"type":`...)
-	dst = appendString(dst, string(t))
+	dst = appendString(dst, t)
 	return append(dst, `,"body":`...)
 }
 
+// appendEventsBody appends the body of an events or live message, without
+// its closing brace.
+func appendEventsBody(dst []byte, events []Event, cursor int64) ([]byte, bool) {
+	dst = append(dst, `{"events":`...)
+	dst, ok := appendEvents(dst, events)
+	dst = append(dst, `,"cursor":`...)
+	return strconv.AppendInt(dst, cursor, 10), ok
+}
+
 // eventsSize estimates the encoded size of events.
-func eventsSize(events []eventstore.Event) int {
+func eventsSize(events []Event) int {
 	n := 0
 	for i := range events {
 		e := &events[i]
@@ -82,8 +73,8 @@ func eventsSize(events []eventstore.Event) int {
 	return n
 }
 
-// appendEvents appends events in wire form as a JSON list (null when nil).
-func appendEvents(dst []byte, events []eventstore.Event) ([]byte, bool) {
+// appendEvents appends events as a JSON list (null when nil).
+func appendEvents(dst []byte, events []Event) ([]byte, bool) {
 	if events == nil {
 		return append(dst, "null"...), true
 	}
@@ -100,9 +91,9 @@ func appendEvents(dst []byte, events []eventstore.Event) ([]byte, bool) {
 	return append(dst, ']'), true
 }
 
-// appendEvent appends e in wire form: Position, Hydrated, Outdated and
-// Rejected left out, the store defaults filled in, Data and Meta compacted.
-func appendEvent(dst []byte, e *eventstore.Event) ([]byte, bool) {
+// appendEvent appends e with the store defaults filled in (schema 1, data
+// and meta {}) and Data and Meta compacted.
+func appendEvent(dst []byte, e *Event) ([]byte, bool) {
 	dst = append(dst, `{"id":`...)
 	dst = appendString(dst, e.ID)
 	dst = append(dst, `,"stream":`...)
@@ -158,7 +149,7 @@ func appendRaw(dst, raw []byte) ([]byte, bool) {
 }
 
 // appendTimestamp appends t's 16 hex digits (Timestamp.String).
-func appendTimestamp(dst []byte, t eventstore.Timestamp) []byte {
+func appendTimestamp(dst []byte, t Timestamp) []byte {
 	const hex = "0123456789abcdef"
 	var b [16]byte
 	for i := 15; i >= 0; i-- {
@@ -169,7 +160,7 @@ func appendTimestamp(dst []byte, t eventstore.Timestamp) []byte {
 }
 
 // appendResults appends ack results as a JSON list (null when nil).
-func appendResults(dst []byte, results []AckResult) []byte {
+func appendResults[C ~string](dst []byte, results []AckResult[C]) []byte {
 	if results == nil {
 		return append(dst, "null"...)
 	}

@@ -1,11 +1,8 @@
-package protocol
+package wirejson
 
 import (
 	"encoding/json"
 	"unicode/utf8"
-
-	"github.com/ferrysync/ferry/eventstore"
-	"github.com/ferrysync/ferry/internal/jsonlex"
 )
 
 // The fast decoder's lexical layer: whitespace, punctuation, strings,
@@ -15,7 +12,7 @@ import (
 // ws skips whitespace, noting whether there was any.
 func (d *decoder) ws() {
 	start := d.i
-	for d.i < len(d.b) && jsonlex.IsSpace(d.b[d.i]) {
+	for d.i < len(d.b) && isSpace(d.b[d.i]) {
 		d.i++
 	}
 	if d.i != start {
@@ -191,7 +188,7 @@ func (d *decoder) bool(out *bool) bool {
 
 // timestamp reads an HLC timestamp: 16 hex digits, as Timestamp's
 // UnmarshalText accepts them.
-func (d *decoder) timestamp(out *eventstore.Timestamp) bool {
+func (d *decoder) timestamp(out *Timestamp) bool {
 	s, ok := d.rawString()
 	if !ok || len(s) != 16 {
 		return false
@@ -210,7 +207,7 @@ func (d *decoder) timestamp(out *eventstore.Timestamp) bool {
 		}
 		v = v<<4 | uint64(c)
 	}
-	*out = eventstore.Timestamp(v)
+	*out = Timestamp(v)
 	return true
 }
 
@@ -292,14 +289,14 @@ func (d *decoder) value(depth int) bool {
 }
 
 func (d *decoder) literal(lit string) bool {
-	return d.skip(jsonlex.Literal(d.b, d.i, lit))
+	return d.skip(lexLiteral(d.b, d.i, lit))
 }
 
-// skipString skips a valid JSON string (see jsonlex.String).
-func (d *decoder) skipString() bool { return d.skip(jsonlex.String(d.b, d.i)) }
+// skipString skips a valid JSON string (see lexString).
+func (d *decoder) skipString() bool { return d.skip(lexString(d.b, d.i)) }
 
 // number skips a JSON number.
-func (d *decoder) number() bool { return d.skip(jsonlex.Number(d.b, d.i)) }
+func (d *decoder) number() bool { return d.skip(lexNumber(d.b, d.i)) }
 
 // skip moves to end, the index after a token, unless it is -1 (no token).
 func (d *decoder) skip(end int) bool {

@@ -1,20 +1,18 @@
-package eventstore
+package wirejson
 
-import "github.com/ferrysync/ferry/internal/jsonlex"
-
-// validJSON reports whether b is exactly one JSON value (RFC 8259), with
+// Valid reports whether b is exactly one JSON value (RFC 8259), with
 // optional whitespace around it. It accepts what encoding/json.Valid
 // accepts, nesting limit included (FuzzValidJSON compares the two), at a
 // fraction of the cost: every event stored is checked, and on a pull the
 // check runs on the store's single writer. Like encoding/json it takes
 // bytes of 0x80 and above inside strings as they come; callers check UTF-8
 // separately.
-func validJSON(b []byte) bool {
+func Valid(b []byte) bool {
 	// open records the containers entered: true for an object. The first
 	// levels live in the array; deeper documents grow a slice.
 	var small [64]bool
 	open := small[:0]
-	i := jsonlex.Space(b, 0)
+	i := space(b, 0)
 	for {
 		// A value starts at i.
 		if i >= len(b) {
@@ -26,7 +24,7 @@ func validJSON(b []byte) bool {
 				return false
 			}
 			open = append(open, c == '{')
-			i = jsonlex.Space(b, i+1)
+			i = space(b, i+1)
 			if i < len(b) && (c == '{' && b[i] == '}' || c == '[' && b[i] == ']') {
 				open = open[:len(open)-1]
 				i++
@@ -39,17 +37,17 @@ func validJSON(b []byte) bool {
 			}
 			continue
 		case '"':
-			if i = jsonlex.String(b, i); i < 0 {
+			if i = lexString(b, i); i < 0 {
 				return false
 			}
 		case 't':
-			i = jsonlex.Literal(b, i, "true")
+			i = lexLiteral(b, i, "true")
 		case 'f':
-			i = jsonlex.Literal(b, i, "false")
+			i = lexLiteral(b, i, "false")
 		case 'n':
-			i = jsonlex.Literal(b, i, "null")
+			i = lexLiteral(b, i, "null")
 		default:
-			i = jsonlex.Number(b, i)
+			i = lexNumber(b, i)
 		}
 		if i < 0 {
 			return false
@@ -57,7 +55,7 @@ func validJSON(b []byte) bool {
 		// A value ended at i: close containers, or go on to the next
 		// element.
 		for {
-			i = jsonlex.Space(b, i)
+			i = space(b, i)
 			if len(open) == 0 {
 				return i == len(b)
 			}
@@ -67,7 +65,7 @@ func validJSON(b []byte) bool {
 			obj := open[len(open)-1]
 			switch c := b[i]; {
 			case c == ',':
-				i = jsonlex.Space(b, i+1)
+				i = space(b, i+1)
 				if obj {
 					if i = jsonMember(b, i); i < 0 {
 						return false
@@ -91,12 +89,12 @@ const maxJSONDepth = 10000
 // jsonMember skips an object member's key and colon from i, returning where
 // its value starts, or -1.
 func jsonMember(b []byte, i int) int {
-	if i = jsonlex.String(b, i); i < 0 {
+	if i = lexString(b, i); i < 0 {
 		return -1
 	}
-	i = jsonlex.Space(b, i)
+	i = space(b, i)
 	if i >= len(b) || b[i] != ':' {
 		return -1
 	}
-	return jsonlex.Space(b, i+1)
+	return space(b, i+1)
 }

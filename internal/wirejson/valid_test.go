@@ -1,4 +1,4 @@
-package eventstore
+package wirejson
 
 import (
 	"encoding/json"
@@ -24,15 +24,15 @@ var jsonCases = []string{
 
 func TestValidJSONMatchesEncodingJSON(t *testing.T) {
 	for _, c := range jsonCases {
-		assert.Equal(t, json.Valid([]byte(c)), validJSON([]byte(c)), "%q", c)
+		assert.Equal(t, json.Valid([]byte(c)), Valid([]byte(c)), "%q", c)
 	}
 	// Spot-check that the table holds both kinds.
-	assert.True(t, validJSON([]byte(jsonCases[12])))
-	assert.False(t, validJSON([]byte(`{"a":1,}`)))
+	assert.True(t, Valid([]byte(jsonCases[12])))
+	assert.False(t, Valid([]byte(`{"a":1,}`)))
 }
 
 // TestValidJSONDepth: encoding/json accepts 10,000 levels of nesting and
-// refuses 10,001; so does validJSON, for both container kinds.
+// refuses 10,001; so does Valid, for both container kinds.
 func TestValidJSONDepth(t *testing.T) {
 	for _, d := range []int{63, 64, 65, maxJSONDepth, maxJSONDepth + 1} {
 		arr := strings.Repeat("[", d) + strings.Repeat("]", d)
@@ -40,29 +40,29 @@ func TestValidJSONDepth(t *testing.T) {
 		mixed := strings.Repeat(`[{"k":`, d/2) + strings.Repeat("[", d%2) + `0` + strings.Repeat("]", d%2) + strings.Repeat("}]", d/2)
 		for _, doc := range []string{arr, obj, mixed} {
 			want := json.Valid([]byte(doc))
-			assert.Equal(t, want, validJSON([]byte(doc)), "depth %d: %.20s", d, doc)
+			assert.Equal(t, want, Valid([]byte(doc)), "depth %d: %.20s", d, doc)
 			assert.Equal(t, d <= maxJSONDepth, want, "encoding/json's limit moved")
 		}
 	}
 	// A mismatched closer deep inside is still caught.
-	assert.False(t, validJSON([]byte(strings.Repeat("[", 100)+"}"+strings.Repeat("]", 99))))
+	assert.False(t, Valid([]byte(strings.Repeat("[", 100)+"}"+strings.Repeat("]", 99))))
 }
 
-// FuzzValidJSON: validJSON and encoding/json.Valid agree on every input.
+// FuzzValidJSON: Valid and encoding/json.Valid agree on every input.
 func FuzzValidJSON(f *testing.F) {
 	for _, c := range jsonCases {
 		f.Add([]byte(c))
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
-		if got, want := validJSON(b), json.Valid(b); got != want {
-			t.Fatalf("validJSON(%q) = %v, encoding/json says %v", b, got, want)
+		if got, want := Valid(b), json.Valid(b); got != want {
+			t.Fatalf("Valid(%q) = %v, encoding/json says %v", b, got, want)
 		}
 	})
 }
 
-// BenchmarkValidJSON checks a typical event payload with validJSON and,
+// BenchmarkValidJSON checks a typical event payload with Valid and,
 // in alternating runs of 100 calls, with encoding/json.Valid (the
-// baseline): x_baseline is how many times faster validJSON is.
+// baseline): x_baseline is how many times faster Valid is.
 func BenchmarkValidJSON(b *testing.B) {
 	doc := []byte(`{"n":12345,"title":"item number 12345 of the catch-up backlog","tags":["bench","catchup"],"done":false,"at":1.5e3}`)
 	const run = 100
@@ -72,7 +72,7 @@ func BenchmarkValidJSON(b *testing.B) {
 		ok := true
 		t0 := time.Now()
 		for range run {
-			ok = validJSON(doc) && ok
+			ok = Valid(doc) && ok
 		}
 		t1 := time.Now()
 		for range run {

@@ -1,4 +1,4 @@
-package protocol
+package wirejson
 
 import (
 	"bytes"
@@ -61,8 +61,8 @@ func TestCompactInPlace(t *testing.T) {
 }
 
 func TestTruncate(t *testing.T) {
-	assert.Equal(t, "abc", truncate("abc", 5))
-	assert.Equal(t, "ab", truncate("abc", 2))
-	assert.Equal(t, "a", truncate("aé", 2), "never split a UTF-8 sequence")
-	assert.Equal(t, "aé", truncate("aé", 3))
+	assert.Equal(t, "abc", Truncate("abc", 5))
+	assert.Equal(t, "ab", Truncate("abc", 2))
+	assert.Equal(t, "a", Truncate("aé", 2), "never split a UTF-8 sequence")
+	assert.Equal(t, "aé", Truncate("aé", 3))
 }

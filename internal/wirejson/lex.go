@@ -1,26 +1,26 @@
-// Package jsonlex holds the JSON lexical rules (RFC 8259) that Ferry's
-// hand-written JSON code shares: the event store's validator and the sync
-// protocol's decoder. Each function takes the input and the index of the
-// token's first byte and returns the index just past the token, or -1 when
-// the bytes there are not one. None allocates.
-package jsonlex
+package wirejson
 
-// Space returns the index of the first byte at or after i that is not JSON
+// The JSON lexical rules (RFC 8259) the validator and the fast decoder
+// share. Each lex function takes the input and the index of the token's
+// first byte and returns the index just past the token, or -1 when the
+// bytes there are not one. None allocates.
+
+// space returns the index of the first byte at or after i that is not JSON
 // whitespace.
-func Space(b []byte, i int) int {
-	for i < len(b) && IsSpace(b[i]) {
+func space(b []byte, i int) int {
+	for i < len(b) && isSpace(b[i]) {
 		i++
 	}
 	return i
 }
 
-// IsSpace reports whether c is JSON whitespace.
-func IsSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\r' }
+// isSpace reports whether c is JSON whitespace.
+func isSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\r' }
 
-// String skips the string that starts at i with its quote, checking its
+// lexString skips the string that starts at i with its quote, checking its
 // escapes and refusing control characters. Bytes of 0x80 and above are
 // taken as they come, as encoding/json's scanner takes them.
-func String(b []byte, i int) int {
+func lexString(b []byte, i int) int {
 	if i >= len(b) || b[i] != '"' {
 		return -1
 	}
@@ -48,7 +48,7 @@ func String(b []byte, i int) int {
 					return -1
 				}
 				for _, h := range b[i+1 : i+5] {
-					if !IsHex(h) {
+					if !isHex(h) {
 						return -1
 					}
 				}
@@ -70,13 +70,13 @@ var plain = func() (t [256]bool) {
 	return t
 }()
 
-// IsHex reports whether c is a hexadecimal digit.
-func IsHex(c byte) bool {
+// isHex reports whether c is a hexadecimal digit.
+func isHex(c byte) bool {
 	return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F'
 }
 
-// Number skips -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)? at i.
-func Number(b []byte, i int) int {
+// lexNumber skips -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)? at i.
+func lexNumber(b []byte, i int) int {
 	if i < len(b) && b[i] == '-' {
 		i++
 	}
@@ -116,8 +116,8 @@ func digits(b []byte, i int) int {
 	return i
 }
 
-// Literal skips lit (true, false or null) at i.
-func Literal(b []byte, i int, lit string) int {
+// lexLiteral skips lit (true, false or null) at i.
+func lexLiteral(b []byte, i int, lit string) int {
 	if len(b)-i < len(lit) || string(b[i:i+len(lit)]) != lit {
 		return -1
 	}
