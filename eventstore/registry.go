@@ -22,6 +22,13 @@ type EventType struct {
 	Data Validator
 	// Meta validates the metadata; nil accepts any JSON.
 	Meta Validator
+	// Commutative declares that every event of the type counts: additive
+	// counters, set additions, log lines. Its events are never Outdated,
+	// so every handler that keeps a read model sees all of them and
+	// replicas that fold them in any order agree. Leave it false for
+	// last-writer-wins facts (a title, a status), where Outdated tells the
+	// read side which write lost.
+	Commutative bool
 }
 
 // Registry holds the event types a store accepts. It is safe for concurrent
@@ -170,4 +177,14 @@ func Required(fields ...string) Validator {
 		}
 		return nil
 	}
+}
+
+// Commutative reports whether name is registered as commutative (see
+// EventType.Commutative). A nil Registry has no commutative types.
+func (r *Registry) Commutative(name string) bool {
+	if r == nil {
+		return false
+	}
+	t, ok := r.Lookup(name)
+	return ok && t.Commutative
 }

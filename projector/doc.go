@@ -14,9 +14,13 @@
 //	false    true      all
 //	true     true      all
 //
-// On handlers keep read models current, so a late event that lost to a newer
-// one of the same stream and type (Outdated) never overwrites what the newer
-// one wrote. All handlers see everything (audit, counters). Once handlers
+// Outdated is last-writer-wins per stream and event type. On handlers keep
+// read models current, so a late event that lost to a newer one of the same
+// stream and type (Outdated) never overwrites what the newer one wrote. For
+// types whose events add up rather than replace each other (counters,
+// stock adjustments), register the type Commutative
+// (eventstore.EventType.Commutative): its events are never Outdated, so On
+// handlers see every one of them on every device. All handlers see everything (audit, counters). Once handlers
 // are side effects (email, third-party calls). [OnBatch] and [AllBatch]
 // register batch handlers, which get all the events of one projector
 // transaction in one call: the fast path for catch-up and rebuild into SQL

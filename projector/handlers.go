@@ -189,6 +189,14 @@ func (h *Handlers) AddEffect(eventType, name string, fn EffectFunc) {
 	t.once = append(t.once, onceEntry{name: name, fn: fn})
 }
 
+// Outdated is last-writer-wins per stream and event type: of two events of
+// one stream and type, the one that sorts earlier (Created, then ID) is
+// Outdated once the later one is stored. Right for facts that replace each
+// other (a title, a status); wrong for facts that add up (stock
+// adjustments, counters, set additions), which On would skip on a device
+// that received them late. Register such types Commutative
+// (eventstore.EventType.Commutative): their events are never Outdated.
+//
 // On registers fn as a read-model handler for eventType. It runs for every
 // event of that type that is not Outdated, with the event's Data decoded
 // into a D, inside the projector's transaction. Handlers write through tx
@@ -199,7 +207,7 @@ func On[D any](h *Handlers, eventType string, fn func(ctx context.Context, tx ev
 }
 
 // All registers fn as a handler that runs for every event of eventType,
-// Outdated or not, with the event's Data decoded into a D, inside the
+// Outdated (last-writer-wins per stream and type; see On) or not, with the event's Data decoded into a D, inside the
 // projector's transaction.
 func All[D any](h *Handlers, eventType string, fn func(ctx context.Context, tx eventstore.Tx, e eventstore.Event, d D) error) {
 	h.AddTx(KindAll, eventType, typed(fn))
@@ -207,7 +215,8 @@ func All[D any](h *Handlers, eventType string, fn func(ctx context.Context, tx e
 
 // Once registers fn as a side effect of eventType, named name. It runs
 // through the Effects outbox, after the local append that created the
-// event commits, and never for hydrated or outdated events. Runs are
+// event commits, and never for hydrated or outdated events (Outdated is
+// last-writer-wins per stream and type; see On). Runs are
 // at-least-once: use eff.Key as the idempotency key with external systems.
 func Once[D any](h *Handlers, eventType, name string, fn func(ctx context.Context, eff Effect, d D) error) {
 	if fn == nil {

@@ -157,7 +157,7 @@ func (s *Store) Status(ctx context.Context, e eventstore.Event) (eventstore.Even
 	_, st.Exists = s.byID[e.ID]
 	if str := s.streams[e.Stream]; str != nil {
 		if c, ok := str.latest[e.Type]; ok {
-			st.Outdated = c.Compare(eventstore.CursorOf(e)) > 0
+			st.Outdated = c.Compare(eventstore.CursorOf(e)) > 0 && !s.core.Commutative(e.Type)
 		}
 	}
 	return st, nil

@@ -126,7 +126,7 @@ func (t *tx) store(e eventstore.Event) eventstore.Event {
 	}
 	cur := eventstore.CursorOf(e)
 	prev, had := st.latest[e.Type]
-	e.Outdated = had && prev.Compare(cur) > 0
+	e.Outdated = had && prev.Compare(cur) > 0 && !s.core.Commutative(e.Type)
 	if !had || prev.Compare(cur) < 0 {
 		st.latest[e.Type] = cur
 		typ := e.Type

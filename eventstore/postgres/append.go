@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"slices"
 
 	"github.com/ferrysync/ferry/eventstore"
 	"github.com/ferrysync/ferry/eventstore/internal/backend"
@@ -49,8 +50,9 @@ const appendSQL = `WITH input AS (
 	WHERE lt.tenant = $1 AND (lt.stream, lt.type) IN (SELECT stream, type FROM input)
 ), calc AS (
 	SELECT i.*,
-		coalesce((l.created, l.id) > (i.created, i.id), false)
-		OR coalesce(max(i.sort_key COLLATE "C") OVER w > i.sort_key COLLATE "C", false) AS outdated
+		(coalesce((l.created, l.id) > (i.created, i.id), false)
+		OR coalesce(max(i.sort_key COLLATE "C") OVER w > i.sort_key COLLATE "C", false))
+		AND NOT i.type = ANY($14::text[]) AS outdated
 	FROM input i LEFT JOIN latest l ON l.stream = i.stream AND l.type = i.type
 	WINDOW w AS (PARTITION BY i.stream, i.type ORDER BY i.ord ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING)
 ), ins AS (
@@ -76,6 +78,18 @@ const appendSQL = `WITH input AS (
 	UPDATE {s}.tenants SET head = head + (SELECT count(*) FROM ins) WHERE tenant = $1
 )
 SELECT position, outdated FROM ins`
+
+// commutative returns the commutative types among events' (never outdated,
+// see eventstore.EventType.Commutative); usually none.
+func (t *Tx) commutative(events []eventstore.Event) []string {
+	out := []string{}
+	for i := range events {
+		if typ := events[i].Type; t.s.core.Commutative(typ) && !slices.Contains(out, typ) {
+			out = append(out, typ)
+		}
+	}
+	return out
+}
 
 // lock takes the tenant lock and returns the head.
 func (t *Tx) lock(ctx context.Context) (int64, error) {
@@ -120,7 +134,7 @@ func (t *Tx) store(ctx context.Context, events []eventstore.Event, head int64, i
 		origins[i], hubPos[i], keys[i] = e.Origin, e.HubPosition, e.Created.String()+e.ID
 	}
 	rows, err := t.tx.Query(ctx, t.s.db.q(appendSQL), t.s.tenant, positions, ids, streams, types, schemas,
-		data, meta, created, origins, hubPos, keys, insert)
+		data, meta, created, origins, hubPos, keys, insert, t.commutative(events))
 	if err != nil {
 		return err
 	}

@@ -94,7 +94,8 @@ WHERE tenant = $1 AND (stream, type) IN (SELECT * FROM unnest($2::text[], $3::te
 		l := latest[g]
 		// Outdated: the latest stored or earlier batch event of the group
 		// sorts after this one; otherwise this one is the group's latest.
-		if e.Outdated = l.ID != "" && eventstore.CursorOf(l).Compare(c) > 0; !e.Outdated {
+		late := l.ID != "" && eventstore.CursorOf(l).Compare(c) > 0
+		if e.Outdated = late && !t.s.core.Commutative(e.Type); !late {
 			latest[g] = *e
 		}
 		a := perStream[e.Stream]

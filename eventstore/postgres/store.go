@@ -121,6 +121,7 @@ func (s *Store) Status(ctx context.Context, e eventstore.Event) (eventstore.Even
 	if err != nil {
 		return st, wrapErr("status "+e.ID, err)
 	}
+	st.Outdated = st.Outdated && !s.core.Commutative(e.Type)
 	return st, nil
 }
 

@@ -74,13 +74,14 @@ func (tx *Tx) typeOf(ctx context.Context, b *batch, e *eventstore.Event) (*typeD
 }
 
 // outdated reports whether a stored event of e's stream and type sorts
-// after e: whether the type's latest cursor is past e's.
+// after e (whether the type's latest cursor is past e's), for a type that
+// is not commutative.
 func (tx *Tx) outdated(ctx context.Context, b *batch, e *eventstore.Event) (bool, error) {
 	d, err := tx.typeOf(ctx, b, e)
 	if err != nil {
 		return false, err
 	}
-	return !d.latest.IsZero() && d.latest.Compare(eventstore.CursorOf(*e)) > 0, nil
+	return !d.latest.IsZero() && d.latest.Compare(eventstore.CursorOf(*e)) > 0 && !tx.s.core.Commutative(e.Type), nil
 }
 
 // stored records that e is stored; outdated must have been called for e.
@@ -213,7 +214,9 @@ func (tx *Tx) appendSingle(ctx context.Context, events []eventstore.Event) error
 	if err != nil {
 		return fmt.Errorf("append %s: %w", e.Stream, err)
 	}
-	if e.Outdated = n == 0; e.Outdated {
+	late := n == 0 // a later event of the type is stored
+	e.Outdated = late && !tx.s.core.Commutative(e.Type)
+	if late {
 		if _, err := tx.exec(ctx, wsCountOne, e.Stream, e.Type); err != nil {
 			return fmt.Errorf("append %s: %w", e.Stream, err)
 		}

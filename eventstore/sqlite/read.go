@@ -321,6 +321,7 @@ func (s *Store) Status(ctx context.Context, e eventstore.Event) (eventstore.Even
 	if err := s.queryRow(ctx, rsStatus, []any{e.ID, e.Stream, e.Type, created}, &st.Exists, &st.Outdated); err != nil {
 		return st, fmt.Errorf("status %s: %w", e.ID, err)
 	}
+	st.Outdated = st.Outdated && !s.core.Commutative(e.Type)
 	return st, nil
 }
 

@@ -15,6 +15,7 @@ import (
 var insertChecks = []check{
 	{"DuplicateIsNoop", testDuplicate},
 	{"ReturnsStored", testInsertReturnsStored},
+	{"Commutative", testCommutative},
 	{"OutdatedRule", testOutdated},
 	{"Status", testStatus},
 	{"HydratedFlag", testHydrated},
@@ -267,4 +268,58 @@ func testInsertReturnsStored(t *testing.T, h *harness) {
 	assert.Equal(t, 1, res[1].Event.Schema)
 	assert.False(t, res[2].Inserted)
 	assert.Equal(t, OutcomeOf(res[0]).Position, OutcomeOf(res[2]).Position, "the duplicate names the stored copy")
+}
+
+// testCommutative: events of a commutative type are never Outdated, through
+// Insert and Append, one at a time and in batches large enough for a
+// backend's bulk path, while the same history of a last-writer-wins type
+// is.
+func testCommutative(t *testing.T, h *harness) {
+	s := h.store(t)
+	ctx := t.Context()
+	b := base()
+	for _, typ := range []string{TypeCounted, TypeNote} {
+		want := typ == TypeNote // only the last-writer-wins type is outdated
+		stream := "s-" + typ
+		latest := remote(stream, typ, at(b, 1000))
+		insert(t, s, latest)
+		// One earlier event, then a batch of them (a bulk insert).
+		res := insert(t, s, remote(stream, typ, at(b, 1)))
+		assert.Equal(t, want, res[0].Event.Outdated, "%s: one insert", typ)
+		var batch []eventstore.Event
+		for i := range 100 {
+			batch = append(batch, remote(stream, typ, at(b, 2+i)))
+		}
+		for _, r := range insert(t, s, batch...) {
+			assert.Equal(t, want, r.Event.Outdated, "%s: batch insert", typ)
+		}
+		// Local events stamped earlier than the latest: one, then many.
+		early := local(typ, 1)
+		early.Created = at(b, 500)
+		out := appendTo(t, s, stream, early)
+		assert.Equal(t, want, out[0].Outdated, "%s: one append", typ)
+		var many []eventstore.Event
+		for i := range 100 {
+			e := local(typ, i)
+			e.Created = at(b, 600+i)
+			many = append(many, e)
+		}
+		for _, e := range appendTo(t, s, stream, many...) {
+			assert.Equal(t, want, e.Outdated, "%s: batch append", typ)
+		}
+		st, err := s.Status(ctx, out[0])
+		require.NoError(t, err)
+		assert.Equal(t, want, st.Outdated, "%s: status", typ)
+		n := 0
+		for _, e := range testutil.Collect(t, s.ReadStream(ctx, stream, eventstore.ReadOptions{})) {
+			if e.Outdated {
+				n++
+			}
+		}
+		if want {
+			assert.Equal(t, 202, n, "%s: stored flags", typ)
+		} else {
+			assert.Zero(t, n, "%s: stored flags", typ)
+		}
+	}
 }

@@ -65,6 +65,8 @@ const (
 	TypeRenamed = "test:renamed"
 	// TypeNote accepts any JSON.
 	TypeNote = "test:note"
+	// TypeCounted accepts any JSON and is commutative: never Outdated.
+	TypeCounted = "test:counted"
 )
 
 // Origin is the cfg.Origin the suite passes to open.
@@ -186,6 +188,7 @@ func Registry() *eventstore.Registry {
 		})},
 		eventstore.EventType{Name: TypeRenamed},
 		eventstore.EventType{Name: TypeNote},
+		eventstore.EventType{Name: TypeCounted, Commutative: true},
 	)
 }
 

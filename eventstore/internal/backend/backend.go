@@ -102,6 +102,11 @@ func (c *Core) check(e *eventstore.Event) error {
 	return c.Registry.Validate(*e)
 }
 
+// Commutative reports whether events of typ are never Outdated (see
+// eventstore.EventType.Commutative). Backends clear the flag they computed
+// for such events before storing it.
+func (c *Core) Commutative(typ string) bool { return c.Registry.Commutative(typ) }
+
 // AfterAppend runs the OnAppend hook, if any. Backends call it at the end of
 // Tx.Append, with the stored events (positions assigned) and the tx itself.
 func (c *Core) AfterAppend(ctx context.Context, tx eventstore.Tx, events []eventstore.Event) error {
