@@ -64,6 +64,19 @@
 // whole ledger with Hydrated forced true. [Versioned] builds a new version of
 // a read model while the current one keeps serving, then switches.
 //
+// # Rejections
+//
+// An event the hub rejected reaches no handler (see [Gate]): a rebuild
+// leaves it out of every read model. When the rejection arrives after a
+// projector handled the event, [Projector.ProjectRejected] (called by
+// sync/client inside the transaction that records the rejection) runs
+// Options.Reset and moves the checkpoint back to 0 in that transaction;
+// Run or CatchUp then replays the ledger without the event. The read model
+// ends equal to what a rebuild produces, by being one. Rejections are rare
+// (a token scoped to other streams, an event over the hub's limits), so
+// the replay's cost is paid rarely; without a Reset the projector records
+// a Failure and keeps the event until a Rebuild.
+//
 // # State keys
 //
 // The package keeps its records in the store's key/value state under

@@ -55,13 +55,17 @@ func (k Kind) String() string {
 //	false    true      all
 //	true     true      all
 //
-// An event the hub rejected (e.Rejected) is excluded from reads and folds,
-// so only All handlers (audit, counters) see it, whatever its other flags: a
-// rebuild leaves it out of read models. A read model that projected it live,
-// before the rejection arrived, drops it at the next rebuild.
+// An event the hub rejected (e.Rejected) reaches no handler, whatever its
+// other flags: it is excluded from reads and folds, and a rebuild leaves it
+// out of every read model, All ones included. A read model that handled it
+// live, before the rejection arrived, is reset and replayed when the
+// rejection is recorded (see Projector.ProjectRejected), so it ends equal
+// to what a rebuild produces.
 func Gate(e eventstore.Event) Kind {
 	switch {
-	case e.Rejected || e.Outdated:
+	case e.Rejected:
+		return 0
+	case e.Outdated:
 		return KindAll
 	case e.Hydrated:
 		return KindOn | KindAll

@@ -119,12 +119,12 @@ func TestBackoffDelay(t *testing.T) {
 	assert.Equal(t, []int64{10, 20, 35, 35}, []int64{int64(b.Delay(1)), int64(b.Delay(2)), int64(b.Delay(3)), int64(b.Delay(4))})
 }
 
-// A rejected event reaches All handlers only, whatever its other flags.
+// A rejected event reaches no handler, whatever its other flags.
 func TestGateRejected(t *testing.T) {
 	for _, hydrated := range []bool{false, true} {
 		for _, outdated := range []bool{false, true} {
 			e := eventstore.Event{Hydrated: hydrated, Outdated: outdated, Rejected: true}
-			assert.Equal(t, projector.KindAll, projector.Gate(e), "hydrated=%v outdated=%v", hydrated, outdated)
+			assert.Equal(t, projector.Kind(0), projector.Gate(e), "hydrated=%v outdated=%v", hydrated, outdated)
 		}
 	}
 }

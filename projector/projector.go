@@ -38,6 +38,13 @@ type Options struct {
 	// batches handled through ProjectInserted, the goroutine that
 	// committed them); calls never overlap.
 	Progress func(Progress)
+	// Reset clears the read model inside tx, as Rebuild's reset does. A
+	// rejection of a local event this projector has handled (see
+	// ProjectRejected) runs it in the rejection's transaction and moves the
+	// checkpoint back to 0, so the read model is rebuilt without the
+	// event. Nil: the projector cannot drop a rejected event by itself; it
+	// records a Failure naming it, and a Rebuild drops it.
+	Reset ResetFunc
 	// Logger receives diagnostics; nil discards them.
 	Logger *slog.Logger
 }
@@ -70,6 +77,14 @@ type Projector struct {
 	changed chan struct{}
 
 	reportMu sync.Mutex // serialises Options.Progress calls
+
+	// rejections counts ProjectRejected calls: a batch read before one
+	// (whose events may since have been rejected) is read again.
+	rejections atomic.Int64
+	// reloads counts checkpoint resets made outside Run's loop (a
+	// rejection's reset): Run reloads its checkpoint when it changes.
+	reloads    atomic.Int64
+	cancelWait context.CancelFunc // wakes Run's wait; under mu
 }
 
 // New returns the projector name over store. The name keys its checkpoint,
@@ -133,14 +148,24 @@ func (p *Projector) follow(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("projector %s: head: %w", p.name, err)
 	}
+	reloads := p.reloads.Load()
 	for {
+		if r := p.reloads.Load(); r != reloads {
+			// A rejection reset the read model: start again from the
+			// stored checkpoint.
+			reloads = r
+			if pos, err = p.store.Checkpoint(ctx, p.name); err != nil {
+				return fmt.Errorf("projector %s: checkpoint: %w", p.name, err)
+			}
+			p.setPos(pos)
+		}
 		// ProjectInserted may have moved the checkpoint past pos inside a
 		// writer's transaction: start from there rather than rediscover it
 		// through a failed checkPos.
 		cur, _ := p.current()
 		pos = max(pos, cur)
 		if pos >= head {
-			if head, err = p.store.Wait(ctx, pos); err != nil {
+			if head, err = p.wait(ctx, pos, reloads); err != nil {
 				return err
 			}
 			continue
@@ -268,12 +293,13 @@ func (e *movedError) Error() string {
 // step reads up to BatchSize events after pos and handles them. It returns
 // the new position and the number of events read (0: none available).
 func (p *Projector) step(ctx context.Context, pos int64, hydrate bool) (int64, int, error) {
+	read := p.rejections.Load()
 	batch, err := p.read(ctx, pos)
 	if err != nil || len(batch) == 0 {
 		return pos, 0, err
 	}
 	last := batch[len(batch)-1].Position
-	err = p.apply(ctx, pos, batch, hydrate)
+	err = p.apply(ctx, pos, batch, hydrate, read)
 	var moved *movedError
 	switch {
 	case err == nil:
@@ -286,13 +312,13 @@ func (p *Projector) step(ctx context.Context, pos int64, hydrate bool) (int64, i
 	case ctx.Err() != nil:
 		return pos, 0, ctx.Err()
 	case len(batch) == 1:
-		next, err := p.handleFailure(ctx, pos, batch[0], hydrate, err)
+		next, err := p.handleFailure(ctx, pos, batch[0], hydrate, read, err)
 		return next, 1, err
 	}
 	// Some event of the batch failed: redo it one event at a time, so the
 	// events before the failing one commit and the policy applies to it.
 	for _, e := range batch {
-		next, _, err := p.stepOne(ctx, pos, e, hydrate)
+		next, _, err := p.stepOne(ctx, pos, e, hydrate, read)
 		if err != nil {
 			return pos, len(batch), err
 		}
@@ -304,8 +330,8 @@ func (p *Projector) step(ctx context.Context, pos int64, hydrate bool) (int64, i
 	return pos, len(batch), nil
 }
 
-func (p *Projector) stepOne(ctx context.Context, pos int64, e eventstore.Event, hydrate bool) (int64, int, error) {
-	err := p.apply(ctx, pos, []eventstore.Event{e}, hydrate)
+func (p *Projector) stepOne(ctx context.Context, pos int64, e eventstore.Event, hydrate bool, read int64) (int64, int, error) {
+	err := p.apply(ctx, pos, []eventstore.Event{e}, hydrate, read)
 	var moved *movedError
 	switch {
 	case err == nil:
@@ -317,13 +343,13 @@ func (p *Projector) stepOne(ctx context.Context, pos int64, e eventstore.Event, 
 	case ctx.Err() != nil:
 		return pos, 0, ctx.Err()
 	}
-	next, err := p.handleFailure(ctx, pos, e, hydrate, err)
+	next, err := p.handleFailure(ctx, pos, e, hydrate, read, err)
 	return next, 1, err
 }
 
 // handleFailure applies the error policy to e, whose first attempt failed
-// with err.
-func (p *Projector) handleFailure(ctx context.Context, pos int64, e eventstore.Event, hydrate bool, err error) (int64, error) {
+// with err; read is the rejections count when e was read (see apply).
+func (p *Projector) handleFailure(ctx context.Context, pos int64, e eventstore.Event, hydrate bool, read int64, err error) (int64, error) {
 	var herr *HandlerError
 	isHandler := errors.As(err, &herr)
 	switch p.opts.OnError {
@@ -337,7 +363,7 @@ func (p *Projector) handleFailure(ctx context.Context, pos int64, e eventstore.E
 			if serr := sleep(ctx, d); serr != nil {
 				return pos, serr
 			}
-			err = p.apply(ctx, pos, []eventstore.Event{e}, hydrate)
+			err = p.apply(ctx, pos, []eventstore.Event{e}, hydrate, read)
 			var moved *movedError
 			switch {
 			case err == nil:
@@ -388,12 +414,18 @@ func (p *Projector) read(ctx context.Context, pos int64) ([]eventstore.Event, er
 
 // apply handles batch in one transaction that also moves the checkpoint
 // from pos to the batch's last position, after checking that the stored
-// checkpoint is still pos.
-func (p *Projector) apply(ctx context.Context, pos int64, batch []eventstore.Event, hydrate bool) error {
+// checkpoint is still pos and, when read >= 0, that no rejection was
+// recorded since the batch was read (read is the rejections count then):
+// its events could be stale copies of events now rejected, so the batch is
+// refused as moved, to be read again.
+func (p *Projector) apply(ctx context.Context, pos int64, batch []eventstore.Event, hydrate bool, read int64) error {
 	last := batch[len(batch)-1].Position
 	return p.store.Update(ctx, func(tx eventstore.Tx) error {
 		if err := p.checkPos(ctx, tx, pos); err != nil {
 			return err
+		}
+		if read >= 0 && p.rejections.Load() != read {
+			return &movedError{pos: pos}
 		}
 		events := batch
 		if hydrate {
@@ -422,19 +454,24 @@ func (p *Projector) checkPos(ctx context.Context, tx eventstore.Tx, pos int64) e
 }
 
 func (p *Projector) skip(ctx context.Context, pos int64, f Failure) error {
-	val, err := json.Marshal(f)
-	if err != nil {
-		return err
-	}
 	return p.store.Update(ctx, func(tx eventstore.Tx) error {
 		if err := p.checkPos(ctx, tx, pos); err != nil {
 			return err
 		}
-		if err := eventstore.KeyValuesOf(tx).SetState(ctx, failureKey(p.name, f.Position), val); err != nil {
+		if err := p.recordFailure(ctx, tx, f); err != nil {
 			return err
 		}
 		return eventstore.CheckpointsOf(tx).SetCheckpoint(ctx, p.name, f.Position)
 	})
+}
+
+// recordFailure stores f inside tx, for Failures.
+func (p *Projector) recordFailure(ctx context.Context, tx eventstore.Tx, f Failure) error {
+	val, err := json.Marshal(f)
+	if err != nil {
+		return err
+	}
+	return eventstore.KeyValuesOf(tx).SetState(ctx, failureKey(p.name, f.Position), val)
 }
 
 // Failures returns the events this projector skipped under the Skip

@@ -11,8 +11,8 @@ import (
 // tables through eventstore.SQLTx), so that it can be rebuilt.
 type ResetFunc func(ctx context.Context, tx eventstore.Tx) error
 
-// Rebuild resets the projector: in one transaction it runs reset (which
-// may be nil), sets the checkpoint to 0 and forgets recorded failures; then
+// Rebuild resets the projector: in one transaction it runs reset (nil:
+// Options.Reset, which may be nil too), sets the checkpoint to 0 and forgets recorded failures; then
 // it replays the whole ledger, up to the head as it is when the replay
 // starts, with every event's Hydrated flag forced true (Outdated is the
 // stored flag), and returns the position reached. A rebuild never runs Once
@@ -22,6 +22,9 @@ func (p *Projector) Rebuild(ctx context.Context, reset ResetFunc) (int64, error)
 	failures, err := p.store.ListState(ctx, failurePrefix(p.name))
 	if err != nil {
 		return 0, fmt.Errorf("projector %s: rebuild: %w", p.name, err)
+	}
+	if reset == nil {
+		reset = p.opts.Reset
 	}
 	err = p.store.Update(ctx, func(tx eventstore.Tx) error {
 		if reset != nil {

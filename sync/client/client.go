@@ -100,7 +100,8 @@ type Config struct {
 	// Projectors are read models the Replicator updates inside the
 	// transaction that stores pulled events (see Projector), so that a read
 	// model commits with the events it reflects and a large pull does not
-	// wait for the projectors to catch up afterwards. Each must still run on
+	// wait for the projectors to catch up afterwards, and that drop local
+	// events the hub rejects (see RejectProjector). Each must still run on
 	// its own (projector.Projector.Run): for local events, and to catch up
 	// whenever it is behind the ledger. *projector.Projector implements
 	// Projector.
@@ -125,6 +126,19 @@ type Config struct {
 // not modify it or keep it past the call.
 type Projector interface {
 	ProjectInserted(ctx context.Context, tx eventstore.Tx, events []eventstore.Event) (committed func(), err error)
+}
+
+// RejectProjector is a Projector that keeps rejected events out of its
+// read model. Inside the transaction that marks local events rejected, the
+// Replicator calls ProjectRejected with the lowest local Position among
+// them; the projector makes its read model end as if they had never been
+// stored, and returns a function the Replicator calls after the commit (or
+// nil). An error rolls the transaction back: the rejection is not recorded
+// and the sync fails with it. *projector.Projector implements
+// RejectProjector (it resets and replays; see its ProjectRejected).
+type RejectProjector interface {
+	Projector
+	ProjectRejected(ctx context.Context, tx eventstore.Tx, first int64) (committed func(), err error)
 }
 
 // Progress describes one connection's state for progress bars and status

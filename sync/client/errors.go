@@ -49,6 +49,8 @@ type Rejection struct {
 	// Local is true when the client refused the event itself, because it
 	// breaks the hub's limits.
 	Local bool `json:"local,omitempty"`
+
+	position int64 // the event's local position, for RejectProjectors
 }
 
 // RejectedError lists the events rejected during one SyncOnce. It does not

@@ -16,7 +16,7 @@ import (
 // outbox has nothing more.
 func (s *session) fill(ctx context.Context) error {
 	for len(s.inflight) < s.r.cfg.Pipeline {
-		batch, err := s.nextBatch(ctx)
+		batch, positions, err := s.nextBatch(ctx)
 		if err != nil {
 			return err
 		}
@@ -25,7 +25,7 @@ func (s *session) fill(ctx context.Context) error {
 			return nil
 		}
 		s.drained = false
-		f := flight{batch: "b" + strconv.FormatUint(s.r.batch.Add(1), 10), ids: make([]string, len(batch))}
+		f := flight{batch: "b" + strconv.FormatUint(s.r.batch.Add(1), 10), ids: make([]string, len(batch)), positions: positions}
 		for i, e := range batch {
 			f.ids[i] = e.ID
 		}
@@ -41,25 +41,26 @@ func (s *session) fill(ctx context.Context) error {
 // sent on this connection. Rejected events are not in the outbox
 // (ReadPending leaves them out); events that break the hub's limits are
 // rejected here instead of being sent, since the hub would refuse the whole
-// frame.
-func (s *session) nextBatch(ctx context.Context) ([]protocol.Event, error) {
+// frame. It returns the events' local positions too.
+func (s *session) nextBatch(ctx context.Context) ([]protocol.Event, []int64, error) {
 	head, err := s.r.store.Head(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("client: read outbox: %w", err)
+		return nil, nil, fmt.Errorf("client: read outbox: %w", err)
 	}
 	var (
-		batch []protocol.Event
-		local []Rejection
-		full  bool
-		sizer = protocol.BatchSizer{Limits: s.send}
+		batch     []protocol.Event
+		positions []int64
+		local     []Rejection
+		full      bool
+		sizer     = protocol.BatchSizer{Limits: s.send}
 	)
 	for e, err := range s.r.store.ReadPending(ctx, s.pushedThrough, 0) {
 		if err != nil {
-			return nil, fmt.Errorf("client: read outbox: %w", err)
+			return nil, nil, fmt.Errorf("client: read outbox: %w", err)
 		}
 		w := protocol.FromStored(e)
 		if err := s.send.CheckEvent(w); err != nil {
-			rej := Rejection{ID: e.ID, Code: protocol.CodeInvalidEvent, Reason: err.Error(), Local: true}
+			rej := Rejection{ID: e.ID, Code: protocol.CodeInvalidEvent, Reason: err.Error(), Local: true, position: e.Position}
 			var perr *protocol.Error
 			if errors.As(err, &perr) {
 				rej.Code, rej.Reason = perr.Code, perr.Message
@@ -73,6 +74,7 @@ func (s *session) nextBatch(ctx context.Context) ([]protocol.Event, error) {
 			break
 		}
 		batch = append(batch, w)
+		positions = append(positions, e.Position)
 		s.pushedThrough = e.Position
 	}
 	if !full {
@@ -82,10 +84,10 @@ func (s *session) nextBatch(ctx context.Context) ([]protocol.Event, error) {
 	}
 	if len(local) > 0 {
 		if err := s.reject(ctx, nil, local); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 	}
-	return batch, nil
+	return batch, positions, nil
 }
 
 // ack applies the hub's answer to the oldest push in flight: accepted
@@ -107,7 +109,7 @@ func (s *session) ack(ctx context.Context, a *protocol.Ack) error {
 			return perr
 		}
 		if res.Rejected() {
-			rejected = append(rejected, Rejection{ID: res.ID, Code: res.Code, Reason: res.Reason})
+			rejected = append(rejected, Rejection{ID: res.ID, Code: res.Code, Reason: res.Reason, position: f.positions[i]})
 			continue
 		}
 		acks = append(acks, eventstore.HubAck{ID: res.ID, HubPosition: res.HubPosition})
@@ -124,12 +126,15 @@ func (s *session) ack(ctx context.Context, a *protocol.Ack) error {
 
 // reject records hub positions and rejections in one transaction: each
 // rejected event is marked rejected in the store (Tx.Reject: out of reads,
-// folds and the outbox from then on) and its Rejection (code, reason, time)
-// is stored under RejectedPrefix for Status and Rejections. The rejections
-// are kept for this session's result.
+// folds and the outbox from then on), its Rejection (code, reason, time)
+// is stored under RejectedPrefix for Status and Rejections, and the
+// projectors that are RejectProjectors drop the events from their read
+// models. The rejections are kept for this session's result.
 func (s *session) reject(ctx context.Context, acks []eventstore.HubAck, rejected []Rejection) error {
 	now := time.Now().UTC()
+	var committed []func()
 	err := s.r.store.Update(ctx, func(tx eventstore.Tx) error {
+		committed = committed[:0]
 		outbox, err := eventstore.As[eventstore.OutboxWriter](tx)
 		if err != nil {
 			return err
@@ -158,15 +163,45 @@ func (s *session) reject(ctx context.Context, acks []eventstore.HubAck, rejected
 				return err
 			}
 		}
-		return nil
+		return s.projectRejected(ctx, tx, rejected, &committed)
 	})
 	if err != nil {
 		return fmt.Errorf("client: record acks: %w", err)
+	}
+	for _, fn := range committed {
+		fn()
 	}
 	for _, rej := range rejected {
 		s.r.log.Warn("event rejected", "id", rej.ID, "code", string(rej.Code), "reason", rej.Reason, "local", rej.Local)
 	}
 	s.rejections = append(s.rejections, rejected...)
 	s.stats.Rejected += len(rejected)
+	return nil
+}
+
+// projectRejected hands the lowest position of rejected to every
+// RejectProjector among the configured projectors, inside tx, collecting
+// the functions to call after the commit.
+func (s *session) projectRejected(ctx context.Context, tx eventstore.Tx, rejected []Rejection, committed *[]func()) error {
+	if len(rejected) == 0 {
+		return nil
+	}
+	first := rejected[0].position
+	for _, rej := range rejected[1:] {
+		first = min(first, rej.position)
+	}
+	for _, p := range s.r.cfg.Projectors {
+		rp, ok := p.(RejectProjector)
+		if !ok {
+			continue
+		}
+		fn, err := rp.ProjectRejected(ctx, tx, first)
+		if err != nil {
+			return err
+		}
+		if fn != nil {
+			*committed = append(*committed, fn)
+		}
+	}
 	return nil
 }

@@ -33,8 +33,9 @@ type Stats struct {
 
 // flight is a push waiting for its ack.
 type flight struct {
-	batch string
-	ids   []string
+	batch     string
+	ids       []string
+	positions []int64 // the events' local positions, by index
 }
 
 // session is one connection's conversation: handshake, push, pull, live.
