@@ -1,0 +1,152 @@
+package ferry
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"sync"
+
+	"github.com/ferrysync/ferry/sync/client"
+)
+
+// Run runs the app until ctx ends: the projections follow the ledger, the
+// effects outbox runs side effects as their events commit, and the
+// replicator (with a hub) stays in sync, reconnecting with backoff. Writes
+// never wait for the network. Run returns nil when ctx ends, or the first
+// error that stops a part (a projection's handler error, a closed store),
+// after stopping the others. Only one Run may be active at a time.
+func (a *App) Run(ctx context.Context) error {
+	if !a.running.CompareAndSwap(false, true) {
+		return ErrRunning
+	}
+	defer a.running.Store(false)
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	parts := []func(context.Context) error{a.effects.Run}
+	for _, p := range a.projectors {
+		parts = append(parts, p.Run)
+	}
+	if a.replicator != nil {
+		parts = append(parts, a.replicator.Run)
+	}
+	var (
+		wg    sync.WaitGroup
+		once  sync.Once
+		first error
+	)
+	for _, run := range parts {
+		wg.Go(func() {
+			err := run(ctx)
+			if err != nil && ctx.Err() == nil {
+				once.Do(func() { first = err })
+				cancel()
+			}
+		})
+	}
+	wg.Wait()
+	if first != nil {
+		return fmt.Errorf("ferry: run: %w", first)
+	}
+	return nil
+}
+
+// SyncResult is what one Sync did.
+type SyncResult struct {
+	// Pushed counts local events the hub accepted.
+	Pushed int
+	// Pulled counts events received from the hub; Inserted those new to
+	// this device.
+	Pulled, Inserted int
+	// Cursor is the hub position this device has applied.
+	Cursor int64
+	// Rejections lists the local events the hub refused during this sync.
+	// They are not an error: they are marked rejected, never pushed again,
+	// and gone from every read model.
+	Rejections []client.Rejection
+	// Effects counts the side effects run.
+	Effects int
+}
+
+// Sync is a one-shot sync for CLIs and tests: it pushes every local event,
+// pulls until caught up, then catches the read models up and runs the
+// side effects that are due (CatchUp), and returns what it did. Rejected
+// events are listed in the result, not returned as an error. When the hub
+// cannot be reached the local work is still settled, and the error
+// unwraps to client.ErrUnreachable (or client.ErrUnauthorized, ...).
+// Without Options.Sync.URL it returns ErrNoHub.
+func (a *App) Sync(ctx context.Context) (SyncResult, error) {
+	if a.replicator == nil {
+		return SyncResult{}, ErrNoHub
+	}
+	st, err := a.replicator.SyncOnce(ctx)
+	res := SyncResult{Pushed: st.Pushed, Pulled: st.Pulled, Inserted: st.Inserted, Cursor: st.Cursor}
+	var rerr *client.RejectedError
+	if errors.As(err, &rerr) {
+		res.Rejections, err = rerr.Rejections, nil
+	}
+	n, cerr := a.catchUp(ctx)
+	res.Effects = n
+	if err != nil {
+		return res, err // already prefixed by the client
+	}
+	return res, cerr
+}
+
+// CatchUp brings every read model up to the ledger's head and runs the
+// side effects that are due: what a one-shot command calls before it
+// exits when it does not Sync. Run does it continuously.
+func (a *App) CatchUp(ctx context.Context) error {
+	_, err := a.catchUp(ctx)
+	return err
+}
+
+func (a *App) catchUp(ctx context.Context) (int, error) {
+	for _, p := range a.projectors {
+		if _, err := p.CatchUp(ctx); err != nil {
+			return 0, fmt.Errorf("ferry: projection %s: %w", p.Name(), err)
+		}
+	}
+	n, err := a.effects.RunDue(ctx)
+	if err != nil {
+		return n, fmt.Errorf("ferry: effects: %w", err)
+	}
+	return n, nil
+}
+
+// Read runs fn in a read-only transaction over the app's database, for
+// reading read models. The read models first take in every event committed
+// before the call (read-your-writes): while Run runs, Read waits for its
+// projections; otherwise it catches them up itself. A write through tx
+// fails.
+func (a *App) Read(ctx context.Context, fn func(tx *sql.Tx) error) error {
+	if a.running.Load() {
+		head, err := a.store.Head(ctx)
+		if err != nil {
+			return fmt.Errorf("ferry: read: %w", err)
+		}
+		for _, p := range a.projectors {
+			if err := p.WaitFor(ctx, head); err != nil {
+				return fmt.Errorf("ferry: read: %w", err)
+			}
+		}
+	} else {
+		for _, p := range a.projectors {
+			if _, err := p.CatchUp(ctx); err != nil {
+				return fmt.Errorf("ferry: projection %s: %w", p.Name(), err)
+			}
+		}
+	}
+	return a.store.View(ctx, fn)
+}
+
+// Rebuild empties every read model (Projection.Reset) and replays the
+// whole ledger into it. Side effects never run again.
+func (a *App) Rebuild(ctx context.Context) error {
+	for _, p := range a.projectors {
+		if _, err := p.Rebuild(ctx, nil); err != nil {
+			return fmt.Errorf("ferry: rebuild %s: %w", p.Name(), err)
+		}
+	}
+	return nil
+}
