@@ -85,8 +85,8 @@ func TestSyncdKilledDuringPush(t *testing.T) {
 		t.Skip("kills processes")
 	}
 	for _, b := range syncdBackends() {
-		t.Run(b.name, func(t *testing.T) {
-			p := startSyncd(t, nil, b.args(t)...)
+		t.Run(b.Name, func(t *testing.T) {
+			p := startSyncd(t, nil, b.Args(t)...)
 			src := openClientStore(t, "pusher")
 			appendNotes(t, src, "note", crashPushEvents, 50)
 			tok := token(t, "acme", "pusher")
@@ -153,7 +153,7 @@ func TestSyncdKilledDuringPush(t *testing.T) {
 				require.Equal(t, hubPos[e.ID], e.HubPosition, "event %s acked with its hub position", e.ID)
 			}
 
-			if b.name == "sqlite" {
+			if b.Name == "sqlite" {
 				checkHubFiles(t, p, crashPushEvents)
 			}
 		})

@@ -58,10 +58,7 @@ func syncdBinary(t testing.TB) string { return bins.Path(t, "syncd") }
 // and env; it is killed when the test ends.
 func startSyncd(t testing.TB, env []string, args ...string) *synctest.Syncd {
 	t.Helper()
-	p := &synctest.Syncd{Bin: syncdBinary(t), Args: append([]string{"--log-level", "warn"}, args...),
-		Env: append([]string{"FERRY_SECRET=" + string(testSecret)}, env...)}
-	p.Run(t)
-	return p
+	return synctest.StartSyncd(t, syncdBinary(t), testSecret, env, args...)
 }
 
 // restart starts p again after a kill or stop, on the same address.
@@ -78,19 +75,5 @@ func token(t testing.TB, tenant, subject string, streams ...string) string {
 	return synctest.Token(t, testSecret, tenant, subject, streams...)
 }
 
-// syncdBackend describes a syncd storage configuration.
-type syncdBackend struct {
-	name string
-	// args returns the flags selecting the backend (called once per test).
-	args func(t testing.TB) []string
-}
-
-func syncdBackends() []syncdBackend {
-	return []syncdBackend{
-		{"sqlite", func(t testing.TB) []string { return []string{"--data-dir", t.TempDir()} }},
-		{"postgres", func(t testing.TB) []string {
-			schema := synctest.FreshSchema(t)
-			return []string{"--data-dir", t.TempDir(), "--postgres", synctest.PostgresURL(t), "--postgres-schema", schema}
-		}},
-	}
-}
+// syncdBackends are syncd's storage configurations.
+func syncdBackends() []synctest.Backend { return synctest.Backends() }

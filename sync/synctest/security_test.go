@@ -59,8 +59,8 @@ func pullAll(t testing.TB, url, tenant string) []eventstore.Event {
 // some streams can neither write nor read the others.
 func TestSecurityAgainstSyncd(t *testing.T) {
 	for _, b := range syncdBackends() {
-		t.Run(b.name, func(t *testing.T) {
-			p := startSyncd(t, nil, b.args(t)...)
+		t.Run(b.Name, func(t *testing.T) {
+			p := startSyncd(t, nil, b.Args(t)...)
 			url := p.URL()
 			ctx := context.Background()
 
