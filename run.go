@@ -6,7 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"time"
 
+	"github.com/ferrysync/ferry/projector"
 	"github.com/ferrysync/ferry/sync/client"
 )
 
@@ -126,7 +128,7 @@ func (a *App) Read(ctx context.Context, fn func(tx *sql.Tx) error) error {
 			return fmt.Errorf("ferry: read: %w", err)
 		}
 		for _, p := range a.projectors {
-			if err := p.WaitFor(ctx, head); err != nil {
+			if err := waitStored(ctx, p, head); err != nil {
 				return fmt.Errorf("ferry: read: %w", err)
 			}
 		}
@@ -149,4 +151,24 @@ func (a *App) Rebuild(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// waitStored waits until the running projector p has committed head, as
+// its stored checkpoint shows: a rejection resets the checkpoint in its
+// own transaction, a moment before p learns of it.
+func waitStored(ctx context.Context, p *projector.Projector, head int64) error {
+	for {
+		if err := p.WaitFor(ctx, head); err != nil {
+			return err
+		}
+		cp, err := p.Position(ctx)
+		if err != nil || cp >= head {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(time.Millisecond):
+		}
+	}
 }

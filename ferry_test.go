@@ -1,0 +1,246 @@
+package ferry_test
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/ferrysync/ferry"
+	"github.com/ferrysync/ferry/aggregate"
+	"github.com/ferrysync/ferry/eventstore"
+	"github.com/ferrysync/ferry/eventstore/memory"
+	"github.com/ferrysync/ferry/sync/synctest"
+)
+
+var testSecret = []byte("ferry-test-secret-0123456789abcdef")
+
+// Named is a last-writer-wins payload.
+type Named struct {
+	Name string `json:"name"`
+}
+
+var ItemNamed = ferry.Event[Named]("item:named", ferry.Check(func(n Named) error {
+	if strings.TrimSpace(n.Name) == "" {
+		return eventstore.FieldError("name", "must not be empty")
+	}
+	return nil
+}))
+
+// stockProjection sums adjustments and keeps names, per stream.
+func stockProjection() ferry.Projection {
+	return ferry.Projection{
+		Name:   "stock",
+		Schema: `CREATE TABLE IF NOT EXISTS stock (item TEXT PRIMARY KEY, name TEXT NOT NULL DEFAULT '', qty INTEGER NOT NULL DEFAULT 0)`,
+		Reset:  `DELETE FROM stock`,
+		Handlers: []ferry.Handler{
+			ferry.On(ItemAdjusted, func(ctx context.Context, tx *sql.Tx, e ferry.Stored[Adjusted]) error {
+				_, err := tx.ExecContext(ctx, `INSERT INTO stock (item, qty) VALUES (?, ?)
+					ON CONFLICT (item) DO UPDATE SET qty = qty + excluded.qty`, e.Stream, e.Data.By)
+				return err
+			}),
+			ferry.On(ItemNamed, func(ctx context.Context, tx *sql.Tx, e ferry.Stored[Named]) error {
+				_, err := tx.ExecContext(ctx, `INSERT INTO stock (item, name) VALUES (?, ?)
+					ON CONFLICT (item) DO UPDATE SET name = excluded.name`, e.Stream, e.Data.Name)
+				return err
+			}),
+		},
+	}
+}
+
+func openApp(t *testing.T, path string, opts ferry.Options) *ferry.App {
+	t.Helper()
+	app, err := ferry.Open(context.Background(), path, opts)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = app.Close() })
+	return app
+}
+
+// stockRows reads the read model as "item name qty" lines.
+func stockRows(t *testing.T, app *ferry.App) []string {
+	t.Helper()
+	var out []string
+	require.NoError(t, app.Read(context.Background(), func(tx *sql.Tx) error {
+		rows, err := tx.Query(`SELECT item || ' ' || name || ' ' || qty FROM stock ORDER BY item`)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var s string
+			if err := rows.Scan(&s); err != nil {
+				return err
+			}
+			out = append(out, s)
+		}
+		return rows.Err()
+	}))
+	return out
+}
+
+func TestOpenRefusesBadOptions(t *testing.T) {
+	noop := func(context.Context, *sql.Tx, ferry.Stored[Adjusted]) error { return nil }
+	once := ferry.Once(ItemAdjusted, "x", func(context.Context, ferry.Stored[Adjusted]) error { return nil })
+	for name, opts := range map[string]ferry.Options{
+		"no reset":              {Projections: []ferry.Projection{{Name: "p", Handlers: []ferry.Handler{ferry.On(ItemAdjusted, noop)}}}},
+		"no name":               {Projections: []ferry.Projection{{Reset: "DELETE FROM x"}}},
+		"twice":                 {Projections: []ferry.Projection{{Name: "p", Reset: "-"}, {Name: "p", Reset: "-"}}},
+		"once in read model":    {Projections: []ferry.Projection{{Name: "p", Reset: "-", Handlers: []ferry.Handler{once}}}},
+		"on in effects":         {Effects: []ferry.Handler{ferry.On(ItemAdjusted, noop)}},
+		"nil function":          {Effects: []ferry.Handler{ferry.Once[Adjusted](ItemAdjusted, "x", nil)}},
+		"same effect twice":     {Effects: []ferry.Handler{once, once}},
+		"type defined twice":    {Events: []ferry.EventType{ItemAdjusted, ferry.Event[Adjusted]("item:adjusted")}},
+		"check of another type": {Events: []ferry.EventType{ferry.Event[Adjusted]("x", ferry.Check(func(Named) error { return nil }))}},
+	} {
+		t.Run(name, func(t *testing.T) {
+			_, err := ferry.Open(context.Background(), filepath.Join(t.TempDir(), "app.db"), opts)
+			require.ErrorIs(t, err, ferry.ErrInvalidOptions)
+			var oe *ferry.OptionsError
+			assert.ErrorAs(t, err, &oe)
+		})
+	}
+}
+
+// A database keeps its device: another one is refused, none means it.
+func TestDeviceIsKept(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "app.db")
+	app, err := ferry.Open(context.Background(), path, ferry.Options{Device: "a"})
+	require.NoError(t, err)
+	require.NoError(t, app.Close())
+	_, err = ferry.Open(context.Background(), path, ferry.Options{Device: "b"})
+	require.ErrorIs(t, err, eventstore.ErrOriginChanged)
+	app = openApp(t, path, ferry.Options{})
+	assert.Equal(t, "a", app.Device())
+}
+
+// Check validates payloads, typed; Read sees every append before it,
+// running or not; a write through Read's transaction fails.
+func TestAppendAndRead(t *testing.T) {
+	ctx := context.Background()
+	app := openApp(t, filepath.Join(t.TempDir(), "app.db"), ferry.Options{Projections: []ferry.Projection{stockProjection()}})
+	_, err := app.Append(ctx, "item/a", ItemNamed.New(Named{Name: " "}))
+	var ve *eventstore.ValidationError
+	require.ErrorAs(t, err, &ve)
+	assert.Equal(t, "data.name", ve.Field)
+	_, err = app.Append(ctx, "item/a", ItemNamed.New(Named{Name: "A"}), ItemAdjusted.New(Adjusted{By: 2}))
+	require.NoError(t, err)
+	assert.Equal(t, []string{"item/a A 2"}, stockRows(t, app), "Read catches up when not running")
+
+	runCtx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- app.Run(runCtx) }()
+	require.Eventually(t, func() bool { return errors.Is(app.Run(ctx), ferry.ErrRunning) }, 10*time.Second, time.Millisecond)
+	_, err = app.Append(ctx, "item/a", ItemAdjusted.New(Adjusted{By: 3}))
+	require.NoError(t, err)
+	assert.Equal(t, []string{"item/a A 5"}, stockRows(t, app), "Read waits for the running projection")
+	cancel()
+	require.NoError(t, <-done)
+
+	err = app.Read(ctx, func(tx *sql.Tx) error {
+		_, err := tx.Exec(`DELETE FROM stock`)
+		return err
+	})
+	assert.Error(t, err, "Read is read-only")
+	_, err = app.Sync(ctx)
+	assert.ErrorIs(t, err, ferry.ErrNoHub)
+}
+
+// Item is an aggregate.
+type Item struct {
+	ferry.Root
+	Name string
+	Qty  int
+}
+
+func TestExecute(t *testing.T) {
+	ctx := context.Background()
+	items := ferry.NewAggregate("item", func() *Item { return &Item{} })
+	ferry.Fold(items, ItemNamed, func(it *Item, e ferry.Stored[Named]) { it.Name = e.Data.Name })
+	ferry.Fold(items, ItemAdjusted, func(it *Item, e ferry.Stored[Adjusted]) { it.Qty += e.Data.By })
+	app := openApp(t, filepath.Join(t.TempDir(), "app.db"), ferry.Options{Events: []ferry.EventType{ItemNamed, ItemAdjusted}})
+
+	take := func(it *Item, n int) error {
+		if it.Qty < n {
+			return aggregate.Reject("only %d left", it.Qty)
+		}
+		return ItemAdjusted.Raise(it, Adjusted{By: -n})
+	}
+	_, err := ferry.Execute(ctx, app, items, "item/a", func(it *Item, n Named) error {
+		if err := ItemNamed.Raise(it, n); err != nil {
+			return err
+		}
+		return ItemAdjusted.Raise(it, Adjusted{By: 5})
+	}, Named{Name: "A"})
+	require.NoError(t, err)
+	it, err := ferry.Execute(ctx, app, items, "item/a", take, 3)
+	require.NoError(t, err)
+	assert.Equal(t, 2, it.Qty)
+	_, err = ferry.Execute(ctx, app, items, "item/a", take, 3)
+	assert.ErrorIs(t, err, aggregate.ErrRejected)
+	it, err = ferry.Load(ctx, app, items, "item/a")
+	require.NoError(t, err)
+	assert.Equal(t, Item{Name: "A", Qty: 2}, Item{Name: it.Name, Qty: it.Qty})
+	_, err = ferry.Load(ctx, app, items, "item/none")
+	assert.ErrorIs(t, err, aggregate.ErrAggregateNotFound)
+
+	ferry.Fold(items, ItemNamed, func(*Item, ferry.Stored[Named]) {})
+	_, err = ferry.Load(ctx, app, items, "item/a")
+	assert.Error(t, err, "a type folded twice is an error, not a panic")
+}
+
+// A local event the hub rejects leaves no trace in the read models: after
+// the rejection arrives they equal a rebuild, with the app running or
+// synced once. Its Once effect, run before the push, is not undone.
+func TestRejectedEventLeavesReadModel(t *testing.T) {
+	for _, running := range []bool{false, true} {
+		t.Run(map[bool]string{false: "sync", true: "run"}[running], func(t *testing.T) {
+			ctx := context.Background()
+			url := synctest.ServeHub(t, testSecret, memory.New(eventstore.Config{Origin: "hub"}), nil)
+			var effects atomic.Int32
+			opts := ferry.Options{Device: "dev", Projections: []ferry.Projection{stockProjection()},
+				Effects: []ferry.Handler{ferry.Once(ItemAdjusted, "count", func(context.Context, ferry.Stored[Adjusted]) error {
+					effects.Add(1)
+					return nil
+				})}}
+			opts.Sync.URL, opts.Sync.Token = url, synctest.Token(t, testSecret, "acme", "dev", "ok/")
+			app := openApp(t, filepath.Join(t.TempDir(), "app.db"), opts)
+			_, err := app.Append(ctx, "ok/1", ItemAdjusted.New(Adjusted{By: 1}))
+			require.NoError(t, err)
+			_, err = app.Append(ctx, "secret/1", ItemNamed.New(Named{Name: "S"}), ItemAdjusted.New(Adjusted{By: 7}))
+			require.NoError(t, err)
+			_, err = app.Append(ctx, "ok/1", ItemAdjusted.New(Adjusted{By: 2}))
+			require.NoError(t, err)
+			require.NoError(t, app.CatchUp(ctx))
+			require.Equal(t, []string{"ok/1  3", "secret/1 S 7"}, stockRows(t, app), "projected before the push")
+
+			if running {
+				runCtx, cancel := context.WithCancel(ctx)
+				done := make(chan error, 1)
+				go func() { done <- app.Run(runCtx) }()
+				defer func() { cancel(); require.NoError(t, <-done) }()
+				require.Eventually(t, func() bool {
+					n, err := app.Replicator().Rejections(ctx)
+					return err == nil && len(n) == 2
+				}, 30*time.Second, 5*time.Millisecond)
+			} else {
+				res, err := app.Sync(ctx)
+				require.NoError(t, err, "rejections are not an error")
+				assert.Len(t, res.Rejections, 2)
+				assert.Equal(t, 2, res.Pushed)
+			}
+			live := stockRows(t, app)
+			require.NoError(t, app.Rebuild(ctx))
+			rebuilt := stockRows(t, app)
+			assert.Equal(t, []string{"ok/1  3"}, rebuilt)
+			assert.Equal(t, rebuilt, live, "after a live rejection the read model equals a rebuild")
+			assert.Equal(t, int32(3), effects.Load(), "effects ran once per local adjustment, none on rebuild")
+		})
+	}
+}
