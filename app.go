@@ -123,14 +123,7 @@ func (a *App) wire(ctx context.Context, opts Options) error {
 		}
 		reset := p.Reset
 		proj, err := projector.New(p.Name, a.store, projector.Options{Handlers: h, Logger: opts.Logger,
-			Reset: func(ctx context.Context, tx eventstore.Tx) error {
-				q, err := sqlOf(tx)
-				if err != nil {
-					return err
-				}
-				_, err = q.ExecContext(ctx, reset)
-				return err
-			}})
+			Reset: func(ctx context.Context, tx eventstore.Tx) error { return execTx(ctx, tx, reset) }})
 		if err != nil {
 			return err
 		}
@@ -160,14 +153,17 @@ func (a *App) exec(ctx context.Context, stmts string) error {
 	if stmts == "" {
 		return nil
 	}
-	return a.store.Update(ctx, func(tx eventstore.Tx) error {
-		q, err := sqlOf(tx)
-		if err != nil {
-			return err
-		}
-		_, err = q.ExecContext(ctx, stmts)
+	return a.store.Update(ctx, func(tx eventstore.Tx) error { return execTx(ctx, tx, stmts) })
+}
+
+// execTx runs SQL statements through tx.
+func execTx(ctx context.Context, tx eventstore.Tx, stmts string) error {
+	q, err := sqlOf(tx)
+	if err != nil {
 		return err
-	})
+	}
+	_, err = q.ExecContext(ctx, stmts)
+	return err
 }
 
 // registryOf registers the event types of opts: those listed and those

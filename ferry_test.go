@@ -3,7 +3,8 @@ package ferry_test
 import (
 	"context"
 	"database/sql"
-	"errors"
+	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync/atomic"
@@ -16,11 +17,20 @@ import (
 	"github.com/ferrysync/ferry"
 	"github.com/ferrysync/ferry/aggregate"
 	"github.com/ferrysync/ferry/eventstore"
-	"github.com/ferrysync/ferry/eventstore/memory"
+	"github.com/ferrysync/ferry/internal/testutil"
 	"github.com/ferrysync/ferry/sync/synctest"
 )
 
-var testSecret = []byte("ferry-test-secret-0123456789abcdef")
+var (
+	testSecret = []byte("ferry-test-secret-0123456789abcdef")
+	bins       = testutil.Binaries{Packages: []string{synctest.SyncdPackage}}
+)
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	bins.Remove()
+	os.Exit(code)
+}
 
 // Named is a last-writer-wins payload.
 type Named struct {
@@ -34,22 +44,22 @@ var ItemNamed = ferry.Event[Named]("item:named", ferry.Check(func(n Named) error
 	return nil
 }))
 
-// stockProjection sums adjustments and keeps names, per stream.
-func stockProjection() ferry.Projection {
+// movesProjection logs every adjustment and name, one row per event.
+func movesProjection() ferry.Projection {
+	insert := func(ctx context.Context, tx *sql.Tx, e eventstore.Event, what string) error {
+		_, err := tx.ExecContext(ctx, `INSERT INTO moves (id, item, what) VALUES (?, ?, ?)`, e.ID, e.Stream, what)
+		return err
+	}
 	return ferry.Projection{
-		Name:   "stock",
-		Schema: `CREATE TABLE IF NOT EXISTS stock (item TEXT PRIMARY KEY, name TEXT NOT NULL DEFAULT '', qty INTEGER NOT NULL DEFAULT 0)`,
-		Reset:  `DELETE FROM stock`,
+		Name:   "moves",
+		Schema: `CREATE TABLE IF NOT EXISTS moves (id TEXT PRIMARY KEY, item TEXT NOT NULL, what TEXT NOT NULL)`,
+		Reset:  `DELETE FROM moves`,
 		Handlers: []ferry.Handler{
 			ferry.On(ItemAdjusted, func(ctx context.Context, tx *sql.Tx, e ferry.Stored[Adjusted]) error {
-				_, err := tx.ExecContext(ctx, `INSERT INTO stock (item, qty) VALUES (?, ?)
-					ON CONFLICT (item) DO UPDATE SET qty = qty + excluded.qty`, e.Stream, e.Data.By)
-				return err
+				return insert(ctx, tx, e.Event, fmt.Sprintf("%+d", e.Data.By))
 			}),
 			ferry.On(ItemNamed, func(ctx context.Context, tx *sql.Tx, e ferry.Stored[Named]) error {
-				_, err := tx.ExecContext(ctx, `INSERT INTO stock (item, name) VALUES (?, ?)
-					ON CONFLICT (item) DO UPDATE SET name = excluded.name`, e.Stream, e.Data.Name)
-				return err
+				return insert(ctx, tx, e.Event, e.Data.Name)
 			}),
 		},
 	}
@@ -63,12 +73,12 @@ func openApp(t *testing.T, path string, opts ferry.Options) *ferry.App {
 	return app
 }
 
-// stockRows reads the read model as "item name qty" lines.
-func stockRows(t *testing.T, app *ferry.App) []string {
+// moves reads the read model as "item what" lines, in event order.
+func moves(t *testing.T, app *ferry.App) []string {
 	t.Helper()
 	var out []string
 	require.NoError(t, app.Read(context.Background(), func(tx *sql.Tx) error {
-		rows, err := tx.Query(`SELECT item || ' ' || name || ' ' || qty FROM stock ORDER BY item`)
+		rows, err := tx.Query(`SELECT item || ' ' || what FROM moves ORDER BY id`)
 		if err != nil {
 			return err
 		}
@@ -124,27 +134,28 @@ func TestDeviceIsKept(t *testing.T) {
 // running or not; a write through Read's transaction fails.
 func TestAppendAndRead(t *testing.T) {
 	ctx := context.Background()
-	app := openApp(t, filepath.Join(t.TempDir(), "app.db"), ferry.Options{Projections: []ferry.Projection{stockProjection()}})
+	app := openApp(t, filepath.Join(t.TempDir(), "app.db"), ferry.Options{Projections: []ferry.Projection{movesProjection()}})
 	_, err := app.Append(ctx, "item/a", ItemNamed.New(Named{Name: " "}))
 	var ve *eventstore.ValidationError
 	require.ErrorAs(t, err, &ve)
 	assert.Equal(t, "data.name", ve.Field)
 	_, err = app.Append(ctx, "item/a", ItemNamed.New(Named{Name: "A"}), ItemAdjusted.New(Adjusted{By: 2}))
 	require.NoError(t, err)
-	assert.Equal(t, []string{"item/a A 2"}, stockRows(t, app), "Read catches up when not running")
+	assert.Equal(t, []string{"item/a A", "item/a +2"}, moves(t, app), "Read catches up when not running")
 
 	runCtx, cancel := context.WithCancel(ctx)
 	done := make(chan error, 1)
 	go func() { done <- app.Run(runCtx) }()
-	require.Eventually(t, func() bool { return errors.Is(app.Run(ctx), ferry.ErrRunning) }, 10*time.Second, time.Millisecond)
+	require.Eventually(t, app.IsRunning, 10*time.Second, time.Millisecond)
+	assert.ErrorIs(t, app.Run(ctx), ferry.ErrRunning)
 	_, err = app.Append(ctx, "item/a", ItemAdjusted.New(Adjusted{By: 3}))
 	require.NoError(t, err)
-	assert.Equal(t, []string{"item/a A 5"}, stockRows(t, app), "Read waits for the running projection")
+	assert.Equal(t, []string{"item/a A", "item/a +2", "item/a +3"}, moves(t, app), "Read waits for the running projection")
 	cancel()
 	require.NoError(t, <-done)
 
 	err = app.Read(ctx, func(tx *sql.Tx) error {
-		_, err := tx.Exec(`DELETE FROM stock`)
+		_, err := tx.Exec(`DELETE FROM moves`)
 		return err
 	})
 	assert.Error(t, err, "Read is read-only")
@@ -202,9 +213,9 @@ func TestRejectedEventLeavesReadModel(t *testing.T) {
 	for _, running := range []bool{false, true} {
 		t.Run(map[bool]string{false: "sync", true: "run"}[running], func(t *testing.T) {
 			ctx := context.Background()
-			url := synctest.ServeHub(t, testSecret, memory.New(eventstore.Config{Origin: "hub"}), nil)
+			url := synctest.StartSyncd(t, bins.Path(t, "syncd"), testSecret, nil, "--data-dir", t.TempDir()).URL()
 			var effects atomic.Int32
-			opts := ferry.Options{Device: "dev", Projections: []ferry.Projection{stockProjection()},
+			opts := ferry.Options{Device: "dev", Projections: []ferry.Projection{movesProjection()},
 				Effects: []ferry.Handler{ferry.Once(ItemAdjusted, "count", func(context.Context, ferry.Stored[Adjusted]) error {
 					effects.Add(1)
 					return nil
@@ -218,7 +229,7 @@ func TestRejectedEventLeavesReadModel(t *testing.T) {
 			_, err = app.Append(ctx, "ok/1", ItemAdjusted.New(Adjusted{By: 2}))
 			require.NoError(t, err)
 			require.NoError(t, app.CatchUp(ctx))
-			require.Equal(t, []string{"ok/1  3", "secret/1 S 7"}, stockRows(t, app), "projected before the push")
+			require.Equal(t, []string{"ok/1 +1", "secret/1 S", "secret/1 +7", "ok/1 +2"}, moves(t, app), "projected before the push")
 
 			if running {
 				runCtx, cancel := context.WithCancel(ctx)
@@ -235,10 +246,10 @@ func TestRejectedEventLeavesReadModel(t *testing.T) {
 				assert.Len(t, res.Rejections, 2)
 				assert.Equal(t, 2, res.Pushed)
 			}
-			live := stockRows(t, app)
+			live := moves(t, app)
 			require.NoError(t, app.Rebuild(ctx))
-			rebuilt := stockRows(t, app)
-			assert.Equal(t, []string{"ok/1  3"}, rebuilt)
+			rebuilt := moves(t, app)
+			assert.Equal(t, []string{"ok/1 +1", "ok/1 +2"}, rebuilt)
 			assert.Equal(t, rebuilt, live, "after a live rejection the read model equals a rebuild")
 			assert.Equal(t, int32(3), effects.Load(), "effects ran once per local adjustment, none on rebuild")
 		})

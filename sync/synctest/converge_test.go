@@ -3,9 +3,12 @@ package synctest_test
 import (
 	"context"
 	"fmt"
+	"net/http/httptest"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -51,7 +54,25 @@ func hubBackends() []hubBackend {
 // and returns its WebSocket URL.
 func serveHub(t testing.TB, store eventstore.Store, mod func(*hub.Config)) string {
 	t.Helper()
-	return synctest.ServeHub(t, testSecret, store, mod)
+	cfg := hub.Config{Secret: testSecret, NodeID: "e2e", Stores: func(_ context.Context, tenant string) (eventstore.Store, error) {
+		if tenant != "acme" {
+			return nil, fmt.Errorf("unknown tenant %q", tenant)
+		}
+		return store, nil
+	}}
+	if mod != nil {
+		mod(&cfg)
+	}
+	srv, err := hub.New(cfg)
+	require.NoError(t, err)
+	ts := httptest.NewServer(srv.Handler())
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(ctx)
+		ts.Close()
+	})
+	return "ws" + strings.TrimPrefix(ts.URL, "http") + "/sync"
 }
 
 // permutations of three devices: the sync orders of the rounds.
