@@ -3,7 +3,6 @@ package ferry
 import (
 	"context"
 	"database/sql"
-	"errors"
 	"fmt"
 	"sync"
 	"time"
@@ -82,11 +81,7 @@ func (a *App) Sync(ctx context.Context) (SyncResult, error) {
 		return SyncResult{}, ErrNoHub
 	}
 	st, err := a.replicator.SyncOnce(ctx)
-	res := SyncResult{Pushed: st.Pushed, Pulled: st.Pulled, Inserted: st.Inserted, Cursor: st.Cursor}
-	var rerr *client.RejectedError
-	if errors.As(err, &rerr) {
-		res.Rejections, err = rerr.Rejections, nil
-	}
+	res := SyncResult{Pushed: st.Pushed, Pulled: st.Pulled, Inserted: st.Inserted, Cursor: st.Cursor, Rejections: st.Rejections}
 	n, cerr := a.catchUp(ctx)
 	res.Effects = n
 	if err != nil {

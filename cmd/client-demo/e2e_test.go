@@ -240,6 +240,7 @@ func TestEndToEndWatch(t *testing.T) {
 		t.Fatal("watch did not stop")
 	}
 	assert.Contains(t, errOut.String(), "online, caught up")
+	assert.NotContains(t, errOut.String(), "offline", "Ctrl-C ends the watch quietly")
 	assert.Equal(t, laptop.list(), phone.list())
 }
 

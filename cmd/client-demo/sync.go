@@ -54,16 +54,15 @@ func cmdSync(ctx context.Context, a *app, _ []string) error {
 	if serr := a.settle(ctx); serr != nil && err == nil {
 		return serr
 	}
-	if rej, ok := errors.AsType[*client.RejectedError](err); ok {
-		for _, x := range rej.Rejections {
-			fmt.Fprintf(a.stderr, "client-demo: warning: the hub rejected event %s (%s): %s\n", x.ID, x.Code, oneLine(x.Reason))
-		}
+	for _, x := range stats.Rejections {
+		fmt.Fprintf(a.stderr, "client-demo: warning: the hub rejected event %s (%s): %s\n", x.ID, x.Code, oneLine(x.Reason))
+	}
+	if len(stats.Rejections) > 0 {
 		// The read model showed those events when they were written; the
 		// fold now leaves them out. Replay so that both agree again.
 		if _, err := a.proj.Rebuild(ctx, resetReadModel); err != nil {
 			return fmt.Errorf("rebuild after rejections: %w", err)
 		}
-		err = nil
 	}
 	if err != nil {
 		return syncFailed(a, err)
@@ -81,8 +80,8 @@ func syncFailed(a *app, err error) error {
 	switch {
 	case errors.Is(err, client.ErrUnauthorized):
 		return syncError(fmt.Errorf("sync failed: the hub at %s refused the token (get a new one with syncd token)", a.g.server))
-	case errors.Is(err, client.ErrUnreachable):
-		return syncError(fmt.Errorf("sync failed: hub unreachable at %s: %s", a.g.server, after(err, client.ErrUnreachable)))
+	case errors.Is(err, client.ErrUnreachable): // the client's message names the URL
+		return syncError(fmt.Errorf("sync failed: hub unreachable at %s", after(err, client.ErrUnreachable)))
 	}
 	return syncError(fmt.Errorf("sync failed: %w", err))
 }
@@ -110,6 +109,8 @@ func watch(ctx context.Context, a *app) error {
 	r, err := a.replicator(func(p client.Progress) {
 		now := ""
 		switch {
+		case ctx.Err() != nil: // stopping (Ctrl-C): nothing to report
+			return
 		case p.Err != nil && errors.Is(p.Err, client.ErrUnauthorized):
 			cancel(syncFailed(a, p.Err))
 			return

@@ -79,9 +79,9 @@ func (r *Replicator) dial(ctx context.Context) (*conn, error) {
 			if resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden {
 				herr.cause = ErrUnauthorized
 			}
-			return nil, fmt.Errorf("client: connect %s: %w: %w", r.url, herr.cause, herr)
+			return nil, fmt.Errorf("%w: %s: %w", herr.cause, r.url, herr)
 		}
-		return nil, fmt.Errorf("client: connect %s: %w: %v", r.url, ErrUnreachable, err)
+		return nil, fmt.Errorf("%w: %s: %v", ErrUnreachable, r.url, err)
 	}
 	c := &conn{
 		ws:        ws,

@@ -79,8 +79,9 @@
 // push sends it and Status.Pending does not count it; the events behind it
 // keep flowing. It stays in the ledger with Event.Rejected set, so a
 // projector following ReadAll can undo what it did with it. Rejections
-// lists the rejections, Status.Rejected counts them, and SyncOnce returns
-// them in a *RejectedError (which does not mean the sync failed).
+// lists the rejections, Status.Rejected counts them, and SyncOnce lists
+// those of its session in Stats.Rejections (they are not an error: the
+// sync worked).
 //
 // # Persisted state
 //

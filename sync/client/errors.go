@@ -3,7 +3,6 @@ package client
 import (
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/ferrysync/ferry/sync/protocol"
@@ -24,8 +23,6 @@ var (
 	// ErrDisconnected means an established connection dropped before the
 	// sync finished (no error message from the hub, or an abnormal close).
 	ErrDisconnected = errors.New("client: disconnected")
-	// ErrRejected is what a *RejectedError unwraps to.
-	ErrRejected = errors.New("client: events rejected")
 	// ErrApply means pulled events could not be stored (the local
 	// registry refuses their type or payload, or their clock is too far
 	// ahead). The cursor did not move past them: they are pulled again on
@@ -52,36 +49,6 @@ type Rejection struct {
 
 	position int64 // the event's local position, for RejectProjectors
 }
-
-// RejectedError lists the events rejected during one SyncOnce. It does not
-// mean the sync failed: every other event was pushed and the pull finished.
-// It unwraps to ErrRejected.
-type RejectedError struct {
-	// Rejections lists the rejected events, in the order they were
-	// rejected.
-	Rejections []Rejection
-}
-
-// Error implements error.
-func (e *RejectedError) Error() string {
-	var b strings.Builder
-	fmt.Fprintf(&b, "client: %d event(s) rejected", len(e.Rejections))
-	for i, r := range e.Rejections {
-		if i == 3 {
-			b.WriteString(", ...")
-			break
-		}
-		sep := ": "
-		if i > 0 {
-			sep = ", "
-		}
-		fmt.Fprintf(&b, "%s%s (%s)", sep, r.ID, r.Code)
-	}
-	return b.String()
-}
-
-// Unwrap returns ErrRejected.
-func (e *RejectedError) Unwrap() error { return ErrRejected }
 
 // httpError is an upgrade the hub answered with a status other than 101.
 type httpError struct {

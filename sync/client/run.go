@@ -13,10 +13,9 @@ import (
 // caught up, and disconnects. It returns what it did even when it fails
 // part-way (everything counted is durably applied).
 //
-// The error is nil when everything was pushed and pulled; a *RejectedError
-// (errors.Is ErrRejected) when that is so but the hub refused some events,
-// which are recorded as rejected and never pushed again; otherwise it
-// unwraps to ErrUnauthorized, ErrUnreachable, ErrDisconnected, ErrApply,
+// The error is nil when everything was pushed and pulled, also when the hub
+// refused some events: those are listed in Stats.Rejections, recorded as
+// rejected and never pushed again. Otherwise it unwraps to ErrUnauthorized, ErrUnreachable, ErrDisconnected, ErrApply,
 // a *protocol.Error sent by the hub, a store error, or ctx's error.
 func (r *Replicator) SyncOnce(ctx context.Context) (Stats, error) {
 	if err := r.lock(ctx); err != nil {
@@ -28,9 +27,7 @@ func (r *Replicator) SyncOnce(ctx context.Context) (Stats, error) {
 	if s != nil {
 		st = s.stats
 		st.Cursor, st.Head = s.cursor, s.head
-		if err == nil && len(s.rejections) > 0 {
-			err = &RejectedError{Rejections: s.rejections}
-		}
+		st.Rejections = s.rejections
 	}
 	return st, err
 }

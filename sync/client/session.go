@@ -20,6 +20,9 @@ type Stats struct {
 	Pushed int
 	// Rejected counts local events rejected, by the hub or locally.
 	Rejected int
+	// Rejections lists them, in the order they were rejected. A rejection
+	// does not make the sync fail.
+	Rejections []Rejection
 	// Pulled counts events received from the hub and applied, including
 	// this store's own events coming back and events it already held.
 	Pulled int
