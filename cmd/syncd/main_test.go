@@ -316,15 +316,6 @@ func TestSyncdCannotStart(t *testing.T) {
 	}
 }
 
-func TestTenantFile(t *testing.T) {
-	a, b := tenantFile("acme/../x"), tenantFile("acme_.._x")
-	assert.NotEqual(t, a, b)
-	assert.NotContains(t, a, "/")
-	assert.True(t, strings.HasPrefix(a, "acme____x-"))
-	assert.Equal(t, a, tenantFile("acme/../x"))
-	assert.LessOrEqual(t, len(tenantFile(strings.Repeat("é", 300))), 80)
-}
-
 // TestSyncdTwoNodesPostgres runs two syncd processes on one PostgreSQL: a
 // client of node 1 writes, a client of node 2 sees it live.
 func TestSyncdTwoNodesPostgres(t *testing.T) {
