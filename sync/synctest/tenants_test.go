@@ -6,7 +6,6 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -33,14 +32,8 @@ func procUsage(t testing.TB, pid int) (fds int, rssKB int64) {
 	t.Helper()
 	ents, err := os.ReadDir(fmt.Sprintf("/proc/%d/fd", pid))
 	require.NoError(t, err)
-	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	rssKB, err = procStatusKB(strconv.Itoa(pid), "VmRSS")
 	require.NoError(t, err)
-	for _, line := range strings.Split(string(status), "\n") {
-		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
-			rssKB, err = strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
-			require.NoError(t, err)
-		}
-	}
 	return len(ents), rssKB
 }
 
