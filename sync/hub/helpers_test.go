@@ -37,9 +37,15 @@ type tenantStores struct {
 }
 
 func newTenantStores(t testing.TB, open func(tenant string) (eventstore.Store, error)) *tenantStores {
+	return newTenantPool(t, 0, open)
+}
+
+// newTenantPool is newTenantStores keeping at most maxOpen stores open (0:
+// the default).
+func newTenantPool(t testing.TB, maxOpen int, open func(tenant string) (eventstore.Store, error)) *tenantStores {
 	pool := tenants.New(func(_ context.Context, tenant string) (tenants.Store, error) {
 		return open(tenant)
-	}, tenants.Options{})
+	}, tenants.Options{MaxOpen: maxOpen})
 	t.Cleanup(func() { _ = pool.Close() })
 	return &tenantStores{Pool: pool}
 }
