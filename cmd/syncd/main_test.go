@@ -303,10 +303,16 @@ func TestSyncdCannotStart(t *testing.T) {
 		"database unreachable": {"--data-dir", dir, "--postgres", "postgres://nobody@127.0.0.1:1/none?connect_timeout=2"},
 		"half tls":             {"--data-dir", dir, "--tls-cert", "cert.pem"},
 		"token without tenant": {"token", "--data-dir", dir},
+		"no open tenants":      {"--data-dir", dir, "--max-open-tenants", "0"},
+		"bad open tenants env": {"FERRY_MAX_OPEN_TENANTS=lots", "--data-dir", dir},
 	}
 	for name, args := range cases {
 		t.Run(name, func(t *testing.T) {
-			out, errOut, err := runCmd(t, nil, args...)
+			var env []string
+			if strings.Contains(args[0], "=") {
+				env, args = args[:1], args[1:]
+			}
+			out, errOut, err := runCmd(t, env, args...)
 			var exit *exec.ExitError
 			require.ErrorAs(t, err, &exit)
 			assert.NotZero(t, exit.ExitCode())
