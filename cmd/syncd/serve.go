@@ -60,8 +60,8 @@ events they wrote and pull everyone else's. /healthz reports liveness and
 
 With no --postgres, each tenant's ledger is an SQLite file in --data-dir:
 one command starts a working hub. Up to --max-open-tenants of them stay
-open; idle ones beyond it are closed and reopened when needed. With --postgres, any number of syncd
-processes can share the database.
+open; idle ones beyond it are closed and reopened when needed. With
+--postgres, any number of syncd processes can share the database.
 
 The token signing secret is FERRY_SECRET, else --secret-file, else the
 file "secret" in --data-dir, generated on first start.
