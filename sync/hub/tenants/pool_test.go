@@ -268,3 +268,32 @@ func TestSQLiteReopen(t *testing.T) {
 	}
 	assert.Equal(t, []string{e.ID}, ids)
 }
+
+// Under concurrent Acquires and releases of more tenants than the bound, a
+// store is never closed while held, and the pool ends within its bound.
+func TestPoolConcurrentChurn(t *testing.T) {
+	o := &opener{}
+	p := newPool(t, o, 3)
+	var wg sync.WaitGroup
+	for g := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range 200 {
+				l, release, err := p.Acquire(context.Background(), fmt.Sprint("t", (g*7+i)%10))
+				if !assert.NoError(t, err) {
+					return
+				}
+				s := l.(*fakeStore)
+				assert.False(t, s.closed.Load(), "handed out closed")
+				_, err = l.Head(context.Background())
+				assert.NoError(t, err)
+				assert.False(t, s.closed.Load(), "closed while held")
+				release()
+			}
+		}()
+	}
+	wg.Wait()
+	assert.LessOrEqual(t, p.Open(), 3)
+	assert.Equal(t, o.opens()-len(o.closed()), p.Open(), "every store not pooled was closed")
+}
