@@ -41,7 +41,7 @@ var errConnClosed = errors.New("hub: connection closed")
 type conn struct {
 	s      *Server
 	ws     *websocket.Conn
-	store  eventstore.Store
+	store  Ledger
 	claims Claims
 	scope  scope
 	log    *slog.Logger
@@ -79,7 +79,7 @@ type closeReq struct {
 	drain bool            // write the queued frames first
 }
 
-func newConn(s *Server, ws *websocket.Conn, store eventstore.Store, claims Claims, remote string) *conn {
+func newConn(s *Server, ws *websocket.Conn, store Ledger, claims Claims, remote string) *conn {
 	ctx, cancel := context.WithCancel(s.baseCtx)
 	return &conn{
 		s:      s,
