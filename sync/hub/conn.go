@@ -12,7 +12,6 @@ import (
 
 	"github.com/gorilla/websocket"
 
-	"github.com/ferrysync/ferry/eventstore"
 	"github.com/ferrysync/ferry/sync/protocol"
 )
 

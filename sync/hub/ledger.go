@@ -11,7 +11,7 @@ import (
 // and no others. Every eventstore.Store is a Ledger.
 type Ledger interface {
 	// Insert stores remote events idempotently by id (see
-	// eventstore.Writer.Insert).
+	// eventstore.Store.Insert).
 	Insert(ctx context.Context, events ...eventstore.Event) ([]eventstore.InsertResult, error)
 	// ReadAll reads the ledger after a position (see
 	// eventstore.Reader.ReadAll).

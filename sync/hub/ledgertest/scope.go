@@ -12,7 +12,6 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/ferrysync/ferry/eventstore"
 	"github.com/ferrysync/ferry/sync/hub"
 	"github.com/ferrysync/ferry/sync/protocol"
 )
@@ -58,7 +57,7 @@ func testScope(t *testing.T, l hub.Ledger) {
 	assert.Equal(t, []string{"note/2"}, streams)
 
 	// A push outside the token's scope is refused and stores nothing.
-	tasks.send(t, &protocol.Push{Batch: "b1", Events: []eventstore.Event{newEvent("note/3", "dev-a"), newEvent("task/4", "dev-a")}})
+	tasks.send(t, &protocol.Push{Batch: "b1", Events: []protocol.Event{protocol.FromStored(newEvent("note/3", "dev-a")), protocol.FromStored(newEvent("task/4", "dev-a"))}})
 	var ack *protocol.Ack
 	tasks.pull(t, func(m protocol.Message) bool { ack, _ = m.(*protocol.Ack); return ack != nil })
 	require.Len(t, ack.Results, 2)
@@ -118,7 +117,7 @@ func (c *client) pull(t *testing.T, stop func(protocol.Message) bool) (streams [
 	}
 }
 
-func appendStreams(streams []string, events []eventstore.Event) []string {
+func appendStreams(streams []string, events []protocol.Event) []string {
 	for _, e := range events {
 		streams = append(streams, e.Stream)
 	}
