@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 
 	"github.com/ferrysync/ferry/sync/hub"
@@ -29,6 +30,7 @@ const (
 	envTLSKey     = "FERRY_TLS_KEY"
 	envNodeID     = "FERRY_NODE_ID"
 	envLogLevel   = "FERRY_LOG_LEVEL"
+	envMaxOpen    = "FERRY_MAX_OPEN_TENANTS"
 )
 
 // secretFileName is the generated secret's name in the data directory.
@@ -48,6 +50,20 @@ func envOr(getenv func(string) string, key, def string) string {
 		return v
 	}
 	return def
+}
+
+// envInt returns getenv(key) as an int, def when it is empty, or an error
+// naming key when it is not a number.
+func envInt(getenv func(string) string, key string, def int) (int, error) {
+	v := getenv(key)
+	if v == "" {
+		return def, nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil {
+		return def, fmt.Errorf("%s=%q: want a number", key, v)
+	}
+	return n, nil
 }
 
 // register adds the shared flags to fs.

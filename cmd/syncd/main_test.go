@@ -203,10 +203,16 @@ func TestSyncdCannotStart(t *testing.T) {
 		"database unreachable": {"--data-dir", dir, "--postgres", "postgres://nobody@127.0.0.1:1/none?connect_timeout=2"},
 		"half tls":             {"--data-dir", dir, "--tls-cert", "cert.pem"},
 		"token without tenant": {"token", "--data-dir", dir},
+		"no open tenants":      {"--data-dir", dir, "--max-open-tenants", "0"},
+		"bad open tenants env": {"FERRY_MAX_OPEN_TENANTS=lots", "--data-dir", dir},
 	}
 	for name, args := range cases {
 		t.Run(name, func(t *testing.T) {
-			out, errOut, err := runCmd(t, nil, args...)
+			var env []string
+			if strings.Contains(args[0], "=") {
+				env, args = args[:1], args[1:]
+			}
+			out, errOut, err := runCmd(t, env, args...)
 			var exit *exec.ExitError
 			require.ErrorAs(t, err, &exit)
 			assert.NotZero(t, exit.ExitCode())
@@ -214,15 +220,6 @@ func TestSyncdCannotStart(t *testing.T) {
 			assert.Contains(t, errOut, "syncd: ")
 		})
 	}
-}
-
-func TestTenantFile(t *testing.T) {
-	a, b := tenantFile("acme/../x"), tenantFile("acme_.._x")
-	assert.NotEqual(t, a, b)
-	assert.NotContains(t, a, "/")
-	assert.True(t, strings.HasPrefix(a, "acme____x-"))
-	assert.Equal(t, a, tenantFile("acme/../x"))
-	assert.LessOrEqual(t, len(tenantFile(strings.Repeat("é", 300))), 80)
 }
 
 // TestSyncdTwoNodesPostgres runs two syncd processes on one PostgreSQL: a

@@ -11,10 +11,12 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/ferrysync/ferry/eventstore/postgres"
 	"github.com/ferrysync/ferry/sync/hub"
+	"github.com/ferrysync/ferry/sync/hub/tenants"
 )
 
 // shutdownTimeout bounds the graceful shutdown after SIGINT or SIGTERM.
@@ -29,6 +31,7 @@ type serveFlags struct {
 	tlsCert  string
 	tlsKey   string
 	nodeID   string
+	maxOpen  int
 }
 
 func parseServe(args []string, getenv func(string) string) (*serveFlags, error) {
@@ -42,6 +45,9 @@ func parseServe(args []string, getenv func(string) string) (*serveFlags, error) 
 		"PostgreSQL schema holding the tables; hubs sharing a database share a schema (env "+envSchema+")")
 	fs.StringVar(&f.tlsCert, "tls-cert", getenv(envTLSCert), "TLS certificate file; serves wss:// with --tls-key (env "+envTLSCert+")")
 	fs.StringVar(&f.tlsKey, "tls-key", getenv(envTLSKey), "TLS private key file (env "+envTLSKey+")")
+	maxOpen, envErr := envInt(getenv, envMaxOpen, tenants.DefaultMaxOpen)
+	fs.IntVar(&f.maxOpen, "max-open-tenants", maxOpen,
+		"tenant stores kept open; idle ones beyond it are closed, least recently used first (env "+envMaxOpen+")")
 	fs.StringVar(&f.nodeID, "node-id", getenv(envNodeID), "name of this node in Welcome messages and logs (env "+envNodeID+"; default: the host name)")
 	fs.Usage = func() {
 		fmt.Fprint(os.Stderr, `Usage: syncd [flags]
@@ -53,8 +59,9 @@ events they wrote and pull everyone else's. /healthz reports liveness and
 /readyz readiness (it checks the database).
 
 With no --postgres, each tenant's ledger is an SQLite file in --data-dir:
-one command starts a working hub. With --postgres, any number of syncd
-processes can share the database.
+one command starts a working hub. Up to --max-open-tenants of them stay
+open; idle ones beyond it are closed and reopened when needed. With
+--postgres, any number of syncd processes can share the database.
 
 The token signing secret is FERRY_SECRET, else --secret-file, else the
 file "secret" in --data-dir, generated on first start.
@@ -67,10 +74,14 @@ Flags:
 		return nil, err
 	}
 	switch {
+	case envErr != nil:
+		return nil, envErr
 	case fs.NArg() > 0:
 		return nil, fmt.Errorf("unknown command %q (want token, or flags only)", fs.Arg(0))
 	case (f.tlsCert == "") != (f.tlsKey == ""):
 		return nil, errors.New("--tls-cert and --tls-key go together")
+	case f.maxOpen < 1:
+		return nil, fmt.Errorf("--max-open-tenants %d: want at least 1", f.maxOpen)
 	}
 	if f.nodeID == "" {
 		f.nodeID, _ = os.Hostname()
@@ -98,10 +109,11 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	}
 
 	var (
-		stores  *tenantStores
+		pool    *tenants.Pool
 		ready   func(context.Context) error
 		backend string
 	)
+	popts := tenants.Options{MaxOpen: f.maxOpen, Logger: log}
 	if f.postgres != "" {
 		octx, cancel := context.WithTimeout(ctx, 30*time.Second)
 		db, err := postgres.Open(octx, f.postgres, postgres.Options{Schema: f.schema, Logger: log})
@@ -110,21 +122,21 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 			return err
 		}
 		defer db.Close()
-		stores, ready, backend = postgresStores(db), db.Pool().Ping, "postgres"
+		pool, ready, backend = tenants.Postgres(db, popts), db.Pool().Ping, "postgres"
 	} else {
-		if stores, err = sqliteStores(f.dataDir, log); err != nil {
+		if pool, err = tenants.SQLite(filepath.Join(f.dataDir, "tenants"), popts); err != nil {
 			return err
 		}
 		ready = func(context.Context) error { _, err := os.Stat(f.dataDir); return err }
 		backend = "sqlite"
 	}
 	defer func() {
-		if cerr := stores.close(); cerr != nil && err == nil {
+		if cerr := pool.Close(); cerr != nil && err == nil {
 			err = fmt.Errorf("close stores: %w", cerr)
 		}
 	}()
 
-	srv, err := hub.New(hub.Config{Stores: stores.get, Secret: secret, NodeID: f.nodeID, Ready: ready, Logger: log})
+	srv, err := hub.New(hub.Config{Ledgers: pool, Secret: secret, NodeID: f.nodeID, Ready: ready, Logger: log})
 	if err != nil {
 		return err
 	}

@@ -24,5 +24,5 @@ func ExampleConfig() {
 	fmt.Println(cfg.Registry.Types())
 	// Output:
 	// storetest-node
-	// [test:created test:note test:renamed]
+	// [test:counted test:created test:note test:renamed]
 }

@@ -21,8 +21,8 @@ func Example() {
 	secret := []byte("an example secret of 32+ bytes!!")
 	hubStore := memory.New(eventstore.Config{Origin: "hub"})
 	srv, _ := hub.New(hub.Config{
-		Stores: func(context.Context, string) (eventstore.Store, error) { return hubStore, nil },
-		Secret: secret,
+		Ledgers: hub.LedgerFunc(func(context.Context, string) (hub.Ledger, error) { return hubStore, nil }),
+		Secret:  secret,
 	})
 	web := httptest.NewServer(srv.Handler())
 	defer web.Close()
@@ -130,8 +130,8 @@ func ExampleConfig_projectors() {
 		}})
 	}
 	srv, _ := hub.New(hub.Config{
-		Stores: func(context.Context, string) (eventstore.Store, error) { return hubStore, nil },
-		Secret: secret,
+		Ledgers: hub.LedgerFunc(func(context.Context, string) (hub.Ledger, error) { return hubStore, nil }),
+		Secret:  secret,
 	})
 	web := httptest.NewServer(srv.Handler())
 	defer web.Close()

@@ -60,7 +60,9 @@ func newTestHub(t testing.TB, mod ...func(*hub.Config)) *testHub {
 // start serves a new hub.Server on ln, over the same tenant stores.
 func (h *testHub) start(ln net.Listener) {
 	h.t.Helper()
-	cfg := hub.Config{Stores: h.store, Secret: testSecret}
+	cfg := hub.Config{Ledgers: hub.LedgerFunc(func(ctx context.Context, tenant string) (hub.Ledger, error) {
+		return h.store(ctx, tenant)
+	}), Secret: testSecret}
 	for _, m := range h.mod {
 		m(&cfg)
 	}
@@ -102,7 +104,7 @@ func (h *testHub) restart() {
 // URL is the WebSocket endpoint.
 func (h *testHub) URL() string { return "ws://" + h.addr + "/sync" }
 
-// store is the hub.Config.Stores function.
+// store returns tenant's store, made on first use.
 func (h *testHub) store(_ context.Context, tenant string) (eventstore.Store, error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()

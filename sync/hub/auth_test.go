@@ -82,9 +82,7 @@ func TestAuthRefusedBeforeUpgrade(t *testing.T) {
 		})
 	}
 	// Nothing was opened for anyone.
-	h.stores.mu.Lock()
-	assert.Empty(t, h.stores.m)
-	h.stores.mu.Unlock()
+	assert.Zero(t, h.stores.Open())
 }
 
 func TestAuthAccessTokenQuery(t *testing.T) {

@@ -12,7 +12,6 @@ import (
 
 	"github.com/gorilla/websocket"
 
-	"github.com/ferrysync/ferry/eventstore"
 	"github.com/ferrysync/ferry/sync/protocol"
 )
 
@@ -41,7 +40,7 @@ var errConnClosed = errors.New("hub: connection closed")
 type conn struct {
 	s      *Server
 	ws     *websocket.Conn
-	store  eventstore.Store
+	store  Ledger
 	claims Claims
 	scope  scope
 	log    *slog.Logger
@@ -79,7 +78,7 @@ type closeReq struct {
 	drain bool            // write the queued frames first
 }
 
-func newConn(s *Server, ws *websocket.Conn, store eventstore.Store, claims Claims, remote string) *conn {
+func newConn(s *Server, ws *websocket.Conn, store Ledger, claims Claims, remote string) *conn {
 	ctx, cancel := context.WithCancel(s.baseCtx)
 	return &conn{
 		s:      s,

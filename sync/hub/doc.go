@@ -11,9 +11,17 @@
 // bearer may read and write. A missing, malformed, forged, expired or
 // tenant-less token, or one signed with any algorithm but HS256 ("none"
 // included), is refused with HTTP 401 before the upgrade; nothing flows.
-// The tenant comes only from the verified token: Config.Stores hands the
-// Server a store scoped to it, so a connection can neither read nor write
+// The tenant comes only from the verified token: Config.Ledgers hands the
+// Server a ledger scoped to it, so a connection can neither read nor write
 // another tenant's events.
+//
+// # Ledgers
+//
+// The hub needs four methods of a tenant's store, the Ledger interface
+// (every eventstore.Store is one). Config.Ledgers lends a ledger to each
+// connection and takes it back when the connection has ended; package
+// sync/hub/tenants pools them, opening a tenant's store on demand and
+// closing idle ones beyond a bound (syncd's --max-open-tenants).
 //
 // # One connection
 //

@@ -25,12 +25,12 @@ func Example() {
 	srv, err := hub.New(hub.Config{
 		Secret: secret,
 		NodeID: "node-1",
-		Stores: func(_ context.Context, tenant string) (eventstore.Store, error) {
+		Ledgers: hub.LedgerFunc(func(_ context.Context, tenant string) (hub.Ledger, error) {
 			if tenant != "acme" {
 				return nil, fmt.Errorf("unknown tenant %q", tenant)
 			}
 			return acme, nil
-		},
+		}),
 	})
 	if err != nil {
 		fmt.Println(err)

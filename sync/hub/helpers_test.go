@@ -8,7 +8,6 @@ import (
 	"net/http/httptest"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -21,6 +20,7 @@ import (
 	"github.com/ferrysync/ferry/eventstore/sqlite"
 	"github.com/ferrysync/ferry/internal/pgtest"
 	"github.com/ferrysync/ferry/sync/hub"
+	"github.com/ferrysync/ferry/sync/hub/tenants"
 	"github.com/ferrysync/ferry/sync/protocol"
 )
 
@@ -30,47 +30,34 @@ var testSecret = []byte("0123456789abcdef0123456789abcdef")
 // test instead of hanging it.
 const ioTimeout = 20 * time.Second
 
-// tenantStores hands out one store per tenant, opened on first use, and
-// closes them when the test ends.
+// tenantStores is the hub's pool of tenant stores (sync/hub/tenants) over
+// an open function, closed when the test ends.
 type tenantStores struct {
-	mu   sync.Mutex
-	m    map[string]eventstore.Store
-	open func(tenant string) (eventstore.Store, error)
+	*tenants.Pool
 }
 
 func newTenantStores(t testing.TB, open func(tenant string) (eventstore.Store, error)) *tenantStores {
-	ts := &tenantStores{m: make(map[string]eventstore.Store), open: open}
-	t.Cleanup(func() {
-		ts.mu.Lock()
-		defer ts.mu.Unlock()
-		for _, s := range ts.m {
-			_ = s.Close()
-		}
-	})
-	return ts
+	return newTenantPool(t, 0, open)
 }
 
-// get is a hub.Config.Stores function.
-func (ts *tenantStores) get(_ context.Context, tenant string) (eventstore.Store, error) {
-	ts.mu.Lock()
-	defer ts.mu.Unlock()
-	if s, ok := ts.m[tenant]; ok {
-		return s, nil
-	}
-	s, err := ts.open(tenant)
-	if err != nil {
-		return nil, err
-	}
-	ts.m[tenant] = s
-	return s, nil
+// newTenantPool is newTenantStores keeping at most maxOpen stores open (0:
+// the default).
+func newTenantPool(t testing.TB, maxOpen int, open func(tenant string) (eventstore.Store, error)) *tenantStores {
+	pool := tenants.New(func(_ context.Context, tenant string) (tenants.Store, error) {
+		return open(tenant)
+	}, tenants.Options{MaxOpen: maxOpen})
+	t.Cleanup(func() { _ = pool.Close() })
+	return &tenantStores{Pool: pool}
 }
 
-// must returns tenant's store, failing the test on error.
+// must returns tenant's store, held until the test ends, failing the test
+// on error.
 func (ts *tenantStores) must(t testing.TB, tenant string) eventstore.Store {
 	t.Helper()
-	s, err := ts.get(context.Background(), tenant)
+	l, release, err := ts.Acquire(context.Background(), tenant)
 	require.NoError(t, err)
-	return s
+	t.Cleanup(release)
+	return l.(eventstore.Store)
 }
 
 // storeBackend makes the tenant stores of a hub.
@@ -138,7 +125,7 @@ type harness struct {
 // newHarness starts a hub over stores; mod adjusts its config.
 func newHarness(t testing.TB, stores *tenantStores, mod func(*hub.Config)) *harness {
 	t.Helper()
-	cfg := hub.Config{Stores: stores.get, Secret: testSecret, NodeID: "test"}
+	cfg := hub.Config{Ledgers: stores, Secret: testSecret, NodeID: "test"}
 	if mod != nil {
 		mod(&cfg)
 	}
@@ -357,7 +344,7 @@ func stored(events []protocol.Event) []eventstore.Event {
 }
 
 // head returns the head of s.
-func head(t testing.TB, s eventstore.Store) int64 {
+func head(t testing.TB, s hub.Ledger) int64 {
 	t.Helper()
 	h, err := s.Head(context.Background())
 	require.NoError(t, err)
@@ -365,7 +352,7 @@ func head(t testing.TB, s eventstore.Store) int64 {
 }
 
 // seed inserts events into s as if pushed earlier.
-func seed(t testing.TB, s eventstore.Store, events []eventstore.Event) {
+func seed(t testing.TB, s hub.Ledger, events []eventstore.Event) {
 	t.Helper()
 	for len(events) > 0 {
 		n := min(len(events), 500)

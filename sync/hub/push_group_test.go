@@ -30,7 +30,7 @@ func groupConn(t *testing.T) (*conn, *countingStore) {
 	reg := eventstore.NewRegistry(eventstore.EventType{Name: "note:added"})
 	store := &countingStore{Store: memory.New(eventstore.Config{Registry: reg})}
 	t.Cleanup(func() { _ = store.Close() })
-	s, err := New(Config{Stores: func(context.Context, string) (eventstore.Store, error) { return store, nil },
+	s, err := New(Config{Ledgers: LedgerFunc(func(context.Context, string) (Ledger, error) { return store, nil }),
 		Secret: []byte("0123456789abcdef0123456789abcdef")})
 	require.NoError(t, err)
 	c := newConn(s, nil, store, Claims{Tenant: "acme", Subject: "d", Streams: []string{"task/"}}, "test")

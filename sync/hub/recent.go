@@ -46,8 +46,8 @@ type recentLog struct {
 	pending int           // inserts in progress on this node
 	changed chan struct{} // closed (and replaced) when an insert ends
 
-	store eventstore.Store // the store whose positions these are
-	users int              // under Server.recentMu: connections using it
+	store Ledger // the store whose positions these are
+	users int    // under Server.recentMu: connections using it
 
 	head     int64              // the highest position known committed
 	headErr  error              // the watcher's last Store.Wait failure
@@ -55,6 +55,7 @@ type recentLog struct {
 	watchCtx context.Context    // the watcher's context
 	stop     context.CancelFunc // stops the watcher
 	watching bool               // the watcher was started
+	watched  chan struct{}      // closed when the started watcher returned
 
 	frameMu sync.Mutex
 	frames  [liveFrames]liveFrame // Live frames encoded lately, by range
@@ -126,8 +127,8 @@ func (r *recentLog) waitHead(ctx context.Context, cursor int64) (int64, error) {
 	for {
 		r.mu.Lock()
 		if !r.watching { // started by the first live reader
-			r.watching = true
-			go r.watch(r.watchCtx)
+			r.watching, r.watched = true, make(chan struct{})
+			go func() { defer close(r.watched); r.watch(r.watchCtx) }()
 		}
 		head, err := r.head, r.headErr
 		if head > cursor {
@@ -323,7 +324,7 @@ func ownData(events []eventstore.Event) []eventstore.Event {
 // store cannot be told apart from another (not comparable) or the tenant's
 // log belongs to another store that is still in use. Each non-nil result
 // is released with releaseRecent.
-func (s *Server) acquireRecent(tenant string, store eventstore.Store) *recentLog {
+func (s *Server) acquireRecent(tenant string, store Ledger) *recentLog {
 	if store == nil || !reflect.TypeOf(store).Comparable() {
 		return nil
 	}
@@ -346,20 +347,26 @@ func (s *Server) acquireRecent(tenant string, store eventstore.Store) *recentLog
 }
 
 // releaseRecent gives back a log from acquireRecent; the last user's
-// release drops it.
+// release drops it and returns once its watcher has stopped using the
+// store, so that the caller may release the store.
 func (s *Server) releaseRecent(tenant string, r *recentLog) {
 	if r == nil {
 		return
 	}
 	s.recentMu.Lock()
-	defer s.recentMu.Unlock()
 	r.users--
+	var watched chan struct{}
 	if r.users == 0 && s.recent[tenant] == r {
 		delete(s.recent, tenant)
 		r.stop()
 		r.mu.Lock()
 		s.recentTotal.Add(-int64(r.bytes))
 		r.reset()
+		watched = r.watched
 		r.mu.Unlock()
+	}
+	s.recentMu.Unlock()
+	if watched != nil {
+		<-watched
 	}
 }

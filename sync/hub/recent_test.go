@@ -163,7 +163,7 @@ func TestOwnData(t *testing.T) {
 }
 
 func TestAcquireRecent(t *testing.T) {
-	s, err := New(Config{Stores: func(context.Context, string) (eventstore.Store, error) { return nil, nil },
+	s, err := New(Config{Ledgers: LedgerFunc(func(context.Context, string) (Ledger, error) { return nil, nil }),
 		Secret: []byte("0123456789abcdef0123456789abcdef")})
 	require.NoError(t, err)
 	a, b := &countingStore{}, &countingStore{}

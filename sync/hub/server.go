@@ -14,7 +14,6 @@ import (
 
 	"github.com/gorilla/websocket"
 
-	"github.com/ferrysync/ferry/eventstore"
 	"github.com/ferrysync/ferry/sync/protocol"
 )
 
@@ -51,10 +50,11 @@ const (
 
 // Config configures a Server.
 type Config struct {
-	// Stores returns the store holding tenant's ledger (required). It is
-	// called once per connection with the tenant named by the verified
-	// token; the Server never closes the stores it is given.
-	Stores func(ctx context.Context, tenant string) (eventstore.Store, error)
+	// Ledgers hands out the tenants' ledgers (required): one Acquire per
+	// connection, with the tenant named by the verified token, released
+	// when the connection has ended. The Server never closes a ledger;
+	// sync/hub/tenants pools them, closing idle ones.
+	Ledgers Ledgers
 	// Secret is the HS256 key tokens are signed with (required, at least
 	// MinSecretBytes).
 	Secret []byte
@@ -111,8 +111,8 @@ type Server struct {
 
 // New returns a Server for cfg, with defaults applied and cfg validated.
 func New(cfg Config) (*Server, error) {
-	if cfg.Stores == nil {
-		return nil, errors.New("hub: config: Stores is required")
+	if cfg.Ledgers == nil {
+		return nil, errors.New("hub: config: Ledgers is required")
 	}
 	if len(cfg.Secret) < MinSecretBytes {
 		return nil, fmt.Errorf("hub: config: Secret must be at least %d bytes", MinSecretBytes)
@@ -229,7 +229,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	defer s.wg.Done()
 
-	store, err := s.cfg.Stores(r.Context(), claims.Tenant)
+	store, release, err := s.cfg.Ledgers.Acquire(r.Context(), claims.Tenant)
 	if err != nil {
 		s.log.Error("open tenant store", slog.String(logTenant, claims.Tenant), slog.String(logErr, err.Error()))
 		perr := protocol.NewError(protocol.CodeInternal, "tenant store unavailable")
@@ -238,6 +238,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		refuse(w, http.StatusServiceUnavailable, perr)
 		return
 	}
+	defer release()
 	ws, err := s.upgrader.Upgrade(w, r, nil)
 	if err != nil {
 		return // the upgrader has answered

@@ -100,11 +100,11 @@ func TestHealthAndReadiness(t *testing.T) {
 }
 
 func TestNewValidatesConfig(t *testing.T) {
-	stores := func(context.Context, string) (eventstore.Store, error) { return nil, errors.New("x") }
+	stores := hub.LedgerFunc(func(context.Context, string) (hub.Ledger, error) { return nil, errors.New("x") })
 	for name, cfg := range map[string]hub.Config{
 		"no stores":    {Secret: testSecret},
-		"short secret": {Stores: stores, Secret: []byte("short")},
-		"bad limits":   {Stores: stores, Secret: testSecret, Limits: protocol.Limits{MaxFrameBytes: 1000}},
+		"short secret": {Ledgers: stores, Secret: []byte("short")},
+		"bad limits":   {Ledgers: stores, Secret: testSecret, Limits: protocol.Limits{MaxFrameBytes: 1000}},
 	} {
 		_, err := hub.New(cfg)
 		assert.Error(t, err, name)

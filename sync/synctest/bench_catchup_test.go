@@ -128,7 +128,7 @@ func childCatchUp() error {
 	if err != nil {
 		return err
 	}
-	startKB, err := procStatusKB("VmRSS")
+	startKB, err := procStatusKB("self", "VmRSS")
 	if err != nil {
 		return err
 	}
@@ -207,7 +207,7 @@ func childCatchUp() error {
 	if err := <-projDone; err != nil && !errors.Is(err, context.Canceled) {
 		return err
 	}
-	hwm, err := procStatusKB("VmHWM")
+	hwm, err := procStatusKB("self", "VmHWM")
 	if err != nil {
 		return err
 	}
@@ -434,9 +434,10 @@ func rawSQLiteInsert(ctx context.Context, path string, n int) (float64, error) {
 	return elapsed.Seconds(), nil
 }
 
-// procStatusKB returns a "kB" field of /proc/self/status.
-func procStatusKB(field string) (int64, error) {
-	f, err := os.Open("/proc/self/status")
+// procStatusKB returns a "kB" field of /proc/PROC/status (PROC: "self" or
+// a process id).
+func procStatusKB(proc, field string) (int64, error) {
+	f, err := os.Open("/proc/" + proc + "/status")
 	if err != nil {
 		return 0, err
 	}

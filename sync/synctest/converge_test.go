@@ -54,12 +54,12 @@ func hubBackends() []hubBackend {
 // and returns its WebSocket URL.
 func serveHub(t testing.TB, store eventstore.Store, mod func(*hub.Config)) string {
 	t.Helper()
-	cfg := hub.Config{Secret: testSecret, NodeID: "e2e", Stores: func(_ context.Context, tenant string) (eventstore.Store, error) {
+	cfg := hub.Config{Secret: testSecret, NodeID: "e2e", Ledgers: hub.LedgerFunc(func(_ context.Context, tenant string) (hub.Ledger, error) {
 		if tenant != "acme" {
 			return nil, fmt.Errorf("unknown tenant %q", tenant)
 		}
 		return store, nil
-	}}
+	})}
 	if mod != nil {
 		mod(&cfg)
 	}

@@ -149,6 +149,16 @@ func (p *Syncd) URL() string {
 	return "ws://" + p.Addr + "/sync"
 }
 
+// Pid returns the process id of the running process, 0 when none runs.
+func (p *Syncd) Pid() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.cmd == nil {
+		return 0
+	}
+	return p.cmd.Process.Pid
+}
+
 // Stderr returns everything syncd processes wrote on stderr so far.
 func (p *Syncd) Stderr() string {
 	p.mu.Lock()
