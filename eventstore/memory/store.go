@@ -68,6 +68,7 @@ func New(cfg eventstore.Config) *Store {
 		checkpoints: make(map[string]int64),
 		state:       make(map[string][]byte),
 	}
+	s.core.KeepUnknown = true
 	s.OutboxCommit = backend.OutboxCommit{AutoCommit: backend.AutoCommit{Update: s.Update}}
 	return s
 }

@@ -161,7 +161,14 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 	cfg := opts.Config
 	cfg.Origin = origin
 	s.core = backend.NewCore(cfg, origin)
+	s.core.KeepUnknown = true
 	s.OutboxCommit = backend.OutboxCommit{AutoCommit: backend.AutoCommit{Update: s.Update}}
+	if cfg.Registry != nil {
+		if _, err := s.Revive(ctx); err != nil {
+			_ = s.Close()
+			return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
+		}
+	}
 	return s, nil
 }
 

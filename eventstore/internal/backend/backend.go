@@ -21,6 +21,11 @@ type Core struct {
 	Logger   *slog.Logger
 	Notifier Notifier
 	OnAppend func(ctx context.Context, tx eventstore.Tx, events []eventstore.Event) error
+	// KeepUnknown makes PrepareInsert keep events the Registry refuses
+	// (an unknown type, a payload it cannot validate) with Unknown set,
+	// instead of failing. Edge backends set it; the envelope is always
+	// checked.
+	KeepUnknown bool
 }
 
 // NewCore fills cfg's defaults. origin is used when cfg.Origin is empty.
@@ -64,7 +69,7 @@ func (c *Core) PrepareAppend(writes []eventstore.Write) ([]eventstore.Event, err
 			if e.Origin == "" {
 				e.Origin = c.Origin
 			}
-			e.Position, e.HubPosition, e.Hydrated, e.Outdated, e.Rejected = 0, 0, false, false, false
+			e.Position, e.HubPosition, e.Hydrated, e.Outdated, e.Rejected, e.Unknown, e.Revived = 0, 0, false, false, false, false, 0
 			if err := c.check(&e); err != nil {
 				return nil, err
 			}
@@ -80,9 +85,16 @@ func (c *Core) PrepareAppend(writes []eventstore.Write) ([]eventstore.Event, err
 func (c *Core) PrepareInsert(events []eventstore.Event) ([]eventstore.Event, error) {
 	out := make([]eventstore.Event, len(events))
 	for i, e := range events {
-		e.Position, e.Hydrated, e.Outdated, e.Rejected = 0, true, false, false
-		if err := c.check(&e); err != nil {
+		e.Position, e.Hydrated, e.Outdated, e.Rejected, e.Unknown, e.Revived = 0, true, false, false, false, 0
+		e = e.WithDefaults()
+		if err := eventstore.ValidateEnvelope(e); err != nil {
 			return nil, err
+		}
+		if err := c.Registry.Validate(e); err != nil {
+			if !c.KeepUnknown {
+				return nil, err
+			}
+			e.Unknown = true
 		}
 		out[i] = e
 	}
@@ -106,6 +118,12 @@ func (c *Core) check(e *eventstore.Event) error {
 // eventstore.EventType.Commutative). Backends clear the flag they computed
 // for such events before storing it.
 func (c *Core) Commutative(typ string) bool { return c.Registry.Commutative(typ) }
+
+// Known reports whether the Registry now accepts e, stored Unknown: what
+// Reviver.Revive asks of every such event.
+func (c *Core) Known(e eventstore.Event) bool {
+	return c.Registry != nil && c.Registry.Validate(e) == nil
+}
 
 // AfterAppend runs the OnAppend hook, if any. Backends call it at the end of
 // Tx.Append, with the stored events (positions assigned) and the tx itself.
