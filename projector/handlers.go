@@ -59,8 +59,16 @@ func (k Kind) String() string {
 // so only All handlers (audit, counters) see it, whatever its other flags: a
 // rebuild leaves it out of read models. A read model that projected it live,
 // before the rejection arrived, drops it at the next rebuild.
+//
+// An event the store kept Unknown (a type or payload this app version's
+// Registry refuses) runs no handler: projectors skip it, and it is replayed
+// to On and All handlers once an upgraded app's store revives it (see
+// eventstore.Reviver). Its Once effects never run on this device: an event
+// that arrived through sync is not this device's to act on.
 func Gate(e eventstore.Event) Kind {
 	switch {
+	case e.Unknown:
+		return 0
 	case e.Rejected || e.Outdated:
 		return KindAll
 	case e.Hydrated:
