@@ -15,7 +15,7 @@ import (
 // fill sends pushes from the outbox until the pipeline is full or the
 // outbox has nothing more.
 func (s *session) fill(ctx context.Context) error {
-	for len(s.inflight) < s.r.cfg.Pipeline {
+	for len(s.inflight) < s.r.cfg.Pipeline && !s.settling {
 		batch, err := s.nextBatch(ctx)
 		if err != nil {
 			return err

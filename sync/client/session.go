@@ -54,6 +54,7 @@ type session struct {
 	ackedThrough  int64 // highest hub position acked in this session
 	inflight      []flight
 	drained       bool // the last outbox read found nothing more
+	settling      bool // ending: record acks, push nothing more (settle)
 
 	stats      Stats
 	rejections []Rejection
@@ -201,9 +202,13 @@ func (s *session) run(ctx context.Context) (err error) {
 					// one transaction, so a large backlog costs few commits.
 					var err error
 					if next, err = s.applyQueued(ctx, ev); err != nil {
+						s.settle(ctx)
 						return err
 					}
 				} else if err := s.handle(ctx, in.msg); err != nil {
+					if isApplyError(err) {
+						s.settle(ctx)
+					}
 					return err
 				}
 				if next == nil {
@@ -387,7 +392,7 @@ func (s *session) apply(ctx context.Context, pulled []protocol.Event, cursor int
 		if errors.Is(err, eventstore.ErrInvalidEvent) || errors.Is(err, eventstore.ErrUnknownEventType) || errors.Is(err, eventstore.ErrClockDrift) {
 			return fmt.Errorf("%w after cursor %d: %w", ErrApply, s.cursor, err)
 		}
-		return fmt.Errorf("client: apply pulled events: %w", err)
+		return &applyError{fmt.Errorf("client: apply pulled events: %w", err)}
 	}
 	for _, f := range committed {
 		f()
@@ -402,6 +407,21 @@ func (s *session) apply(ctx context.Context, pulled []protocol.Event, cursor int
 	s.head = max(s.head, next)
 	s.progress(nil)
 	return nil
+}
+
+// applyError is a failure to store pulled events for a reason of the
+// store's own (not the events'): the session ends, after settling its acks.
+type applyError struct{ err error }
+
+func (e *applyError) Error() string { return e.err.Error() }
+func (e *applyError) Unwrap() error { return e.err }
+
+// isApplyError reports whether err is the session's failure to apply
+// pulled events (ErrApply, or the store's own failure), rather than the
+// connection's.
+func isApplyError(err error) bool {
+	var ae *applyError
+	return errors.Is(err, ErrApply) || errors.As(err, &ae)
 }
 
 // projectError is a Projector's failure inside apply's transaction.

@@ -1,0 +1,133 @@
+package synctest_test
+
+import (
+	"context"
+	"encoding/json"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/ferrysync/ferry/eventstore"
+	"github.com/ferrysync/ferry/eventstore/sqlite"
+	"github.com/ferrysync/ferry/internal/testutil"
+	"github.com/ferrysync/ferry/sync/client"
+)
+
+// noteTypes are the event types of the notes app by version: version 2
+// adds note:tagged.
+func noteRegistry(version int) *eventstore.Registry {
+	r := eventstore.NewRegistry(eventstore.EventType{Name: "note:added", Data: eventstore.Required("text")})
+	if version >= 2 {
+		require := eventstore.Required("tag")
+		_ = r.Register(eventstore.EventType{Name: "note:tagged", Data: require})
+	}
+	return r
+}
+
+// noteDevice is a bare device of the notes app: a SQLite store of one
+// app version and its replicator.
+type noteDevice struct {
+	t     testing.TB
+	name  string
+	path  string
+	store *sqlite.Store
+	rep   *client.Replicator
+}
+
+// openNoteDevice opens (or reopens) the device's store with the registry
+// of version and a replicator to url. wall, when set, is the device's wall
+// clock.
+func openNoteDevice(t testing.TB, path, name string, version int, url string, wall func() time.Time) *noteDevice {
+	t.Helper()
+	clock := eventstore.NewClock()
+	if wall != nil {
+		clock = eventstore.NewClock(eventstore.WithWallClock(wall))
+	}
+	s, err := sqlite.Open(context.Background(), path, sqlite.Options{Config: eventstore.Config{
+		Origin: name, Registry: noteRegistry(version), Clock: clock}})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = s.Close() })
+	rep, err := client.New(s, client.Config{URL: url, Token: token(t, "acme", name),
+		Backoff: client.Backoff{Initial: 5 * time.Millisecond, Max: 50 * time.Millisecond}})
+	require.NoError(t, err)
+	return &noteDevice{t: t, name: name, path: path, store: s, rep: rep}
+}
+
+func newNoteDevice(t testing.TB, name string, version int, url string, wall func() time.Time) *noteDevice {
+	return openNoteDevice(t, filepath.Join(t.TempDir(), name+".db"), name, version, url, wall)
+}
+
+// write appends one event of typ to stream.
+func (d *noteDevice) write(stream, typ string, data any) eventstore.Event {
+	d.t.Helper()
+	b, err := json.Marshal(data)
+	require.NoError(d.t, err)
+	evs, err := d.store.Append(context.Background(), eventstore.Write{Stream: stream, Events: []eventstore.Event{{Type: typ, Data: b}}})
+	require.NoError(d.t, err, d.name)
+	return evs[0]
+}
+
+// syncOnce runs SyncOnce and requires success.
+func (d *noteDevice) syncOnce() client.Stats {
+	d.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
+	defer cancel()
+	st, err := d.rep.SyncOnce(ctx)
+	require.NoError(d.t, err, d.name)
+	return st
+}
+
+// pending returns the device's events the hub has not acknowledged.
+func (d *noteDevice) pending() []eventstore.Event {
+	d.t.Helper()
+	return testutil.Collect(d.t, d.store.ReadPending(context.Background(), 0, 0))
+}
+
+// Failure 1 of issue 15: a device on the old app version pulls events of a
+// type only the new version knows. It keeps them (flagged Unknown), applies
+// the events around them, and its own push is acknowledged: nothing stays
+// pending, and it is in step with the hub.
+func TestOldVersionKeepsSyncing(t *testing.T) {
+	for _, b := range syncdBackends() {
+		t.Run(b.name, func(t *testing.T) {
+			hub := startSyncd(t, nil, b.args(t)...)
+			newer := newNoteDevice(t, "newer", 2, hub.URL(), nil)
+			newer.write("n1", "note:added", map[string]string{"text": "a"})
+			newer.write("n1", "note:tagged", map[string]string{"tag": "x"})
+			newer.write("n2", "note:added", map[string]string{"text": "b"})
+			newer.syncOnce()
+
+			older := newNoteDevice(t, "older", 1, hub.URL(), nil)
+			mine := older.write("n3", "note:added", map[string]string{"text": "c"})
+			st := older.syncOnce()
+			assert.Equal(t, 1, st.Pushed)
+			assert.Zero(t, st.Rejected)
+			assert.EqualValues(t, 4, st.Cursor)
+			assert.Empty(t, older.pending(), "the hub stored the push: it is acknowledged")
+			all := testutil.Collect(t, older.store.ReadAll(context.Background(), 0, 0))
+			require.Len(t, all, 4)
+			unknown := 0
+			for _, e := range all {
+				if e.Unknown {
+					unknown++
+					assert.Equal(t, "note:tagged", e.Type)
+				}
+			}
+			assert.Equal(t, 1, unknown)
+
+			// It keeps syncing: more of both come and go.
+			newer.write("n1", "note:tagged", map[string]string{"tag": "y"})
+			newer.syncOnce()
+			older.write("n3", "note:added", map[string]string{"text": "d"})
+			st = older.syncOnce()
+			assert.EqualValues(t, 6, st.Cursor)
+			assert.Empty(t, older.pending())
+			st = newer.syncOnce()
+			assert.EqualValues(t, 6, st.Cursor)
+			_ = mine
+		})
+	}
+}
