@@ -141,6 +141,14 @@ type Reviver interface {
 	ReadRevived(ctx context.Context, after int64, limit int) iter.Seq2[Event, error]
 }
 
+// Clocked is implemented by stores that expose the HLC they stamp local
+// events with and observe remote ones on (Config.Clock, or the one they
+// made): the memory, SQLite and PostgreSQL stores. The sync client uses it
+// to correct the clock by the offset the hub reports.
+type Clocked interface {
+	Clock() *Clock
+}
+
 // StreamLister pages through the streams a store holds. Implemented by
 // stores.
 type StreamLister interface {

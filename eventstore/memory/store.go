@@ -287,3 +287,6 @@ func clone(b []byte) []byte {
 	}
 	return append(make([]byte, 0, len(b)), b...)
 }
+
+// Clock returns the HLC the store stamps and observes events with.
+func (s *Store) Clock() *eventstore.Clock { return s.core.Clock }

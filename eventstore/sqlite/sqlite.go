@@ -250,3 +250,6 @@ func (s *Store) Wait(ctx context.Context, after int64) (int64, error) {
 	}
 	return s.core.Wait(ctx, after, s.Head, pollInterval)
 }
+
+// Clock returns the HLC the store stamps and observes events with.
+func (s *Store) Clock() *eventstore.Clock { return s.core.Clock }

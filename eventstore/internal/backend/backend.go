@@ -24,13 +24,15 @@ type Core struct {
 	// KeepUnknown makes PrepareInsert keep events the Registry refuses
 	// (an unknown type, a payload it cannot validate) with Unknown set,
 	// instead of failing. Edge backends set it; the envelope is always
-	// checked.
-	KeepUnknown bool
+	// checked. Config.RefuseUnknown overrides it.
+	KeepUnknown   bool
+	refuseUnknown bool
 }
 
 // NewCore fills cfg's defaults. origin is used when cfg.Origin is empty.
 func NewCore(cfg eventstore.Config, origin string) *Core {
-	c := &Core{Registry: cfg.Registry, Clock: cfg.Clock, Origin: cfg.Origin, Logger: cfg.Logger, OnAppend: cfg.OnAppend}
+	c := &Core{Registry: cfg.Registry, Clock: cfg.Clock, Origin: cfg.Origin, Logger: cfg.Logger, OnAppend: cfg.OnAppend,
+		refuseUnknown: cfg.RefuseUnknown}
 	if c.Clock == nil {
 		c.Clock = eventstore.NewClock()
 	}
@@ -91,7 +93,7 @@ func (c *Core) PrepareInsert(events []eventstore.Event) ([]eventstore.Event, err
 			return nil, err
 		}
 		if err := c.Registry.Validate(e); err != nil {
-			if !c.KeepUnknown {
+			if !c.KeepUnknown || c.refuseUnknown {
 				return nil, err
 			}
 			e.Unknown = true
