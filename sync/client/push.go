@@ -25,15 +25,23 @@ func (s *session) fill(ctx context.Context) error {
 			return nil
 		}
 		s.drained = false
-		f := flight{batch: "b" + strconv.FormatUint(s.r.batch.Add(1), 10), ids: make([]string, len(batch))}
-		for i, e := range batch {
-			f.ids[i] = e.ID
-		}
-		if err := s.c.send(&protocol.Push{Batch: f.batch, Events: batch}); err != nil {
+		if err := s.sendPush(batch); err != nil {
 			return err
 		}
-		s.inflight = append(s.inflight, f)
 	}
+	return nil
+}
+
+// sendPush sends batch as a push and records it in flight.
+func (s *session) sendPush(batch []protocol.Event) error {
+	f := flight{batch: "b" + strconv.FormatUint(s.r.batch.Add(1), 10), ids: make([]string, len(batch)), events: batch}
+	for i, e := range batch {
+		f.ids[i] = e.ID
+	}
+	if err := s.c.send(&protocol.Push{Batch: f.batch, Events: batch}); err != nil {
+		return err
+	}
+	s.inflight = append(s.inflight, f)
 	return nil
 }
 
@@ -105,6 +113,10 @@ func (s *session) ack(ctx context.Context, a *protocol.Ack) error {
 			perr := protocol.NewError(protocol.CodeProtocolViolation, "ack %q: result %d is for %s, pushed %s", a.Batch, i, res.ID, f.ids[i])
 			s.c.fail(perr)
 			return perr
+		}
+		if res.Deferred() {
+			s.deferEvent(f.events[i], res)
+			continue
 		}
 		if res.Rejected() {
 			rejected = append(rejected, Rejection{ID: res.ID, Code: res.Code, Reason: res.Reason})

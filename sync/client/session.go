@@ -25,6 +25,14 @@ type Stats struct {
 	Pulled int
 	// Inserted counts pulled events that were new to the store.
 	Inserted int
+	// Deferred counts local events the hub deferred because their
+	// timestamps are too far ahead of its clock: they stay pending and
+	// are pushed again once the hub can take them (by Run when it is due,
+	// and by every later sync).
+	Deferred int
+	// RetryAfter is the hub's hint for the first deferred event: when a
+	// sync could push it (0 when none was deferred).
+	RetryAfter time.Duration
 	// Cursor is the pull cursor at the end.
 	Cursor int64
 	// Head is the hub's head as last known.
@@ -33,8 +41,9 @@ type Stats struct {
 
 // flight is a push waiting for its ack.
 type flight struct {
-	batch string
-	ids   []string
+	batch  string
+	ids    []string
+	events []protocol.Event // the events pushed, for those the hub defers
 }
 
 // session is one connection's conversation: handshake, push, pull, live.
@@ -46,6 +55,7 @@ type session struct {
 	send     protocol.Limits // limits for what we push
 	maxBatch int
 
+	version             int // the protocol version the hub chose
 	online              bool
 	since, cursor, head int64
 	caughtUp            bool
@@ -58,6 +68,8 @@ type session struct {
 
 	stats      Stats
 	rejections []Rejection
+	deferred   []deferral  // events the hub deferred, by due time
+	retry      *time.Timer // fires when the first deferred event is due (live)
 
 	coalesced []protocol.Event   // applyQueued's buffer, reused
 	pulled    []eventstore.Event // apply's stored form of the pulled events, reused
@@ -86,7 +98,12 @@ func (r *Replicator) connect(ctx context.Context, live bool) (*session, error) {
 // handshake sends Hello and waits for Welcome.
 func (s *session) handshake(ctx context.Context) error {
 	cfg := s.r.cfg
-	hello := &protocol.Hello{Versions: protocol.Versions(), Client: cfg.Device, Cursor: s.cursor, Streams: cfg.Streams, Agent: Agent}
+	hello := &protocol.Hello{Versions: protocol.Versions(), Client: cfg.Device, Cursor: s.cursor, Streams: cfg.Streams, Agent: Agent, App: cfg.App}
+	clk := s.r.clock()
+	var sent time.Time
+	if clk != nil {
+		sent = clk.Wall()
+	}
 	if err := s.c.send(hello); err != nil {
 		return err
 	}
@@ -109,6 +126,12 @@ func (s *session) handshake(ctx context.Context) error {
 	}
 	switch m := in.msg.(type) {
 	case *protocol.Welcome:
+		if clk != nil {
+			if err := s.correctClock(ctx, clk, sent, clk.Wall(), m); err != nil {
+				return err
+			}
+		}
+		s.version = m.Version
 		s.head = m.Head
 		s.send = minLimits(m.Limits, cfg.Limits)
 		s.maxBatch = s.send.MaxEventsPerBatch
@@ -160,6 +183,9 @@ func (s *session) run(ctx context.Context) (err error) {
 	watching := make(chan struct{})
 	defer func() {
 		stop()
+		if s.retry != nil {
+			s.retry.Stop()
+		}
 		if s.live {
 			<-watching
 		}
@@ -222,6 +248,10 @@ func (s *session) run(ctx context.Context) (err error) {
 			}
 		case <-ping.C:
 			if err := s.c.ping(); err != nil {
+				return err
+			}
+		case <-s.retryC():
+			if err := s.pushDue(ctx); err != nil {
 				return err
 			}
 		}

@@ -131,3 +131,92 @@ func TestOldVersionKeepsSyncing(t *testing.T) {
 		})
 	}
 }
+
+// skewed returns a wall clock off by d.
+func skewed(d time.Duration) func() time.Time {
+	return func() time.Time { return time.Now().Add(d) }
+}
+
+// Failure 2 of issue 15, and the clock tests: devices whose wall clocks run
+// 15 minutes and 2 hours ahead, and 2 hours behind, write offline and
+// sync. Nothing is rejected: events stamped too far ahead are deferred and
+// stay pending while everything else flows (the devices correct their
+// clocks from the hub's time, so the one behind pulls the others' events);
+// once the hub's time reaches them (syncd restarted with --clock-offset,
+// standing in for the hours passing) they are pushed again and taken.
+// Every event reaches the hub and every device, and the devices converge.
+func TestClockSkewCostsNoData(t *testing.T) {
+	for _, b := range syncdBackends() {
+		t.Run(b.name, func(t *testing.T) {
+			hub := startSyncd(t, nil, b.args(t)...)
+			skews := map[string]time.Duration{"fast15m": 15 * time.Minute, "fast2h": 2 * time.Hour, "slow2h": -2 * time.Hour, "right": 0}
+			names := []string{"fast15m", "fast2h", "slow2h", "right"}
+			devs := map[string]*noteDevice{}
+			var written []eventstore.Event
+			for _, n := range names {
+				devs[n] = newNoteDevice(t, n, 2, hub.URL(), skewed(skews[n]))
+				for i := range 5 {
+					written = append(written, devs[n].write("note/"+n, "note:added", map[string]any{"text": n, "i": i}))
+				}
+				written = append(written, devs[n].write("note/shared", "note:tagged", map[string]any{"tag": n}))
+			}
+
+			sync := func(round string) map[string]client.Stats {
+				out := map[string]client.Stats{}
+				for _, n := range names {
+					st := devs[n].syncOnce()
+					assert.Zero(t, st.Rejected, "%s %s: nothing rejected", round, n)
+					out[n] = st
+				}
+				return out
+			}
+			first := sync("first")
+			assert.Equal(t, 6, first["fast15m"].Deferred, "stamped 15 minutes ahead: deferred")
+			assert.Equal(t, 6, first["fast2h"].Deferred)
+			assert.Greater(t, first["fast2h"].RetryAfter, time.Hour)
+			assert.Zero(t, first["slow2h"].Deferred, "a clock behind works as before")
+			assert.Zero(t, first["right"].Deferred)
+			assert.Len(t, devs["fast2h"].pending(), 6, "deferred events stay pending")
+
+			// Meanwhile the others' events flow: written after the
+			// correction, the slow device's are stamped right.
+			more := devs["slow2h"].write("note/slow2h", "note:added", map[string]any{"text": "later"})
+			written = append(written, more)
+			assert.InDelta(t, time.Now().UnixMilli(), more.Created.Millis(), float64(time.Minute.Milliseconds()),
+				"the slow device stamps new events with the corrected time")
+			written = append(written, devs["right"].write("note/right", "note:added", map[string]any{"text": "later"}))
+			second := sync("second")
+			assert.Empty(t, devs["slow2h"].pending())
+			assert.Empty(t, devs["right"].pending())
+			assert.Equal(t, 6, second["fast2h"].Deferred)
+
+			// Hours pass: the hub's time reaches the fast devices' stamps.
+			require.NoError(t, hub.Kill())
+			hub.Args = append(hub.Args, "--clock-offset", "2h5m")
+			restart(t, hub)
+			sync("after")
+			final := sync("final")
+			want := sortedIDs(written)
+			for _, n := range names {
+				assert.Empty(t, devs[n].pending(), n)
+				assert.Zero(t, final[n].Deferred, n)
+				assert.Equal(t, want, sortedIDs(ledger(t, devs[n].store)), "%s holds every event", n)
+			}
+			for _, stream := range []string{"note/shared", "note/fast2h", "note/slow2h"} {
+				var order []string
+				for i, n := range names {
+					ids := sortedIDs(nil)
+					for e, err := range devs[n].store.ReadStream(context.Background(), stream, eventstore.ReadOptions{}) {
+						require.NoError(t, err)
+						ids = append(ids, e.ID)
+					}
+					if i == 0 {
+						order = ids
+						continue
+					}
+					assert.Equal(t, order, ids, "%s folds %s like the others", n, stream)
+				}
+			}
+		})
+	}
+}
