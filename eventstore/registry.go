@@ -2,6 +2,8 @@ package eventstore
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -215,4 +217,17 @@ func (r *Registry) Commutative(name string) bool {
 	}
 	t, ok := r.Lookup(name)
 	return ok && t.Commutative
+}
+
+// Digest returns a short fingerprint of the registered types (their names
+// and whether they are commutative): two app builds with the same event
+// vocabulary have the same digest. A client can send it as its app version
+// (client.Config.App) when the app has no version string of its own.
+func (r *Registry) Digest() string {
+	h := sha256.New()
+	for _, name := range r.Types() {
+		t, _ := r.Lookup(name)
+		fmt.Fprintf(h, "%s\x00%t\n", name, t.Commutative)
+	}
+	return "types-" + hex.EncodeToString(h.Sum(nil))[:12]
 }
