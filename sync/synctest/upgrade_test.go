@@ -2,18 +2,14 @@ package synctest_test
 
 import (
 	"context"
-	"encoding/json"
-	"fmt"
 	"path/filepath"
 	"slices"
 	"testing"
-	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/ferrysync/ferry/eventstore"
-	"github.com/ferrysync/ferry/eventstore/sqlite"
 	"github.com/ferrysync/ferry/projector"
 	"github.com/ferrysync/ferry/sync/client"
 )
@@ -33,8 +29,8 @@ const notesDDL = `CREATE TABLE IF NOT EXISTS rm_notes (stream TEXT PRIMARY KEY, 
 CREATE TABLE IF NOT EXISTS rm_note_tags (stream TEXT NOT NULL, tag TEXT NOT NULL, PRIMARY KEY (stream, tag))`
 
 type noteData struct {
-	Text string `json:"text"`
-	Tag  string `json:"tag"`
+	Text string `json:"text,omitempty"`
+	Tag  string `json:"tag,omitempty"`
 }
 
 // notesHandlers returns the handlers of an app version: text by On,
@@ -67,16 +63,12 @@ func notesHandlers(version int, device string, sink *effectSink) *projector.Hand
 	return h
 }
 
-// notesApp is one device running one version of the notes app.
+// notesApp is one device running one version of the notes app: a
+// noteDevice with the version's projector and effects outbox.
 type notesApp struct {
-	t       testing.TB
-	name    string
-	path    string
-	version int
-	store   *sqlite.Store
-	fx      *projector.Effects
-	proj    *projector.Projector
-	rep     *client.Replicator
+	*noteDevice
+	fx   *projector.Effects
+	proj *projector.Projector
 }
 
 // openNotesApp opens the app's store at path as version (an upgrade when
@@ -87,41 +79,25 @@ func openNotesApp(t testing.TB, path, name string, version int, url string, sink
 	h := notesHandlers(version, name, sink)
 	fx, err := projector.NewEffects(h, projector.EffectOptions{})
 	require.NoError(t, err)
-	s, err := sqlite.Open(ctx, path, sqlite.Options{Config: eventstore.Config{Origin: name, Registry: notesRegistry(version), OnAppend: fx.Hook}})
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = s.Close() })
-	fx.Attach(s)
-	require.NoError(t, s.Update(ctx, func(tx eventstore.Tx) error {
+	d := openNoteDevice(t, path, name, version, url, nil, fx.Hook)
+	fx.Attach(d.store)
+	require.NoError(t, d.store.Update(ctx, func(tx eventstore.Tx) error {
 		_, err := tx.(eventstore.SQLTx).SQL().ExecContext(ctx, notesDDL)
 		return err
 	}))
-	p, err := projector.New("notes", s, projector.Options{Handlers: h})
+	p, err := projector.New("notes", d.store, projector.Options{Handlers: h})
 	require.NoError(t, err)
-	rep, err := client.New(s, client.Config{URL: url, Token: token(t, "acme", name), App: fmt.Sprintf("notes/%d", version), BatchSize: 3,
-		Backoff: client.Backoff{Initial: 5 * time.Millisecond, Max: 50 * time.Millisecond}})
-	require.NoError(t, err)
-	return &notesApp{t: t, name: name, path: path, version: version, store: s, fx: fx, proj: p, rep: rep}
-}
-
-func (a *notesApp) write(stream, typ string, d noteData) {
-	a.t.Helper()
-	b, err := json.Marshal(d)
-	require.NoError(a.t, err)
-	_, err = a.store.Append(context.Background(), eventstore.Write{Stream: stream, Events: []eventstore.Event{{Type: typ, Data: b}}})
-	require.NoError(a.t, err, a.name)
+	return &notesApp{noteDevice: d, fx: fx, proj: p}
 }
 
 // sync syncs, projects and runs due effects.
 func (a *notesApp) sync() client.Stats {
 	a.t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
-	defer cancel()
-	st, err := a.rep.SyncOnce(ctx)
-	require.NoError(a.t, err, a.name)
+	st := a.syncOnce()
 	assert.Zero(a.t, st.Rejected, a.name)
-	_, err = a.proj.CatchUp(ctx)
+	_, err := a.proj.CatchUp(context.Background())
 	require.NoError(a.t, err, a.name)
-	_, err = a.fx.RunDue(ctx)
+	_, err = a.fx.RunDue(context.Background())
 	require.NoError(a.t, err, a.name)
 	return st
 }
@@ -194,7 +170,7 @@ func TestMixedVersionsThenUpgrade(t *testing.T) {
 			round()
 			round()
 			for _, d := range devs[1:] {
-				assert.Empty(t, testutilPending(t, d.store), "%s: its pushes are acknowledged", d.name)
+				assert.Empty(t, d.pending(), "%s: its pushes are acknowledged", d.name)
 			}
 			assert.NotContains(t, old1.readModel(), "tag n1 home", "the old version cannot show tags")
 
@@ -235,15 +211,4 @@ func TestMixedVersionsThenUpgrade(t *testing.T) {
 			assert.Len(t, ran, len(all))
 		})
 	}
-}
-
-// testutilPending returns s's pending events.
-func testutilPending(t testing.TB, s *sqlite.Store) []eventstore.Event {
-	t.Helper()
-	var out []eventstore.Event
-	for e, err := range s.ReadPending(context.Background(), 0, 0) {
-		require.NoError(t, err)
-		out = append(out, e)
-	}
-	return out
 }

@@ -3,6 +3,7 @@ package synctest_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"path/filepath"
 	"testing"
 	"time"
@@ -16,17 +17,6 @@ import (
 	"github.com/ferrysync/ferry/sync/client"
 )
 
-// noteTypes are the event types of the notes app by version: version 2
-// adds note:tagged.
-func noteRegistry(version int) *eventstore.Registry {
-	r := eventstore.NewRegistry(eventstore.EventType{Name: "note:added", Data: eventstore.Required("text")})
-	if version >= 2 {
-		require := eventstore.Required("tag")
-		_ = r.Register(eventstore.EventType{Name: "note:tagged", Data: require})
-	}
-	return r
-}
-
 // noteDevice is a bare device of the notes app: a SQLite store of one
 // app version and its replicator.
 type noteDevice struct {
@@ -39,25 +29,26 @@ type noteDevice struct {
 
 // openNoteDevice opens (or reopens) the device's store with the registry
 // of version and a replicator to url. wall, when set, is the device's wall
-// clock.
-func openNoteDevice(t testing.TB, path, name string, version int, url string, wall func() time.Time) *noteDevice {
+// clock; onAppend is the store's Config.OnAppend.
+func openNoteDevice(t testing.TB, path, name string, version int, url string, wall func() time.Time,
+	onAppend func(context.Context, eventstore.Tx, []eventstore.Event) error) *noteDevice {
 	t.Helper()
 	clock := eventstore.NewClock()
 	if wall != nil {
 		clock = eventstore.NewClock(eventstore.WithWallClock(wall))
 	}
 	s, err := sqlite.Open(context.Background(), path, sqlite.Options{Config: eventstore.Config{
-		Origin: name, Registry: noteRegistry(version), Clock: clock}})
+		Origin: name, Registry: notesRegistry(version), Clock: clock, OnAppend: onAppend}})
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = s.Close() })
-	rep, err := client.New(s, client.Config{URL: url, Token: token(t, "acme", name),
+	rep, err := client.New(s, client.Config{URL: url, Token: token(t, "acme", name), App: fmt.Sprintf("notes/%d", version), BatchSize: 3,
 		Backoff: client.Backoff{Initial: 5 * time.Millisecond, Max: 50 * time.Millisecond}})
 	require.NoError(t, err)
 	return &noteDevice{t: t, name: name, path: path, store: s, rep: rep}
 }
 
 func newNoteDevice(t testing.TB, name string, version int, url string, wall func() time.Time) *noteDevice {
-	return openNoteDevice(t, filepath.Join(t.TempDir(), name+".db"), name, version, url, wall)
+	return openNoteDevice(t, filepath.Join(t.TempDir(), name+".db"), name, version, url, wall, nil)
 }
 
 // write appends one event of typ to stream.
