@@ -20,19 +20,18 @@ func (s *Store) Revive(ctx context.Context) (n int, err error) {
 	err = s.Update(ctx, func(etx eventstore.Tx) error {
 		t := etx.(*tx)
 		var last int64
+		var unknown []eventstore.Event
 		for _, e := range t.s.events {
 			last = max(last, e.Revived)
-		}
-		for i := range t.s.events {
-			e := &t.s.events[i]
-			if !e.Unknown || !t.s.core.Known(*e) {
-				continue
+			if e.Unknown {
+				unknown = append(unknown, e)
 			}
-			last++
-			n++
-			t.revive(e.Position, last)
 		}
-		return nil
+		n, err = s.core.Revive(unknown, last, func(e eventstore.Event, num int64) error {
+			t.revive(e.Position, num)
+			return nil
+		})
+		return err
 	})
 	if err != nil {
 		return 0, fmt.Errorf("revive: %w", err)

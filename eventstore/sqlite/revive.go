@@ -29,13 +29,8 @@ func (s *Store) Revive(ctx context.Context) (n int, err error) {
 				return mapErr(err)
 			}
 		}
-		for _, e := range unknown {
-			if !s.core.Known(e) {
-				continue
-			}
-			last++
-			n++
-			if _, err := tx.ExecContext(ctx, `UPDATE events SET unknown = 0, revived = ? WHERE position = ?`, last, e.Position); err != nil {
+		n, err = s.core.Revive(unknown, last, func(e eventstore.Event, num int64) error {
+			if _, err := tx.ExecContext(ctx, `UPDATE events SET unknown = 0, revived = ? WHERE position = ?`, num, e.Position); err != nil {
 				return mapErr(err)
 			}
 			if s.core.Commutative(e.Type) {
@@ -43,11 +38,10 @@ func (s *Store) Revive(ctx context.Context) (n int, err error) {
 					return mapErr(err)
 				}
 			}
-			if _, err := tx.ExecContext(ctx, `DELETE FROM snapshots WHERE stream = ?`, e.Stream); err != nil {
-				return mapErr(err)
-			}
-		}
-		return nil
+			_, err := tx.ExecContext(ctx, `DELETE FROM snapshots WHERE stream = ?`, e.Stream)
+			return mapErr(err)
+		})
+		return err
 	})
 	if err != nil {
 		return 0, fmt.Errorf("revive: %w", err)

@@ -121,10 +121,22 @@ func (c *Core) check(e *eventstore.Event) error {
 // for such events before storing it.
 func (c *Core) Commutative(typ string) bool { return c.Registry.Commutative(typ) }
 
-// Known reports whether the Registry now accepts e, stored Unknown: what
-// Reviver.Revive asks of every such event.
-func (c *Core) Known(e eventstore.Event) bool {
-	return c.Registry != nil && c.Registry.Validate(e) == nil
+// Revive implements the decision of eventstore.Reviver.Revive: of the
+// events stored Unknown (in Position order), it numbers those the
+// Registry now accepts after last, the highest revival number stored, and
+// calls revive with each and its number; it returns how many.
+func (c *Core) Revive(unknown []eventstore.Event, last int64, revive func(e eventstore.Event, num int64) error) (int, error) {
+	n := 0
+	for _, e := range unknown {
+		if c.Registry == nil || c.Registry.Validate(e) != nil {
+			continue
+		}
+		n++
+		if err := revive(e, last+int64(n)); err != nil {
+			return 0, err
+		}
+	}
+	return n, nil
 }
 
 // AfterAppend runs the OnAppend hook, if any. Backends call it at the end of
