@@ -41,6 +41,7 @@ func TestDeferredPushedAgainWhenDue(t *testing.T) {
 	later := write(t, s, "m", 1)[0] // the clock is corrected, but stays monotonic: after early
 	waitFor(t, h.tenant("acme"), early.ID)
 	waitFor(t, h.tenant("acme"), later.ID)
+	require.Eventually(t, func() bool { return len(testutil.Collect(t, s.ReadPending(context.Background(), 0, 0))) == 0 },
+		waitTimeout, 10*time.Millisecond, "the acks are recorded")
 	require.ErrorIs(t, stop(), context.Canceled)
-	assert.Empty(t, testutil.Collect(t, s.ReadPending(context.Background(), 0, 0)))
 }
