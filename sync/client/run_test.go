@@ -109,6 +109,12 @@ func TestRunReconnectsAfterHubRestart(t *testing.T) {
 	before, err := rb.Status(context.Background())
 	require.NoError(t, err)
 	require.Positive(t, before.Cursor)
+	// The session reports it caught up after storing the events waitFor
+	// saw: wait for that report, so it is not taken for a new connection.
+	require.Eventually(t, func() bool {
+		r := log.since(0)
+		return len(r) > 0 && r[len(r)-1].CaughtUp && r[len(r)-1].Cursor >= before.Cursor
+	}, waitTimeout, 5*time.Millisecond)
 
 	mark := log.mark()
 	h.restart()
