@@ -1,6 +1,7 @@
 package hub
 
 import (
+	"bytes"
 	"cmp"
 	"context"
 	"errors"
@@ -160,10 +161,12 @@ func (c *conn) insert(ctx context.Context, events []eventstore.Event, index, bou
 
 // checkDuplicates makes sure that every pushed event the store reported as
 // a duplicate (results[index[j]] for events[j]) is a copy of the stored one,
-// as a re-sent push is: same stream, type, creation time and origin. An ID
-// already taken by another event is rejected instead of acked, so that a
-// pusher never learns the hub position of an event it did not write (one
-// in another stream, possibly outside its token's scope). The stored events
+// as a re-sent push is: the same content (sameContent). An ID already
+// taken by another event is rejected with CodeIDConflict instead of acked,
+// so that a pusher never learns the hub position of an event it did not
+// write (one in another stream, possibly outside its token's scope), and a
+// buggy or hostile peer cannot leave two replicas holding different events
+// under one ID. The stored events
 // are read in runs of consecutive positions (a re-sent batch is one run).
 // It reports false (after asking for the close) on a storage failure.
 func (c *conn) checkDuplicates(ctx context.Context, events []eventstore.Event, index []int, results []protocol.AckResult) bool {
@@ -195,11 +198,21 @@ func (c *conn) checkDuplicates(ctx context.Context, events []eventstore.Event, i
 	for _, j := range dups {
 		e, r := events[j], &results[index[j]]
 		s, ok := stored[r.HubPosition]
-		if !ok || s.ID != e.ID || s.Stream != e.Stream || s.Type != e.Type || s.Created != e.Created || s.Origin != e.Origin {
-			*r = protocol.AckResult{ID: e.ID, Code: protocol.CodeInvalidEvent, Reason: "the id is taken by another event"}
+		if !ok || !sameContent(s, e) {
+			*r = protocol.AckResult{ID: e.ID, Code: protocol.CodeIDConflict, Reason: "the id is taken by an event with other content"}
 		}
 	}
 	return true
+}
+
+// sameContent reports whether stored and pushed are the same event: every
+// field that travels, with a store's defaults (schema 1, {} for no data or
+// meta) applied to the pushed one.
+func sameContent(stored, pushed eventstore.Event) bool {
+	p := pushed.WithDefaults()
+	return stored.ID == p.ID && stored.Stream == p.Stream && stored.Type == p.Type &&
+		stored.Schema == p.Schema && stored.Created == p.Created && stored.Origin == p.Origin &&
+		bytes.Equal(stored.Data, p.Data) && bytes.Equal(stored.Meta, p.Meta)
 }
 
 // stored returns, for the recent log, copies of the events an insert

@@ -126,7 +126,8 @@ func TestPushUnknownTypeRejected(t *testing.T) {
 }
 
 // A pushed event whose ID is taken by a different stored event (here one
-// outside the pusher's scope) is rejected, not acked as a duplicate: the
+// outside the pusher's scope, or one that differs only in data or meta) is
+// rejected with CodeIDConflict, not acked as a duplicate: the
 // pusher never learns where the other event sits in the ledger. A genuine
 // re-send of the stored event is still acked with its position.
 func TestPushIDTakenByAnotherEvent(t *testing.T) {
@@ -143,7 +144,7 @@ func TestPushIDTakenByAnotherEvent(t *testing.T) {
 			mine := newEvent("task/1")
 			ack := scoped.push("s1", forged, mine)
 			r := ack.Results
-			assert.Equal(t, protocol.CodeInvalidEvent, r[0].Code)
+			assert.Equal(t, protocol.CodeIDConflict, r[0].Code)
 			assert.Zero(t, r[0].HubPosition, "no position disclosed")
 			assert.False(t, r[0].Duplicate)
 			assert.Equal(t, int64(4), r[1].HubPosition)
@@ -151,7 +152,19 @@ func TestPushIDTakenByAnotherEvent(t *testing.T) {
 			// Same stream, another type: also not a copy.
 			retyped := secret[2]
 			retyped.Type = "note:edited"
-			assert.Equal(t, protocol.CodeInvalidEvent, admin.push("a2", retyped).Results[0].Code)
+			assert.Equal(t, protocol.CodeIDConflict, admin.push("a2", retyped).Results[0].Code)
+
+			// Same envelope, other data or meta (a buggy or hostile peer):
+			// idempotency is by content, so not a copy either.
+			redata := secret[2]
+			redata.Data = []byte(`{"title":"rewritten"}`)
+			remeta := secret[2]
+			remeta.Meta = []byte(`{"actor":"mallory"}`)
+			ack = admin.push("a4", redata, remeta)
+			for _, r := range ack.Results {
+				assert.Equal(t, protocol.CodeIDConflict, r.Code)
+				assert.Zero(t, r.HubPosition)
+			}
 
 			// The writer's own re-send is a duplicate, acked as before.
 			again := admin.push("a3", secret[1])

@@ -59,6 +59,12 @@ const (
 	// client keeps it pending. Hubs send it on connections of protocol
 	// version 2 and later; older clients get CodeClockDrift instead.
 	CodeDeferred Code = wirejson.CodeDeferred
+	// CodeIDConflict is a per-event rejection, never a close reason: the
+	// hub holds an event with this ID and other content (stream, type,
+	// schema, data, meta, created or origin). IDs are the idempotency key
+	// everywhere, so the hub never acks a different event under a stored
+	// one's ID: idempotency is by content.
+	CodeIDConflict Code = "id_conflict"
 )
 
 // WebSocket close codes for each Code: 4000-4999 is the range RFC 6455
@@ -154,7 +160,10 @@ func Codes() []Code {
 }
 
 // Known reports whether c is one of the Codes this package defines.
-func (c Code) Known() bool { _, ok := codeInfo[c]; return ok || c == CodeDeferred }
+func (c Code) Known() bool {
+	_, ok := codeInfo[c]
+	return ok || c == CodeDeferred || c == CodeIDConflict
+}
 
 // CloseCode returns the 4xxx WebSocket close code for c. A hub closes with
 // this code after sending the Error message. An unknown code maps to
