@@ -60,8 +60,12 @@
 //	aggregate             aggregate roots, commands, optimistic concurrency
 //	projector             On/All/Once handlers, checkpoints, effects outbox, rebuild
 //	sync/client           the replicator an app embeds
-//	sync/hub, cmd/syncd   the hub
-//	sync/protocol         the wire protocol
+//	sync/hub, cmd/syncd   the hub; it asks each tenant for a hub.Ledger
+//	sync/hub/tenants      the hub's pool of tenant stores (bounded, idle ones closed)
+//	sync/protocol         the wire protocol and its own wire Event
+//	eventstore/storetest, projector/projectortest, sync/hub/ledgertest
+//	                      the conformance suites every backend runs
+//	sync/synctest         end-to-end tests with real syncd processes
 //
 // App.Store and App.Replicator reach the lower layers from an app.
 package ferry
