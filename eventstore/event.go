@@ -1,6 +1,7 @@
 package eventstore
 
 import (
+	"bytes"
 	"encoding/json"
 	"strings"
 
@@ -71,6 +72,17 @@ func (e Event) WithDefaults() Event {
 	return e
 }
 
+// SameContent reports whether a and b are the same event: every field
+// that travels with it (ID, Stream, Type, Schema, Data, Meta, Created,
+// Origin) is equal, with the store defaults applied to both. IDs are the
+// idempotency key, and idempotency is by content: two events under one ID
+// with different content are a conflict, not a duplicate.
+func SameContent(a, b Event) bool {
+	a, b = a.WithDefaults(), b.WithDefaults()
+	return a.ID == b.ID && a.Stream == b.Stream && a.Type == b.Type && a.Schema == b.Schema &&
+		a.Created == b.Created && a.Origin == b.Origin && bytes.Equal(a.Data, b.Data) && bytes.Equal(a.Meta, b.Meta)
+}
+
 // Cursor is a position in a stream's (Created, ID) order.
 // The zero Cursor means "no bound".
 type Cursor struct {
@@ -116,6 +128,11 @@ type InsertResult struct {
 	// Inserted is false when an event with the same ID was already stored
 	// (a duplicate is not an error and is not stored again).
 	Inserted bool
+	// Conflict is set on a duplicate that carried a hub position the
+	// stored copy lacks, when the stored copy's content differs (see
+	// SameContent): the store holds another event under this ID, so the
+	// hub position, which belongs to the hub's copy, is not recorded.
+	Conflict bool
 }
 
 // HubAck records the hub position assigned to a locally created event.

@@ -93,11 +93,14 @@ func (t *tx) Insert(ctx context.Context, events ...eventstore.Event) ([]eventsto
 	for i, e := range prepared {
 		if pos, dup := t.s.byID[e.ID]; dup {
 			stored := &t.s.events[pos-1]
+			conflict := false
 			if stored.HubPosition == 0 && e.HubPosition > 0 {
-				t.setHub(pos, e.HubPosition)
+				if conflict = !eventstore.SameContent(*stored, e); !conflict {
+					t.setHub(pos, e.HubPosition)
+				}
 			}
 			e.Position, e.Outdated = pos, stored.Outdated
-			out[i] = eventstore.InsertResult{Event: e}
+			out[i] = eventstore.InsertResult{Event: e, Conflict: conflict}
 			continue
 		}
 		st := t.store(e)

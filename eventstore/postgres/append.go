@@ -421,24 +421,32 @@ func (t *Tx) lookup(ctx context.Context, events []eventstore.Event) (map[string]
 	for i, e := range events {
 		ids[i] = e.ID
 	}
-	rows, err := t.tx.Query(ctx, t.s.db.q(`SELECT id, position, outdated, hub_position FROM {s}.events
+	rows, err := t.tx.Query(ctx, t.s.db.q(`SELECT id, position, outdated, hub_position,
+	stream, type, schema, data, meta, created, origin FROM {s}.events
 WHERE tenant = $1 AND id = ANY($2)`), t.s.tenant, ids)
 	if err != nil {
 		return nil, fmt.Errorf("look up ids: %w", err)
 	}
 	known := make(map[string]eventstore.InsertResult)
-	lacking := make(map[string]bool)
+	lacking := make(map[string]eventstore.Event) // stored copies without a hub position
 	for rows.Next() {
 		var (
-			r   eventstore.InsertResult
-			hub int64
+			r       eventstore.InsertResult
+			c       eventstore.Event // the stored content
+			hub     int64
+			schema  int32
+			created int64
 		)
-		if err := rows.Scan(&r.Event.ID, &r.Event.Position, &r.Event.Outdated, &hub); err != nil {
+		if err := rows.Scan(&r.Event.ID, &r.Event.Position, &r.Event.Outdated, &hub,
+			&c.Stream, &c.Type, &schema, &c.Data, &c.Meta, &created, &c.Origin); err != nil {
 			rows.Close()
 			return nil, fmt.Errorf("look up ids: %w", err)
 		}
 		known[r.Event.ID] = r
-		lacking[r.Event.ID] = hub == 0
+		if hub == 0 {
+			c.ID, c.Schema, c.Created = r.Event.ID, int(schema), eventstore.Timestamp(created)
+			lacking[r.Event.ID] = c
+		}
 	}
 	rows.Close()
 	if err := rows.Err(); err != nil {
@@ -447,9 +455,17 @@ WHERE tenant = $1 AND id = ANY($2)`), t.s.tenant, ids)
 	var ackIDs []string
 	var ackHubs []int64
 	for _, e := range events {
-		if lacking[e.ID] && e.HubPosition > 0 && !t.s.db.hub {
-			ackIDs, ackHubs = append(ackIDs, e.ID), append(ackHubs, e.HubPosition)
+		c, ok := lacking[e.ID]
+		if !ok || e.HubPosition <= 0 || t.s.db.hub {
+			continue
 		}
+		if !eventstore.SameContent(c, e) { // the hub position is another event's
+			r := known[e.ID]
+			r.Conflict = true
+			known[e.ID] = r
+			continue
+		}
+		ackIDs, ackHubs = append(ackIDs, e.ID), append(ackHubs, e.HubPosition)
 	}
 	if len(ackIDs) > 0 {
 		if _, err := t.tx.Exec(ctx, t.s.db.q(`UPDATE {s}.events e SET hub_position = a.hub_position

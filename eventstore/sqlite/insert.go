@@ -92,6 +92,16 @@ func (tx *Tx) insertBatch(ctx context.Context, events []eventstore.Event, result
 			dup.Position, dup.Outdated = k.position, k.outdated
 			results[i] = eventstore.InsertResult{Event: dup}
 			if k.hub == 0 && hub > 0 {
+				// The hub position is the hub's copy's: record it only
+				// on the same event.
+				same, err := tx.sameAt(ctx, k.position, e)
+				if err != nil {
+					return 0, fmt.Errorf("insert %s: %w", e.ID, err)
+				}
+				if !same {
+					results[i].Conflict = true
+					continue
+				}
 				if _, err := tx.exec(ctx, wsRecordHub, hub, k.position); err != nil {
 					return 0, fmt.Errorf("insert %s: %w", e.ID, err)
 				}
@@ -277,4 +287,18 @@ func (tx *Tx) insertRemote(ctx context.Context, events []eventstore.Event) error
 		rest = rest[n:]
 	}
 	return nil
+}
+
+// sameAt reports whether the event stored at position has e's content
+// (eventstore.SameContent).
+func (tx *Tx) sameAt(ctx context.Context, position int64, e *eventstore.Event) (bool, error) {
+	var s eventstore.Event
+	var created int64
+	err := tx.queryRow(ctx, wsContentAt, []any{position}, &s.ID, &s.Stream, &s.Type, &s.Schema,
+		(*[]byte)(&s.Data), (*[]byte)(&s.Meta), &created, &s.Origin)
+	if err != nil {
+		return false, err
+	}
+	s.Created = eventstore.Timestamp(created)
+	return eventstore.SameContent(s, *e), nil
 }

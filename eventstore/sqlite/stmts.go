@@ -44,6 +44,7 @@ const (
 	wsInvalidate64
 	wsByID
 	wsRecordHub
+	wsContentAt
 	wsSetHub
 	wsAddRelation
 	wsRemoveRelation
@@ -97,6 +98,7 @@ var writeSQL = [numWriteStmts]string{
 	wsGreatestID:     `SELECT max(id) FROM events`,
 	wsByID:           `SELECT position, outdated, hub_position FROM events WHERE id = ?`,
 	wsRecordHub:      `UPDATE events SET hub_position = ? WHERE position = ? AND hub_position = 0`,
+	wsContentAt:      `SELECT id, stream, type, schema, data, meta, created, origin FROM events WHERE position = ?`,
 	wsSetHub:         `UPDATE events SET hub_position = ? WHERE id = ? AND hub_position = 0`,
 	wsAddRelation:    `INSERT INTO relations (key, stream) VALUES (?, ?) ON CONFLICT DO NOTHING`,
 	wsRemoveRelation: `DELETE FROM relations WHERE key = ? AND stream = ?`,

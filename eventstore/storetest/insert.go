@@ -323,3 +323,36 @@ func testCommutative(t *testing.T, h *harness) {
 		}
 	}
 }
+
+// testHubPositionConflict: a pulled copy of a local event's ID with other
+// content (a buggy or hostile peer wrote another event under it) does not
+// give the local event the hub's position: it stays in the outbox, and
+// Insert reports the conflict. The same content records it as usual.
+func testHubPositionConflict(t *testing.T, h *harness) {
+	s := outbox(t, h.store(t))
+	ctx := t.Context()
+	mine := appendTo(t, s, "s", local(TypeNote, 1), local(TypeNote, 2))
+	for name, mod := range map[string]func(e *eventstore.Event){
+		"data":   func(e *eventstore.Event) { e.Data = []byte(`{"i":99}`) },
+		"meta":   func(e *eventstore.Event) { e.Meta = []byte(`{"actor":"mallory"}`) },
+		"stream": func(e *eventstore.Event) { e.Stream = "elsewhere" },
+	} {
+		other := mine[0]
+		other.HubPosition = 7
+		mod(&other)
+		res := insert(t, s, other)
+		assert.False(t, res[0].Inserted, name)
+		assert.True(t, res[0].Conflict, name)
+	}
+	assert.Equal(t, testutil.IDs(mine), testutil.IDs(testutil.Collect(t, s.ReadPending(ctx, 0, 0))), "still pending")
+
+	same := mine[1]
+	same.HubPosition = 8
+	res := insert(t, s, same)
+	assert.False(t, res[0].Conflict)
+	assert.Equal(t, testutil.IDs(mine[:1]), testutil.IDs(testutil.Collect(t, s.ReadPending(ctx, 0, 0))), "the echo acked its own event")
+	for _, e := range testutil.Collect(t, s.ReadAll(ctx, 0, 0)) {
+		want := map[string]int64{mine[0].ID: 0, mine[1].ID: 8}[e.ID]
+		assert.Equal(t, want, e.HubPosition, e.ID)
+	}
+}

@@ -13,6 +13,7 @@ import (
 
 var outboxChecks = []check{
 	{"HubPositions", testHubPositions},
+	{"HubPositionOfAnotherEvent", testHubPositionConflict},
 	{"ExcludedFromReads", testRejectExcluded},
 	{"WholeStream", testRejectWholeStream},
 	{"Outdated", testRejectOutdated},

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strconv"
 	"time"
 
@@ -434,6 +435,13 @@ func (s *session) apply(ctx context.Context, pulled []protocol.Event, cursor int
 	for _, res := range results {
 		if res.Inserted {
 			s.stats.Inserted++
+		}
+		if res.Conflict {
+			// The hub holds another event under this local event's ID:
+			// the local one keeps no hub position, stays pending, and the
+			// hub rejects it (id_conflict) when it is pushed.
+			s.r.log.Warn("pulled event has the id of a local event with other content",
+				slog.String("id", res.Event.ID), slog.String("stream", res.Event.Stream))
 		}
 	}
 	s.stats.Pulled += len(events)

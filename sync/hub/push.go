@@ -1,7 +1,6 @@
 package hub
 
 import (
-	"bytes"
 	"cmp"
 	"context"
 	"errors"
@@ -161,7 +160,7 @@ func (c *conn) insert(ctx context.Context, events []eventstore.Event, index, bou
 
 // checkDuplicates makes sure that every pushed event the store reported as
 // a duplicate (results[index[j]] for events[j]) is a copy of the stored one,
-// as a re-sent push is: the same content (sameContent). An ID already
+// as a re-sent push is: the same content (eventstore.SameContent). An ID already
 // taken by another event is rejected with CodeIDConflict instead of acked,
 // so that a pusher never learns the hub position of an event it did not
 // write (one in another stream, possibly outside its token's scope), and a
@@ -198,21 +197,11 @@ func (c *conn) checkDuplicates(ctx context.Context, events []eventstore.Event, i
 	for _, j := range dups {
 		e, r := events[j], &results[index[j]]
 		s, ok := stored[r.HubPosition]
-		if !ok || !sameContent(s, e) {
+		if !ok || !eventstore.SameContent(s, e) {
 			*r = protocol.AckResult{ID: e.ID, Code: protocol.CodeIDConflict, Reason: "the id is taken by an event with other content"}
 		}
 	}
 	return true
-}
-
-// sameContent reports whether stored and pushed are the same event: every
-// field that travels, with a store's defaults (schema 1, {} for no data or
-// meta) applied to the pushed one.
-func sameContent(stored, pushed eventstore.Event) bool {
-	p := pushed.WithDefaults()
-	return stored.ID == p.ID && stored.Stream == p.Stream && stored.Type == p.Type &&
-		stored.Schema == p.Schema && stored.Created == p.Created && stored.Origin == p.Origin &&
-		bytes.Equal(stored.Data, p.Data) && bytes.Equal(stored.Meta, p.Meta)
 }
 
 // stored returns, for the recent log, copies of the events an insert
