@@ -210,7 +210,7 @@ func dispatch(ctx context.Context, args []string, getenv func(string) string, st
 		return err
 	}
 	err = cmd.run(ctx, a, rest)
-	if cerr := a.close(); err == nil && cerr != nil {
+	if cerr := a.Close(); err == nil && cerr != nil {
 		err = cerr
 	}
 	return err

@@ -11,9 +11,10 @@
 //	client-demo --db laptop.db sync
 //	client-demo --db phone.db sync && client-demo --db phone.db list
 //
-// The pieces: a task aggregate (task.go), a SQL read model maintained by a
-// projector (readmodel.go), a side effect that runs once, on the device that
-// completed a task (effects.go), and the sync/client replicator (sync.go).
+// It is wired by package ferry (app.go): typed event definitions and a task
+// aggregate (task.go), a SQL read model (readmodel.go), a side effect that
+// runs once, on the device that completed a task (effects.go), and sync with
+// the hub (sync.go).
 // Run `client-demo help` for the commands.
 package main
 

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/ferrysync/ferry"
 	"github.com/ferrysync/ferry/eventstore"
 )
 
@@ -13,10 +14,7 @@ import (
 const timeLayout = "2006-01-02 15:04:05"
 
 func cmdList(ctx context.Context, a *app, _ []string) error {
-	if _, err := a.proj.CatchUp(ctx); err != nil {
-		return err
-	}
-	rows, err := listTasks(ctx, a.store, a.o.all)
+	rows, err := listTasks(ctx, a, a.o.all)
 	if err != nil {
 		return err
 	}
@@ -60,19 +58,16 @@ type historyEvent struct {
 // cmdShow prints a task's state, folded by the aggregate's reducer from its
 // events in HLC order, and those events with their flags.
 func cmdShow(ctx context.Context, a *app, args []string) error {
-	if _, err := a.proj.CatchUp(ctx); err != nil {
-		return err
-	}
-	id, err := resolveID(ctx, a.store, args[0])
+	id, err := resolveID(ctx, a, args[0])
 	if err != nil {
 		return err
 	}
-	t, err := a.tasks.Load(ctx, streamOf(id))
+	t, err := ferry.Load(ctx, a.App, tasks, streamOf(id))
 	if err != nil {
 		return err
 	}
 	var history []historyEvent
-	for e, err := range a.store.ReadStream(ctx, streamOf(id), eventstore.ReadOptions{}) {
+	for e, err := range a.Store().ReadStream(ctx, streamOf(id), eventstore.ReadOptions{}) {
 		if err != nil {
 			return err
 		}

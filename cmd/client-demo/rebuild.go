@@ -7,23 +7,26 @@ import (
 	"github.com/ferrysync/ferry/projector"
 )
 
-// cmdRebuild drops the tasks read model and rebuilds it by replaying every
-// event. Replays never run Once handlers, so the effects log is untouched.
+// cmdRebuild empties the tasks read model and rebuilds it by replaying
+// every event. Replays never run side effects, so the effects log is
+// untouched.
 func cmdRebuild(ctx context.Context, a *app, _ []string) error {
 	bar := newBar(a.stderr, "replaying")
-	p, err := projector.New(projectorName, a.store, projector.Options{
-		Handlers: a.handlers,
-		Progress: func(p projector.Progress) { bar.set(p.Done, p.Total) },
-	})
+	a.onReplay = func(p projector.Progress) {
+		if p.Rebuild {
+			bar.set(p.Done, p.Total)
+		}
+	}
+	err := a.Rebuild(ctx)
+	bar.finish()
 	if err != nil {
 		return err
 	}
-	pos, err := p.Rebuild(ctx, resetReadModel)
-	bar.finish()
+	pos, err := a.Store().Head(ctx)
 	if err != nil {
-		return fmt.Errorf("rebuild: %w", err)
+		return err
 	}
-	seen, err := eventsSeen(ctx, a.store)
+	seen, err := eventsSeen(ctx, a)
 	if err != nil {
 		return err
 	}

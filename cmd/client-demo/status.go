@@ -28,29 +28,26 @@ type statusJSON struct {
 // cmdStatus prints the device's sync state. It works offline: it reads what
 // the replicator recorded in the store.
 func cmdStatus(ctx context.Context, a *app, _ []string) error {
-	r, err := client.New(a.store, client.Config{URL: a.g.server})
-	if err != nil {
-		return usageError("%v", err)
-	}
-	st, err := r.Status(ctx)
+	st, err := a.Replicator().Status(ctx)
 	if err != nil {
 		return err
 	}
-	if _, err := a.proj.CatchUp(ctx); err != nil {
-		return err
-	}
-	seen, err := eventsSeen(ctx, a.store)
+	seen, err := eventsSeen(ctx, a)
 	if err != nil {
 		return err
 	}
 	s := statusJSON{Device: st.Device, Server: a.g.server, Online: st.Online, LastAttempt: st.LastAttempt, LastError: st.LastError,
 		Pending: st.Pending, Rejected: st.Rejected, Cursor: st.Cursor, EventsSeen: seen, LastSync: st.LastSync}
-	for status, n := range map[projector.EffectStatus]*int{projector.EffectPending: &s.EffectsPending, projector.EffectFailed: &s.EffectsFailed} {
-		recs, err := a.fx.List(ctx, status)
-		if err != nil {
-			return err
+	recs, err := a.Effects(ctx)
+	if err != nil {
+		return err
+	}
+	for _, r := range recs {
+		if r.Status == projector.EffectFailed {
+			s.EffectsFailed++
+		} else {
+			s.EffectsPending++
 		}
-		*n = len(recs)
 	}
 	if a.g.json {
 		return writeJSON(a.stdout, s)

@@ -14,64 +14,37 @@ import (
 	"github.com/ferrysync/ferry/sync/client"
 )
 
-// replicator returns the sync/client replicator of the device's store. The
-// device id sent to the hub is the store's origin (the device name). The
-// read model takes pulled events in the transaction that stores them.
-func (a *app) replicator(onProgress func(client.Progress)) (*client.Replicator, error) {
-	return client.New(a.store, client.Config{URL: a.g.server, Token: a.g.token, OnProgress: onProgress,
-		Projectors: []client.Projector{a.proj}})
-}
-
-// needToken refuses to sync without a token.
-func (a *app) needToken() error {
-	if a.g.token == "" {
-		return &exitError{code: exitUsage, err: fmt.Errorf("sync needs a token: pass --token or set %s (get one with: syncd token --tenant T --subject %s)", envToken, a.device())}
-	}
-	return nil
-}
-
 // cmdSync pushes every pending event, pulls until caught up and exits; with
-// --watch it stays connected.
+// --watch it stays connected. The device id sent to the hub is the store's
+// (the device name).
 func cmdSync(ctx context.Context, a *app, _ []string) error {
-	if err := a.needToken(); err != nil {
-		return err
+	if a.g.token == "" {
+		return &exitError{code: exitUsage, err: fmt.Errorf("sync needs a token: pass --token or set %s (get one with: syncd token --tenant T --subject %s)", envToken, a.Device())}
 	}
 	if a.o.watch {
 		return watch(ctx, a)
 	}
 	bar := newBar(a.stderr, "pulling")
-	r, err := a.replicator(func(p client.Progress) {
+	a.onSync = func(p client.Progress) {
 		if p.Online && !p.CaughtUp {
 			bar.set(p.Cursor-p.Since, p.Head-p.Since)
 		}
-	})
-	if err != nil {
-		return usageError("%v", err)
 	}
-	stats, err := r.SyncOnce(ctx)
+	// What was pulled is stored, and the read model caught up, even when
+	// the sync failed part-way; rejected events have left the read model.
+	res, err := a.Sync(ctx)
 	bar.finish()
-	// What was pulled is stored even when the sync failed part-way: show it.
-	if serr := a.settle(ctx); serr != nil && err == nil {
-		return serr
-	}
-	for _, x := range stats.Rejections {
+	for _, x := range res.Rejections {
 		fmt.Fprintf(a.stderr, "client-demo: warning: the hub rejected event %s (%s): %s\n", x.ID, x.Code, oneLine(x.Reason))
-	}
-	if len(stats.Rejections) > 0 {
-		// The read model showed those events when they were written; the
-		// fold now leaves them out. Replay so that both agree again.
-		if _, err := a.proj.Rebuild(ctx, resetReadModel); err != nil {
-			return fmt.Errorf("rebuild after rejections: %w", err)
-		}
 	}
 	if err != nil {
 		return syncFailed(a, err)
 	}
 	if a.g.json {
-		return writeJSON(a.stdout, map[string]any{"pushed": stats.Pushed, "pulled": stats.Pulled, "new": stats.Inserted,
-			"rejected": stats.Rejected, "cursor": stats.Cursor, "head": stats.Head})
+		return writeJSON(a.stdout, map[string]any{"pushed": res.Pushed, "pulled": res.Pulled, "new": res.Inserted,
+			"rejected": len(res.Rejections), "cursor": res.Cursor, "head": res.Head})
 	}
-	fmt.Fprintf(a.stdout, "pushed %d, pulled %d (%d new), cursor %d\n", stats.Pushed, stats.Pulled, stats.Inserted, stats.Cursor)
+	fmt.Fprintf(a.stdout, "pushed %d, pulled %d (%d new), cursor %d\n", res.Pushed, res.Pulled, res.Inserted, res.Cursor)
 	return nil
 }
 
@@ -97,16 +70,14 @@ func afterMsg(msg string, sentinel error) string {
 	return msg
 }
 
-// watch runs the replicator until ctx ends, keeping the read model and the
-// side effects current, and prints every event the store takes in.
+// watch runs the app (replicator, read model, side effects) until ctx
+// ends, and prints every event the store takes in.
 func watch(ctx context.Context, a *app) error {
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
-	out := &lockedWriter{w: a.stdout}
 	errOut := &lockedWriter{w: a.stderr}
-
 	var state string // the connection state last reported
-	r, err := a.replicator(func(p client.Progress) {
+	a.onSync = func(p client.Progress) {
 		now := ""
 		switch {
 		case ctx.Err() != nil: // stopping (Ctrl-C): nothing to report
@@ -125,50 +96,38 @@ func watch(ctx context.Context, a *app) error {
 			state = now
 			fmt.Fprintf(errOut, "client-demo: %s\n", now)
 		}
-	})
-	if err != nil {
-		return usageError("%v", err)
 	}
-	head, err := a.store.Head(ctx)
+	head, err := a.Store().Head(ctx)
 	if err != nil {
 		return err
 	}
-
-	var wg sync.WaitGroup
-	errs := make(chan error, 3)
-	for _, run := range []func(context.Context) error{r.Run, a.proj.Run, a.fx.Run} {
-		wg.Go(func() {
-			if err := run(ctx); err != nil && ctx.Err() == nil {
-				errs <- err
-				cancel(err)
-			}
-		})
-	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if err := a.Run(ctx); err != nil {
+			cancel(err)
+		}
+	}()
 	for pos := head; ; {
-		if _, err := a.store.Wait(ctx, pos); err != nil {
+		if _, err := a.Store().Wait(ctx, pos); err != nil {
 			break
 		}
-		for e, err := range a.store.ReadAll(ctx, pos, 0) {
+		for e, err := range a.Store().ReadAll(ctx, pos, 0) {
 			if err != nil {
 				break
 			}
 			pos = e.Position
-			fmt.Fprintln(out, describe(e))
+			fmt.Fprintln(a.stdout, describe(e))
 		}
 	}
 	cancel(nil)
-	wg.Wait()
-	if err := context.Cause(ctx); err != nil && !errors.Is(err, context.Canceled) {
+	<-done
+	if err := context.Cause(ctx); !errors.Is(err, context.Canceled) {
 		return err
-	}
-	select {
-	case err := <-errs:
-		return err
-	default:
 	}
 	sctx, stop := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer stop()
-	return a.settle(sctx)
+	return a.CatchUp(sctx)
 }
 
 // describe returns a one-line description of an event for sync --watch.

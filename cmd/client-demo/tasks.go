@@ -5,8 +5,7 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/ferrysync/ferry/aggregate"
-	"github.com/ferrysync/ferry/eventstore"
+	"github.com/ferrysync/ferry"
 )
 
 // The write commands. Each runs a command on the task aggregate (validated
@@ -28,72 +27,60 @@ func cmdAdd(ctx context.Context, a *app, args []string) error {
 }
 
 func cmdRename(ctx context.Context, a *app, args []string) error {
-	return change(ctx, a, args[0], "renamed", func(ctx context.Context, id string) ([]eventstore.Event, error) {
-		return execute(ctx, a, id, renameTask, TitleData{Title: strings.Join(args[1:], " ")})
-	})
+	return change(ctx, a, args[0], "renamed", renameTask, TitleData{Title: strings.Join(args[1:], " ")})
 }
 
 func cmdComplete(ctx context.Context, a *app, args []string) error {
-	return change(ctx, a, args[0], "completed", func(ctx context.Context, id string) ([]eventstore.Event, error) {
-		return execute(ctx, a, id, completeTask, none{})
-	})
+	return change(ctx, a, args[0], "completed", completeTask, none{})
 }
 
 func cmdReopen(ctx context.Context, a *app, args []string) error {
-	return change(ctx, a, args[0], "reopened", func(ctx context.Context, id string) ([]eventstore.Event, error) {
-		return execute(ctx, a, id, reopenTask, none{})
-	})
+	return change(ctx, a, args[0], "reopened", reopenTask, none{})
 }
 
 func cmdDelete(ctx context.Context, a *app, args []string) error {
-	return change(ctx, a, args[0], "deleted", func(ctx context.Context, id string) ([]eventstore.Event, error) {
-		return execute(ctx, a, id, deleteTask, none{})
-	})
+	return change(ctx, a, args[0], "deleted", deleteTask, none{})
 }
 
-// change resolves the task id (or unique prefix) ref, runs do on it and
-// reports what it did.
-func change(ctx context.Context, a *app, ref, verb string, do func(context.Context, string) ([]eventstore.Event, error)) error {
-	if _, err := a.proj.CatchUp(ctx); err != nil { // ids resolve against the read model
-		return err
-	}
-	id, err := resolveID(ctx, a.store, ref)
+// change resolves the task id (or unique prefix) ref against the read
+// model, runs cmd with input in on it and reports what it did.
+func change[I any](ctx context.Context, a *app, ref, verb string, cmd func(*Task, I) error, in I) error {
+	id, err := resolveID(ctx, a, ref)
 	if err != nil {
 		return err
 	}
-	events, err := do(ctx, id)
+	ids, err := execute(ctx, a, id, cmd, in)
 	if err != nil {
 		return err
 	}
 	if a.g.json {
-		ids := make([]string, len(events))
-		for i, e := range events {
-			ids[i] = e.ID
-		}
 		return writeJSON(a.stdout, map[string]any{"id": id, "action": verb, "events": ids})
 	}
 	fmt.Fprintf(a.stdout, "%s %s\n", verb, id)
 	return nil
 }
 
-// execute runs cmd with input in on task id through aggregate.Execute
-// (input validated first, then load, run, save; retried on a concurrency
-// conflict), then settles the app. It returns the events saved.
-func execute[I any](ctx context.Context, a *app, id string, cmd aggregate.Command[*Task, I], in I) ([]eventstore.Event, error) {
-	var raised []eventstore.Event
+// execute runs cmd with input in on task id through ferry.Execute (input
+// validated first, then load, run, save; retried on a concurrency
+// conflict), then settles the app. It returns the ids of the events saved.
+func execute[I any](ctx context.Context, a *app, id string, cmd func(*Task, I) error, in I) ([]string, error) {
+	var ids []string
 	record := func(t *Task, in I) error {
 		if err := cmd(t, in); err != nil {
 			return err
 		}
-		raised = t.Pending() // the events about to be saved, ids included
+		ids = ids[:0]
+		for _, e := range t.Pending() { // the events about to be saved
+			ids = append(ids, e.ID)
+		}
 		return nil
 	}
-	if _, err := aggregate.Execute(ctx, a.tasks, streamOf(id), record, in); err != nil {
+	if _, err := ferry.Execute(ctx, a.App, tasks, streamOf(id), record, in); err != nil {
 		return nil, err
 	}
-	if err := a.settle(ctx); err != nil {
-		return raised, err
+	if err := a.CatchUp(ctx); err != nil {
+		return ids, err
 	}
-	a.warnEffects(ctx, raised)
-	return raised, nil
+	a.warnEffects(ctx, ids...)
+	return ids, nil
 }
