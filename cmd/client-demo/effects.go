@@ -1,7 +1,7 @@
 package main
 
 import (
-	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -29,43 +29,20 @@ const effectName = "effects-log"
 // idempotency key: it skips a line the log already holds.
 func effectHandler(path string) ferry.Handler {
 	return ferry.Once(taskCompleted, effectName, func(ctx context.Context, e ferry.Stored[completedData]) error {
-		line := fmt.Sprintf("%s completed %s %s", e.ID, strings.TrimPrefix(e.Stream, streamPrefix), e.Data.Title)
-		done, err := logHas(path, e.ID+" ")
-		if err != nil || done {
+		log, err := os.ReadFile(path)
+		if err != nil && !errors.Is(err, os.ErrNotExist) {
 			return err
+		}
+		if bytes.HasPrefix(log, []byte(e.ID+" ")) || bytes.Contains(log, []byte("\n"+e.ID+" ")) {
+			return nil // done by an earlier run
 		}
 		f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
 		if err != nil {
 			return err
 		}
-		_, err = fmt.Fprintln(f, line)
-		if serr := f.Sync(); err == nil {
-			err = serr
-		}
-		if cerr := f.Close(); err == nil {
-			err = cerr
-		}
-		return err
+		_, err = fmt.Fprintf(f, "%s completed %s %s\n", e.ID, strings.TrimPrefix(e.Stream, streamPrefix), e.Data.Title)
+		return errors.Join(err, f.Sync(), f.Close())
 	})
-}
-
-// logHas reports whether a line of the file at path starts with prefix.
-func logHas(path, prefix string) (bool, error) {
-	f, err := os.Open(path)
-	if errors.Is(err, os.ErrNotExist) {
-		return false, nil
-	}
-	if err != nil {
-		return false, err
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		if strings.HasPrefix(sc.Text(), prefix) {
-			return true, nil
-		}
-	}
-	return false, sc.Err()
 }
 
 // warnEffects reports on stderr the side effects of the events ids that did

@@ -56,7 +56,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return exitOK
 	}
 	fmt.Fprintln(stderr, "client-demo: "+oneLine(message(err)))
-	return exitCode(err)
+	if ee, ok := errors.AsType[*exitError](err); ok {
+		return ee.code
+	}
+	return exitUser
 }
 
 // exitError carries an exit code other than exitUser.
@@ -75,13 +78,6 @@ func usageError(format string, args ...any) error {
 
 // syncError returns a sync failure (exit 3).
 func syncError(err error) error { return &exitError{code: exitSync, err: err} }
-
-func exitCode(err error) int {
-	if ee, ok := errors.AsType[*exitError](err); ok {
-		return ee.code
-	}
-	return exitUser
-}
 
 // message turns library errors into what a user wants to read.
 func message(err error) string {

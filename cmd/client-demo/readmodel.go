@@ -124,29 +124,38 @@ type taskRow struct {
 // ones only when all is set.
 func listTasks(ctx context.Context, a *app, all bool) ([]taskRow, error) {
 	var rows []taskRow
-	err := a.Read(ctx, func(tx *sql.Tx) error {
-		res, err := tx.QueryContext(ctx, `SELECT id, title, done, deleted, created, changed FROM tasks
-			WHERE ? OR deleted = 0 ORDER BY created, id`, all)
+	err := query(ctx, a, func(res *sql.Rows) error {
+		var r taskRow
+		var created string
+		if err := res.Scan(&r.ID, &r.Title, &r.Done, &r.Deleted, &created, &r.ChangedHLC); err != nil {
+			return err
+		}
+		r.Created, r.Changed = hlcTime(created[:min(16, len(created))]), hlcTime(r.ChangedHLC)
+		rows = append(rows, r)
+		return nil
+	}, `SELECT id, title, done, deleted, created, changed FROM tasks WHERE ? OR deleted = 0 ORDER BY created, id`, all)
+	if err != nil {
+		return nil, fmt.Errorf("read tasks: %w", err)
+	}
+	return rows, nil
+}
+
+// query reads the read model: it runs the query q with args and calls scan
+// for each row.
+func query(ctx context.Context, a *app, scan func(*sql.Rows) error, q string, args ...any) error {
+	return a.Read(ctx, func(tx *sql.Tx) error {
+		res, err := tx.QueryContext(ctx, q, args...)
 		if err != nil {
 			return err
 		}
 		defer res.Close()
 		for res.Next() {
-			var r taskRow
-			var created string
-			if err := res.Scan(&r.ID, &r.Title, &r.Done, &r.Deleted, &created, &r.ChangedHLC); err != nil {
+			if err := scan(res); err != nil {
 				return err
 			}
-			r.Created = hlcTime(created[:min(16, len(created))])
-			r.Changed = hlcTime(r.ChangedHLC)
-			rows = append(rows, r)
 		}
 		return res.Err()
 	})
-	if err != nil {
-		return nil, fmt.Errorf("read tasks: %w", err)
-	}
-	return rows, nil
 }
 
 // hlcTime returns the physical time of an encoded HLC timestamp (zero if
@@ -168,21 +177,12 @@ func resolveID(ctx context.Context, a *app, prefix string) (string, error) {
 		return "", fmt.Errorf("%w %q", errUnknownTask, prefix)
 	}
 	var ids []string
-	err := a.Read(ctx, func(tx *sql.Tx) error {
-		res, err := tx.QueryContext(ctx, `SELECT id FROM tasks WHERE substr(id, 1, ?) = ? ORDER BY id LIMIT 2`, len(p), p)
-		if err != nil {
-			return err
-		}
-		defer res.Close()
-		for res.Next() {
-			var id string
-			if err := res.Scan(&id); err != nil {
-				return err
-			}
-			ids = append(ids, id)
-		}
-		return res.Err()
-	})
+	err := query(ctx, a, func(res *sql.Rows) error {
+		var id string
+		err := res.Scan(&id)
+		ids = append(ids, id)
+		return err
+	}, `SELECT id FROM tasks WHERE substr(id, 1, ?) = ? ORDER BY id LIMIT 2`, len(p), p)
 	switch {
 	case err != nil:
 		return "", fmt.Errorf("find task: %w", err)
@@ -200,12 +200,7 @@ var errAmbiguous = errors.New("ambiguous task id")
 // eventsSeen returns the All handlers' count of events.
 func eventsSeen(ctx context.Context, a *app) (int64, error) {
 	var n int64
-	err := a.Read(ctx, func(tx *sql.Tx) error {
-		err := tx.QueryRowContext(ctx, `SELECT value FROM task_counters WHERE name = ?`, counterEvents).Scan(&n)
-		if errors.Is(err, sql.ErrNoRows) {
-			return nil
-		}
-		return err
-	})
+	err := query(ctx, a, func(res *sql.Rows) error { return res.Scan(&n) },
+		`SELECT value FROM task_counters WHERE name = ?`, counterEvents)
 	return n, err
 }

@@ -103,9 +103,6 @@ func init() {
 // errUnknownTask reports an id that names no task.
 var errUnknownTask = errors.New("unknown task")
 
-// none is the input of commands that take none.
-type none struct{}
-
 // Commands. Each checks the input against the state and raises events, or
 // returns an error; it may run again on fresh state after a concurrency
 // conflict, so it has no other side effect.
@@ -118,37 +115,34 @@ func createTask(t *Task, in TitleData) error {
 }
 
 func renameTask(t *Task, in TitleData) error {
+	title := strings.TrimSpace(in.Title)
 	if err := live(t); err != nil {
 		return err
 	}
-	title := strings.TrimSpace(in.Title)
 	if title == t.Title {
 		return aggregate.Reject("task %s is already called %q", taskID(t), title)
 	}
 	return taskRenamed.Raise(t, TitleData{Title: title})
 }
 
-func completeTask(t *Task, _ none) error {
-	if err := live(t); err != nil {
-		return err
+// markDone returns the command that completes (done) or reopens a task.
+func markDone(done bool) func(*Task, struct{}) error {
+	return func(t *Task, _ struct{}) error {
+		switch err := live(t); {
+		case err != nil:
+			return err
+		case t.Done && done:
+			return aggregate.Reject("task %s is already completed", taskID(t))
+		case !t.Done && !done:
+			return aggregate.Reject("task %s is not completed", taskID(t))
+		case done:
+			return taskCompleted.Raise(t, completedData{Title: t.Title})
+		}
+		return taskReopened.Raise(t, struct{}{})
 	}
-	if t.Done {
-		return aggregate.Reject("task %s is already completed", taskID(t))
-	}
-	return taskCompleted.Raise(t, completedData{Title: t.Title})
 }
 
-func reopenTask(t *Task, _ none) error {
-	if err := live(t); err != nil {
-		return err
-	}
-	if !t.Done {
-		return aggregate.Reject("task %s is not completed", taskID(t))
-	}
-	return taskReopened.Raise(t, struct{}{})
-}
-
-func deleteTask(t *Task, _ none) error {
+func deleteTask(t *Task, _ struct{}) error {
 	if err := live(t); err != nil {
 		return err
 	}

@@ -31,15 +31,15 @@ func cmdRename(ctx context.Context, a *app, args []string) error {
 }
 
 func cmdComplete(ctx context.Context, a *app, args []string) error {
-	return change(ctx, a, args[0], "completed", completeTask, none{})
+	return change(ctx, a, args[0], "completed", markDone(true), struct{}{})
 }
 
 func cmdReopen(ctx context.Context, a *app, args []string) error {
-	return change(ctx, a, args[0], "reopened", reopenTask, none{})
+	return change(ctx, a, args[0], "reopened", markDone(false), struct{}{})
 }
 
 func cmdDelete(ctx context.Context, a *app, args []string) error {
-	return change(ctx, a, args[0], "deleted", deleteTask, none{})
+	return change(ctx, a, args[0], "deleted", deleteTask, struct{}{})
 }
 
 // change resolves the task id (or unique prefix) ref against the read
