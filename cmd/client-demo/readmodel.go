@@ -124,38 +124,28 @@ type taskRow struct {
 // ones only when all is set.
 func listTasks(ctx context.Context, a *app, all bool) ([]taskRow, error) {
 	var rows []taskRow
-	err := query(ctx, a, func(res *sql.Rows) error {
-		var r taskRow
-		var created string
-		if err := res.Scan(&r.ID, &r.Title, &r.Done, &r.Deleted, &created, &r.ChangedHLC); err != nil {
-			return err
-		}
-		r.Created, r.Changed = hlcTime(created[:min(16, len(created))]), hlcTime(r.ChangedHLC)
-		rows = append(rows, r)
-		return nil
-	}, `SELECT id, title, done, deleted, created, changed FROM tasks WHERE ? OR deleted = 0 ORDER BY created, id`, all)
-	if err != nil {
-		return nil, fmt.Errorf("read tasks: %w", err)
-	}
-	return rows, nil
-}
-
-// query reads the read model: it runs the query q with args and calls scan
-// for each row.
-func query(ctx context.Context, a *app, scan func(*sql.Rows) error, q string, args ...any) error {
-	return a.Read(ctx, func(tx *sql.Tx) error {
-		res, err := tx.QueryContext(ctx, q, args...)
+	err := a.Read(ctx, func(tx *sql.Tx) error {
+		res, err := tx.QueryContext(ctx, `SELECT id, title, done, deleted, created, changed FROM tasks
+			WHERE ? OR deleted = 0 ORDER BY created, id`, all)
 		if err != nil {
 			return err
 		}
 		defer res.Close()
 		for res.Next() {
-			if err := scan(res); err != nil {
+			var r taskRow
+			var created string
+			if err := res.Scan(&r.ID, &r.Title, &r.Done, &r.Deleted, &created, &r.ChangedHLC); err != nil {
 				return err
 			}
+			r.Created, r.Changed = hlcTime(created[:min(16, len(created))]), hlcTime(r.ChangedHLC)
+			rows = append(rows, r)
 		}
 		return res.Err()
 	})
+	if err != nil {
+		return nil, fmt.Errorf("read tasks: %w", err)
+	}
+	return rows, nil
 }
 
 // hlcTime returns the physical time of an encoded HLC timestamp (zero if
@@ -173,16 +163,13 @@ func hlcTime(s string) time.Time {
 // wrapping errUnknownTask.
 func resolveID(ctx context.Context, a *app, prefix string) (string, error) {
 	p := strings.ToLower(strings.TrimPrefix(prefix, streamPrefix))
-	if p == "" || strings.IndexFunc(p, func(r rune) bool { return !('0' <= r && r <= '9' || 'a' <= r && r <= 'z') }) >= 0 {
-		return "", fmt.Errorf("%w %q", errUnknownTask, prefix)
-	}
+	rows, err := listTasks(ctx, a, true)
 	var ids []string
-	err := query(ctx, a, func(res *sql.Rows) error {
-		var id string
-		err := res.Scan(&id)
-		ids = append(ids, id)
-		return err
-	}, `SELECT id FROM tasks WHERE substr(id, 1, ?) = ? ORDER BY id LIMIT 2`, len(p), p)
+	for _, r := range rows {
+		if p != "" && strings.HasPrefix(r.ID, p) {
+			ids = append(ids, r.ID)
+		}
+	}
 	switch {
 	case err != nil:
 		return "", fmt.Errorf("find task: %w", err)
@@ -200,7 +187,12 @@ var errAmbiguous = errors.New("ambiguous task id")
 // eventsSeen returns the All handlers' count of events.
 func eventsSeen(ctx context.Context, a *app) (int64, error) {
 	var n int64
-	err := query(ctx, a, func(res *sql.Rows) error { return res.Scan(&n) },
-		`SELECT value FROM task_counters WHERE name = ?`, counterEvents)
+	err := a.Read(ctx, func(tx *sql.Tx) error {
+		err := tx.QueryRowContext(ctx, `SELECT value FROM task_counters WHERE name = ?`, counterEvents).Scan(&n)
+		if errors.Is(err, sql.ErrNoRows) {
+			return nil
+		}
+		return err
+	})
 	return n, err
 }

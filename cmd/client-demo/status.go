@@ -36,12 +36,12 @@ func cmdStatus(ctx context.Context, a *app, _ []string) error {
 	if err != nil {
 		return err
 	}
-	s := statusJSON{Device: st.Device, Server: a.g.server, Online: st.Online, LastAttempt: st.LastAttempt, LastError: st.LastError,
-		Pending: st.Pending, Rejected: st.Rejected, Cursor: st.Cursor, EventsSeen: seen, LastSync: st.LastSync}
 	recs, err := a.Effects(ctx)
 	if err != nil {
 		return err
 	}
+	s := statusJSON{Device: st.Device, Server: a.g.server, Online: st.Online, LastAttempt: st.LastAttempt, LastError: st.LastError,
+		Pending: st.Pending, Rejected: st.Rejected, Cursor: st.Cursor, EventsSeen: seen, LastSync: st.LastSync}
 	for _, r := range recs {
 		if r.Status == projector.EffectFailed {
 			s.EffectsFailed++
@@ -52,30 +52,24 @@ func cmdStatus(ctx context.Context, a *app, _ []string) error {
 	if a.g.json {
 		return writeJSON(a.stdout, s)
 	}
-	online := "never tried"
+	online, lastSync := "never tried", "never"
 	if !s.LastAttempt.IsZero() {
 		online = fmt.Sprintf("%s at last attempt (%s)", map[bool]string{true: "online", false: "offline"}[s.Online],
 			s.LastAttempt.Local().Format(timeLayout))
 	}
-	lastSync := "never"
 	if !s.LastSync.IsZero() {
 		lastSync = s.LastSync.Local().Format(timeLayout)
 	}
-	w := a.stdout
-	fmt.Fprintf(w, "device        %s\n", s.Device)
-	fmt.Fprintf(w, "server        %s\n", s.Server)
-	fmt.Fprintf(w, "online        %s\n", online)
-	if s.LastError != "" {
-		fmt.Fprintf(w, "last error    %s\n", oneLine(afterMsg(s.LastError, client.ErrUnreachable)))
+	lines := [][2]string{{"device", s.Device}, {"server", s.Server}, {"online", online},
+		{"last error", oneLine(after(s.LastError, client.ErrUnreachable))},
+		{"pending", plural(s.Pending, "event") + " not yet pushed"}, {"rejected", plural(s.Rejected, "event") + " refused by the hub"},
+		{"cursor", fmt.Sprint(s.Cursor)}, {"events seen", fmt.Sprint(s.EventsSeen)}, {"last sync", lastSync},
+		{"side effects", fmt.Sprintf("%d pending, %d failed", s.EffectsPending, s.EffectsFailed)}}
+	for _, l := range lines {
+		if l[1] != "" && (l[0] != "rejected" || s.Rejected > 0) {
+			fmt.Fprintf(a.stdout, "%-14s%s\n", l[0], l[1])
+		}
 	}
-	fmt.Fprintf(w, "pending       %s not yet pushed\n", plural(s.Pending, "event"))
-	if s.Rejected > 0 {
-		fmt.Fprintf(w, "rejected      %s refused by the hub\n", plural(s.Rejected, "event"))
-	}
-	fmt.Fprintf(w, "cursor        %d\n", s.Cursor)
-	fmt.Fprintf(w, "events seen   %d\n", s.EventsSeen)
-	fmt.Fprintf(w, "last sync     %s\n", lastSync)
-	fmt.Fprintf(w, "side effects  %d pending, %d failed\n", s.EffectsPending, s.EffectsFailed)
 	return nil
 }
 

@@ -5,9 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/ferrysync/ferry/eventstore"
@@ -54,16 +52,13 @@ func syncFailed(a *app, err error) error {
 	case errors.Is(err, client.ErrUnauthorized):
 		return syncError(fmt.Errorf("sync failed: the hub at %s refused the token (get a new one with syncd token)", a.g.server))
 	case errors.Is(err, client.ErrUnreachable): // the client's message names the URL
-		return syncError(fmt.Errorf("sync failed: hub unreachable at %s", after(err, client.ErrUnreachable)))
+		return syncError(fmt.Errorf("sync failed: hub unreachable at %s", after(err.Error(), client.ErrUnreachable)))
 	}
 	return syncError(fmt.Errorf("sync failed: %w", err))
 }
 
-// after returns what err's message says after sentinel's, or all of it.
-func after(err, sentinel error) string { return afterMsg(err.Error(), sentinel) }
-
-// afterMsg returns what msg says after sentinel's message, or all of it.
-func afterMsg(msg string, sentinel error) string {
+// after returns what msg says after sentinel's message, or all of it.
+func after(msg string, sentinel error) string {
 	if i := strings.LastIndex(msg, sentinel.Error()+": "); i >= 0 {
 		return msg[i+len(sentinel.Error())+2:]
 	}
@@ -75,7 +70,6 @@ func afterMsg(msg string, sentinel error) string {
 func watch(ctx context.Context, a *app) error {
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
-	errOut := &lockedWriter{w: a.stderr}
 	var state string // the connection state last reported
 	a.onSync = func(p client.Progress) {
 		now := ""
@@ -86,7 +80,7 @@ func watch(ctx context.Context, a *app) error {
 			cancel(syncFailed(a, p.Err))
 			return
 		case p.Err != nil:
-			now = "offline (" + oneLine(after(p.Err, client.ErrUnreachable)) + "); retrying"
+			now = "offline (" + oneLine(after(p.Err.Error(), client.ErrUnreachable)) + "); retrying"
 		case p.Online && p.CaughtUp:
 			now = "online, caught up with " + a.g.server + "; watching for changes (Ctrl-C to stop)"
 		default:
@@ -94,7 +88,7 @@ func watch(ctx context.Context, a *app) error {
 		}
 		if now != state {
 			state = now
-			fmt.Fprintf(errOut, "client-demo: %s\n", now)
+			fmt.Fprintf(a.stderr, "client-demo: %s\n", now) // on the replicator's goroutine only
 		}
 	}
 	head, err := a.Store().Head(ctx)
@@ -148,16 +142,4 @@ func describe(e eventstore.Event) string {
 		}
 	}
 	return line
-}
-
-// lockedWriter serialises writes from several goroutines.
-type lockedWriter struct {
-	mu sync.Mutex
-	w  io.Writer
-}
-
-func (l *lockedWriter) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.w.Write(p)
 }
