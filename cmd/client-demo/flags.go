@@ -99,9 +99,9 @@ type command struct {
 var commands = []command{
 	{name: "add", args: "TITLE", summary: "add a task; prints its id", min: 1, max: -1, run: cmdAdd},
 	{name: "rename", args: "ID TITLE", summary: "rename a task", min: 2, max: -1, run: cmdRename},
-	{name: "complete", args: "ID", summary: "complete a task (logs a side effect on this device)", min: 1, max: 1, run: cmdComplete},
-	{name: "reopen", args: "ID", summary: "reopen a completed task", min: 1, max: 1, run: cmdReopen},
-	{name: "delete", args: "ID", summary: "delete a task", min: 1, max: 1, run: cmdDelete},
+	{name: "complete", args: "ID", summary: "complete a task (logs a side effect on this device)", min: 1, max: 1, run: cmdChange("completed", markDone(true))},
+	{name: "reopen", args: "ID", summary: "reopen a completed task", min: 1, max: 1, run: cmdChange("reopened", markDone(false))},
+	{name: "delete", args: "ID", summary: "delete a task", min: 1, max: 1, run: cmdChange("deleted", deleteTask)},
 	{name: "list", args: "[--all]", summary: "list tasks: id, done, title, last changed (--all: deleted ones too)", run: cmdList,
 		flags: func(fs *flag.FlagSet, o *opts) { fs.BoolVar(&o.all, "all", false, "include deleted tasks") }},
 	{name: "show", args: "ID", summary: "show a task's state and its history of events", min: 1, max: 1, run: cmdShow},

@@ -10,6 +10,7 @@ import (
 
 	"github.com/ferrysync/ferry"
 	"github.com/ferrysync/ferry/eventstore"
+	"github.com/ferrysync/ferry/projector"
 )
 
 // tasksProjection is the tasks read model, kept in the same SQLite file as
@@ -45,12 +46,7 @@ CREATE TABLE IF NOT EXISTS task_counters (
 	Reset: `DELETE FROM tasks; DELETE FROM task_counters;`,
 	Handlers: []ferry.Handler{
 		ferry.On(taskCreated, setTitle), ferry.On(taskRenamed, setTitle),
-		ferry.On(taskCompleted, func(ctx context.Context, tx *sql.Tx, e ferry.Stored[completedData]) error {
-			return setDone(ctx, tx, e.Event, true)
-		}),
-		ferry.On(taskReopened, func(ctx context.Context, tx *sql.Tx, e ferry.Stored[struct{}]) error {
-			return setDone(ctx, tx, e.Event, false)
-		}),
+		ferry.On(taskCompleted, setDone[completedData](true)), ferry.On(taskReopened, setDone[struct{}](false)),
 		ferry.On(taskDeleted, func(ctx context.Context, tx *sql.Tx, e ferry.Stored[struct{}]) error {
 			return upsert(ctx, tx, e.Event, "deleted = 1", "deleted", true)
 		}),
@@ -79,10 +75,11 @@ func setTitle(ctx context.Context, tx *sql.Tx, e ferry.Stored[TitleData]) error 
 		"title, title_at, created", e.Data.Title, cursorKey(e.Event), created)
 }
 
-func setDone(ctx context.Context, tx *sql.Tx, e eventstore.Event, done bool) error {
-	return upsert(ctx, tx, e, `done = CASE WHEN excluded.done_at > done_at THEN excluded.done ELSE done END,
-		done_at = max(done_at, excluded.done_at)`,
-		"done, done_at", done, cursorKey(e))
+func setDone[T any](done bool) func(context.Context, *sql.Tx, ferry.Stored[T]) error {
+	return func(ctx context.Context, tx *sql.Tx, e ferry.Stored[T]) error {
+		return upsert(ctx, tx, e.Event, `done = CASE WHEN excluded.done_at > done_at THEN excluded.done ELSE done END,
+			done_at = max(done_at, excluded.done_at)`, "done, done_at", done, cursorKey(e.Event))
+	}
 }
 
 func countEvent[T any](ctx context.Context, tx *sql.Tx, _ ferry.Stored[T]) error {
@@ -195,4 +192,34 @@ func eventsSeen(ctx context.Context, a *app) (int64, error) {
 		return err
 	})
 	return n, err
+}
+
+// cmdRebuild empties the tasks read model and rebuilds it by replaying
+// every event. Replays never run side effects, so the effects log is
+// untouched.
+func cmdRebuild(ctx context.Context, a *app, _ []string) error {
+	bar := newBar(a.stderr, "replaying")
+	a.onReplay = func(p projector.Progress) {
+		if p.Rebuild {
+			bar.set(p.Done, p.Total)
+		}
+	}
+	err := a.Rebuild(ctx)
+	bar.finish()
+	if err != nil {
+		return err
+	}
+	pos, err := a.Store().Head(ctx)
+	if err != nil {
+		return err
+	}
+	seen, err := eventsSeen(ctx, a)
+	if err != nil {
+		return err
+	}
+	if a.g.json {
+		return writeJSON(a.stdout, map[string]int64{"position": pos, "events_seen": seen})
+	}
+	fmt.Fprintf(a.stdout, "rebuilt the tasks read model from %d events\n", seen)
+	return nil
 }
