@@ -121,6 +121,34 @@ type Outbox interface {
 	ReadPending(ctx context.Context, after int64, limit int) iter.Seq2[Event, error]
 }
 
+// Reviver is implemented by the edge stores that keep events of unknown
+// types (Event.Unknown): the memory and SQLite stores. An app upgraded to a
+// version whose Registry knows those types revives them; its projectors
+// then replay them (see projector.Projector.CatchUp).
+type Reviver interface {
+	// Revive validates every event stored Unknown against the store's
+	// Registry as it is now (upcasting first where the Registry has an
+	// Upcaster), clears the flag on those it accepts and numbers them
+	// (Event.Revived) in Position order, after every earlier revival, in
+	// one transaction. Their Outdated flags are re-derived for their
+	// types as now registered (a type declared Commutative is never
+	// Outdated), and the snapshots of their streams are deleted, since a
+	// fold that skipped them is stale. It returns how many it revived. The
+	// SQLite store calls it on Open when it has a Registry.
+	Revive(ctx context.Context) (int, error)
+	// ReadRevived yields, in revival order, the revived events whose
+	// Revived number is greater than after, at most limit (<= 0: all).
+	ReadRevived(ctx context.Context, after int64, limit int) iter.Seq2[Event, error]
+}
+
+// Clocked is implemented by stores that expose the HLC they stamp local
+// events with and observe remote ones on (Config.Clock, or the one they
+// made): the memory, SQLite and PostgreSQL stores. The sync client uses it
+// to correct the clock by the offset the hub reports.
+type Clocked interface {
+	Clock() *Clock
+}
+
 // StreamLister pages through the streams a store holds. Implemented by
 // stores.
 type StreamLister interface {

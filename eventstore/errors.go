@@ -3,6 +3,7 @@ package eventstore
 import (
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/ferrysync/ferry/internal/errs"
 )
@@ -92,6 +93,16 @@ type ClockDriftError struct {
 	Remote   Timestamp
 	Local    Timestamp
 	MaxDrift int64 // milliseconds
+	// Physical is the local physical time (corrected by the clock's
+	// offset) the check used.
+	Physical Timestamp
+}
+
+// RetryAfter returns how long until Remote is within MaxDrift of the local
+// physical time, as it stood at the check: when an event refused for it
+// could be taken.
+func (e *ClockDriftError) RetryAfter() time.Duration {
+	return time.Duration(max(0, e.Remote.Millis()-e.Physical.Millis()-e.MaxDrift)) * time.Millisecond
 }
 
 // Error implements the error interface.

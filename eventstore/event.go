@@ -49,6 +49,19 @@ type Event struct {
 	// recorded it (OutboxWriter.Reject). A rejected event is only seen through
 	// ReadAll: stream reads, stream versions and the outbox leave it out.
 	Rejected bool
+	// Unknown is true when the store's Registry did not know the event's
+	// type, or could not validate its payload, when the event arrived
+	// through Insert (sync): an edge store keeps such an event as it came,
+	// flagged, instead of refusing it, so that an older app version keeps
+	// syncing with a newer one. Folds and projectors skip it by default
+	// (see reducer.WithUnknownEvents and projector.Gate). The flag is
+	// cleared when the store is opened with a Registry that accepts the
+	// event (see Reviver).
+	Unknown bool
+	// Revived is the store's revival number of an event that was stored
+	// Unknown and later accepted (see Reviver): revivals are numbered in
+	// the order the store made them, from 1. It is 0 for every other event.
+	Revived int64
 }
 
 // WithDefaults returns e with the defaults stores fill in when they store an

@@ -83,6 +83,7 @@ type Clock struct {
 	mu       sync.Mutex
 	last     Timestamp
 	wall     func() time.Time
+	offset   time.Duration
 	maxDrift time.Duration
 }
 
@@ -105,7 +106,31 @@ func NewClock(opts ...ClockOption) *Clock {
 	return c
 }
 
-func (c *Clock) physical() Timestamp { return TimestampOf(c.wall()) }
+// physical is the corrected physical time; c.mu is held.
+func (c *Clock) physical() Timestamp { return TimestampOf(c.wall().Add(c.offset)) }
+
+// Wall returns the physical time source's reading, without the offset: what
+// a client compares with the hub's time to measure the offset.
+func (c *Clock) Wall() time.Time { return c.wall() }
+
+// SetOffset corrects the physical part of the clock by d from now on, for
+// Now and for Observe's drift check: a device whose wall clock is known to
+// be off by -d (measured against the hub's) stamps new events with the
+// corrected time. Timestamps stay monotonic: a clock corrected backwards
+// keeps counting from the last timestamp it issued or observed until the
+// corrected physical time passes it.
+func (c *Clock) SetOffset(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.offset = d
+}
+
+// Offset returns the correction set by SetOffset.
+func (c *Clock) Offset() time.Duration {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.offset
+}
 
 // Now returns a timestamp greater than every timestamp this clock has issued
 // or observed.
@@ -130,7 +155,7 @@ func (c *Clock) Observe(remote Timestamp) (Timestamp, error) {
 	defer c.mu.Unlock()
 	pt := c.physical()
 	if c.maxDrift > 0 && remote.Millis()-pt.Millis() > c.maxDrift.Milliseconds() {
-		return 0, &ClockDriftError{Remote: remote, Local: max(pt, c.last), MaxDrift: c.maxDrift.Milliseconds()}
+		return 0, &ClockDriftError{Remote: remote, Local: max(pt, c.last), MaxDrift: c.maxDrift.Milliseconds(), Physical: pt}
 	}
 	m := max(c.last, remote)
 	if pt > m {

@@ -174,3 +174,32 @@ func TestCursorCompare(t *testing.T) {
 	assert.True(t, eventstore.Cursor{}.IsZero())
 	assert.False(t, a.IsZero())
 }
+
+// A corrected clock stamps new events with the corrected physical time,
+// checks drift against it, and stays monotonic when corrected backwards.
+func TestClockOffset(t *testing.T) {
+	wall0 := time.UnixMilli(1_800_000_000_000)
+	c := eventstore.NewClock(eventstore.WithWallClock(func() time.Time { return wall0.Add(2 * time.Hour) })) // 2h fast
+	ahead := c.Now()
+	assert.Equal(t, wall0.Add(2*time.Hour).UnixMilli(), ahead.Millis())
+	_, err := c.Observe(eventstore.TimestampOf(wall0.Add(-3 * time.Hour)))
+	require.NoError(t, err)
+
+	c.SetOffset(-2 * time.Hour)
+	assert.Equal(t, -2*time.Hour, c.Offset())
+	assert.Equal(t, wall0.Add(2*time.Hour), c.Wall(), "Wall is uncorrected")
+	next := c.Now()
+	assert.Greater(t, next, ahead, "monotonic")
+
+	// Behind by 2h: remote events stamped at wall0 time are too far ahead
+	// until the clock is corrected.
+	slow := eventstore.NewClock(eventstore.WithWallClock(func() time.Time { return wall0.Add(-2 * time.Hour) }))
+	_, err = slow.Observe(eventstore.TimestampOf(wall0))
+	var de *eventstore.ClockDriftError
+	require.ErrorAs(t, err, &de)
+	assert.Equal(t, 110*time.Minute, de.RetryAfter())
+	slow.SetOffset(2 * time.Hour)
+	_, err = slow.Observe(eventstore.TimestampOf(wall0))
+	require.NoError(t, err)
+	assert.Equal(t, wall0.UnixMilli(), slow.Now().Millis(), "stamps corrected time")
+}

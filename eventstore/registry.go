@@ -2,6 +2,8 @@ package eventstore
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -36,8 +38,26 @@ type EventType struct {
 // types with ErrUnknownEventType; a store without one (such as a hub that
 // relays events it does not interpret) accepts any type.
 type Registry struct {
-	mu    sync.RWMutex
-	types map[string]EventType
+	mu       sync.RWMutex
+	types    map[string]EventType
+	upcaster Upcaster
+}
+
+// Upcaster lifts an event's payload to the current schema of its type
+// (reducer.Upcasters is one). A Registry with an Upcaster validates events
+// as upcast, so an event written with an older schema is checked against
+// today's validators and one written with a newer schema than this app
+// knows fails validation (and is kept Unknown by an edge store).
+type Upcaster interface {
+	Upcast(e Event) (Event, error)
+}
+
+// SetUpcaster makes Validate upcast events with u before validating them
+// (nil: no upcasting).
+func (r *Registry) SetUpcaster(u Upcaster) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.upcaster = u
 }
 
 // NewRegistry returns a registry holding types. It panics on an invalid or
@@ -100,6 +120,16 @@ func (r *Registry) Validate(e Event) error {
 	t, ok := r.Lookup(e.Type)
 	if !ok {
 		return &UnknownTypeError{Type: e.Type}
+	}
+	r.mu.RLock()
+	u := r.upcaster
+	r.mu.RUnlock()
+	if u != nil {
+		up, err := u.Upcast(e)
+		if err != nil {
+			return &ValidationError{EventID: e.ID, Type: e.Type, Field: "schema", Reason: err.Error()}
+		}
+		e = up
 	}
 	if err := runValidator(t.Data, "data", e.Data); err != nil {
 		return annotate(err, e)
@@ -187,4 +217,17 @@ func (r *Registry) Commutative(name string) bool {
 	}
 	t, ok := r.Lookup(name)
 	return ok && t.Commutative
+}
+
+// Digest returns a short fingerprint of the registered types (their names
+// and whether they are commutative): two app builds with the same event
+// vocabulary have the same digest. A client can send it as its app version
+// (client.Config.App) when the app has no version string of its own.
+func (r *Registry) Digest() string {
+	h := sha256.New()
+	for _, name := range r.Types() {
+		t, _ := r.Lookup(name)
+		fmt.Fprintf(h, "%s\x00%t\n", name, t.Commutative)
+	}
+	return "types-" + hex.EncodeToString(h.Sum(nil))[:12]
 }

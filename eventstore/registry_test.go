@@ -156,3 +156,15 @@ func TestExpectedVersionCheck(t *testing.T) {
 	var zero eventstore.ExpectedVersion
 	assert.Equal(t, eventstore.Any, zero, "the zero value is Any")
 }
+
+// The digest names the vocabulary: equal for equal registries, different
+// when a type is added or declared commutative.
+func TestRegistryDigest(t *testing.T) {
+	a := eventstore.NewRegistry(eventstore.EventType{Name: "x"}, eventstore.EventType{Name: "y"})
+	b := eventstore.NewRegistry(eventstore.EventType{Name: "y"}, eventstore.EventType{Name: "x"})
+	assert.Equal(t, a.Digest(), b.Digest())
+	c := eventstore.NewRegistry(eventstore.EventType{Name: "x"}, eventstore.EventType{Name: "y", Commutative: true})
+	assert.NotEqual(t, a.Digest(), c.Digest())
+	require.NoError(t, b.Register(eventstore.EventType{Name: "z"}))
+	assert.NotEqual(t, a.Digest(), b.Digest())
+}

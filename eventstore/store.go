@@ -124,6 +124,13 @@ type Config struct {
 	// right for a hub that relays events it does not interpret, wrong for
 	// an app, which should register its types.
 	Registry *Registry
+	// RefuseUnknown makes Insert fail, as Append does, on an event the
+	// Registry refuses. By default the edge stores (memory, SQLite) keep
+	// such an event, flagged Unknown, so that an app keeps syncing with a
+	// newer version of itself (see Event.Unknown and Reviver); a hub that
+	// validates what it relays sets RefuseUnknown, and the PostgreSQL
+	// store always refuses.
+	RefuseUnknown bool
 	// Clock stamps local events and observes remote ones. Nil: NewClock().
 	Clock *Clock
 	// Origin is this node's id, recorded on local events. Backends default

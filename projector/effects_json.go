@@ -40,6 +40,8 @@ type eventJSON struct {
 	Hydrated    bool                 `json:"hydrated,omitempty"`
 	Outdated    bool                 `json:"outdated,omitempty"`
 	Rejected    bool                 `json:"rejected,omitempty"`
+	Unknown     bool                 `json:"unknown,omitempty"`
+	Revived     int64                `json:"revived,omitempty"`
 }
 
 // MarshalJSON returns the record as the outbox stores it:
@@ -47,8 +49,8 @@ type eventJSON struct {
 //	{"handler":"h","event":{"id":"…","stream":"…",…},"attempts":0,"created":"…"}
 //
 // The event's keys are id, stream, type, schema, data, meta, created (16 hex
-// digits) and origin, then position, hub_position, hydrated, outdated and
-// rejected when set. Status is not stored.
+// digits) and origin, then position, hub_position, hydrated, outdated,
+// rejected, unknown and revived when set. Status is not stored.
 func (r EffectRecord) MarshalJSON() ([]byte, error) {
 	return json.Marshal(effectJSON{
 		Handler:     r.Handler,

@@ -61,9 +61,15 @@ func (k Kind) String() string {
 // live, before the rejection arrived, is reset and replayed when the
 // rejection is recorded (see Projector.ProjectRejected), so it ends equal
 // to what a rebuild produces.
+//
+// An event the store kept Unknown (a type or payload this app version's
+// Registry refuses) runs no handler either: projectors skip it, and it is
+// replayed to On and All handlers once an upgraded app's store revives it
+// (see eventstore.Reviver). Its Once effects never run on this device: an
+// event that arrived through sync is not this device's to act on.
 func Gate(e eventstore.Event) Kind {
 	switch {
-	case e.Rejected:
+	case e.Rejected, e.Unknown:
 		return 0
 	case e.Outdated:
 		return KindAll

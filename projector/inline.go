@@ -54,6 +54,9 @@ func (p *Projector) ProjectInserted(ctx context.Context, tx eventstore.Tx, event
 		if err := p.opts.Handlers.DispatchBatch(ctx, tx, rest[:n:n], KindOn|KindAll); err != nil {
 			return nil, err
 		}
+		if err := p.unknown(ctx, tx, rest[:n:n]); err != nil {
+			return nil, err
+		}
 		rest = rest[n:]
 	}
 	if err := eventstore.CheckpointsOf(tx).SetCheckpoint(ctx, p.name, last); err != nil {

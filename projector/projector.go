@@ -47,6 +47,13 @@ type Options struct {
 	Reset ResetFunc
 	// Logger receives diagnostics; nil discards them.
 	Logger *slog.Logger
+	// OnUnknown, when set, is called inside the batch's transaction for
+	// every event the store kept Unknown (see eventstore.Event.Unknown)
+	// that the projector passes: the handlers skip such events (Gate), and
+	// OnUnknown lets a read model note them (say, "this note has changes
+	// from a newer version"). An error is a handler error. The events are
+	// replayed to the handlers once revived (see eventstore.Reviver).
+	OnUnknown func(ctx context.Context, tx eventstore.Tx, e eventstore.Event) error
 }
 
 // Progress reports how far a projector is. Positions are gap-free, so Done
@@ -144,6 +151,9 @@ func (p *Projector) follow(ctx context.Context) error {
 		return fmt.Errorf("projector %s: checkpoint: %w", p.name, err)
 	}
 	p.setPos(pos)
+	if err := p.catchUpRevived(ctx); err != nil {
+		return err
+	}
 	head, err := p.store.Head(ctx)
 	if err != nil {
 		return fmt.Errorf("projector %s: head: %w", p.name, err)
@@ -199,6 +209,9 @@ func (p *Projector) CatchUp(ctx context.Context) (int64, error) {
 		return 0, fmt.Errorf("projector %s: checkpoint: %w", p.name, err)
 	}
 	p.setPos(pos)
+	if err := p.catchUpRevived(ctx); err != nil {
+		return pos, err
+	}
 	return p.replay(ctx, pos, head, false)
 }
 
@@ -293,6 +306,9 @@ func (e *movedError) Error() string {
 // step reads up to BatchSize events after pos and handles them. It returns
 // the new position and the number of events read (0: none available).
 func (p *Projector) step(ctx context.Context, pos int64, hydrate bool) (int64, int, error) {
+	if err := p.catchUpRevived(ctx); err != nil {
+		return pos, 0, err
+	}
 	read := p.rejections.Load()
 	batch, err := p.read(ctx, pos)
 	if err != nil || len(batch) == 0 {
@@ -436,6 +452,9 @@ func (p *Projector) apply(ctx context.Context, pos int64, batch []eventstore.Eve
 			}
 		}
 		if err := p.opts.Handlers.DispatchBatch(ctx, tx, events, KindOn|KindAll); err != nil {
+			return err
+		}
+		if err := p.unknown(ctx, tx, events); err != nil {
 			return err
 		}
 		return eventstore.CheckpointsOf(tx).SetCheckpoint(ctx, p.name, last)

@@ -18,7 +18,26 @@ var (
 	// ErrSchemaVersion reports an event whose schema version cannot be
 	// upcast to the current version of its type.
 	ErrSchemaVersion = errors.New("reducer: unsupported event schema version")
+	// ErrUnknownEvent reports a fold, by a reducer configured with
+	// WithUnknownEvents(Reject), of an event its store kept Unknown.
+	ErrUnknownEvent = errors.New("reducer: stream holds an event this app version does not know")
 )
+
+// UnknownEventError names the event, kept Unknown by the store, that a
+// reducer refusing such events met. It unwraps to ErrUnknownEvent.
+type UnknownEventError struct {
+	Reducer string
+	Type    string
+	EventID string
+}
+
+// Error describes the failure.
+func (e *UnknownEventError) Error() string {
+	return fmt.Sprintf("reducer %s: event %s of type %q is unknown to this app version", e.Reducer, e.EventID, e.Type)
+}
+
+// Unwrap returns ErrUnknownEvent.
+func (e *UnknownEventError) Unwrap() error { return ErrUnknownEvent }
 
 // UnhandledError names an event type a reducer has no handler for. It
 // unwraps to ErrUnhandled.

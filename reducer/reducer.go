@@ -38,6 +38,7 @@ type Option func(*config)
 type config struct {
 	version   int
 	unknown   UnknownPolicy
+	kept      UnknownPolicy
 	upcasters *Upcasters
 	codec     Codec
 }
@@ -50,6 +51,17 @@ func WithVersion(v int) Option { return func(c *config) { c.version = v } }
 // WithUnknown sets what happens to events of types without a handler
 // (default Reject).
 func WithUnknown(p UnknownPolicy) Option { return func(c *config) { c.unknown = p } }
+
+// WithUnknownEvents sets what happens to events the store kept although
+// this app version's Registry refused them (eventstore.Event.Unknown: a
+// type introduced by a newer version, or a payload this version cannot
+// validate). The default, Skip, folds the stream without them, so a command
+// on such a stream proceeds on the state this version understands; the
+// events still count in Result.Version, so the stream's expected version
+// stays right. Reject fails the fold with an *UnknownEventError instead,
+// for aggregates whose commands must not decide without every event (the
+// command then fails until the app is upgraded).
+func WithUnknownEvents(p UnknownPolicy) Option { return func(c *config) { c.kept = p } }
 
 // WithUpcasters makes the reducer upcast every event to the current schema
 // version of its type before a handler sees it.
@@ -85,7 +97,7 @@ func New[S any](name string, init func() S, opts ...Option) *Reducer[S] {
 	r := &Reducer[S]{
 		name:     name,
 		init:     init,
-		cfg:      config{version: 1, codec: JSON},
+		cfg:      config{version: 1, codec: JSON, kept: Skip},
 		handlers: make(map[string]handler[S]),
 	}
 	for _, o := range opts {
@@ -159,7 +171,16 @@ func (r *Reducer[S]) OnRaw(typ string, fn func(s S, e eventstore.Event) S) {
 func (r *Reducer[S]) Default(fn func(s S, e eventstore.Event) S) { r.fallback = fn }
 
 // Apply folds one event into s: it upcasts the event, then runs its handler.
+//
+// An event the store kept Unknown is skipped, or refused with an
+// *UnknownEventError, as WithUnknownEvents says.
 func (r *Reducer[S]) Apply(s S, e eventstore.Event) (S, error) {
+	if e.Unknown {
+		if r.cfg.kept == Skip {
+			return s, nil
+		}
+		return s, &UnknownEventError{Reducer: r.name, Type: e.Type, EventID: e.ID}
+	}
 	h, ok := r.handlers[e.Type]
 	if !ok && r.fallback == nil {
 		if r.cfg.unknown == Skip {

@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/ferrysync/ferry/sync/hub"
 )
@@ -31,6 +32,7 @@ const (
 	envNodeID     = "FERRY_NODE_ID"
 	envLogLevel   = "FERRY_LOG_LEVEL"
 	envMaxOpen    = "FERRY_MAX_OPEN_TENANTS"
+	envClockShift = "FERRY_CLOCK_OFFSET"
 )
 
 // secretFileName is the generated secret's name in the data directory.
@@ -64,6 +66,20 @@ func envInt(getenv func(string) string, key string, def int) (int, error) {
 		return def, usageError("%s=%q: want a number", key, v)
 	}
 	return n, nil
+}
+
+// envDuration returns getenv(key) as a duration, 0 when it is empty, or an
+// error naming key when it is not one.
+func envDuration(getenv func(string) string, key string) (time.Duration, error) {
+	v := getenv(key)
+	if v == "" {
+		return 0, nil
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil {
+		return 0, usageError("%s=%q: want a duration such as 90s or -2h", key, v)
+	}
+	return d, nil
 }
 
 // register adds the shared flags to fs.

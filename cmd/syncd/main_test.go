@@ -210,6 +210,7 @@ func TestSyncdCannotStart(t *testing.T) {
 		"token bad flag":       {[]string{"token", "--tenant", "t", "--no-such-flag"}, 2},
 		"no open tenants":      {[]string{"--max-open-tenants", "0"}, 2},
 		"bad open tenants env": {[]string{"FERRY_MAX_OPEN_TENANTS=lots"}, 2},
+		"bad clock offset env": {[]string{"FERRY_CLOCK_OFFSET=soon"}, 2},
 	}
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {

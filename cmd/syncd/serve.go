@@ -32,6 +32,7 @@ type serveFlags struct {
 	tlsKey   string
 	nodeID   string
 	maxOpen  int
+	offset   time.Duration
 }
 
 func parseServe(args []string, getenv func(string) string) (*serveFlags, error) {
@@ -74,6 +75,9 @@ func serveFlagSet(getenv func(string) string) (fs *flag.FlagSet, f *serveFlags, 
 	maxOpen, envErr := envInt(getenv, envMaxOpen, tenants.DefaultMaxOpen)
 	fs.IntVar(&f.maxOpen, "max-open-tenants", maxOpen,
 		"tenant stores kept open; idle ones beyond it are closed, least recently used first (env "+envMaxOpen+")")
+	offset, offErr := envDuration(getenv, envClockShift)
+	fs.DurationVar(&f.offset, "clock-offset", offset,
+		"correction added to the host's clock for the hub's time (Welcome, clock drift checks), for a host whose clock is known to be off; tests move the hub's time with it (env "+envClockShift+")")
 	fs.StringVar(&f.nodeID, "node-id", getenv(envNodeID), "name of this node in Welcome messages and logs (env "+envNodeID+"; default: the host name)")
 	fs.Usage = func() {
 		fmt.Fprint(os.Stderr, `Usage: syncd [flags]
@@ -96,7 +100,7 @@ Flags:
 `)
 		fs.PrintDefaults()
 	}
-	return fs, f, envErr
+	return fs, f, errors.Join(envErr, offErr)
 }
 
 // runServe runs the hub until ctx is cancelled, then shuts it down
@@ -120,7 +124,12 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		ready   func(context.Context) error
 		backend string
 	)
-	popts := tenants.Options{MaxOpen: f.maxOpen, Logger: log}
+	now := time.Now
+	if f.offset != 0 {
+		now = func() time.Time { return time.Now().Add(f.offset) }
+		log.Warn("hub clock corrected", slog.Duration("offset", f.offset))
+	}
+	popts := tenants.Options{MaxOpen: f.maxOpen, Logger: log, Now: now}
 	if f.postgres != "" {
 		octx, cancel := context.WithTimeout(ctx, 30*time.Second)
 		db, err := postgres.Open(octx, f.postgres, postgres.Options{Schema: f.schema, Logger: log})
@@ -143,7 +152,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		}
 	}()
 
-	srv, err := hub.New(hub.Config{Ledgers: pool, Secret: secret, NodeID: f.nodeID, Ready: ready, Logger: log})
+	srv, err := hub.New(hub.Config{Ledgers: pool, Secret: secret, NodeID: f.nodeID, Ready: ready, Logger: log, Now: now})
 	if err != nil {
 		return err
 	}

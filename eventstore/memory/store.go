@@ -68,6 +68,7 @@ func New(cfg eventstore.Config) *Store {
 		checkpoints: make(map[string]int64),
 		state:       make(map[string][]byte),
 	}
+	s.core.KeepUnknown = true
 	s.OutboxCommit = backend.OutboxCommit{AutoCommit: backend.AutoCommit{Update: s.Update}}
 	return s
 }
@@ -286,3 +287,6 @@ func clone(b []byte) []byte {
 	}
 	return append(make([]byte, 0, len(b)), b...)
 }
+
+// Clock returns the HLC the store stamps and observes events with.
+func (s *Store) Clock() *eventstore.Clock { return s.core.Clock }

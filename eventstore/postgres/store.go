@@ -281,3 +281,6 @@ func pgTime(t eventstore.Timestamp) int64 {
 	}
 	return int64(t)
 }
+
+// Clock returns the HLC the store stamps and observes events with.
+func (s *Store) Clock() *eventstore.Clock { return s.core.Clock }

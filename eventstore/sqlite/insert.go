@@ -254,7 +254,7 @@ func (tx *Tx) insertRemote(ctx context.Context, events []eventstore.Event) error
 		for i := range rest[:n] {
 			e := &rest[i]
 			args = append(args, e.ID, e.Stream, e.Type, e.Schema, []byte(e.Data), []byte(e.Meta), int64(e.Created), e.Origin,
-				e.Outdated, e.HubPosition)
+				e.Outdated, e.HubPosition, e.Unknown)
 		}
 		res, err := tx.exec(ctx, st, args...)
 		if err != nil {

@@ -17,7 +17,7 @@ func scanEvent(rows *sql.Rows) (eventstore.Event, error) {
 	var e eventstore.Event
 	var created int64
 	err := rows.Scan(&e.Position, &e.ID, &e.Stream, &e.Type, &e.Schema, (*[]byte)(&e.Data), (*[]byte)(&e.Meta),
-		&created, &e.Origin, &e.HubPosition, &e.Hydrated, &e.Outdated, &e.Rejected)
+		&created, &e.Origin, &e.HubPosition, &e.Hydrated, &e.Outdated, &e.Rejected, &e.Unknown, &e.Revived)
 	e.Created = eventstore.Timestamp(created)
 	if e.Data == nil {
 		e.Data = []byte{}

@@ -122,6 +122,16 @@ END;
 DROP INDEX events_stream;
 CREATE INDEX events_stream ON events (stream, created);
 `,
+	// 4: events kept although this app version's registry refused them
+	// (eventstore.Event.Unknown), and their revival numbers once a newer
+	// registry accepts them (eventstore.Reviver). Constant defaults rewrite
+	// no rows; the partial indexes hold only the rare flagged events.
+	`
+ALTER TABLE events ADD COLUMN unknown INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE events ADD COLUMN revived INTEGER NOT NULL DEFAULT 0;
+CREATE INDEX events_unknown ON events (position) WHERE unknown = 1;
+CREATE INDEX events_revived ON events (revived) WHERE revived > 0;
+`,
 }
 
 // SchemaVersion returns the schema version this package writes (the file's

@@ -161,7 +161,14 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 	cfg := opts.Config
 	cfg.Origin = origin
 	s.core = backend.NewCore(cfg, origin)
+	s.core.KeepUnknown = true
 	s.OutboxCommit = backend.OutboxCommit{AutoCommit: backend.AutoCommit{Update: s.Update}}
+	if cfg.Registry != nil {
+		if _, err := s.Revive(ctx); err != nil {
+			_ = s.Close()
+			return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
+		}
+	}
 	return s, nil
 }
 
@@ -243,3 +250,6 @@ func (s *Store) Wait(ctx context.Context, after int64) (int64, error) {
 	}
 	return s.core.Wait(ctx, after, s.Head, pollInterval)
 }
+
+// Clock returns the HLC the store stamps and observes events with.
+func (s *Store) Clock() *eventstore.Clock { return s.core.Clock }

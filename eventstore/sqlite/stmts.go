@@ -9,7 +9,7 @@ import (
 )
 
 // eventCols are the columns scanEvent reads, in order.
-const eventCols = "position, id, stream, type, schema, data, meta, created, origin, hub_position, hydrated, outdated, rejected"
+const eventCols = "position, id, stream, type, schema, data, meta, created, origin, hub_position, hydrated, outdated, rejected, unknown, revived"
 
 // writeStmt names a statement prepared once on the writer connection.
 type writeStmt int
@@ -174,7 +174,7 @@ func insertLocalSQL(rows int) string {
 }
 
 // remoteCols is the number of arguments per row of insertRemoteSQL.
-const remoteCols = 10
+const remoteCols = 11
 
 // insertRemoteSQL returns an INSERT of rows remote (hydrated) events. Its
 // IDs are checked before (Insert reads the stored ones first), and OR
@@ -183,8 +183,8 @@ const remoteCols = 10
 // index pages, and journaling each of them costs more than the insert.
 // The caller checks that every row went in.
 func insertRemoteSQL(rows int) string {
-	return rowsSQL("INSERT OR IGNORE INTO events (id, stream, type, schema, data, meta, created, origin, outdated, hub_position, hydrated) VALUES ",
-		"(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1)", "", rows)
+	return rowsSQL("INSERT OR IGNORE INTO events (id, stream, type, schema, data, meta, created, origin, outdated, hub_position, unknown, hydrated) VALUES ",
+		"(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1)", "", rows)
 }
 
 // typesOfCols is the number of arguments per row of typesOfSQL.

@@ -156,6 +156,12 @@ func Run(t *testing.T, open func(t *testing.T, cfg eventstore.Config) eventstore
 			name   string
 			checks []check
 		}{"Outbox", outboxChecks})
+	}
+	if _, ok := open(t, Config()).(eventstore.Reviver); ok {
+		groups = append(groups, struct {
+			name   string
+			checks []check
+		}{"Unknown", unknownChecks})
 	} else {
 		t.Log("storetest: the store has no eventstore.Outbox; the outbox checks do not apply")
 	}

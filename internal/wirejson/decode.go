@@ -313,8 +313,10 @@ func results[C ~string](d *decoder, out *[]AckResult[C], max int) bool {
 				return ok
 			case "reason":
 				return d.once(seen, 16) && d.string(&r.Reason)
+			case "retry_after_ms":
+				return d.once(seen, 32) && d.int(&r.RetryAfterMS)
 			}
-			return d.unknown(key, "id", "hub_position", "duplicate", "code", "reason")
+			return d.unknown(key, "id", "hub_position", "duplicate", "code", "reason", "retry_after_ms")
 		}) {
 			return false
 		}

@@ -187,6 +187,10 @@ func appendResults[C ~string](dst []byte, results []AckResult[C]) []byte {
 			dst = append(dst, `,"reason":`...)
 			dst = appendString(dst, r.Reason)
 		}
+		if r.RetryAfterMS != 0 {
+			dst = append(dst, `,"retry_after_ms":`...)
+			dst = strconv.AppendInt(dst, r.RetryAfterMS, 10)
+		}
 		dst = append(dst, '}')
 	}
 	return append(dst, ']')

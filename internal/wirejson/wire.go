@@ -75,6 +75,7 @@ type Hello struct {
 	Cursor   int64    `json:"cursor"`
 	Streams  []string `json:"streams,omitempty"`
 	Agent    string   `json:"agent,omitempty"`
+	App      string   `json:"app,omitempty"`
 }
 
 // Limits is the shape of the limits a Welcome announces.
@@ -92,6 +93,7 @@ type Welcome struct {
 	Head    int64    `json:"head"`
 	Limits  Limits   `json:"limits"`
 	Streams []string `json:"streams,omitempty"`
+	Time    int64    `json:"time,omitempty"`
 }
 
 // Push is the shape of a push body.
@@ -119,14 +121,26 @@ type AckResult[C ~string] struct {
 	Duplicate bool `json:"duplicate,omitempty"`
 	// Code is the rejection reason; empty when the event was accepted. A
 	// rejected event is final: the client marks it rejected and does not
-	// push it again.
+	// push it again. CodeDeferred is not a rejection: the event is pushed
+	// again after RetryAfterMS.
 	Code C `json:"code,omitempty"`
 	// Reason explains a rejection.
 	Reason string `json:"reason,omitempty"`
+	// RetryAfterMS is set with CodeDeferred: how many milliseconds the
+	// client should wait before pushing the event again.
+	RetryAfterMS int64 `json:"retry_after_ms,omitempty"`
 }
 
-// Rejected reports whether the hub rejected the event.
-func (r AckResult[C]) Rejected() bool { return r.Code != "" }
+// CodeDeferred is the code of an event the hub did not store yet and asks
+// to be pushed again after RetryAfterMS (its clock is too far ahead of the
+// hub's): it is not a rejection.
+const CodeDeferred = "deferred"
+
+// Rejected reports whether the hub rejected the event for good.
+func (r AckResult[C]) Rejected() bool { return r.Code != "" && r.Code != CodeDeferred }
+
+// Deferred reports whether the hub asks for the event again later.
+func (r AckResult[C]) Deferred() bool { return r.Code == CodeDeferred }
 
 // Events is the shape of an events body (catch-up).
 type Events struct {

@@ -71,6 +71,10 @@ type Config struct {
 	// has already synced does not re-pull events skipped before: the
 	// cursor has passed them.
 	Streams []string
+	// App optionally names the app's version, or a digest of its event
+	// registry (eventstore.Registry.Digest), sent in Hello: the hub logs
+	// it per connection, so an operator sees which versions are in use.
+	App string
 	// Limits caps what the client sends: the limits used for a push are
 	// the smaller of these and those the hub announces in Welcome, field
 	// by field; zero fields defer to the hub. Frames from the hub are
@@ -245,11 +249,18 @@ func New(store Store, cfg Config) (*Replicator, error) {
 	if cfg.DialTimeout <= 0 {
 		cfg.DialTimeout = DefaultDialTimeout
 	}
+	if len(cfg.App) > protocol.MaxNameBytes {
+		return nil, fmt.Errorf("client: app version longer than %d bytes", protocol.MaxNameBytes)
+	}
 	log := cfg.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Replicator{store: store, cfg: cfg, url: u, log: log, sem: make(chan struct{}, 1)}, nil
+	r := &Replicator{store: store, cfg: cfg, url: u, log: log, sem: make(chan struct{}, 1)}
+	if err := r.restoreOffset(context.Background()); err != nil {
+		return nil, err
+	}
+	return r, nil
 }
 
 // hubURL checks raw and turns http(s) into ws(s).

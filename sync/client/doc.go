@@ -45,11 +45,26 @@
 // coming back from the hub are duplicates: Insert does not add them to the
 // ledger, so they are not projected again.
 //
-// If pulled events cannot be stored (the app's registry refuses their type
-// or payload, e.g. an older app version; or their clock is too far ahead),
-// the connection ends with ErrApply and the cursor stays before them: they
-// are retried on the next connection, never skipped. Upgrading the app
-// fixes the first case, time the second.
+// Pulled events of a type (or payload) the app's registry refuses, written
+// by a newer app version, are kept by the store flagged Unknown
+// (eventstore.Event.Unknown) and the pull goes on; the app's folds and
+// projectors skip them until an upgraded app revives them
+// (eventstore.Reviver). If pulled events cannot be stored at all (an
+// envelope the store refuses, a clock too far ahead, the store's own
+// failure), the connection ends with ErrApply and the cursor stays before
+// them: they are retried on the next connection, never skipped. Before it
+// ends, the session records the acks of its pushes still in flight, so a
+// push the hub stored is never left pending.
+//
+// # Clocks
+//
+// Welcome carries the hub's time (protocol version 2): the replicator
+// measures its store clock's offset from it and corrects the clock
+// (eventstore.Clock.SetOffset, found through eventstore.Clocked), persisting
+// the offset under KeyClockOffset. A local event stamped too far ahead of
+// the hub's clock is deferred by the hub, not rejected: it stays pending,
+// Stats.Deferred counts it, Run pushes it again when the hub's hint is due,
+// and every later sync pushes it with the outbox.
 //
 // SyncOnce ends when the outbox is empty, every push is acked and the hub
 // has sent CaughtUp. Run stays connected after catch-up: it pushes new
@@ -68,7 +83,8 @@
 // # Rejected events
 //
 // The hub may reject single events of a push (a stream outside the
-// token's scope, a type it refuses, clock drift), and the client itself
+// token's scope, a type it refuses, clock drift from a hub of protocol
+// version 1), and the client itself
 // refuses to send an event that breaks the hub's limits
 // (protocol.Limits.CheckEvent). A rejected event never blocks the outbox
 // and is never retried: in one transaction it is marked rejected in the

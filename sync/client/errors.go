@@ -23,10 +23,10 @@ var (
 	// ErrDisconnected means an established connection dropped before the
 	// sync finished (no error message from the hub, or an abnormal close).
 	ErrDisconnected = errors.New("client: disconnected")
-	// ErrApply means pulled events could not be stored (the local
-	// registry refuses their type or payload, or their clock is too far
-	// ahead). The cursor did not move past them: they are pulled again on
-	// the next attempt, never skipped.
+	// ErrApply means pulled events could not be stored (an envelope the
+	// store refuses, or a clock too far ahead; events the registry refuses
+	// are kept Unknown instead). The cursor did not move past them: they
+	// are pulled again on the next attempt, never skipped.
 	ErrApply = errors.New("client: cannot apply pulled events")
 )
 

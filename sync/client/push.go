@@ -15,7 +15,7 @@ import (
 // fill sends pushes from the outbox until the pipeline is full or the
 // outbox has nothing more.
 func (s *session) fill(ctx context.Context) error {
-	for len(s.inflight) < s.r.cfg.Pipeline {
+	for len(s.inflight) < s.r.cfg.Pipeline && !s.settling {
 		batch, positions, err := s.nextBatch(ctx)
 		if err != nil {
 			return err
@@ -25,15 +25,24 @@ func (s *session) fill(ctx context.Context) error {
 			return nil
 		}
 		s.drained = false
-		f := flight{batch: "b" + strconv.FormatUint(s.r.batch.Add(1), 10), ids: make([]string, len(batch)), positions: positions}
-		for i, e := range batch {
-			f.ids[i] = e.ID
-		}
-		if err := s.c.send(&protocol.Push{Batch: f.batch, Events: batch}); err != nil {
+		if err := s.sendPush(batch, positions); err != nil {
 			return err
 		}
-		s.inflight = append(s.inflight, f)
 	}
+	return nil
+}
+
+// sendPush sends batch as a push and records it in flight, with the
+// events' local positions.
+func (s *session) sendPush(batch []protocol.Event, positions []int64) error {
+	f := flight{batch: "b" + strconv.FormatUint(s.r.batch.Add(1), 10), ids: make([]string, len(batch)), events: batch, positions: positions}
+	for i, e := range batch {
+		f.ids[i] = e.ID
+	}
+	if err := s.c.send(&protocol.Push{Batch: f.batch, Events: batch}); err != nil {
+		return err
+	}
+	s.inflight = append(s.inflight, f)
 	return nil
 }
 
@@ -107,6 +116,10 @@ func (s *session) ack(ctx context.Context, a *protocol.Ack) error {
 			perr := protocol.NewError(protocol.CodeProtocolViolation, "ack %q: result %d is for %s, pushed %s", a.Batch, i, res.ID, f.ids[i])
 			s.c.fail(perr)
 			return perr
+		}
+		if res.Deferred() {
+			s.deferEvent(f.events[i], f.positions[i], res)
+			continue
 		}
 		if res.Rejected() {
 			rejected = append(rejected, Rejection{ID: res.ID, Code: res.Code, Reason: res.Reason, position: f.positions[i]})

@@ -28,6 +28,14 @@ type Stats struct {
 	Pulled int
 	// Inserted counts pulled events that were new to the store.
 	Inserted int
+	// Deferred counts local events the hub deferred because their
+	// timestamps are too far ahead of its clock: they stay pending and
+	// are pushed again once the hub can take them (by Run when it is due,
+	// and by every later sync).
+	Deferred int
+	// RetryAfter is the hub's hint for the first deferred event: when a
+	// sync could push it (0 when none was deferred).
+	RetryAfter time.Duration
 	// Cursor is the pull cursor at the end.
 	Cursor int64
 	// Head is the hub's head as last known.
@@ -38,7 +46,8 @@ type Stats struct {
 type flight struct {
 	batch     string
 	ids       []string
-	positions []int64 // the events' local positions, by index
+	positions []int64          // the events' local positions, by index
+	events    []protocol.Event // the events pushed, for those the hub defers
 }
 
 // session is one connection's conversation: handshake, push, pull, live.
@@ -50,6 +59,7 @@ type session struct {
 	send     protocol.Limits // limits for what we push
 	maxBatch int
 
+	version             int // the protocol version the hub chose
 	online              bool
 	since, cursor, head int64
 	caughtUp            bool
@@ -58,9 +68,12 @@ type session struct {
 	ackedThrough  int64 // highest hub position acked in this session
 	inflight      []flight
 	drained       bool // the last outbox read found nothing more
+	settling      bool // ending: record acks, push nothing more (settle)
 
 	stats      Stats
 	rejections []Rejection
+	deferred   []deferral  // events the hub deferred, by due time
+	retry      *time.Timer // fires when the first deferred event is due (live)
 
 	coalesced []protocol.Event   // applyQueued's buffer, reused
 	pulled    []eventstore.Event // apply's stored form of the pulled events, reused
@@ -89,7 +102,12 @@ func (r *Replicator) connect(ctx context.Context, live bool) (*session, error) {
 // handshake sends Hello and waits for Welcome.
 func (s *session) handshake(ctx context.Context) error {
 	cfg := s.r.cfg
-	hello := &protocol.Hello{Versions: protocol.Versions(), Client: cfg.Device, Cursor: s.cursor, Streams: cfg.Streams, Agent: Agent}
+	hello := &protocol.Hello{Versions: protocol.Versions(), Client: cfg.Device, Cursor: s.cursor, Streams: cfg.Streams, Agent: Agent, App: cfg.App}
+	clk := s.r.clock()
+	var sent time.Time
+	if clk != nil {
+		sent = clk.Wall()
+	}
 	if err := s.c.send(hello); err != nil {
 		return err
 	}
@@ -112,6 +130,12 @@ func (s *session) handshake(ctx context.Context) error {
 	}
 	switch m := in.msg.(type) {
 	case *protocol.Welcome:
+		if clk != nil {
+			if err := s.correctClock(ctx, clk, sent, clk.Wall(), m); err != nil {
+				return err
+			}
+		}
+		s.version = m.Version
 		s.head = m.Head
 		s.send = minLimits(m.Limits, cfg.Limits)
 		s.maxBatch = s.send.MaxEventsPerBatch
@@ -163,6 +187,9 @@ func (s *session) run(ctx context.Context) (err error) {
 	watching := make(chan struct{})
 	defer func() {
 		stop()
+		if s.retry != nil {
+			s.retry.Stop()
+		}
 		if s.live {
 			<-watching
 		}
@@ -205,9 +232,13 @@ func (s *session) run(ctx context.Context) (err error) {
 					// one transaction, so a large backlog costs few commits.
 					var err error
 					if next, err = s.applyQueued(ctx, ev); err != nil {
+						s.settle(ctx)
 						return err
 					}
 				} else if err := s.handle(ctx, in.msg); err != nil {
+					if isApplyError(err) {
+						s.settle(ctx)
+					}
 					return err
 				}
 				if next == nil {
@@ -221,6 +252,10 @@ func (s *session) run(ctx context.Context) (err error) {
 			}
 		case <-ping.C:
 			if err := s.c.ping(); err != nil {
+				return err
+			}
+		case <-s.retryC():
+			if err := s.pushDue(ctx); err != nil {
 				return err
 			}
 		}
@@ -391,7 +426,7 @@ func (s *session) apply(ctx context.Context, pulled []protocol.Event, cursor int
 		if errors.Is(err, eventstore.ErrInvalidEvent) || errors.Is(err, eventstore.ErrUnknownEventType) || errors.Is(err, eventstore.ErrClockDrift) {
 			return fmt.Errorf("%w after cursor %d: %w", ErrApply, s.cursor, err)
 		}
-		return fmt.Errorf("client: apply pulled events: %w", err)
+		return &applyError{fmt.Errorf("client: apply pulled events: %w", err)}
 	}
 	for _, f := range committed {
 		f()
@@ -406,6 +441,21 @@ func (s *session) apply(ctx context.Context, pulled []protocol.Event, cursor int
 	s.head = max(s.head, next)
 	s.progress(nil)
 	return nil
+}
+
+// applyError is a failure to store pulled events for a reason of the
+// store's own (not the events'): the session ends, after settling its acks.
+type applyError struct{ err error }
+
+func (e *applyError) Error() string { return e.err.Error() }
+func (e *applyError) Unwrap() error { return e.err }
+
+// isApplyError reports whether err is the session's failure to apply
+// pulled events (ErrApply, or the store's own failure), rather than the
+// connection's.
+func isApplyError(err error) bool {
+	var ae *applyError
+	return errors.Is(err, ErrApply) || errors.As(err, &ae)
 }
 
 // projectError is a Projector's failure inside apply's transaction.

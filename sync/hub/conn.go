@@ -63,6 +63,10 @@ type conn struct {
 
 	recent *recentLog // the tenant's recent events on this node; may be nil
 
+	remote  string      // the peer's address
+	version int         // the negotiated protocol version, set by handshake
+	info    *ClientInfo // what the client said in Hello; under s.mu
+
 	// live is set by the puller once CaughtUp is queued: from then on a
 	// full send queue counts against SlowConsumerTimeout (see enqueue).
 	live atomic.Bool
@@ -85,6 +89,7 @@ func newConn(s *Server, ws *websocket.Conn, store Ledger, claims Claims, remote 
 		ws:     ws,
 		store:  store,
 		claims: claims,
+		remote: remote,
 		scope:  scope{token: claims.Streams},
 		log: s.log.With(slog.String(logTenant, claims.Tenant), slog.String(logSubject, claims.Subject),
 			slog.String(logRemote, remote)),
@@ -119,7 +124,8 @@ func (c *conn) serve() {
 	hello := c.handshake()
 	if hello != nil {
 		c.log = c.log.With(slog.String(logClient, hello.Client))
-		c.log.Info("connected", slog.Int64(logCursor, hello.Cursor))
+		c.log.Info("connected", slog.Int64(logCursor, hello.Cursor), slog.String(logAgent, hello.Agent),
+			slog.String(logApp, hello.App), slog.Int(logVersion, c.version))
 		c.scope.pull = hello.Streams
 		go c.pull(hello.Cursor)
 		go c.pushLoop()
@@ -169,6 +175,8 @@ func (c *conn) handshake() *protocol.Hello {
 	if hello.Cursor > head {
 		c.log.Warn("client cursor is ahead of the hub's head", slog.Int64(logCursor, hello.Cursor), slog.Int64("head", head))
 	}
+	c.version = version
+	c.s.hello(c, hello, version)
 	welcome := &protocol.Welcome{
 		Version: version,
 		Tenant:  c.claims.Tenant,
@@ -176,6 +184,9 @@ func (c *conn) handshake() *protocol.Hello {
 		Head:    head,
 		Limits:  c.s.limits,
 		Streams: c.claims.Streams,
+	}
+	if version >= 2 {
+		welcome.Time = c.s.cfg.Now().UnixMilli()
 	}
 	if c.send(c.ctx, welcome) != nil {
 		return nil

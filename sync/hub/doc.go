@@ -35,8 +35,14 @@
 //     time or origin) is rejected as invalid_event, so a pusher never learns
 //     the position of an event it did not write.
 //     Events outside the token's scope, and events the store refuses
-//     (unknown type, invalid payload, clock drift), are rejected one by one;
-//     the rest of the batch is stored. Frames are decoded while earlier
+//     (unknown type, invalid payload), are rejected one by one; the rest
+//     of the batch is stored. An event stamped more than
+//     Config.MaxClockDrift ahead of the hub's clock (Config.Now) is not
+//     stored yet: on protocol version 2 it is deferred
+//     (protocol.CodeDeferred, with a retry hint), on version 1 rejected
+//     with clock_drift. Welcome carries the hub's time, from which clients
+//     correct their clocks; Hello's app version is logged and listed by
+//     Server.Clients. Frames are decoded while earlier
 //     batches are stored, and batches waiting together are stored in one
 //     Insert (one transaction), each still answered by its own Ack.
 //   - Pull: the ledger after the Hello cursor is streamed with

@@ -185,6 +185,13 @@ func dialURL(h *harness, query string, header http.Header) (*websocket.Conn, *ht
 // the Welcome.
 func connect(t testing.TB, h *harness, tok string, cursor int64, streams ...string) *client {
 	t.Helper()
+	return connectWith(t, h, tok, &protocol.Hello{Versions: []int{protocol.Version}, Client: "dev-" + eventstore.NewID()[20:], Cursor: cursor, Streams: streams})
+}
+
+// connectWith dials h with tok, says hello and reads the Welcome.
+func connectWith(t testing.TB, h *harness, tok string, hello *protocol.Hello) *client {
+	t.Helper()
+	cursor := hello.Cursor
 	ws, resp, err := dialRaw(h, http.Header{"Authorization": {"Bearer " + tok}})
 	if resp != nil && resp.Body != nil {
 		_ = resp.Body.Close()
@@ -192,7 +199,7 @@ func connect(t testing.TB, h *harness, tok string, cursor int64, streams ...stri
 	require.NoError(t, err)
 	c := &client{t: t, ws: ws, cursor: cursor}
 	t.Cleanup(func() { _ = ws.Close() })
-	c.send(&protocol.Hello{Versions: []int{protocol.Version}, Client: "dev-" + eventstore.NewID()[20:], Cursor: cursor, Streams: streams})
+	c.send(hello)
 	m, err := c.recv()
 	require.NoError(t, err)
 	w, ok := m.(*protocol.Welcome)

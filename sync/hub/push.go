@@ -4,8 +4,10 @@ import (
 	"cmp"
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"slices"
+	"time"
 
 	"github.com/ferrysync/ferry/eventstore"
 	"github.com/ferrysync/ferry/sync/protocol"
@@ -70,12 +72,15 @@ func (c *conn) push(group []*protocol.Push) bool {
 	index := make([]int, 0, n)           // events[j] is the event of all[index[j]]
 	bounds := make([]int, 0, len(group)) // the events of push i end at bounds[i]
 	k := 0
+	now := c.s.cfg.Now()
 	for _, m := range group {
 		for _, e := range m.Events {
 			all[k].ID = e.ID
 			if !c.scope.writable(e.Stream) {
 				all[k].Code = protocol.CodeForbiddenStream
 				all[k].Reason = "stream outside the token's scope"
+			} else if ahead := c.ahead(e, now); ahead > 0 {
+				c.tooEarly(&all[k], ahead)
 			} else {
 				events = append(events, protocol.ToStored(e))
 				index = append(index, k)
@@ -138,6 +143,11 @@ func (c *conn) insert(ctx context.Context, events []eventstore.Event, index, bou
 			if code == "" {
 				c.internal("insert", err)
 				return false
+			}
+			var de *eventstore.ClockDriftError
+			if errors.As(err, &de) {
+				c.tooEarly(&results[index[j]], de.RetryAfter())
+				continue
 			}
 			results[index[j]].Code = code
 			results[index[j]].Reason = reason(err)
@@ -247,4 +257,33 @@ func reason(err error) string {
 		i--
 	}
 	return s[:i]
+}
+
+// deferMargin is added to a deferred event's retry hint, so that the
+// event is acceptable when it comes back.
+const deferMargin = time.Second
+
+// ahead returns how far e's Created is beyond the hub's clock drift
+// tolerance at now (0 or less: within it).
+func (c *conn) ahead(e protocol.Event, now time.Time) time.Duration {
+	if c.s.cfg.MaxClockDrift < 0 {
+		return 0
+	}
+	limit := now.Add(c.s.cfg.MaxClockDrift).UnixMilli()
+	return time.Duration(eventstore.Timestamp(e.Created).Millis()-limit) * time.Millisecond
+}
+
+// tooEarly answers an event stamped ahead beyond the tolerance: deferred
+// with a retry hint on protocol version 2 (the client keeps it and pushes
+// it again), rejected with CodeClockDrift on version 1 (what version-1
+// clients understand).
+func (c *conn) tooEarly(r *protocol.AckResult, ahead time.Duration) {
+	if c.version < 2 {
+		r.Code = protocol.CodeClockDrift
+		r.Reason = reason(fmt.Errorf("created %s beyond the hub's clock drift tolerance of %s", ahead, c.s.cfg.MaxClockDrift))
+		return
+	}
+	r.Code = protocol.CodeDeferred
+	r.RetryAfterMS = (ahead + deferMargin).Milliseconds()
+	r.Reason = reason(fmt.Errorf("created %s beyond the hub's clock drift tolerance of %s; push it again later", ahead, c.s.cfg.MaxClockDrift))
 }

@@ -28,7 +28,7 @@ func (s *countingStore) Insert(ctx context.Context, events ...eventstore.Event) 
 // that knows only the type "note:added", for a token limited to task/.
 func groupConn(t *testing.T) (*conn, *countingStore) {
 	reg := eventstore.NewRegistry(eventstore.EventType{Name: "note:added"})
-	store := &countingStore{Store: memory.New(eventstore.Config{Registry: reg})}
+	store := &countingStore{Store: memory.New(eventstore.Config{Registry: reg, RefuseUnknown: true})}
 	t.Cleanup(func() { _ = store.Close() })
 	s, err := New(Config{Ledgers: LedgerFunc(func(context.Context, string) (Ledger, error) { return store, nil }),
 		Secret: []byte("0123456789abcdef0123456789abcdef")})

@@ -65,7 +65,7 @@ func TestPushPerEventRejections(t *testing.T) {
 	assert.Equal(t, int64(1), r[0].HubPosition)
 	assert.Equal(t, protocol.CodeForbiddenStream, r[1].Code)
 	assert.Zero(t, r[1].HubPosition)
-	assert.Equal(t, protocol.CodeClockDrift, r[2].Code)
+	assert.Equal(t, protocol.CodeDeferred, r[2].Code, "deferred, not rejected")
 	assert.NotEmpty(t, r[2].Reason)
 	assert.Equal(t, int64(2), r[3].HubPosition)
 	s := h.stores.must(t, "acme")
@@ -112,7 +112,7 @@ func TestKeepaliveWithPongs(t *testing.T) {
 func TestPushUnknownTypeRejected(t *testing.T) {
 	reg := eventstore.NewRegistry(eventstore.EventType{Name: "note:added"})
 	stores := newTenantStores(t, func(string) (eventstore.Store, error) {
-		return memory.New(eventstore.Config{Registry: reg}), nil
+		return memory.New(eventstore.Config{Registry: reg, RefuseUnknown: true}), nil
 	})
 	h := newHarness(t, stores, nil)
 	c := connect(t, h, token(t, "acme"), 0)

@@ -14,6 +14,7 @@ import (
 
 	"github.com/gorilla/websocket"
 
+	"github.com/ferrysync/ferry/eventstore"
 	"github.com/ferrysync/ferry/sync/protocol"
 )
 
@@ -46,6 +47,10 @@ const (
 	logCode    = "code"
 	logErr     = "err"
 	logCursor  = "cursor"
+	logAgent   = "agent"
+	logApp     = "app"
+	logVersion = "version"
+	logOffset  = "clock_offset_ms"
 )
 
 // Config configures a Server.
@@ -87,6 +92,18 @@ type Config struct {
 	Ready func(ctx context.Context) error
 	// Logger receives connection logs. Nil discards them.
 	Logger *slog.Logger
+	// Now is the hub's wall clock (default time.Now): the time Welcome
+	// reports, from which clients correct their clocks, and the base of
+	// the retry hint of a deferred event. Give the ledgers' clocks the
+	// same source (tenants.Options.Now).
+	Now func() time.Time
+	// MaxClockDrift is how far ahead of Now a pushed event's Created may
+	// be (default eventstore.DefaultMaxDrift). An event further ahead is
+	// not stored yet: on connections of protocol version 2 it is deferred
+	// (protocol.CodeDeferred, with a retry hint), on older ones rejected
+	// (protocol.CodeClockDrift) as before. Negative disables the check
+	// (the ledger's own clock may still refuse the event).
+	MaxClockDrift time.Duration
 }
 
 // Server is the hub: an http.Handler for the sync WebSocket endpoint. It is
@@ -138,6 +155,12 @@ func New(cfg Config) (*Server, error) {
 	}
 	if cfg.NodeID == "" {
 		cfg.NodeID = "hub"
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.MaxClockDrift == 0 {
+		cfg.MaxClockDrift = eventstore.DefaultMaxDrift
 	}
 	if len(cfg.NodeID) > protocol.MaxNameBytes {
 		return nil, fmt.Errorf("hub: config: NodeID longer than %d bytes", protocol.MaxNameBytes)

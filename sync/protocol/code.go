@@ -1,5 +1,7 @@
 package protocol
 
+import "github.com/ferrysync/ferry/internal/wirejson"
+
 // Code names why a connection ended or why the hub rejected one pushed event.
 // On the wire it is a short snake_case string; over WebSocket it also maps to
 // a close code (see CloseCode). Codes this package does not know (sent by a
@@ -51,6 +53,12 @@ const (
 	CodeGoingAway Code = "going_away"
 	// CodeInternal means the hub failed; retry after the hint and resume.
 	CodeInternal Code = "internal"
+	// CodeDeferred is a per-event answer, never a close reason: the hub did
+	// not store the event yet because its Created is too far ahead of the
+	// hub's clock, and asks for it again after AckResult.RetryAfterMS. The
+	// client keeps it pending. Hubs send it on connections of protocol
+	// version 2 and later; older clients get CodeClockDrift instead.
+	CodeDeferred Code = wirejson.CodeDeferred
 )
 
 // WebSocket close codes for each Code: 4000-4999 is the range RFC 6455
@@ -146,7 +154,7 @@ func Codes() []Code {
 }
 
 // Known reports whether c is one of the Codes this package defines.
-func (c Code) Known() bool { _, ok := codeInfo[c]; return ok }
+func (c Code) Known() bool { _, ok := codeInfo[c]; return ok || c == CodeDeferred }
 
 // CloseCode returns the 4xxx WebSocket close code for c. A hub closes with
 // this code after sending the Error message. An unknown code maps to

@@ -118,8 +118,9 @@ func TestNegotiate(t *testing.T) {
 		ok      bool
 	}{
 		{[]int{1}, 1, true},
-		{[]int{3, 1, 2}, 1, true},
-		{[]int{2, 3}, 0, false},
+		{[]int{3, 1, 2}, 2, true},
+		{[]int{2, 3}, 2, true},
+		{[]int{3, 4}, 0, false},
 		{nil, 0, false},
 	}
 	for _, tc := range tests {
@@ -127,7 +128,8 @@ func TestNegotiate(t *testing.T) {
 		assert.Equal(t, tc.want, got, "%v", tc.offered)
 		assert.Equal(t, tc.ok, ok, "%v", tc.offered)
 	}
-	assert.Equal(t, []int{protocol.Version}, protocol.Versions())
+	assert.Equal(t, []int{protocol.Version, 1}, protocol.Versions())
+	assert.True(t, protocol.Supported(2))
 	assert.True(t, protocol.Supported(1))
 	assert.False(t, protocol.Supported(0))
 }

@@ -42,7 +42,7 @@ func Encode(m Message) ([]byte, error) { return JSONCodec{}.Encode(m) }
 // Decode decodes frame with JSONCodec.
 func Decode(frame []byte, l Limits) (Message, error) { return JSONCodec{}.Decode(frame, l) }
 
-// Encode returns m as a JSON frame of the current Version. Events go with
+// Encode returns m as a JSON frame of FrameVersion. Events go with
 // the store defaults filled in (schema 1, data and meta {}); Data and Meta
 // are compacted; HTML characters are not escaped. Encode does not validate
 // m (see Validate).
@@ -51,7 +51,7 @@ func (JSONCodec) Encode(m Message) ([]byte, error) {
 	if !ok {
 		return nil, errors.New("protocol: encode: nil message")
 	}
-	frame, err := wirejson.Encode[Code](Version, string(m.Type()), body)
+	frame, err := wirejson.Encode[Code](FrameVersion, string(m.Type()), body)
 	if err != nil {
 		return nil, fmt.Errorf("protocol: %w", err)
 	}
@@ -70,7 +70,7 @@ func wireOf(m Message) (body any, ok bool) {
 			return nil, false
 		}
 		return &wirejson.Welcome{Version: m.Version, Tenant: m.Tenant, Node: m.Node, Head: m.Head,
-			Limits: wirejson.Limits(m.Limits), Streams: m.Streams}, true
+			Limits: wirejson.Limits(m.Limits), Streams: m.Streams, Time: m.Time}, true
 	case *Push:
 		return (*wirejson.Push)(m), m != nil
 	case *Ack:
@@ -102,7 +102,7 @@ func fromWire(body any) Message {
 		return (*Hello)(w)
 	case *wirejson.Welcome:
 		return &Welcome{Version: w.Version, Tenant: w.Tenant, Node: w.Node, Head: w.Head,
-			Limits: Limits(w.Limits), Streams: w.Streams}
+			Limits: Limits(w.Limits), Streams: w.Streams, Time: w.Time}
 	case *wirejson.Push:
 		return (*Push)(w)
 	case *wirejson.Ack[Code]:

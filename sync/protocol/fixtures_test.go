@@ -12,6 +12,7 @@ const (
 	id1 = "01J9ZQ3W5E8Y7X6V5T4S3R2Q1P"
 	id2 = "01J9ZQ3W5E8Y7X6V5T4S3R2Q1Q"
 	id3 = "01J9ZQ3W5E8Y7X6V5T4S3R2Q1R"
+	id4 = "01J9ZQ3W5E8Y7X6V5T4S3R2Q1S"
 )
 
 var created = protocol.Timestamp(eventstore.MakeTimestamp(1_726_000_000_000, 3))
@@ -34,16 +35,17 @@ func wireEvent(id string, hubPos int64) protocol.Event {
 // golden returns one valid message per type, keyed by golden file name.
 func golden() map[string]protocol.Message {
 	return map[string]protocol.Message{
-		"hello": &protocol.Hello{Versions: []int{1}, Client: "laptop-1", Cursor: 1041,
-			Streams: []string{"task/"}, Agent: "ferry-demo/0.1"},
-		"welcome": &protocol.Welcome{Version: 1, Tenant: "acme", Node: "syncd-a", Head: 2200,
-			Limits: protocol.DefaultLimits(), Streams: []string{"task/", "project/"}},
+		"hello": &protocol.Hello{Versions: []int{2, 1}, Client: "laptop-1", Cursor: 1041,
+			Streams: []string{"task/"}, Agent: "ferry-demo/0.1", App: "notes/2.4.0"},
+		"welcome": &protocol.Welcome{Version: 2, Tenant: "acme", Node: "syncd-a", Head: 2200,
+			Limits: protocol.DefaultLimits(), Streams: []string{"task/", "project/"}, Time: 1_726_000_000_250},
 		"push": &protocol.Push{Batch: "b-7",
 			Events: []protocol.Event{wireEvent(id1, 0), wireEvent(id2, 0)}},
 		"ack": &protocol.Ack{Batch: "b-7", Results: []protocol.AckResult{
 			{ID: id1, HubPosition: 2201},
 			{ID: id2, HubPosition: 1999, Duplicate: true},
 			{ID: id3, Code: protocol.CodeForbiddenStream, Reason: `stream "admin/1" is outside the token's scope`},
+			{ID: id4, Code: protocol.CodeDeferred, Reason: "created 2h0m0s ahead of the hub's clock", RetryAfterMS: 6_600_000},
 		}},
 		"events":    &protocol.Events{Events: []protocol.Event{wireEvent(id1, 1042), wireEvent(id2, 1044)}, Cursor: 1045},
 		"caught_up": &protocol.CaughtUp{Head: 2200},

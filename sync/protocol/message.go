@@ -58,6 +58,11 @@ type Hello struct {
 	Streams []string
 	// Agent optionally names the client software, for the hub's logs.
 	Agent string
+	// App optionally names the version of the app embedding the client
+	// (or a digest of its event registry, eventstore.Registry.Digest):
+	// the hub logs it per connection, so an operator sees which versions
+	// are out there.
+	App string
 }
 
 // Welcome is the hub's answer to Hello: the connection is established.
@@ -77,6 +82,11 @@ type Welcome struct {
 	// empty means all streams of the tenant. A client may reject events
 	// outside them locally instead of pushing them.
 	Streams []string
+	// Time is the hub's wall clock when it sent the Welcome, in Unix
+	// milliseconds (0 from hubs before protocol version 2). A client
+	// measures its clock's offset from it and corrects the physical part
+	// of its HLC (eventstore.Clock.SetOffset).
+	Time int64
 }
 
 // Push carries a batch of the client's local events to the hub, in the
@@ -97,10 +107,12 @@ type Ack struct {
 }
 
 // AckResult is the hub's verdict on one pushed event: accepted with a hub
-// position, or rejected with a Code (CodeForbiddenStream,
-// CodeEventTooLarge, CodeInvalidEvent, CodeUnknownType, CodeClockDrift, or
-// a code of a newer hub). Reason explains a rejection, at most
-// MaxReasonBytes. Rejected reports whether the hub rejected the event.
+// position, rejected with a Code (CodeForbiddenStream, CodeEventTooLarge,
+// CodeInvalidEvent, CodeUnknownType, CodeClockDrift, or a code of a newer
+// hub), or deferred (CodeDeferred, on connections of protocol version 2 and
+// later) with RetryAfterMS. Reason explains a rejection or a deferral, at
+// most MaxReasonBytes. Rejected reports whether the hub rejected the event
+// for good; Deferred whether it asks for it again later.
 type AckResult = wirejson.AckResult[Code]
 
 // Events is one batch of catch-up events, in hub order (ascending

@@ -38,7 +38,10 @@ func (m *Hello) check(l Limits) *Error {
 	if err := checkPrefixes("hello", m.Streams); err != nil {
 		return err
 	}
-	return checkName("hello", "agent", m.Agent, false)
+	if err := checkName("hello", "agent", m.Agent, false); err != nil {
+		return err
+	}
+	return checkName("hello", "app", m.App, false)
 }
 
 func (m *Welcome) check(l Limits) *Error {
@@ -53,6 +56,9 @@ func (m *Welcome) check(l Limits) *Error {
 	}
 	if m.Head < 0 {
 		return errorf(CodeProtocolViolation, "welcome: negative head %d", m.Head)
+	}
+	if m.Time < 0 {
+		return errorf(CodeProtocolViolation, "welcome: negative time %d", m.Time)
 	}
 	if err := m.Limits.Validate(); err != nil {
 		return errorf(CodeProtocolViolation, "welcome: %v", err)
@@ -111,6 +117,10 @@ func (m *Ack) check(l Limits) *Error {
 			return errorf(CodeProtocolViolation, "ack: result %d: malformed code %q", i, r.Code)
 		case r.Code != "" && (r.HubPosition != 0 || r.Duplicate):
 			return errorf(CodeProtocolViolation, "ack: result %d: rejected with hub_position or duplicate", i)
+		case r.RetryAfterMS < 0:
+			return errorf(CodeProtocolViolation, "ack: result %d: negative retry_after_ms", i)
+		case r.RetryAfterMS != 0 && r.Code != CodeDeferred:
+			return errorf(CodeProtocolViolation, "ack: result %d: retry_after_ms without code deferred", i)
 		case len(r.Reason) > MaxReasonBytes:
 			return errorf(CodeProtocolViolation, "ack: result %d: reason longer than %d bytes", i, MaxReasonBytes)
 		}

@@ -21,11 +21,18 @@ type Core struct {
 	Logger   *slog.Logger
 	Notifier Notifier
 	OnAppend func(ctx context.Context, tx eventstore.Tx, events []eventstore.Event) error
+	// KeepUnknown makes PrepareInsert keep events the Registry refuses
+	// (an unknown type, a payload it cannot validate) with Unknown set,
+	// instead of failing. Edge backends set it; the envelope is always
+	// checked. Config.RefuseUnknown overrides it.
+	KeepUnknown   bool
+	refuseUnknown bool
 }
 
 // NewCore fills cfg's defaults. origin is used when cfg.Origin is empty.
 func NewCore(cfg eventstore.Config, origin string) *Core {
-	c := &Core{Registry: cfg.Registry, Clock: cfg.Clock, Origin: cfg.Origin, Logger: cfg.Logger, OnAppend: cfg.OnAppend}
+	c := &Core{Registry: cfg.Registry, Clock: cfg.Clock, Origin: cfg.Origin, Logger: cfg.Logger, OnAppend: cfg.OnAppend,
+		refuseUnknown: cfg.RefuseUnknown}
 	if c.Clock == nil {
 		c.Clock = eventstore.NewClock()
 	}
@@ -64,7 +71,7 @@ func (c *Core) PrepareAppend(writes []eventstore.Write) ([]eventstore.Event, err
 			if e.Origin == "" {
 				e.Origin = c.Origin
 			}
-			e.Position, e.HubPosition, e.Hydrated, e.Outdated, e.Rejected = 0, 0, false, false, false
+			e.Position, e.HubPosition, e.Hydrated, e.Outdated, e.Rejected, e.Unknown, e.Revived = 0, 0, false, false, false, false, 0
 			if err := c.check(&e); err != nil {
 				return nil, err
 			}
@@ -80,9 +87,16 @@ func (c *Core) PrepareAppend(writes []eventstore.Write) ([]eventstore.Event, err
 func (c *Core) PrepareInsert(events []eventstore.Event) ([]eventstore.Event, error) {
 	out := make([]eventstore.Event, len(events))
 	for i, e := range events {
-		e.Position, e.Hydrated, e.Outdated, e.Rejected = 0, true, false, false
-		if err := c.check(&e); err != nil {
+		e.Position, e.Hydrated, e.Outdated, e.Rejected, e.Unknown, e.Revived = 0, true, false, false, false, 0
+		e = e.WithDefaults()
+		if err := eventstore.ValidateEnvelope(e); err != nil {
 			return nil, err
+		}
+		if err := c.Registry.Validate(e); err != nil {
+			if !c.KeepUnknown || c.refuseUnknown {
+				return nil, err
+			}
+			e.Unknown = true
 		}
 		out[i] = e
 	}
@@ -106,6 +120,24 @@ func (c *Core) check(e *eventstore.Event) error {
 // eventstore.EventType.Commutative). Backends clear the flag they computed
 // for such events before storing it.
 func (c *Core) Commutative(typ string) bool { return c.Registry.Commutative(typ) }
+
+// Revive implements the decision of eventstore.Reviver.Revive: of the
+// events stored Unknown (in Position order), it numbers those the
+// Registry now accepts after last, the highest revival number stored, and
+// calls revive with each and its number; it returns how many.
+func (c *Core) Revive(unknown []eventstore.Event, last int64, revive func(e eventstore.Event, num int64) error) (int, error) {
+	n := 0
+	for _, e := range unknown {
+		if c.Registry == nil || c.Registry.Validate(e) != nil {
+			continue
+		}
+		n++
+		if err := revive(e, last+int64(n)); err != nil {
+			return 0, err
+		}
+	}
+	return n, nil
+}
 
 // AfterAppend runs the OnAppend hook, if any. Backends call it at the end of
 // Tx.Append, with the stored events (positions assigned) and the tx itself.

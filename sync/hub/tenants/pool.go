@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"time"
 
 	"github.com/ferrysync/ferry/eventstore"
 	"github.com/ferrysync/ferry/sync/hub"
@@ -39,6 +40,19 @@ type Options struct {
 	MaxOpen int
 	// Logger receives open and close logs. Nil discards them.
 	Logger *slog.Logger
+	// Now, when set, is the wall clock of the stores' HLCs (see
+	// eventstore.WithWallClock): give it the hub's hub.Config.Now, so the
+	// ledgers check clock drift against the same time the hub does.
+	Now func() time.Time
+}
+
+// config returns the eventstore configuration of a tenant store: cfg with
+// a clock on o.Now when it is set.
+func (o Options) config(cfg eventstore.Config) eventstore.Config {
+	if o.Now != nil {
+		cfg.Clock = eventstore.NewClock(eventstore.WithWallClock(o.Now))
+	}
+	return cfg
 }
 
 // Pool hands out tenants' stores: it opens a tenant's store on its first

@@ -12,6 +12,6 @@ import (
 // closed, so they are pooled like SQLite files.
 func Postgres(db *postgres.DB, opts Options) *Pool {
 	return New(func(_ context.Context, tenant string) (Store, error) {
-		return db.Store(tenant, eventstore.Config{})
+		return db.Store(tenant, opts.config(eventstore.Config{}))
 	}, opts)
 }

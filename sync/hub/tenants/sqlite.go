@@ -32,10 +32,10 @@ func SQLite(dir string, opts Options) (*Pool, error) {
 	}
 	return New(func(ctx context.Context, tenant string) (Store, error) {
 		path := filepath.Join(dir, File(tenant))
-		s, err := sqlite.Open(ctx, path, sqlite.Options{Config: eventstore.Config{
+		s, err := sqlite.Open(ctx, path, sqlite.Options{Config: opts.config(eventstore.Config{
 			Origin: "hub",
 			Logger: log.With(slog.String(logTenant, tenant)),
-		}, CacheBytes: cacheBytes})
+		}), CacheBytes: cacheBytes})
 		if err != nil {
 			return nil, err
 		}
