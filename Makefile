@@ -1,6 +1,7 @@
 .PHONY: test bench lint fmt demo
 
-# test runs the whole suite, race detector on, PostgreSQL included.
+# test runs the whole suite, race detector on, PostgreSQL included, with a
+# line per package as it finishes.
 test:
 	scripts/test.sh
 

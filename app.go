@@ -30,6 +30,10 @@ type Options struct {
 	Effects []Handler
 	// Sync configures sync with a hub; a zero Sync (no URL) means none.
 	Sync SyncOptions
+	// Progress, when set, is called as the read models catch up and
+	// rebuild (Done of Total events; Rebuild is set during Rebuild),
+	// for progress bars. Calls of one projection never overlap.
+	Progress func(projector.Progress)
 	// Logger receives diagnostics; nil discards them.
 	Logger *slog.Logger
 }
@@ -78,7 +82,8 @@ func Open(ctx context.Context, path string, opts Options) (*App, error) {
 	if err != nil {
 		return nil, err
 	}
-	effects, err := projector.NewEffects(fxHandlers, projector.EffectOptions{Logger: opts.Logger})
+	// A done effect leaves no record: Effects lists only what is left.
+	effects, err := projector.NewEffects(fxHandlers, projector.EffectOptions{DropDone: true, Logger: opts.Logger})
 	if err != nil {
 		return nil, err
 	}
@@ -122,7 +127,7 @@ func (a *App) wire(ctx context.Context, opts Options) error {
 			return fmt.Errorf("ferry: projection %s: schema: %w", p.Name, err)
 		}
 		reset := p.Reset
-		proj, err := projector.New(p.Name, a.store, projector.Options{Handlers: h, Logger: opts.Logger,
+		proj, err := projector.New(p.Name, a.store, projector.Options{Handlers: h, Logger: opts.Logger, Progress: opts.Progress,
 			Reset: func(ctx context.Context, tx eventstore.Tx) error { return execTx(ctx, tx, reset) }})
 		if err != nil {
 			return err

@@ -42,7 +42,8 @@
 //   - Once handlers (side effects) run for events appended on this device
 //     only, through an outbox committed with the event: never for events
 //     pulled from the hub, never on rebuild, at least once (use the event
-//     ID as idempotency key).
+//     ID as idempotency key). A failing one is retried with backoff;
+//     App.Effects lists those not done, App.RetryEffect revives a failed one.
 //   - An event the hub rejects reaches no handler: a rebuild leaves it out,
 //     and when the rejection arrives, each projection that handled it is
 //     reset (Projection.Reset) and replayed, so it ends equal to a rebuild.

@@ -59,8 +59,9 @@ type SyncResult struct {
 	// Pulled counts events received from the hub; Inserted those new to
 	// this device.
 	Pulled, Inserted int
-	// Cursor is the hub position this device has applied.
-	Cursor int64
+	// Cursor is the hub position this device has applied; Head is the
+	// hub's head as last known.
+	Cursor, Head int64
 	// Rejections lists the local events the hub refused during this sync.
 	// They are not an error: they are marked rejected, never pushed again,
 	// and gone from every read model.
@@ -81,7 +82,7 @@ func (a *App) Sync(ctx context.Context) (SyncResult, error) {
 		return SyncResult{}, ErrNoHub
 	}
 	st, err := a.replicator.SyncOnce(ctx)
-	res := SyncResult{Pushed: st.Pushed, Pulled: st.Pulled, Inserted: st.Inserted, Cursor: st.Cursor, Rejections: st.Rejections}
+	res := SyncResult{Pushed: st.Pushed, Pulled: st.Pulled, Inserted: st.Inserted, Cursor: st.Cursor, Head: st.Head, Rejections: st.Rejections}
 	n, cerr := a.catchUp(ctx)
 	res.Effects = n
 	if err != nil {

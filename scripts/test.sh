@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # Runs Ferry's whole test suite: go test -race ./... with a PostgreSQL server
 # for the Postgres suite (FERRY_TEST_POSTGRES_URL, or a throwaway cluster this
-# script starts and removes). Extra arguments go to go test.
+# script starts and removes). Extra arguments go to go test. Progress shows
+# as packages finish (internal/cmd/testfmt, built from this repository: no
+# tool to install); a failed test's output is shown in full, and any failure
+# fails the run.
 #
 #   FERRY_TEST_POSTGRES_URL  use this server instead of starting one
 #   FERRY_REQUIRE_POSTGRES=1 fail, rather than skip, when Postgres is missing
@@ -9,4 +12,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/pg.sh
 ferry_pg_start
-go test -race -count=1 -timeout 30m "$@" ./...
+go build -o bin/testfmt ./internal/cmd/testfmt
+total=$(go list ./... | wc -l)
+echo "test: building and testing $total packages (race detector on); each line is a package finished"
+go test -json -race -count=1 -timeout 30m "$@" ./... | bin/testfmt -total "$total"

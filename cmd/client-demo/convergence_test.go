@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/ferrysync/ferry"
 	"github.com/ferrysync/ferry/eventstore"
 )
 
@@ -23,7 +24,7 @@ func openTestApp(t *testing.T, name string) *app {
 	require.NoError(t, g.check())
 	a, err := openApp(context.Background(), g, opts{}, io.Discard, io.Discard)
 	require.NoError(t, err)
-	t.Cleanup(func() { _ = a.close() })
+	t.Cleanup(func() { _ = a.Close() })
 	return a
 }
 
@@ -40,8 +41,8 @@ func insertRemote(t *testing.T, d *device, events ...eventstore.Event) {
 	require.NoError(t, g.check())
 	a, err := openApp(context.Background(), g, opts{}, io.Discard, io.Discard)
 	require.NoError(t, err)
-	defer a.close()
-	_, err = a.store.Insert(context.Background(), events...)
+	defer a.Close()
+	_, err = a.Store().Insert(context.Background(), events...)
 	require.NoError(t, err)
 }
 
@@ -85,19 +86,18 @@ func TestReadModelConvergesLikeTheFold(t *testing.T) {
 			a := openTestApp(t, fmt.Sprintf("r%d-%d", round, i))
 			order := rng.Perm(len(events))
 			for n, j := range order {
-				_, err := a.store.Insert(ctx, events[j])
+				_, err := a.Store().Insert(ctx, events[j])
 				require.NoError(t, err)
 				if n%5 == 0 { // project as events arrive, not only at the end
-					_, err := a.proj.CatchUp(ctx)
-					require.NoError(t, err)
+					require.NoError(t, a.CatchUp(ctx))
 				}
 			}
-			require.NoError(t, a.settle(ctx))
-			rows, err := listTasks(ctx, a.store, true)
+			require.NoError(t, a.CatchUp(ctx))
+			rows, err := listTasks(ctx, a, true)
 			require.NoError(t, err)
 			require.Len(t, rows, 3)
 			for _, r := range rows {
-				task, err := a.tasks.Load(ctx, streamOf(r.ID))
+				task, err := ferry.Load(ctx, a.App, tasks, streamOf(r.ID))
 				require.NoError(t, err)
 				assert.Equal(t, task.Title, r.Title, "round %d title of %s", round, r.ID)
 				assert.Equal(t, task.Done, r.Done, "round %d done of %s", round, r.ID)

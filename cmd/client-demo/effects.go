@@ -1,7 +1,7 @@
 package main
 
 import (
-	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -11,14 +11,14 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ferrysync/ferry"
 	"github.com/ferrysync/ferry/eventstore"
-	"github.com/ferrysync/ferry/projector"
 )
 
 // effectName names the Once handler in the outbox; it must stay stable.
 const effectName = "effects-log"
 
-// effectHandlers registers the side effect of completing a task: one line
+// effectHandler is the side effect of completing a task: one line
 // "<event-id> completed <task-id> <title>" appended to the effects log.
 //
 // It is a Once handler, so it runs only for task:completed events appended
@@ -27,58 +27,38 @@ const effectName = "effects-log"
 // Runs are at-least-once (a crash between the write and the outbox's done
 // record runs it again), so the handler uses the event id as its
 // idempotency key: it skips a line the log already holds.
-func effectHandlers(h *projector.Handlers, path string) {
-	projector.Once(h, evCompleted, effectName, func(ctx context.Context, eff projector.Effect, d TitleData) error {
-		line := fmt.Sprintf("%s completed %s %s", eff.Key, strings.TrimPrefix(eff.Event.Stream, streamPrefix), d.Title)
-		done, err := logHas(path, eff.Key+" ")
-		if err != nil || done {
+func effectHandler(path string) ferry.Handler {
+	return ferry.Once(taskCompleted, effectName, func(ctx context.Context, e ferry.Stored[completedData]) error {
+		log, err := os.ReadFile(path)
+		if err != nil && !errors.Is(err, os.ErrNotExist) {
 			return err
+		}
+		if bytes.HasPrefix(log, []byte(e.ID+" ")) || bytes.Contains(log, []byte("\n"+e.ID+" ")) {
+			return nil // done by an earlier run
 		}
 		f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
 		if err != nil {
 			return err
 		}
-		_, err = fmt.Fprintln(f, line)
-		if serr := f.Sync(); err == nil {
-			err = serr
-		}
-		if cerr := f.Close(); err == nil {
-			err = cerr
-		}
-		return err
+		_, err = fmt.Fprintf(f, "%s completed %s %s\n", e.ID, strings.TrimPrefix(e.Stream, streamPrefix), e.Data.Title)
+		return errors.Join(err, f.Sync(), f.Close())
 	})
 }
 
-// logHas reports whether a line of the file at path starts with prefix.
-func logHas(path, prefix string) (bool, error) {
-	f, err := os.Open(path)
-	if errors.Is(err, os.ErrNotExist) {
-		return false, nil
-	}
+// warnEffects reports on stderr the side effects of the events ids that did
+// not run successfully (they stay in the outbox and are retried by later
+// commands).
+func (a *app) warnEffects(ctx context.Context, ids ...string) {
+	recs, err := a.Effects(ctx)
 	if err != nil {
-		return false, err
+		return
 	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		if strings.HasPrefix(sc.Text(), prefix) {
-			return true, nil
-		}
-	}
-	return false, sc.Err()
-}
-
-// warnEffects reports on stderr the side effects of events that did not run
-// successfully (they stay in the outbox and are retried by later commands).
-func (a *app) warnEffects(ctx context.Context, events []eventstore.Event) {
-	for _, e := range events {
-		for _, name := range a.handlers.EffectNames(e.Type) {
-			rec, err := a.fx.Get(ctx, e.ID, name)
-			if err != nil { // done records are dropped: not found means done
-				continue
+	for _, rec := range recs {
+		for _, id := range ids {
+			if rec.Event.ID == id {
+				fmt.Fprintf(a.stderr, "client-demo: warning: side effect %s of %s is %s: %s (see client-demo effects)\n",
+					rec.Handler, id, rec.Status, oneLine(rec.LastError))
 			}
-			fmt.Fprintf(a.stderr, "client-demo: warning: side effect %s of %s is %s: %s (see client-demo effects)\n",
-				name, e.ID, rec.Status, oneLine(rec.LastError))
 		}
 	}
 }
@@ -101,29 +81,28 @@ func cmdEffects(ctx context.Context, a *app, args []string) error {
 		if args[0] != "retry" || len(args) != 2 {
 			return usageError("effects takes no arguments, or retry EVENT-ID")
 		}
-		if err := a.fx.Retry(ctx, strings.ToUpper(args[1]), effectName); err != nil {
+		id := strings.ToUpper(args[1])
+		if err := a.RetryEffect(ctx, id, effectName); err != nil {
 			if errors.Is(err, eventstore.ErrNotFound) {
 				return fmt.Errorf("no failed side effect for event %s", args[1])
 			}
 			return err
 		}
-		if err := a.settle(ctx); err != nil {
+		if err := a.CatchUp(ctx); err != nil {
 			return err
 		}
-		a.warnEffects(ctx, []eventstore.Event{{ID: strings.ToUpper(args[1]), Type: evCompleted}})
-		fmt.Fprintf(a.stdout, "retried %s\n", strings.ToUpper(args[1]))
+		a.warnEffects(ctx, id)
+		fmt.Fprintf(a.stdout, "retried %s\n", id)
 		return nil
 	}
+	recs, err := a.Effects(ctx)
+	if err != nil {
+		return err
+	}
 	out := []effectJSON{}
-	for _, status := range []projector.EffectStatus{projector.EffectPending, projector.EffectFailed} {
-		recs, err := a.fx.List(ctx, status)
-		if err != nil {
-			return err
-		}
-		for _, r := range recs {
-			out = append(out, effectJSON{Status: string(status), EventID: r.Event.ID, Handler: r.Handler, Type: r.Event.Type,
-				Task: strings.TrimPrefix(r.Event.Stream, streamPrefix), Attempts: r.Attempts, LastError: r.LastError, NextAttempt: r.NextAttempt})
-		}
+	for _, r := range recs {
+		out = append(out, effectJSON{Status: string(r.Status), EventID: r.Event.ID, Handler: r.Handler, Type: r.Event.Type,
+			Task: strings.TrimPrefix(r.Event.Stream, streamPrefix), Attempts: r.Attempts, LastError: r.LastError, NextAttempt: r.NextAttempt})
 	}
 	if a.g.json {
 		return writeJSON(a.stdout, out)

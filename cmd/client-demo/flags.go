@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"flag"
@@ -9,6 +10,7 @@ import (
 	"net/url"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -31,23 +33,14 @@ const (
 
 // globals are the flags every command takes, before or after its name.
 type globals struct {
-	db      string
-	server  string
-	token   string
-	device  string
-	effects string
-	json    bool
+	db, server, token, device, effects string
+	json                               bool
 }
 
 // envGlobals returns the globals' defaults from the environment.
 func envGlobals(getenv func(string) string) (globals, error) {
-	g := globals{
-		db:      envOr(getenv, envDB, defaultDB),
-		server:  envOr(getenv, envServer, defaultServer),
-		token:   getenv(envToken),
-		device:  getenv(envDevice),
-		effects: getenv(envEffects),
-	}
+	g := globals{db: cmp.Or(getenv(envDB), defaultDB), server: cmp.Or(getenv(envServer), defaultServer),
+		token: getenv(envToken), device: getenv(envDevice), effects: getenv(envEffects)}
 	if v := getenv(envJSON); v != "" {
 		b, err := strconv.ParseBool(v)
 		if err != nil {
@@ -56,13 +49,6 @@ func envGlobals(getenv func(string) string) (globals, error) {
 		g.json = b
 	}
 	return g, nil
-}
-
-func envOr(getenv func(string) string, key, def string) string {
-	if v := getenv(key); v != "" {
-		return v
-	}
-	return def
 }
 
 // register adds the global flags to fs, bound to g, with defaults def.
@@ -101,53 +87,44 @@ type opts struct {
 	watch bool // sync --watch
 }
 
-// command is one subcommand.
+// command is one subcommand; help is the one without run.
 type command struct {
-	name    string
-	args    string // synopsis of the arguments
-	summary string
-	min     int // fewest arguments
-	max     int // most arguments; -1: any number
-	flags   func(fs *flag.FlagSet, o *opts)
-	run     func(ctx context.Context, a *app, args []string) error
-	// local commands need no store (help).
-	local bool
+	name, args, summary string
+	min, max            int // fewest and most arguments; max -1: any number
+	flags               func(fs *flag.FlagSet, o *opts)
+	run                 func(ctx context.Context, a *app, args []string) error
 }
 
 // commands lists the subcommands in the order help shows them.
-var commands []command
-
-func init() {
-	commands = []command{
-		{name: "add", args: "TITLE", summary: "add a task; prints its id", min: 1, max: -1, run: cmdAdd},
-		{name: "rename", args: "ID TITLE", summary: "rename a task", min: 2, max: -1, run: cmdRename},
-		{name: "complete", args: "ID", summary: "complete a task (logs a side effect on this device)", min: 1, max: 1, run: cmdComplete},
-		{name: "reopen", args: "ID", summary: "reopen a completed task", min: 1, max: 1, run: cmdReopen},
-		{name: "delete", args: "ID", summary: "delete a task", min: 1, max: 1, run: cmdDelete},
-		{name: "list", args: "[--all]", summary: "list tasks: id, done, title, last changed (--all: deleted ones too)", max: 0, run: cmdList,
-			flags: func(fs *flag.FlagSet, o *opts) { fs.BoolVar(&o.all, "all", false, "include deleted tasks") }},
-		{name: "show", args: "ID", summary: "show a task's state and its history of events", min: 1, max: 1, run: cmdShow},
-		{name: "sync", args: "[--watch]", summary: "push and pull until caught up (--watch: stay connected and print changes)", max: 0, run: cmdSync,
-			flags: func(fs *flag.FlagSet, o *opts) {
-				fs.BoolVar(&o.watch, "watch", false, "stay connected and print changes as they arrive, until interrupted")
-			}},
-		{name: "status", summary: "device id, server, online, pending events, cursor, events seen, last sync", max: 0, run: cmdStatus},
-		{name: "rebuild", summary: "drop the read model and rebuild it by replaying every event", max: 0, run: cmdRebuild},
-		{name: "effects", args: "[retry EVENT-ID]", summary: "list pending and failed side effects, or retry a failed one", max: 2, run: cmdEffects},
-		{name: "help", args: "[COMMAND]", summary: "show this help", max: 1, local: true},
-	}
+var commands = []command{
+	{name: "add", args: "TITLE", summary: "add a task; prints its id", min: 1, max: -1, run: cmdAdd},
+	{name: "rename", args: "ID TITLE", summary: "rename a task", min: 2, max: -1, run: cmdRename},
+	{name: "complete", args: "ID", summary: "complete a task (logs a side effect on this device)", min: 1, max: 1, run: cmdChange("completed", markDone(true))},
+	{name: "reopen", args: "ID", summary: "reopen a completed task", min: 1, max: 1, run: cmdChange("reopened", markDone(false))},
+	{name: "delete", args: "ID", summary: "delete a task", min: 1, max: 1, run: cmdChange("deleted", deleteTask)},
+	{name: "list", args: "[--all]", summary: "list tasks: id, done, title, last changed (--all: deleted ones too)", run: cmdList,
+		flags: func(fs *flag.FlagSet, o *opts) { fs.BoolVar(&o.all, "all", false, "include deleted tasks") }},
+	{name: "show", args: "ID", summary: "show a task's state and its history of events", min: 1, max: 1, run: cmdShow},
+	{name: "sync", args: "[--watch]", summary: "push and pull until caught up (--watch: stay connected and print changes)", run: cmdSync,
+		flags: func(fs *flag.FlagSet, o *opts) {
+			fs.BoolVar(&o.watch, "watch", false, "stay connected and print changes as they arrive, until interrupted")
+		}},
+	{name: "status", summary: "device id, server, online, pending events, cursor, events seen, last sync", run: cmdStatus},
+	{name: "rebuild", summary: "drop the read model and rebuild it by replaying every event", run: cmdRebuild},
+	{name: "effects", args: "[retry EVENT-ID]", summary: "list pending and failed side effects, or retry a failed one", max: 2, run: cmdEffects},
+	{name: "help", args: "[COMMAND]", summary: "show this help", max: 1},
 }
 
 func lookup(name string) (command, bool) {
-	for _, c := range commands {
-		if c.name == name {
-			return c, true
-		}
+	i := slices.IndexFunc(commands, func(c command) bool { return c.name == name })
+	if i < 0 {
+		return command{}, false
 	}
-	return command{}, false
+	return commands[i], true
 }
 
-// dispatch parses args and runs the command they name.
+// dispatch parses args and runs the command they name. Global flags may
+// come before the command's name or anywhere after it.
 func dispatch(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	def, err := envGlobals(getenv)
 	if err != nil {
@@ -156,10 +133,7 @@ func dispatch(ctx context.Context, args []string, getenv func(string) string, st
 	var g globals
 	fs := newFlagSet("client-demo")
 	g.register(fs, def)
-	if err := parse(fs, args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			usage(stdout, "")
-		}
+	if err := parse(fs, args, stdout, ""); err != nil {
 		return err
 	}
 	if fs.NArg() == 0 {
@@ -169,37 +143,25 @@ func dispatch(ctx context.Context, args []string, getenv func(string) string, st
 	if !ok {
 		return usageError("unknown command %q", fs.Arg(0))
 	}
-
-	// The command's own flags, and the globals again: flags may come
-	// anywhere after the command name too.
 	var o opts
 	cfs := newFlagSet(cmd.name)
 	g.register(cfs, g)
 	if cmd.flags != nil {
 		cmd.flags(cfs, &o)
 	}
-	rest, err := parseInterleaved(cfs, fs.Args()[1:])
-	if err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			usage(stdout, cmd.name)
-		}
-		return err
-	}
+	rest, err := parseInterleaved(cfs, fs.Args()[1:], stdout)
 	switch {
+	case err != nil:
+		return err
 	case len(rest) < cmd.min:
 		return usageError("%s needs %s", cmd.name, cmd.args)
 	case cmd.max >= 0 && len(rest) > cmd.max:
 		return usageError("%s: unexpected argument %q", cmd.name, rest[cmd.max])
-	}
-	if cmd.local {
-		if len(rest) == 1 {
-			if _, ok := lookup(rest[0]); !ok {
-				return usageError("unknown command %q", rest[0])
-			}
-			usage(stdout, rest[0])
-			return nil
+	case cmd.run == nil: // help [COMMAND]
+		if _, ok := lookup(strings.Join(rest, "")); len(rest) == 1 && !ok {
+			return usageError("unknown command %q", rest[0])
 		}
-		usage(stdout, "")
+		usage(stdout, strings.Join(rest, ""))
 		return nil
 	}
 	if err := g.check(); err != nil {
@@ -210,10 +172,7 @@ func dispatch(ctx context.Context, args []string, getenv func(string) string, st
 		return err
 	}
 	err = cmd.run(ctx, a, rest)
-	if cerr := a.close(); err == nil && cerr != nil {
-		err = cerr
-	}
-	return err
+	return errors.Join(err, a.Close())
 }
 
 func newFlagSet(name string) *flag.FlagSet {
@@ -223,9 +182,13 @@ func newFlagSet(name string) *flag.FlagSet {
 	return fs
 }
 
-// parse parses args with fs, turning errors into usage errors.
-func parse(fs *flag.FlagSet, args []string) error {
+// parse parses args with fs: help prints the usage of the command help
+// (all of them when ""); other errors are usage errors.
+func parse(fs *flag.FlagSet, args []string, stdout io.Writer, help string) error {
 	err := fs.Parse(args)
+	if errors.Is(err, flag.ErrHelp) {
+		usage(stdout, help)
+	}
 	if err == nil || errors.Is(err, flag.ErrHelp) {
 		return err
 	}
@@ -234,10 +197,10 @@ func parse(fs *flag.FlagSet, args []string) error {
 
 // parseInterleaved parses flags mixed with arguments ("add milk --json")
 // and returns the arguments. After "--" everything is an argument.
-func parseInterleaved(fs *flag.FlagSet, args []string) ([]string, error) {
+func parseInterleaved(fs *flag.FlagSet, args []string, stdout io.Writer) ([]string, error) {
 	var rest []string
 	for {
-		if err := parse(fs, args); err != nil {
+		if err := parse(fs, args, stdout, fs.Name()); err != nil {
 			return nil, err
 		}
 		left := fs.Args()
@@ -252,15 +215,13 @@ func parseInterleaved(fs *flag.FlagSet, args []string) ([]string, error) {
 	}
 }
 
-// usage prints help, for all commands or for one.
+// usage prints help, for all commands or for the command name.
 func usage(w io.Writer, name string) {
-	if name != "" {
-		cmd, _ := lookup(name)
-		fmt.Fprintf(w, "Usage: client-demo [global flags] %s %s\n\n%s.\n", cmd.name, cmd.args, upperFirst(cmd.summary))
+	if cmd, ok := lookup(name); ok {
+		fmt.Fprintf(w, "Usage: client-demo [global flags] %s %s\n\n%s.\n", cmd.name, cmd.args, strings.ToUpper(cmd.summary[:1])+cmd.summary[1:])
 		if cmd.flags != nil {
-			var o opts
 			fs := flag.NewFlagSet(name, flag.ContinueOnError)
-			cmd.flags(fs, &o)
+			cmd.flags(fs, &opts{})
 			fmt.Fprintln(w, "\nFlags:")
 			fs.SetOutput(w)
 			fs.PrintDefaults()
@@ -280,20 +241,12 @@ Commands:
 		fmt.Fprintf(w, "  %-9s %-17s %s\n", c.name, c.args, c.summary)
 	}
 	fmt.Fprintln(w, "\nGlobal flags (also accepted after the command):")
-	var g globals
 	fs := flag.NewFlagSet("client-demo", flag.ContinueOnError)
-	g.register(fs, globals{db: defaultDB, server: defaultServer})
+	new(globals).register(fs, globals{db: defaultDB, server: defaultServer})
 	fs.SetOutput(w)
 	fs.PrintDefaults()
 	fmt.Fprint(w, `
 Exit codes: 0 success, 1 bad input or unknown id (nothing was written),
 2 usage error, 3 sync failed (hub unreachable, token refused).
 `)
-}
-
-func upperFirst(s string) string {
-	if s == "" {
-		return s
-	}
-	return strings.ToUpper(s[:1]) + s[1:]
 }

@@ -11,9 +11,10 @@
 //	client-demo --db laptop.db sync
 //	client-demo --db phone.db sync && client-demo --db phone.db list
 //
-// The pieces: a task aggregate (task.go), a SQL read model maintained by a
-// projector (readmodel.go), a side effect that runs once, on the device that
-// completed a task (effects.go), and the sync/client replicator (sync.go).
+// It is wired by package ferry (app.go): typed event definitions and a task
+// aggregate (task.go), a SQL read model (readmodel.go), a side effect that
+// runs once, on the device that completed a task (effects.go), and sync with
+// the hub (sync.go).
 // Run `client-demo help` for the commands.
 package main
 
@@ -55,7 +56,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return exitOK
 	}
 	fmt.Fprintln(stderr, "client-demo: "+oneLine(message(err)))
-	return exitCode(err)
+	if ee, ok := errors.AsType[*exitError](err); ok {
+		return ee.code
+	}
+	return exitUser
 }
 
 // exitError carries an exit code other than exitUser.
@@ -74,13 +78,6 @@ func usageError(format string, args ...any) error {
 
 // syncError returns a sync failure (exit 3).
 func syncError(err error) error { return &exitError{code: exitSync, err: err} }
-
-func exitCode(err error) int {
-	if ee, ok := errors.AsType[*exitError](err); ok {
-		return ee.code
-	}
-	return exitUser
-}
 
 // message turns library errors into what a user wants to read.
 func message(err error) string {

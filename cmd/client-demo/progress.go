@@ -8,12 +8,9 @@ import (
 	"time"
 )
 
-// barThreshold is the smallest amount of work that gets a progress bar:
-// short catch-ups finish before a bar would be readable.
-const barThreshold = 500
-
-// barWidth is the bar's width in characters.
-const barWidth = 30
+// Bars are drawn for at least barThreshold events (shorter work finishes
+// before a bar is readable), barWidth characters wide.
+const barThreshold, barWidth = 500, 30
 
 // isTerminal reports whether w is a terminal. Progress bars are drawn only
 // then, never into pipes or files. It is a variable for tests.
@@ -47,18 +44,13 @@ func newBar(w io.Writer, label string) *bar {
 
 // set shows done of total, at most ten times a second.
 func (b *bar) set(done, total int64) {
-	if b.w == nil || total < barThreshold || done < 0 {
+	if b.w == nil || total < barThreshold || done < 0 || (done < total && time.Since(b.last) < 100*time.Millisecond) {
 		return
 	}
-	done = min(done, total)
-	if done < total && time.Since(b.last) < 100*time.Millisecond {
-		return
-	}
-	b.last = time.Now()
+	done, b.last, b.drawn = min(done, total), time.Now(), true
 	fill := int(int64(barWidth) * done / total)
 	fmt.Fprintf(b.w, "\r%s [%s%s] %3d%% %d/%d events", b.label, strings.Repeat("#", fill), strings.Repeat(".", barWidth-fill),
 		100*done/total, done, total)
-	b.drawn = true
 }
 
 // finish clears the bar's line.

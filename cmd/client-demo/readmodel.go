@@ -8,13 +8,14 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ferrysync/ferry"
 	"github.com/ferrysync/ferry/eventstore"
 	"github.com/ferrysync/ferry/projector"
 )
 
-// The tasks read model lives in the same SQLite file as the events. The
-// projector "tasks" writes it through the store's transaction
-// (eventstore.SQLTx), so rows and checkpoint commit together.
+// tasksProjection is the tasks read model, kept in the same SQLite file as
+// the events: its handlers write through the projection's transaction, so
+// rows and checkpoint commit together.
 //
 // Convergence: On handlers never see Outdated events (an older event of the
 // same stream and type arriving after a newer one), so a late rename cannot
@@ -23,10 +24,11 @@ import (
 // set them, and an update only wins when its cursor is greater: every
 // device ends up with the value of the latest event in HLC order, which is
 // what the aggregate's fold gives, whatever order the events arrived in.
-// Events the hub rejected are left out of folds, so handlers skip them too
-// (sync rebuilds the read model when the hub rejects an event it already
-// showed).
-const readModelSchema = `
+// Events the hub rejected reach no handler; when a rejection arrives, the
+// projection is reset and replayed without the event.
+var tasksProjection = ferry.Projection{
+	Name: "tasks",
+	Schema: `
 CREATE TABLE IF NOT EXISTS tasks (
 	id       TEXT PRIMARY KEY,
 	title    TEXT NOT NULL DEFAULT '',
@@ -40,96 +42,64 @@ CREATE TABLE IF NOT EXISTS tasks (
 CREATE TABLE IF NOT EXISTS task_counters (
 	name  TEXT PRIMARY KEY,
 	value INTEGER NOT NULL
-);`
-
-// projectorName keys the read model's checkpoint.
-const projectorName = "tasks"
-
-// counterEvents is the task_counters row the All handler increments.
-const counterEvents = "events"
-
-// sqlOf returns the SQL transaction of a store transaction.
-func sqlOf(tx eventstore.Tx) (*sql.Tx, error) {
-	stx, ok := tx.(eventstore.SQLTx)
-	if !ok {
-		return nil, errors.New("the tasks read model needs a SQL store")
-	}
-	return stx.SQL(), nil
+);`,
+	Reset: `DELETE FROM tasks; DELETE FROM task_counters;`,
+	Handlers: []ferry.Handler{
+		ferry.On(taskCreated, setTitle), ferry.On(taskRenamed, setTitle),
+		ferry.On(taskCompleted, setDone[completedData](true)), ferry.On(taskReopened, setDone[struct{}](false)),
+		ferry.On(taskDeleted, func(ctx context.Context, tx *sql.Tx, e ferry.Stored[struct{}]) error {
+			return upsert(ctx, tx, e.Event, "deleted = 1", "deleted", true)
+		}),
+		// The All handlers count every event, Outdated ones included.
+		ferry.All(taskCreated, countEvent[TitleData]), ferry.All(taskRenamed, countEvent[TitleData]),
+		ferry.All(taskCompleted, countEvent[completedData]), ferry.All(taskReopened, countEvent[struct{}]),
+		ferry.All(taskDeleted, countEvent[struct{}]),
+	},
 }
+
+// counterEvents is the task_counters row the All handlers increment.
+const counterEvents = "events"
 
 // cursorKey encodes an event's (Created, ID) so that string order is
 // cursor order (both parts are fixed width).
 func cursorKey(e eventstore.Event) string { return e.Created.String() + e.ID }
 
-// readModelHandlers registers the read model's On handlers and the All
-// handler that counts every event.
-func readModelHandlers(h *projector.Handlers) {
-	setTitle := func(ctx context.Context, tx eventstore.Tx, e eventstore.Event, d TitleData) error {
-		created := ""
-		if e.Type == evCreated {
-			created = cursorKey(e)
-		}
-		return upsert(ctx, tx, e, `title = CASE WHEN excluded.title_at > title_at THEN excluded.title ELSE title END,
-			title_at = max(title_at, excluded.title_at),
-			created = max(created, excluded.created)`,
-			"title, title_at, created", d.Title, cursorKey(e), created)
+func setTitle(ctx context.Context, tx *sql.Tx, e ferry.Stored[TitleData]) error {
+	created := ""
+	if e.Type == evCreated {
+		created = cursorKey(e.Event)
 	}
-	setDone := func(done bool) func(context.Context, eventstore.Tx, eventstore.Event, struct{}) error {
-		return func(ctx context.Context, tx eventstore.Tx, e eventstore.Event, _ struct{}) error {
-			return upsert(ctx, tx, e, `done = CASE WHEN excluded.done_at > done_at THEN excluded.done ELSE done END,
-				done_at = max(done_at, excluded.done_at)`,
-				"done, done_at", done, cursorKey(e))
-		}
+	return upsert(ctx, tx, e.Event, `title = CASE WHEN excluded.title_at > title_at THEN excluded.title ELSE title END,
+		title_at = max(title_at, excluded.title_at),
+		created = max(created, excluded.created)`,
+		"title, title_at, created", e.Data.Title, cursorKey(e.Event), created)
+}
+
+func setDone[T any](done bool) func(context.Context, *sql.Tx, ferry.Stored[T]) error {
+	return func(ctx context.Context, tx *sql.Tx, e ferry.Stored[T]) error {
+		return upsert(ctx, tx, e.Event, `done = CASE WHEN excluded.done_at > done_at THEN excluded.done ELSE done END,
+			done_at = max(done_at, excluded.done_at)`, "done, done_at", done, cursorKey(e.Event))
 	}
-	projector.On(h, evCreated, setTitle)
-	projector.On(h, evRenamed, setTitle)
-	projector.On(h, evCompleted, setDone(true))
-	projector.On(h, evReopened, setDone(false))
-	projector.On(h, evDeleted, func(ctx context.Context, tx eventstore.Tx, e eventstore.Event, _ struct{}) error {
-		return upsert(ctx, tx, e, "deleted = 1", "deleted", true)
-	})
-	for _, typ := range eventTypes {
-		projector.All(h, typ, func(ctx context.Context, tx eventstore.Tx, _ eventstore.Event, _ struct{}) error {
-			q, err := sqlOf(tx)
-			if err != nil {
-				return err
-			}
-			_, err = q.ExecContext(ctx, `INSERT INTO task_counters (name, value) VALUES (?, 1)
-				ON CONFLICT (name) DO UPDATE SET value = value + 1`, counterEvents)
-			return err
-		})
-	}
+}
+
+func countEvent[T any](ctx context.Context, tx *sql.Tx, _ ferry.Stored[T]) error {
+	_, err := tx.ExecContext(ctx, `INSERT INTO task_counters (name, value) VALUES (?, 1)
+		ON CONFLICT (name) DO UPDATE SET value = value + 1`, counterEvents)
+	return err
 }
 
 // upsert makes sure e's task has a row, then applies set to it. cols and
 // args are the columns the event provides; changed (the task's latest HLC)
 // is maintained for every event.
-func upsert(ctx context.Context, tx eventstore.Tx, e eventstore.Event, set, cols string, args ...any) error {
-	q, err := sqlOf(tx)
-	if err != nil {
-		return err
-	}
+func upsert(ctx context.Context, tx *sql.Tx, e eventstore.Event, set, cols string, args ...any) error {
 	id, ok := strings.CutPrefix(e.Stream, streamPrefix)
-	if !ok || e.Rejected {
-		return nil // not a task, or refused by the hub: not part of any fold
+	if !ok {
+		return nil // not a task
 	}
 	marks := strings.TrimSuffix(strings.Repeat("?, ", len(args)), ", ")
 	stmt := fmt.Sprintf(`INSERT INTO tasks (id, changed, %s) VALUES (?, ?, %s)
 		ON CONFLICT (id) DO UPDATE SET changed = max(changed, excluded.changed), %s`, cols, marks, set)
-	_, err = q.ExecContext(ctx, stmt, append([]any{id, e.Created.String()}, args...)...)
-	return err
-}
-
-// resetReadModel drops and recreates the read model's tables, for Rebuild.
-func resetReadModel(ctx context.Context, tx eventstore.Tx) error {
-	q, err := sqlOf(tx)
-	if err != nil {
-		return err
-	}
-	if _, err := q.ExecContext(ctx, `DROP TABLE IF EXISTS tasks; DROP TABLE IF EXISTS task_counters;`); err != nil {
-		return err
-	}
-	_, err = q.ExecContext(ctx, readModelSchema)
+	_, err := tx.ExecContext(ctx, stmt, append([]any{id, e.Created.String()}, args...)...)
 	return err
 }
 
@@ -149,14 +119,10 @@ type taskRow struct {
 
 // listTasks returns the tasks in creation order (HLC, then id), deleted
 // ones only when all is set.
-func listTasks(ctx context.Context, store eventstore.Store, all bool) ([]taskRow, error) {
+func listTasks(ctx context.Context, a *app, all bool) ([]taskRow, error) {
 	var rows []taskRow
-	err := store.Update(ctx, func(tx eventstore.Tx) error {
-		q, err := sqlOf(tx)
-		if err != nil {
-			return err
-		}
-		res, err := q.QueryContext(ctx, `SELECT id, title, done, deleted, created, changed FROM tasks
+	err := a.Read(ctx, func(tx *sql.Tx) error {
+		res, err := tx.QueryContext(ctx, `SELECT id, title, done, deleted, created, changed FROM tasks
 			WHERE ? OR deleted = 0 ORDER BY created, id`, all)
 		if err != nil {
 			return err
@@ -168,8 +134,7 @@ func listTasks(ctx context.Context, store eventstore.Store, all bool) ([]taskRow
 			if err := res.Scan(&r.ID, &r.Title, &r.Done, &r.Deleted, &created, &r.ChangedHLC); err != nil {
 				return err
 			}
-			r.Created = hlcTime(created[:min(16, len(created))])
-			r.Changed = hlcTime(r.ChangedHLC)
+			r.Created, r.Changed = hlcTime(created[:min(16, len(created))]), hlcTime(r.ChangedHLC)
 			rows = append(rows, r)
 		}
 		return res.Err()
@@ -193,31 +158,15 @@ func hlcTime(s string) time.Time {
 // resolveID returns the id of the one task (deleted ones included) whose id
 // starts with prefix ("task/" prefix and case ignored), or an error
 // wrapping errUnknownTask.
-func resolveID(ctx context.Context, store eventstore.Store, prefix string) (string, error) {
+func resolveID(ctx context.Context, a *app, prefix string) (string, error) {
 	p := strings.ToLower(strings.TrimPrefix(prefix, streamPrefix))
-	if p == "" || strings.IndexFunc(p, func(r rune) bool { return !('0' <= r && r <= '9' || 'a' <= r && r <= 'z') }) >= 0 {
-		return "", fmt.Errorf("%w %q", errUnknownTask, prefix)
-	}
+	rows, err := listTasks(ctx, a, true)
 	var ids []string
-	err := store.Update(ctx, func(tx eventstore.Tx) error {
-		q, err := sqlOf(tx)
-		if err != nil {
-			return err
+	for _, r := range rows {
+		if p != "" && strings.HasPrefix(r.ID, p) {
+			ids = append(ids, r.ID)
 		}
-		res, err := q.QueryContext(ctx, `SELECT id FROM tasks WHERE substr(id, 1, ?) = ? ORDER BY id LIMIT 2`, len(p), p)
-		if err != nil {
-			return err
-		}
-		defer res.Close()
-		for res.Next() {
-			var id string
-			if err := res.Scan(&id); err != nil {
-				return err
-			}
-			ids = append(ids, id)
-		}
-		return res.Err()
-	})
+	}
 	switch {
 	case err != nil:
 		return "", fmt.Errorf("find task: %w", err)
@@ -232,19 +181,45 @@ func resolveID(ctx context.Context, store eventstore.Store, prefix string) (stri
 // errAmbiguous reports an id prefix that matches several tasks.
 var errAmbiguous = errors.New("ambiguous task id")
 
-// eventsSeen returns the All handler's count of events.
-func eventsSeen(ctx context.Context, store eventstore.Store) (int64, error) {
+// eventsSeen returns the All handlers' count of events.
+func eventsSeen(ctx context.Context, a *app) (int64, error) {
 	var n int64
-	err := store.Update(ctx, func(tx eventstore.Tx) error {
-		q, err := sqlOf(tx)
-		if err != nil {
-			return err
-		}
-		err = q.QueryRowContext(ctx, `SELECT value FROM task_counters WHERE name = ?`, counterEvents).Scan(&n)
+	err := a.Read(ctx, func(tx *sql.Tx) error {
+		err := tx.QueryRowContext(ctx, `SELECT value FROM task_counters WHERE name = ?`, counterEvents).Scan(&n)
 		if errors.Is(err, sql.ErrNoRows) {
 			return nil
 		}
 		return err
 	})
 	return n, err
+}
+
+// cmdRebuild empties the tasks read model and rebuilds it by replaying
+// every event. Replays never run side effects, so the effects log is
+// untouched.
+func cmdRebuild(ctx context.Context, a *app, _ []string) error {
+	bar := newBar(a.stderr, "replaying")
+	a.onReplay = func(p projector.Progress) {
+		if p.Rebuild {
+			bar.set(p.Done, p.Total)
+		}
+	}
+	err := a.Rebuild(ctx)
+	bar.finish()
+	if err != nil {
+		return err
+	}
+	pos, err := a.Store().Head(ctx)
+	if err != nil {
+		return err
+	}
+	seen, err := eventsSeen(ctx, a)
+	if err != nil {
+		return err
+	}
+	if a.g.json {
+		return writeJSON(a.stdout, map[string]int64{"position": pos, "events_seen": seen})
+	}
+	fmt.Fprintf(a.stdout, "rebuilt the tasks read model from %d events\n", seen)
+	return nil
 }

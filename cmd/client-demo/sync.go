@@ -5,73 +5,45 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/ferrysync/ferry/eventstore"
+	"github.com/ferrysync/ferry/projector"
 	"github.com/ferrysync/ferry/sync/client"
 )
 
-// replicator returns the sync/client replicator of the device's store. The
-// device id sent to the hub is the store's origin (the device name). The
-// read model takes pulled events in the transaction that stores them.
-func (a *app) replicator(onProgress func(client.Progress)) (*client.Replicator, error) {
-	return client.New(a.store, client.Config{URL: a.g.server, Token: a.g.token, OnProgress: onProgress,
-		Projectors: []client.Projector{a.proj}})
-}
-
-// needToken refuses to sync without a token.
-func (a *app) needToken() error {
-	if a.g.token == "" {
-		return &exitError{code: exitUsage, err: fmt.Errorf("sync needs a token: pass --token or set %s (get one with: syncd token --tenant T --subject %s)", envToken, a.device())}
-	}
-	return nil
-}
-
 // cmdSync pushes every pending event, pulls until caught up and exits; with
-// --watch it stays connected.
+// --watch it stays connected. The device id sent to the hub is the store's
+// (the device name).
 func cmdSync(ctx context.Context, a *app, _ []string) error {
-	if err := a.needToken(); err != nil {
-		return err
+	if a.g.token == "" {
+		return &exitError{code: exitUsage, err: fmt.Errorf("sync needs a token: pass --token or set %s (get one with: syncd token --tenant T --subject %s)", envToken, a.Device())}
 	}
 	if a.o.watch {
 		return watch(ctx, a)
 	}
 	bar := newBar(a.stderr, "pulling")
-	r, err := a.replicator(func(p client.Progress) {
+	a.onSync = func(p client.Progress) {
 		if p.Online && !p.CaughtUp {
 			bar.set(p.Cursor-p.Since, p.Head-p.Since)
 		}
-	})
-	if err != nil {
-		return usageError("%v", err)
 	}
-	stats, err := r.SyncOnce(ctx)
+	// What was pulled is stored, and the read model caught up, even when
+	// the sync failed part-way; rejected events have left the read model.
+	res, err := a.Sync(ctx)
 	bar.finish()
-	// What was pulled is stored even when the sync failed part-way: show it.
-	if serr := a.settle(ctx); serr != nil && err == nil {
-		return serr
-	}
-	for _, x := range stats.Rejections {
+	for _, x := range res.Rejections {
 		fmt.Fprintf(a.stderr, "client-demo: warning: the hub rejected event %s (%s): %s\n", x.ID, x.Code, oneLine(x.Reason))
-	}
-	if len(stats.Rejections) > 0 {
-		// The read model showed those events when they were written; the
-		// fold now leaves them out. Replay so that both agree again.
-		if _, err := a.proj.Rebuild(ctx, resetReadModel); err != nil {
-			return fmt.Errorf("rebuild after rejections: %w", err)
-		}
 	}
 	if err != nil {
 		return syncFailed(a, err)
 	}
 	if a.g.json {
-		return writeJSON(a.stdout, map[string]any{"pushed": stats.Pushed, "pulled": stats.Pulled, "new": stats.Inserted,
-			"rejected": stats.Rejected, "cursor": stats.Cursor, "head": stats.Head})
+		return writeJSON(a.stdout, map[string]any{"pushed": res.Pushed, "pulled": res.Pulled, "new": res.Inserted,
+			"rejected": len(res.Rejections), "cursor": res.Cursor, "head": res.Head})
 	}
-	fmt.Fprintf(a.stdout, "pushed %d, pulled %d (%d new), cursor %d\n", stats.Pushed, stats.Pulled, stats.Inserted, stats.Cursor)
+	fmt.Fprintf(a.stdout, "pushed %d, pulled %d (%d new), cursor %d\n", res.Pushed, res.Pulled, res.Inserted, res.Cursor)
 	return nil
 }
 
@@ -81,32 +53,26 @@ func syncFailed(a *app, err error) error {
 	case errors.Is(err, client.ErrUnauthorized):
 		return syncError(fmt.Errorf("sync failed: the hub at %s refused the token (get a new one with syncd token)", a.g.server))
 	case errors.Is(err, client.ErrUnreachable): // the client's message names the URL
-		return syncError(fmt.Errorf("sync failed: hub unreachable at %s", after(err, client.ErrUnreachable)))
+		return syncError(fmt.Errorf("sync failed: hub unreachable at %s", after(err.Error(), client.ErrUnreachable)))
 	}
 	return syncError(fmt.Errorf("sync failed: %w", err))
 }
 
-// after returns what err's message says after sentinel's, or all of it.
-func after(err, sentinel error) string { return afterMsg(err.Error(), sentinel) }
-
-// afterMsg returns what msg says after sentinel's message, or all of it.
-func afterMsg(msg string, sentinel error) string {
+// after returns what msg says after sentinel's message, or all of it.
+func after(msg string, sentinel error) string {
 	if i := strings.LastIndex(msg, sentinel.Error()+": "); i >= 0 {
 		return msg[i+len(sentinel.Error())+2:]
 	}
 	return msg
 }
 
-// watch runs the replicator until ctx ends, keeping the read model and the
-// side effects current, and prints every event the store takes in.
+// watch runs the app (replicator, read model, side effects) until ctx
+// ends, and prints every event the store takes in.
 func watch(ctx context.Context, a *app) error {
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
-	out := &lockedWriter{w: a.stdout}
-	errOut := &lockedWriter{w: a.stderr}
-
 	var state string // the connection state last reported
-	r, err := a.replicator(func(p client.Progress) {
+	a.onSync = func(p client.Progress) {
 		now := ""
 		switch {
 		case ctx.Err() != nil: // stopping (Ctrl-C): nothing to report
@@ -115,7 +81,7 @@ func watch(ctx context.Context, a *app) error {
 			cancel(syncFailed(a, p.Err))
 			return
 		case p.Err != nil:
-			now = "offline (" + oneLine(after(p.Err, client.ErrUnreachable)) + "); retrying"
+			now = "offline (" + oneLine(after(p.Err.Error(), client.ErrUnreachable)) + "); retrying"
 		case p.Online && p.CaughtUp:
 			now = "online, caught up with " + a.g.server + "; watching for changes (Ctrl-C to stop)"
 		default:
@@ -123,52 +89,40 @@ func watch(ctx context.Context, a *app) error {
 		}
 		if now != state {
 			state = now
-			fmt.Fprintf(errOut, "client-demo: %s\n", now)
+			fmt.Fprintf(a.stderr, "client-demo: %s\n", now) // on the replicator's goroutine only
 		}
-	})
-	if err != nil {
-		return usageError("%v", err)
 	}
-	head, err := a.store.Head(ctx)
+	head, err := a.Store().Head(ctx)
 	if err != nil {
 		return err
 	}
-
-	var wg sync.WaitGroup
-	errs := make(chan error, 3)
-	for _, run := range []func(context.Context) error{r.Run, a.proj.Run, a.fx.Run} {
-		wg.Go(func() {
-			if err := run(ctx); err != nil && ctx.Err() == nil {
-				errs <- err
-				cancel(err)
-			}
-		})
-	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if err := a.Run(ctx); err != nil {
+			cancel(err)
+		}
+	}()
 	for pos := head; ; {
-		if _, err := a.store.Wait(ctx, pos); err != nil {
+		if _, err := a.Store().Wait(ctx, pos); err != nil {
 			break
 		}
-		for e, err := range a.store.ReadAll(ctx, pos, 0) {
+		for e, err := range a.Store().ReadAll(ctx, pos, 0) {
 			if err != nil {
 				break
 			}
 			pos = e.Position
-			fmt.Fprintln(out, describe(e))
+			fmt.Fprintln(a.stdout, describe(e))
 		}
 	}
 	cancel(nil)
-	wg.Wait()
-	if err := context.Cause(ctx); err != nil && !errors.Is(err, context.Canceled) {
+	<-done
+	if err := context.Cause(ctx); !errors.Is(err, context.Canceled) {
 		return err
-	}
-	select {
-	case err := <-errs:
-		return err
-	default:
 	}
 	sctx, stop := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer stop()
-	return a.settle(sctx)
+	return a.CatchUp(sctx)
 }
 
 // describe returns a one-line description of an event for sync --watch.
@@ -191,14 +145,74 @@ func describe(e eventstore.Event) string {
 	return line
 }
 
-// lockedWriter serialises writes from several goroutines.
-type lockedWriter struct {
-	mu sync.Mutex
-	w  io.Writer
+// statusJSON is what `status --json` prints.
+type statusJSON struct {
+	Device         string    `json:"device"`
+	Server         string    `json:"server"`
+	Online         bool      `json:"online"`
+	LastAttempt    time.Time `json:"last_attempt,omitzero"`
+	LastError      string    `json:"last_error,omitempty"`
+	Pending        int       `json:"pending"`
+	Rejected       int       `json:"rejected"`
+	Cursor         int64     `json:"cursor"`
+	EventsSeen     int64     `json:"events_seen"`
+	LastSync       time.Time `json:"last_sync,omitzero"`
+	EffectsPending int       `json:"effects_pending"`
+	EffectsFailed  int       `json:"effects_failed"`
 }
 
-func (l *lockedWriter) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.w.Write(p)
+// cmdStatus prints the device's sync state. It works offline: it reads what
+// the replicator recorded in the store.
+func cmdStatus(ctx context.Context, a *app, _ []string) error {
+	st, err := a.Replicator().Status(ctx)
+	if err != nil {
+		return err
+	}
+	seen, err := eventsSeen(ctx, a)
+	if err != nil {
+		return err
+	}
+	recs, err := a.Effects(ctx)
+	if err != nil {
+		return err
+	}
+	s := statusJSON{Device: st.Device, Server: a.g.server, Online: st.Online, LastAttempt: st.LastAttempt, LastError: st.LastError,
+		Pending: st.Pending, Rejected: st.Rejected, Cursor: st.Cursor, EventsSeen: seen, LastSync: st.LastSync}
+	for _, r := range recs {
+		if r.Status == projector.EffectFailed {
+			s.EffectsFailed++
+		} else {
+			s.EffectsPending++
+		}
+	}
+	if a.g.json {
+		return writeJSON(a.stdout, s)
+	}
+	online, lastSync := "never tried", "never"
+	if !s.LastAttempt.IsZero() {
+		online = fmt.Sprintf("%s at last attempt (%s)", map[bool]string{true: "online", false: "offline"}[s.Online],
+			s.LastAttempt.Local().Format(timeLayout))
+	}
+	if !s.LastSync.IsZero() {
+		lastSync = s.LastSync.Local().Format(timeLayout)
+	}
+	lines := [][2]string{{"device", s.Device}, {"server", s.Server}, {"online", online},
+		{"last error", oneLine(after(s.LastError, client.ErrUnreachable))},
+		{"pending", plural(s.Pending, "event") + " not yet pushed"}, {"rejected", plural(s.Rejected, "event") + " refused by the hub"},
+		{"cursor", fmt.Sprint(s.Cursor)}, {"events seen", fmt.Sprint(s.EventsSeen)}, {"last sync", lastSync},
+		{"side effects", fmt.Sprintf("%d pending, %d failed", s.EffectsPending, s.EffectsFailed)}}
+	for _, l := range lines {
+		if l[1] != "" && (l[0] != "rejected" || s.Rejected > 0) {
+			fmt.Fprintf(a.stdout, "%-14s%s\n", l[0], l[1])
+		}
+	}
+	return nil
+}
+
+// plural returns "1 event", "2 events".
+func plural(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
 }

@@ -7,9 +7,9 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	"github.com/ferrysync/ferry"
 	"github.com/ferrysync/ferry/aggregate"
 	"github.com/ferrysync/ferry/eventstore"
-	"github.com/ferrysync/ferry/reducer"
 )
 
 // Event types of the task aggregate.
@@ -21,8 +21,16 @@ const (
 	evDeleted   = "task:deleted"
 )
 
-// eventTypes lists every event type the app writes and reads.
-var eventTypes = []string{evCreated, evRenamed, evCompleted, evReopened, evDeleted}
+// The event definitions: each value registers its type, validates its
+// payload (TitleData.Validate, for local and pulled events alike), folds
+// it and raises it. Every type is last-writer-wins per task.
+var (
+	taskCreated   = ferry.Event[TitleData](evCreated)
+	taskRenamed   = ferry.Event[TitleData](evRenamed)
+	taskCompleted = ferry.Event[completedData](evCompleted)
+	taskReopened  = ferry.Event[struct{}](evReopened)
+	taskDeleted   = ferry.Event[struct{}](evDeleted)
+)
 
 // maxTitle is the longest title, in characters.
 const maxTitle = 200
@@ -37,16 +45,20 @@ const streamPrefix = "task/"
 // last-writer-wins register (the later event in HLC order wins), which is
 // also how the read model resolves them (see readmodel.go).
 type Task struct {
-	aggregate.Root
+	ferry.Root
 	Title   string `json:"title"`
 	Done    bool   `json:"done"`
 	Deleted bool   `json:"deleted"`
 }
 
-// TitleData is the payload of task:created and task:renamed, and of
-// task:completed, which records the title the task had when it was
-// completed (the side effect prints it).
+// TitleData is the payload of task:created and task:renamed.
 type TitleData struct {
+	Title string `json:"title"`
+}
+
+// completedData is the payload of task:completed: the title the task had
+// when it was completed (the side effect prints it).
+type completedData struct {
 	Title string `json:"title"`
 }
 
@@ -74,42 +86,22 @@ func checkTitle(title string) string {
 	return ""
 }
 
-// registry validates every event the store takes in, local or pulled.
-func registry() *eventstore.Registry {
-	titled := eventstore.JSON(func(d TitleData) error {
-		if reason := checkTitle(d.Title); reason != "" {
-			return eventstore.FieldError("title", "%s", reason)
-		}
-		return nil
-	})
-	object := eventstore.JSON[map[string]any](nil)
-	return eventstore.NewRegistry(
-		eventstore.EventType{Name: evCreated, Data: titled},
-		eventstore.EventType{Name: evRenamed, Data: titled},
-		eventstore.EventType{Name: evCompleted, Data: object},
-		eventstore.EventType{Name: evReopened, Data: object},
-		eventstore.EventType{Name: evDeleted, Data: object},
-	)
-}
-
-// taskReducer folds a task's stream. Handlers do not check business rules:
-// those belong to commands. A fold must accept whatever the devices wrote
+// tasks folds a task's stream. Folds do not check business rules: those
+// belong to commands. A fold must accept whatever the devices wrote
 // concurrently (a rename of a task another device deleted while offline).
-func taskReducer() *reducer.Reducer[*Task] {
-	r := reducer.New("task", func() *Task { return &Task{} })
-	reducer.On(r, evCreated, func(t *Task, _ eventstore.Event, d TitleData) *Task { t.Title = d.Title; return t })
-	reducer.On(r, evRenamed, func(t *Task, _ eventstore.Event, d TitleData) *Task { t.Title = d.Title; return t })
-	r.OnRaw(evCompleted, func(t *Task, _ eventstore.Event) *Task { t.Done = true; return t })
-	r.OnRaw(evReopened, func(t *Task, _ eventstore.Event) *Task { t.Done = false; return t })
-	r.OnRaw(evDeleted, func(t *Task, _ eventstore.Event) *Task { t.Deleted = true; return t })
-	return r
+var tasks = ferry.NewAggregate("task", func() *Task { return &Task{} })
+
+func init() {
+	setTitle := func(t *Task, e ferry.Stored[TitleData]) { t.Title = e.Data.Title }
+	ferry.Fold(tasks, taskCreated, setTitle)
+	ferry.Fold(tasks, taskRenamed, setTitle)
+	ferry.Fold(tasks, taskCompleted, func(t *Task, _ ferry.Stored[completedData]) { t.Done = true })
+	ferry.Fold(tasks, taskReopened, func(t *Task, _ ferry.Stored[struct{}]) { t.Done = false })
+	ferry.Fold(tasks, taskDeleted, func(t *Task, _ ferry.Stored[struct{}]) { t.Deleted = true })
 }
 
 // errUnknownTask reports an id that names no task.
 var errUnknownTask = errors.New("unknown task")
-
-// none is the input of commands that take none.
-type none struct{}
 
 // Commands. Each checks the input against the state and raises events, or
 // returns an error; it may run again on fresh state after a concurrency
@@ -119,45 +111,42 @@ func createTask(t *Task, in TitleData) error {
 	if t.Exists() {
 		return aggregate.Reject("task %s already exists", taskID(t))
 	}
-	return t.Raise(evCreated, TitleData{Title: strings.TrimSpace(in.Title)})
+	return taskCreated.Raise(t, TitleData{Title: strings.TrimSpace(in.Title)})
 }
 
 func renameTask(t *Task, in TitleData) error {
+	title := strings.TrimSpace(in.Title)
 	if err := live(t); err != nil {
 		return err
 	}
-	title := strings.TrimSpace(in.Title)
 	if title == t.Title {
 		return aggregate.Reject("task %s is already called %q", taskID(t), title)
 	}
-	return t.Raise(evRenamed, TitleData{Title: title})
+	return taskRenamed.Raise(t, TitleData{Title: title})
 }
 
-func completeTask(t *Task, _ none) error {
+// markDone returns the command that completes (done) or reopens a task.
+func markDone(done bool) func(*Task, struct{}) error {
+	return func(t *Task, _ struct{}) error {
+		switch err := live(t); {
+		case err != nil:
+			return err
+		case t.Done && done:
+			return aggregate.Reject("task %s is already completed", taskID(t))
+		case !t.Done && !done:
+			return aggregate.Reject("task %s is not completed", taskID(t))
+		case done:
+			return taskCompleted.Raise(t, completedData{Title: t.Title})
+		}
+		return taskReopened.Raise(t, struct{}{})
+	}
+}
+
+func deleteTask(t *Task, _ struct{}) error {
 	if err := live(t); err != nil {
 		return err
 	}
-	if t.Done {
-		return aggregate.Reject("task %s is already completed", taskID(t))
-	}
-	return t.Raise(evCompleted, TitleData{Title: t.Title})
-}
-
-func reopenTask(t *Task, _ none) error {
-	if err := live(t); err != nil {
-		return err
-	}
-	if !t.Done {
-		return aggregate.Reject("task %s is not completed", taskID(t))
-	}
-	return t.Raise(evReopened, nil)
-}
-
-func deleteTask(t *Task, _ none) error {
-	if err := live(t); err != nil {
-		return err
-	}
-	return t.Raise(evDeleted, nil)
+	return taskDeleted.Raise(t, struct{}{})
 }
 
 // live returns an error unless t exists and is not deleted.

@@ -63,7 +63,7 @@ func envInt(getenv func(string) string, key string, def int) (int, error) {
 	}
 	n, err := strconv.Atoi(v)
 	if err != nil {
-		return def, fmt.Errorf("%s=%q: want a number", key, v)
+		return def, usageError("%s=%q: want a number", key, v)
 	}
 	return n, nil
 }
@@ -77,7 +77,7 @@ func envDuration(getenv func(string) string, key string) (time.Duration, error) 
 	}
 	d, err := time.ParseDuration(v)
 	if err != nil {
-		return 0, fmt.Errorf("%s=%q: want a duration such as 90s or -2h", key, v)
+		return 0, usageError("%s=%q: want a duration such as 90s or -2h", key, v)
 	}
 	return d, nil
 }
@@ -97,62 +97,62 @@ func (c *common) register(fs *flag.FlagSet, getenv func(string) string) {
 func (c *common) logger() (*slog.Logger, error) {
 	var level slog.Level
 	if err := level.UnmarshalText([]byte(c.logLevel)); err != nil {
-		return nil, fmt.Errorf("--log-level %q: want debug, info, warn or error", c.logLevel)
+		return nil, usageError("--log-level %q: want debug, info, warn or error", c.logLevel)
 	}
 	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level})), nil
 }
 
 // secret returns the token signing secret: FERRY_SECRET, else the
-// --secret-file, else the data directory's secret file, generated (0600)
-// when missing.
-func (c *common) secret(log *slog.Logger) ([]byte, error) {
+// --secret-file, else the data directory's secret file. When that file is
+// missing, it returns a new secret and save, which writes it there (0600):
+// the caller saves it once it is sure to use it (the server once it
+// listens), so that a syncd that fails to start leaves no secret behind.
+// save is nil when there is nothing to write.
+func (c *common) secret() (secret []byte, save func(log *slog.Logger) error, err error) {
 	if s := c.getenv(envSecret); s != "" {
-		return checkSecret([]byte(s), envSecret)
+		secret, err = checkSecret([]byte(s), envSecret)
+		return secret, nil, err
 	}
-	if c.secretFile != "" {
-		b, err := os.ReadFile(c.secretFile)
-		if err != nil {
-			return nil, fmt.Errorf("secret: %w", err)
-		}
-		return checkSecret(bytes.TrimSpace(b), c.secretFile)
+	path := c.secretFile
+	if path == "" {
+		path = filepath.Join(c.dataDir, secretFileName)
 	}
-	path := filepath.Join(c.dataDir, secretFileName)
 	b, err := os.ReadFile(path)
 	if err == nil {
-		return checkSecret(bytes.TrimSpace(b), path)
+		secret, err = checkSecret(bytes.TrimSpace(b), path)
+		return secret, nil, err
 	}
-	if !errors.Is(err, fs.ErrNotExist) {
-		return nil, fmt.Errorf("secret: %w", err)
-	}
-	if err := os.MkdirAll(c.dataDir, 0o700); err != nil {
-		return nil, fmt.Errorf("secret: %w", err)
+	if c.secretFile != "" || !errors.Is(err, fs.ErrNotExist) {
+		return nil, nil, fmt.Errorf("secret: %w", err)
 	}
 	raw := make([]byte, 32)
 	if _, err := rand.Read(raw); err != nil {
-		return nil, fmt.Errorf("secret: %w", err)
+		return nil, nil, fmt.Errorf("secret: %w", err)
 	}
-	secret := []byte(hex.EncodeToString(raw))
+	secret = []byte(hex.EncodeToString(raw))
+	return secret, func(log *slog.Logger) error { return writeSecret(path, secret, log) }, nil
+}
+
+// writeSecret creates the file path holding secret. It fails if the file
+// appeared since it was found missing (another syncd made it first).
+func writeSecret(path string, secret []byte, log *slog.Logger) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return fmt.Errorf("secret: %w", err)
+	}
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-	if errors.Is(err, fs.ErrExist) { // another syncd made it first
-		b, err := os.ReadFile(path)
-		if err != nil {
-			return nil, fmt.Errorf("secret: %w", err)
-		}
-		return checkSecret(bytes.TrimSpace(b), path)
+	if errors.Is(err, fs.ErrExist) {
+		return fmt.Errorf("secret: %s appeared while starting (another syncd made it); start again", path)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("secret: %w", err)
+		return fmt.Errorf("secret: %w", err)
 	}
 	_, err = f.Write(append(secret, '\n'))
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return nil, fmt.Errorf("secret: %w", err)
+	if err = errors.Join(err, f.Close()); err != nil {
+		return fmt.Errorf("secret: %w", err)
 	}
 	log.Warn("generated a token signing secret; keep it, tokens signed with it stop working without it",
 		slog.String("path", path))
-	return secret, nil
+	return nil
 }
 
 func checkSecret(b []byte, from string) ([]byte, error) {
@@ -176,7 +176,7 @@ func parseFlags(fs *flag.FlagSet, args []string) error {
 		return err
 	}
 	if err != nil {
-		return fmt.Errorf("%w (see %s --help)", err, fs.Name())
+		return usageError("%v (see %s --help)", err, fs.Name())
 	}
 	return nil
 }

@@ -29,12 +29,32 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	err := run(ctx, os.Args[1:], os.Getenv, os.Stdout)
 	stop()
-	switch {
-	case errors.Is(err, flag.ErrHelp):
-	case err != nil:
+	if err != nil && !errors.Is(err, flag.ErrHelp) {
 		fmt.Fprintln(os.Stderr, "syncd:", oneLine(err.Error()))
-		os.Exit(1)
+		os.Exit(exitCode(err))
 	}
+}
+
+// Exit codes.
+const (
+	exitFailure = 1 // the server could not start or failed, or token could not sign
+	exitUsage   = 2 // bad flags, arguments or environment variables
+)
+
+// usageErr is a usage error: syncd exits 2 on it.
+type usageErr struct{ error }
+
+// usageError returns a usage error.
+func usageError(format string, args ...any) error {
+	return usageErr{fmt.Errorf(format, args...)}
+}
+
+// exitCode returns the exit code for err.
+func exitCode(err error) int {
+	if _, ok := errors.AsType[usageErr](err); ok {
+		return exitUsage
+	}
+	return exitFailure
 }
 
 // run runs the syncd command line args (without the program name): the
@@ -53,11 +73,24 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 }
 
 // oneLine folds a multi-line error message (pgx reports one line per
-// address it tried) into one line.
+// attempt) into one line, each distinct line once: "a:" + "b" + "b"
+// becomes "a: b".
 func oneLine(msg string) string {
-	lines := strings.FieldsFunc(msg, func(r rune) bool { return r == '\n' })
-	for i, l := range lines {
-		lines[i] = strings.TrimSpace(l)
+	var out strings.Builder
+	seen := map[string]bool{}
+	for l := range strings.SplitSeq(msg, "\n") {
+		if l = strings.TrimSpace(l); l == "" || seen[l] {
+			continue
+		}
+		seen[l] = true
+		switch s := out.String(); {
+		case s == "":
+		case strings.HasSuffix(s, ":"):
+			out.WriteString(" ")
+		default:
+			out.WriteString("; ")
+		}
+		out.WriteString(l)
 	}
-	return strings.Join(lines, "; ")
+	return out.String()
 }

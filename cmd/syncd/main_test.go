@@ -196,30 +196,55 @@ func TestSyncdCannotStart(t *testing.T) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
 	defer ln.Close()
-	dir := t.TempDir()
-	cases := map[string][]string{
-		"port taken":           {"--data-dir", dir, "--listen", ln.Addr().String()},
-		"bad flag":             {"--data-dir", dir, "--no-such-flag"},
-		"database unreachable": {"--data-dir", dir, "--postgres", "postgres://nobody@127.0.0.1:1/none?connect_timeout=2"},
-		"half tls":             {"--data-dir", dir, "--tls-cert", "cert.pem"},
-		"token without tenant": {"token", "--data-dir", dir},
-		"no open tenants":      {"--data-dir", dir, "--max-open-tenants", "0"},
-		"bad open tenants env": {"FERRY_MAX_OPEN_TENANTS=lots", "--data-dir", dir},
+	cases := map[string]struct {
+		args []string
+		code int
+	}{
+		"port taken":           {[]string{"--listen", ln.Addr().String()}, 1},
+		"database unreachable": {[]string{"--postgres", "postgres://nobody@127.0.0.1:1/none?connect_timeout=2"}, 1},
+		"bad flag":             {[]string{"--no-such-flag"}, 2},
+		"unknown command":      {[]string{"serve-all"}, 2},
+		"half tls":             {[]string{"--tls-cert", "cert.pem"}, 2},
+		"bad log level":        {[]string{"--log-level", "loud"}, 2},
+		"token without tenant": {[]string{"token"}, 2},
+		"token bad flag":       {[]string{"token", "--tenant", "t", "--no-such-flag"}, 2},
+		"no open tenants":      {[]string{"--max-open-tenants", "0"}, 2},
+		"bad open tenants env": {[]string{"FERRY_MAX_OPEN_TENANTS=lots"}, 2},
+		"bad clock offset env": {[]string{"FERRY_CLOCK_OFFSET=soon"}, 2},
 	}
-	for name, args := range cases {
+	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {
+			dir := t.TempDir()
 			var env []string
+			args := tc.args
 			if strings.Contains(args[0], "=") {
 				env, args = args[:1], args[1:]
 			}
-			out, errOut, err := runCmd(t, env, args...)
+			out, errOut, err := runCmd(t, env, append(args, "--data-dir", dir)...)
 			var exit *exec.ExitError
 			require.ErrorAs(t, err, &exit)
-			assert.NotZero(t, exit.ExitCode())
+			assert.Equal(t, tc.code, exit.ExitCode(), errOut)
 			assert.Empty(t, out)
-			assert.Contains(t, errOut, "syncd: ")
+			msg := strings.TrimSpace(errOut[strings.LastIndex(errOut, "syncd: "):])
+			assert.NotContains(t, msg, "\n", "one line")
+			for _, prefix := range []string{"syncd: ", "postgres: ", "token: ", "secret: ", "serve: ", "tls: ", "hub: ", "tenants: "} {
+				assert.LessOrEqual(t, strings.Count(msg, prefix), 1, "prefix %q once in %q", prefix, msg)
+			}
+			_, err = os.Stat(filepath.Join(dir, "secret"))
+			assert.ErrorIs(t, err, os.ErrNotExist, "no secret written when syncd does not start")
 		})
 	}
+}
+
+// syncd token takes the server's flags, and ignores those it does not need.
+func TestSyncdTokenTakesServerFlags(t *testing.T) {
+	dir := t.TempDir()
+	server := []string{"--data-dir", dir, "--listen", "127.0.0.1:0", "--postgres", "", "--max-open-tenants", "5",
+		"--node-id", "n1", "--log-level", "warn"}
+	tok := getToken(t, []string{"FERRY_MAX_OPEN_TENANTS=lots"}, append(server, "--tenant", "acme")...)
+	p := startSyncd(t, nil, server...)
+	dialSyncd(t, p.Addr, tok, 0)
+	require.NoError(t, p.Stop())
 }
 
 // TestSyncdTwoNodesPostgres runs two syncd processes on one PostgreSQL: a
@@ -242,4 +267,11 @@ func TestSyncdTwoNodesPostgres(t *testing.T) {
 	assert.Equal(t, e.ID, got[0].ID)
 	require.NoError(t, n1.Stop())
 	require.NoError(t, n2.Stop())
+}
+
+// oneLine keeps each distinct line of a message once (pgx repeats a line
+// per attempt) and joins a line ending in ":" to the next with a space.
+func TestOneLine(t *testing.T) {
+	assert.Equal(t, "connect: a refused; b refused", oneLine("connect:\n  a refused\n  b refused\n  a refused\n"))
+	assert.Equal(t, "plain", oneLine("plain"))
 }

@@ -36,8 +36,34 @@ type serveFlags struct {
 }
 
 func parseServe(args []string, getenv func(string) string) (*serveFlags, error) {
-	fs := flag.NewFlagSet("syncd", flag.ContinueOnError)
-	f := &serveFlags{}
+	fs, f, envErr := serveFlagSet(getenv)
+	if err := parseFlags(fs, args); err != nil {
+		return nil, err
+	}
+	switch {
+	case envErr != nil:
+		return nil, envErr
+	case fs.NArg() > 0:
+		return nil, usageError("unknown command %q (want token, or flags only)", fs.Arg(0))
+	case (f.tlsCert == "") != (f.tlsKey == ""):
+		return nil, usageError("--tls-cert and --tls-key go together")
+	case f.maxOpen < 1:
+		return nil, usageError("--max-open-tenants %d: want at least 1", f.maxOpen)
+	}
+	if f.nodeID == "" {
+		f.nodeID, _ = os.Hostname()
+		if f.nodeID == "" || len(f.nodeID) > 64 {
+			f.nodeID = "syncd"
+		}
+	}
+	return f, nil
+}
+
+// serveFlagSet returns the server's flags, bound to f, and the error of an
+// environment variable that does not parse. syncd token accepts them all.
+func serveFlagSet(getenv func(string) string) (fs *flag.FlagSet, f *serveFlags, envErr error) {
+	fs = flag.NewFlagSet("syncd", flag.ContinueOnError)
+	f = &serveFlags{}
 	f.register(fs, getenv)
 	fs.StringVar(&f.listen, "listen", envOr(getenv, envListen, "127.0.0.1:8080"), "address to listen on (env "+envListen+")")
 	fs.StringVar(&f.postgres, "postgres", getenv(envPostgres),
@@ -74,28 +100,7 @@ Flags:
 `)
 		fs.PrintDefaults()
 	}
-	if err := parseFlags(fs, args); err != nil {
-		return nil, err
-	}
-	switch {
-	case envErr != nil:
-		return nil, envErr
-	case offErr != nil:
-		return nil, offErr
-	case fs.NArg() > 0:
-		return nil, fmt.Errorf("unknown command %q (want token, or flags only)", fs.Arg(0))
-	case (f.tlsCert == "") != (f.tlsKey == ""):
-		return nil, errors.New("--tls-cert and --tls-key go together")
-	case f.maxOpen < 1:
-		return nil, fmt.Errorf("--max-open-tenants %d: want at least 1", f.maxOpen)
-	}
-	if f.nodeID == "" {
-		f.nodeID, _ = os.Hostname()
-		if f.nodeID == "" || len(f.nodeID) > 64 {
-			f.nodeID = "syncd"
-		}
-	}
-	return f, nil
+	return fs, f, errors.Join(envErr, offErr)
 }
 
 // runServe runs the hub until ctx is cancelled, then shuts it down
@@ -109,7 +114,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	if err != nil {
 		return err
 	}
-	secret, err := f.secret(log)
+	secret, saveSecret, err := f.secret()
 	if err != nil {
 		return err
 	}
@@ -166,6 +171,12 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	ln, err := net.Listen("tcp", f.listen)
 	if err != nil {
 		return err
+	}
+	if saveSecret != nil { // listening: the server starts, its new secret is kept
+		if err := saveSecret(log); err != nil {
+			_ = ln.Close()
+			return err
+		}
 	}
 	errc := make(chan error, 1)
 	go func() {

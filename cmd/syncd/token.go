@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -13,11 +12,12 @@ import (
 )
 
 // runToken prints a token signed with the configured secret, and nothing
-// else, on stdout.
+// else, on stdout. It takes every flag of the server, so that a script can
+// pass both the same flags; it uses those that locate the secret
+// (--data-dir, --secret-file) and --log-level, and ignores the others.
 func runToken(_ context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
-	fs := flag.NewFlagSet("syncd token", flag.ContinueOnError)
-	var c common
-	c.register(fs, getenv)
+	fs, f, _ := serveFlagSet(getenv) // the server's environment is not token's concern
+	fs.Init("syncd token", flag.ContinueOnError)
 	tenant := fs.String("tenant", "", "tenant the token gives access to (required)")
 	subject := fs.String("subject", "", "device or user the token is for")
 	ttl := fs.Duration("ttl", 24*time.Hour, "how long the token stays valid")
@@ -28,7 +28,9 @@ func runToken(_ context.Context, args []string, getenv func(string) string, stdo
 
 Prints a sync token signed with the hub's secret (the same --data-dir or
 secret flags as the server) on stdout, and nothing else. Clients send it as
-"Authorization: Bearer <token>" when they connect to /sync.
+"Authorization: Bearer <token>" when they connect to /sync. Every flag of
+the server is accepted too, and ignored unless it locates the secret; a
+secret missing from --data-dir is generated there.
 
 Flags:
 `)
@@ -39,17 +41,20 @@ Flags:
 	}
 	switch {
 	case fs.NArg() > 0:
-		return fmt.Errorf("token: unexpected argument %q", fs.Arg(0))
+		return usageError("token: unexpected argument %q", fs.Arg(0))
 	case *tenant == "":
-		return errors.New("token: --tenant is required")
+		return usageError("token: --tenant is required")
 	case *ttl <= 0:
-		return errors.New("token: --ttl must be positive")
+		return usageError("token: --ttl must be positive")
 	}
-	log, err := c.logger()
+	log, err := f.logger()
 	if err != nil {
 		return err
 	}
-	secret, err := c.secret(log)
+	secret, save, err := f.secret()
+	if err == nil && save != nil {
+		err = save(log)
+	}
 	if err != nil {
 		return err
 	}
