@@ -11,8 +11,8 @@ import (
 // before the data they stand for is built and given back once it is
 // written or dropped, so the bytes taken never exceed the bound.
 type budget struct {
-	mu      sync.Mutex
-	max     int64
+	mu    sync.Mutex
+	max   int64
 	used  int64
 	freed chan struct{} // closed (and replaced) when bytes are given back
 }

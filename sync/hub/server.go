@@ -147,9 +147,9 @@ type Server struct {
 	conns    map[*conn]struct{}
 	active   int            // connections admitted (MaxConns)
 	subjects map[string]int // connections admitted by tenant and subject
-	wg      sync.WaitGroup // ServeHTTP calls past the closing check
-	baseCtx context.Context
-	stop    context.CancelFunc // cancels baseCtx: hard stop
+	wg       sync.WaitGroup // ServeHTTP calls past the closing check
+	baseCtx  context.Context
+	stop     context.CancelFunc // cancels baseCtx: hard stop
 }
 
 // New returns a Server for cfg, with defaults applied and cfg validated.
@@ -213,8 +213,8 @@ func New(cfg Config) (*Server, error) {
 		subjects: make(map[string]int),
 		out:      newBudget(int64(cfg.SendBytes)),
 		recent:   make(map[string]*recentLog),
-		baseCtx: ctx,
-		stop:    stop,
+		baseCtx:  ctx,
+		stop:     stop,
 	}
 	return s, nil
 }
