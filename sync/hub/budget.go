@@ -69,6 +69,9 @@ func (b *budget) give(n int64) {
 	b.mu.Unlock()
 }
 
+// pressed reports whether more than half the bytes are taken.
+func (b *budget) pressed() bool { return 2*b.load() > b.max }
+
 // load returns the bytes taken.
 func (b *budget) load() int64 {
 	b.mu.Lock()

@@ -362,7 +362,7 @@ func (c *conn) send(ctx context.Context, m protocol.Message) error {
 // back. During catch-up (before CaughtUp is queued) the hub waits for the
 // client, so a client applying a large backlog slowly is never cut off
 // (its liveness is still enforced by the write timeout, the ping/pong read
-// deadline and, when the hub's SendBytes run out, dropStalled). Once live,
+// deadline and, when the hub's SendBytes run short, dropStalled). Once live,
 // a connection that stays at ConnSendBytes for SlowConsumerTimeout is
 // closed (see slow). An error is also returned when the connection ends or
 // ctx is done.
@@ -375,6 +375,9 @@ func (c *conn) charge(ctx context.Context, n int64) (int64, error) {
 		return 0, err
 	}
 	c.out.Add(n)
+	if c.s.out.pressed() {
+		c.s.dropStalled()
+	}
 	return n, nil
 }
 
@@ -424,8 +427,8 @@ func (c *conn) slow() error {
 	return protocol.ErrSlowConsumer
 }
 
-// dropSlow closes a connection whose write has stalled while others wait
-// for the hub's SendBytes: its queued frames are dropped at once, the
+// dropSlow closes a connection whose write has stalled while the hub is
+// short of outbound bytes (see dropStalled): its queued frames are dropped at once, the
 // frame being written gets closeGrace to go out (then the TCP connection
 // is dropped), and the client, once it reads again, finds
 // protocol.CodeSlowConsumer: it reconnects and resumes from its cursor.

@@ -85,9 +85,10 @@ type Config struct {
 	// frames being built, queued or written, each counted from before it
 	// is read from the ledger (at Limits.MaxFrameBytes until it is
 	// encoded) until it is written (default DefaultSendBytes; at least
-	// Limits.MaxFrameBytes). A connection that needs more waits; while
-	// one waits, connections whose write has not progressed for
-	// SlowConsumerTimeout are closed with protocol.CodeSlowConsumer.
+	// Limits.MaxFrameBytes). A connection that needs more waits. While one
+	// waits, or more than half the bytes are taken, connections whose
+	// write has not progressed for SlowConsumerTimeout are closed with
+	// protocol.CodeSlowConsumer (resume from the cursor).
 	SendBytes int
 	// ConnSendBytes is the outbound bytes one connection may hold before
 	// it waits for its client to drain the socket: the puller reads the
@@ -107,7 +108,7 @@ type Config struct {
 	// (past CaughtUp) may stay full before the connection is closed with
 	// protocol.CodeSlowConsumer (default DefaultSlowConsumerTimeout).
 	// During catch-up the hub waits for the client instead, unless the
-	// hub's SendBytes are exhausted and the connection's write has not
+	// hub is short of SendBytes and the connection's write has not
 	// progressed for as long.
 	SlowConsumerTimeout time.Duration
 	// PingInterval is how often WebSocket pings are sent (default
@@ -401,8 +402,9 @@ func (s *Server) admit(claims Claims) (leave func(), status int) {
 }
 
 // dropStalled closes, with protocol.CodeSlowConsumer, the connections
-// whose write has not progressed for SlowConsumerTimeout: it runs while a
-// connection waits for the hub's SendBytes, at most once per interval.
+// whose write has not progressed for SlowConsumerTimeout. It runs while a
+// connection waits for the hub's SendBytes, and when one takes some while
+// more than half of them are taken, at most once per sweepInterval.
 func (s *Server) dropStalled() {
 	now := time.Now().UnixNano()
 	if last := s.lastSweep.Load(); now-last < s.sweepInterval().Nanoseconds() || !s.lastSweep.CompareAndSwap(last, now) {
