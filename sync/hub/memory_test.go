@@ -58,7 +58,7 @@ func TestOutboundBudgetBoundsNonReaders(t *testing.T) {
 	h := memHarness(t, func(c *hub.Config) {
 		c.Limits = protocol.Limits{MaxFrameBytes: 128 << 10, MaxEventsPerBatch: 50, MaxEventBytes: 64 << 10}
 		c.SendBytes = sendBytes
-		c.ConnSendBytes = 128 << 10
+		c.ConnSendBytes = sendBytes / 2 // one stalled non-reader presses the hub
 		c.SlowConsumerTimeout = 300 * time.Millisecond
 		c.WriteTimeout = time.Minute // not what drops them
 		c.Logger = slog.New(drops)
