@@ -198,13 +198,16 @@ func TestSyncdCannotStart(t *testing.T) {
 	defer ln.Close()
 	dir := t.TempDir()
 	cases := map[string][]string{
-		"port taken":           {"--data-dir", dir, "--listen", ln.Addr().String()},
-		"bad flag":             {"--data-dir", dir, "--no-such-flag"},
-		"database unreachable": {"--data-dir", dir, "--postgres", "postgres://nobody@127.0.0.1:1/none?connect_timeout=2"},
-		"half tls":             {"--data-dir", dir, "--tls-cert", "cert.pem"},
-		"token without tenant": {"token", "--data-dir", dir},
-		"no open tenants":      {"--data-dir", dir, "--max-open-tenants", "0"},
-		"bad open tenants env": {"FERRY_MAX_OPEN_TENANTS=lots", "--data-dir", dir},
+		"port taken":            {"--data-dir", dir, "--listen", ln.Addr().String()},
+		"bad flag":              {"--data-dir", dir, "--no-such-flag"},
+		"database unreachable":  {"--data-dir", dir, "--postgres", "postgres://nobody@127.0.0.1:1/none?connect_timeout=2"},
+		"half tls":              {"--data-dir", dir, "--tls-cert", "cert.pem"},
+		"token without tenant":  {"token", "--data-dir", dir},
+		"no open tenants":       {"--data-dir", dir, "--max-open-tenants", "0"},
+		"bad open tenants env":  {"FERRY_MAX_OPEN_TENANTS=lots", "--data-dir", dir},
+		"send buffer too small": {"--data-dir", dir, "--send-buffer", "1KiB"},
+		"bad send buffer env":   {"FERRY_CONN_SEND_BUFFER=12x", "--data-dir", dir},
+		"no conns":              {"--data-dir", dir, "--max-conns-per-subject", "0"},
 	}
 	for name, args := range cases {
 		t.Run(name, func(t *testing.T) {

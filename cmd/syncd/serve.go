@@ -32,6 +32,9 @@ type serveFlags struct {
 	tlsKey   string
 	nodeID   string
 	maxOpen  int
+	// The hub's memory and connection bounds (hub.Config).
+	sendBytes, connSendBytes byteSize
+	maxConns, maxSubject     int
 }
 
 func parseServe(args []string, getenv func(string) string) (*serveFlags, error) {
@@ -48,6 +51,20 @@ func parseServe(args []string, getenv func(string) string) (*serveFlags, error) 
 	maxOpen, envErr := envInt(getenv, envMaxOpen, tenants.DefaultMaxOpen)
 	fs.IntVar(&f.maxOpen, "max-open-tenants", maxOpen,
 		"tenant stores kept open; idle ones beyond it are closed, least recently used first (env "+envMaxOpen+")")
+	var err1, err2 error
+	f.sendBytes, err1 = envSize(getenv, envSendBytes, hub.DefaultSendBytes)
+	fs.Var(&f.sendBytes, "send-buffer",
+		"outbound `bytes` the hub holds for all its connections, e.g. 64MiB (env "+envSendBytes+")")
+	f.connSendBytes, err2 = envSize(getenv, envConnBytes, hub.DefaultConnSendBytes)
+	fs.Var(&f.connSendBytes, "conn-send-buffer",
+		"outbound `bytes` past which a connection waits for its client to read (env "+envConnBytes+")")
+	maxConns, err3 := envInt(getenv, envMaxConns, hub.DefaultMaxConns)
+	fs.IntVar(&f.maxConns, "max-conns", maxConns,
+		"connections served at once; more get HTTP 503 and Retry-After (env "+envMaxConns+")")
+	maxSubject, err4 := envInt(getenv, envMaxSubject, hub.DefaultMaxConnsPerSubject)
+	fs.IntVar(&f.maxSubject, "max-conns-per-subject", maxSubject,
+		"connections of one token subject; more get HTTP 429 and Retry-After (env "+envMaxSubject+")")
+	envErr = errors.Join(envErr, err1, err2, err3, err4)
 	fs.StringVar(&f.nodeID, "node-id", getenv(envNodeID), "name of this node in Welcome messages and logs (env "+envNodeID+"; default: the host name)")
 	fs.Usage = func() {
 		fmt.Fprint(os.Stderr, `Usage: syncd [flags]
@@ -82,6 +99,8 @@ Flags:
 		return nil, errors.New("--tls-cert and --tls-key go together")
 	case f.maxOpen < 1:
 		return nil, fmt.Errorf("--max-open-tenants %d: want at least 1", f.maxOpen)
+	case f.maxConns < 1 || f.maxSubject < 1:
+		return nil, errors.New("--max-conns and --max-conns-per-subject: want at least 1")
 	}
 	if f.nodeID == "" {
 		f.nodeID, _ = os.Hostname()
@@ -136,7 +155,8 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		}
 	}()
 
-	srv, err := hub.New(hub.Config{Ledgers: pool, Secret: secret, NodeID: f.nodeID, Ready: ready, Logger: log})
+	srv, err := hub.New(hub.Config{Ledgers: pool, Secret: secret, NodeID: f.nodeID, Ready: ready, Logger: log,
+		SendBytes: int(f.sendBytes), ConnSendBytes: int(f.connSendBytes), MaxConns: f.maxConns, MaxConnsPerSubject: f.maxSubject})
 	if err != nil {
 		return err
 	}
