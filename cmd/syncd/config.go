@@ -10,6 +10,7 @@ import (
 	"io"
 	"io/fs"
 	"log/slog"
+	"math"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -33,6 +34,10 @@ const (
 	envLogLevel   = "FERRY_LOG_LEVEL"
 	envMaxOpen    = "FERRY_MAX_OPEN_TENANTS"
 	envClockShift = "FERRY_CLOCK_OFFSET"
+	envSendBytes  = "FERRY_SEND_BUFFER"
+	envConnBytes  = "FERRY_CONN_SEND_BUFFER"
+	envMaxConns   = "FERRY_MAX_CONNS"
+	envMaxSubject = "FERRY_MAX_CONNS_PER_SUBJECT"
 )
 
 // secretFileName is the generated secret's name in the data directory.
@@ -80,6 +85,52 @@ func envDuration(getenv func(string) string, key string) (time.Duration, error) 
 		return 0, usageError("%s=%q: want a duration such as 90s or -2h", key, v)
 	}
 	return d, nil
+}
+
+// byteSize is a flag of a number of bytes, written as bytes or with a
+// KiB, MiB or GiB suffix.
+type byteSize int
+
+func (b *byteSize) String() string {
+	for _, u := range sizeUnits {
+		if *b >= byteSize(u.n) && int(*b)%u.n == 0 {
+			return strconv.Itoa(int(*b)/u.n) + u.suffix
+		}
+	}
+	return strconv.Itoa(int(*b))
+}
+
+func (b *byteSize) Set(v string) error {
+	num, mul := strings.TrimSpace(v), 1
+	for _, u := range sizeUnits {
+		if n, ok := strings.CutSuffix(num, u.suffix); ok {
+			num, mul = strings.TrimSpace(n), u.n
+			break
+		}
+	}
+	n, err := strconv.Atoi(num)
+	if err != nil || n < 1 || n > math.MaxInt/mul {
+		return fmt.Errorf("%q: want a positive number of bytes, KiB, MiB or GiB", v)
+	}
+	*b = byteSize(n * mul)
+	return nil
+}
+
+var sizeUnits = []struct {
+	suffix string
+	n      int
+}{{"GiB", 1 << 30}, {"MiB", 1 << 20}, {"KiB", 1 << 10}}
+
+// envSize returns getenv(key) as a byteSize, def when it is empty, or an
+// error naming key.
+func envSize(getenv func(string) string, key string, def int) (byteSize, error) {
+	b := byteSize(def)
+	if v := getenv(key); v != "" {
+		if err := b.Set(v); err != nil {
+			return byteSize(def), usageError("%s=%v", key, err)
+		}
+	}
+	return b, nil
 }
 
 // register adds the shared flags to fs.

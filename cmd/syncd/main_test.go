@@ -200,17 +200,20 @@ func TestSyncdCannotStart(t *testing.T) {
 		args []string
 		code int
 	}{
-		"port taken":           {[]string{"--listen", ln.Addr().String()}, 1},
-		"database unreachable": {[]string{"--postgres", "postgres://nobody@127.0.0.1:1/none?connect_timeout=2"}, 1},
-		"bad flag":             {[]string{"--no-such-flag"}, 2},
-		"unknown command":      {[]string{"serve-all"}, 2},
-		"half tls":             {[]string{"--tls-cert", "cert.pem"}, 2},
-		"bad log level":        {[]string{"--log-level", "loud"}, 2},
-		"token without tenant": {[]string{"token"}, 2},
-		"token bad flag":       {[]string{"token", "--tenant", "t", "--no-such-flag"}, 2},
-		"no open tenants":      {[]string{"--max-open-tenants", "0"}, 2},
-		"bad open tenants env": {[]string{"FERRY_MAX_OPEN_TENANTS=lots"}, 2},
-		"bad clock offset env": {[]string{"FERRY_CLOCK_OFFSET=soon"}, 2},
+		"port taken":            {[]string{"--listen", ln.Addr().String()}, 1},
+		"database unreachable":  {[]string{"--postgres", "postgres://nobody@127.0.0.1:1/none?connect_timeout=2"}, 1},
+		"bad flag":              {[]string{"--no-such-flag"}, 2},
+		"unknown command":       {[]string{"serve-all"}, 2},
+		"half tls":              {[]string{"--tls-cert", "cert.pem"}, 2},
+		"bad log level":         {[]string{"--log-level", "loud"}, 2},
+		"token without tenant":  {[]string{"token"}, 2},
+		"token bad flag":        {[]string{"token", "--tenant", "t", "--no-such-flag"}, 2},
+		"no open tenants":       {[]string{"--max-open-tenants", "0"}, 2},
+		"bad open tenants env":  {[]string{"FERRY_MAX_OPEN_TENANTS=lots"}, 2},
+		"bad clock offset env":  {[]string{"FERRY_CLOCK_OFFSET=soon"}, 2},
+		"send buffer too small": {[]string{"--send-buffer", "1KiB"}, 1},
+		"bad send buffer env":   {[]string{"FERRY_CONN_SEND_BUFFER=12x"}, 2},
+		"no conns":              {[]string{"--max-conns-per-subject", "0"}, 2},
 	}
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {

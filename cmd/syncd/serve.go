@@ -33,6 +33,9 @@ type serveFlags struct {
 	nodeID   string
 	maxOpen  int
 	offset   time.Duration
+	// The hub's memory and connection bounds (hub.Config).
+	sendBytes, connSendBytes byteSize
+	maxConns, maxSubject     int
 }
 
 func parseServe(args []string, getenv func(string) string) (*serveFlags, error) {
@@ -49,6 +52,8 @@ func parseServe(args []string, getenv func(string) string) (*serveFlags, error) 
 		return nil, usageError("--tls-cert and --tls-key go together")
 	case f.maxOpen < 1:
 		return nil, usageError("--max-open-tenants %d: want at least 1", f.maxOpen)
+	case f.maxConns < 1 || f.maxSubject < 1:
+		return nil, usageError("--max-conns and --max-conns-per-subject: want at least 1")
 	}
 	if f.nodeID == "" {
 		f.nodeID, _ = os.Hostname()
@@ -78,6 +83,20 @@ func serveFlagSet(getenv func(string) string) (fs *flag.FlagSet, f *serveFlags, 
 	offset, offErr := envDuration(getenv, envClockShift)
 	fs.DurationVar(&f.offset, "clock-offset", offset,
 		"correction added to the host's clock for the hub's time (Welcome, clock drift checks), for a host whose clock is known to be off; tests move the hub's time with it (env "+envClockShift+")")
+	var err1, err2 error
+	f.sendBytes, err1 = envSize(getenv, envSendBytes, hub.DefaultSendBytes)
+	fs.Var(&f.sendBytes, "send-buffer",
+		"outbound `bytes` the hub holds for all its connections, e.g. 64MiB (env "+envSendBytes+")")
+	f.connSendBytes, err2 = envSize(getenv, envConnBytes, hub.DefaultConnSendBytes)
+	fs.Var(&f.connSendBytes, "conn-send-buffer",
+		"outbound `bytes` past which a connection waits for its client to read (env "+envConnBytes+")")
+	maxConns, err3 := envInt(getenv, envMaxConns, hub.DefaultMaxConns)
+	fs.IntVar(&f.maxConns, "max-conns", maxConns,
+		"connections served at once; more get HTTP 503 and Retry-After (env "+envMaxConns+")")
+	maxSubject, err4 := envInt(getenv, envMaxSubject, hub.DefaultMaxConnsPerSubject)
+	fs.IntVar(&f.maxSubject, "max-conns-per-subject", maxSubject,
+		"connections of one token subject; more get HTTP 429 and Retry-After (env "+envMaxSubject+")")
+	envErr = errors.Join(envErr, err1, err2, err3, err4)
 	fs.StringVar(&f.nodeID, "node-id", getenv(envNodeID), "name of this node in Welcome messages and logs (env "+envNodeID+"; default: the host name)")
 	fs.Usage = func() {
 		fmt.Fprint(os.Stderr, `Usage: syncd [flags]
@@ -152,10 +171,12 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		}
 	}()
 
-	srv, err := hub.New(hub.Config{Ledgers: pool, Secret: secret, NodeID: f.nodeID, Ready: ready, Logger: log, Now: now})
+	srv, err := hub.New(hub.Config{Ledgers: pool, Secret: secret, NodeID: f.nodeID, Ready: ready, Logger: log, Now: now,
+		SendBytes: int(f.sendBytes), ConnSendBytes: int(f.connSendBytes), MaxConns: f.maxConns, MaxConnsPerSubject: f.maxSubject})
 	if err != nil {
 		return err
 	}
+	go returnMemory(ctx, srv.OutboundBytes, int64(f.sendBytes), log)
 	httpSrv := &http.Server{
 		Handler:           srv.Handler(),
 		ReadHeaderTimeout: 10 * time.Second,

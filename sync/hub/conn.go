@@ -45,9 +45,10 @@ type conn struct {
 	scope  scope
 	log    *slog.Logger
 
-	queue    chan []byte         // frames for the writer
+	queue    chan outFrame       // frames for the writer
 	closeCh  chan closeReq       // the one close request (buffered 1)
-	closeOne sync.Once           // guards closeCh
+	closeOne sync.Once           // guards closeCh and closing
+	closing  chan struct{}       // closed when a close is requested
 	done     chan struct{}       // closed when the writer has returned
 	pullDone chan struct{}       // closed when the puller has returned
 	pushes   chan *protocol.Push // decoded pushes for the pusher
@@ -71,8 +72,20 @@ type conn struct {
 	// full send queue counts against SlowConsumerTimeout (see enqueue).
 	live atomic.Bool
 
+	out     atomic.Int64  // the outbound bytes charged to this connection
+	room    chan struct{} // signalled (buffered 1) when out falls
+	writing atomic.Int64  // unix nanoseconds since the writer writes a frame; 0 when it does not
+	dropped atomic.Bool   // dropSlow ran
+
 	rbuf bytes.Buffer     // the reader's frame buffer, reused (Decode keeps none of it)
 	pbuf []protocol.Event // the puller's batch buffer, reused
+}
+
+// outFrame is a frame queued for the writer with the outbound bytes
+// charged for it (see charge), given back once it is written or dropped.
+type outFrame struct {
+	frame  []byte
+	charge int64
 }
 
 // closeReq asks the writer to end the connection.
@@ -93,8 +106,10 @@ func newConn(s *Server, ws *websocket.Conn, store Ledger, claims Claims, remote 
 		scope:  scope{token: claims.Streams},
 		log: s.log.With(slog.String(logTenant, claims.Tenant), slog.String(logSubject, claims.Subject),
 			slog.String(logRemote, remote)),
-		queue:    make(chan []byte, s.cfg.SendQueue),
+		queue:    make(chan outFrame, s.cfg.SendQueue),
 		closeCh:  make(chan closeReq, 1),
+		closing:  make(chan struct{}),
+		room:     make(chan struct{}, 1),
 		done:     make(chan struct{}),
 		pullDone: make(chan struct{}),
 		pushes:   make(chan *protocol.Push, pushQueue),
@@ -145,6 +160,7 @@ func (c *conn) serve() {
 	}
 	c.graceMu.Unlock()
 	c.lingerClose()
+	c.discardQueued()
 	c.s.releaseRecent(c.claims.Tenant, c.recent)
 	c.log.Info("disconnected")
 }
@@ -331,33 +347,144 @@ func (c *conn) kill() { _ = c.ws.NetConn().Close() }
 // requestClose asks the writer to end the connection; only the first
 // request counts.
 func (c *conn) requestClose(req closeReq) {
-	c.closeOne.Do(func() { c.closeCh <- req })
+	c.closeOne.Do(func() {
+		close(c.closing)
+		c.closeCh <- req
+	})
 }
 
-// send encodes m and queues it for the writer (see enqueue).
+// send encodes m and queues it for the writer (see charge and enqueue).
 func (c *conn) send(ctx context.Context, m protocol.Message) error {
 	frame, err := protocol.Encode(m)
 	if err != nil {
 		c.internal("encode", err)
 		return err
 	}
-	return c.enqueue(ctx, frame)
+	n, err := c.charge(ctx, int64(len(frame)))
+	if err != nil {
+		return err
+	}
+	return c.enqueue(ctx, frame, n)
 }
 
-// enqueue queues frame for the writer. During catch-up (before CaughtUp
-// is queued) the hub sets the pace: enqueue blocks until the writer takes
-// the frame, so a client applying a large backlog slowly is never cut off
-// (its liveness is still enforced by the write timeout and the ping/pong
-// read deadline). Once live, when the queue stays full for
-// SlowConsumerTimeout the connection is closed with
-// protocol.CodeSlowConsumer and protocol.ErrSlowConsumer is returned. An
-// error is also returned when the connection ends or ctx is done.
-func (c *conn) enqueue(ctx context.Context, frame []byte) error {
+// charge waits until the connection holds fewer than ConnSendBytes
+// outbound bytes, then takes n bytes of the hub's SendBytes (waiting for
+// them) and charges them to the connection; enqueue or uncharge gives them
+// back. During catch-up (before CaughtUp is queued) the hub waits for the
+// client, so a client applying a large backlog slowly is never cut off
+// (its liveness is still enforced by the write timeout, the ping/pong read
+// deadline and, when the hub's SendBytes run short, dropStalled). Once live,
+// a connection that stays at ConnSendBytes for SlowConsumerTimeout is
+// closed (see slow). An error is also returned when the connection ends or
+// ctx is done.
+func (c *conn) charge(ctx context.Context, n int64) (int64, error) {
+	if err := c.wait(ctx, func() bool { return c.out.Load() < int64(c.s.cfg.ConnSendBytes) }, c.room); err != nil {
+		return 0, err
+	}
+	n, err := c.s.out.take(ctx, c.closing, n, c.s.sweepInterval(), c.s.dropStalled)
+	if err != nil {
+		return 0, err
+	}
+	c.out.Add(n)
+	if c.s.out.pressed() {
+		c.s.dropStalled()
+	}
+	return n, nil
+}
+
+// uncharge gives back n outbound bytes charged to the connection.
+func (c *conn) uncharge(n int64) {
+	if n <= 0 {
+		return
+	}
+	c.out.Add(-n)
+	c.s.out.give(n)
 	select {
-	case c.queue <- frame:
-		return nil
-	case <-c.done:
+	case c.room <- struct{}{}:
+	default:
+	}
+}
+
+// wait blocks until ready reports true, retrying whenever signal fires,
+// subject to the live timeout (see charge).
+func (c *conn) wait(ctx context.Context, ready func() bool, signal <-chan struct{}) error {
+	var timeout <-chan time.Time
+	for !ready() {
+		if timeout == nil && c.live.Load() {
+			t := time.NewTimer(c.s.cfg.SlowConsumerTimeout)
+			defer t.Stop()
+			timeout = t.C
+		}
+		select {
+		case <-signal:
+		case <-c.closing:
+			return errConnClosed
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-timeout:
+			return c.slow()
+		}
+	}
+	return nil
+}
+
+// slow closes a live connection whose client does not drain its frames
+// with protocol.CodeSlowConsumer and returns protocol.ErrSlowConsumer.
+func (c *conn) slow() error {
+	c.log.Warn("slow consumer", slog.String(logCode, string(protocol.CodeSlowConsumer)))
+	perr := protocol.NewError(protocol.CodeSlowConsumer, "send queue full for %s: reconnect and resume from your cursor",
+		c.s.cfg.SlowConsumerTimeout)
+	c.requestClose(closeReq{err: perr, code: perr.Code.CloseCode()})
+	return protocol.ErrSlowConsumer
+}
+
+// dropSlow closes a connection whose write has stalled while the hub is
+// short of outbound bytes (see dropStalled): its queued frames are dropped at once, the
+// frame being written gets closeGrace to go out (then the TCP connection
+// is dropped), and the client, once it reads again, finds
+// protocol.CodeSlowConsumer: it reconnects and resumes from its cursor.
+func (c *conn) dropSlow() {
+	if c.dropped.Swap(true) {
+		return
+	}
+	c.log.Warn("slow consumer: dropped to free outbound memory", slog.String(logCode, string(protocol.CodeSlowConsumer)),
+		slog.Int64("bytes", c.out.Load()))
+	perr := protocol.NewError(protocol.CodeSlowConsumer, "write stalled for %s while the hub is short of memory: reconnect and resume from your cursor",
+		c.s.cfg.SlowConsumerTimeout)
+	c.requestClose(closeReq{err: perr, code: perr.Code.CloseCode()})
+	c.discardQueued()
+	_ = c.ws.NetConn().SetWriteDeadline(time.Now().Add(closeGrace))
+}
+
+// discardQueued drops the frames queued for the writer, giving back their
+// outbound bytes.
+func (c *conn) discardQueued() {
+	for {
+		select {
+		case f := <-c.queue:
+			c.uncharge(f.charge)
+		default:
+			return
+		}
+	}
+}
+
+// enqueue queues frame, for which n outbound bytes were charged, for the
+// writer; n beyond the frame's length is given back first, and all of it
+// when enqueue fails. Waiting for room in the queue is subject to the live
+// timeout (see charge).
+func (c *conn) enqueue(ctx context.Context, frame []byte, n int64) error {
+	if extra := n - int64(len(frame)); extra > 0 {
+		c.uncharge(extra)
+		n -= extra
+	}
+	f := outFrame{frame: frame, charge: n}
+	select {
+	case <-c.closing:
+		c.uncharge(n)
 		return errConnClosed
+	case c.queue <- f:
+		return nil
 	default:
 	}
 	var timeout <-chan time.Time
@@ -367,18 +494,17 @@ func (c *conn) enqueue(ctx context.Context, frame []byte) error {
 		timeout = t.C
 	}
 	select {
-	case c.queue <- frame:
+	case c.queue <- f:
 		return nil
-	case <-c.done:
+	case <-c.closing:
+		c.uncharge(n)
 		return errConnClosed
 	case <-ctx.Done():
+		c.uncharge(n)
 		return ctx.Err()
 	case <-timeout:
-		c.log.Warn("slow consumer", slog.String(logCode, string(protocol.CodeSlowConsumer)))
-		perr := protocol.NewError(protocol.CodeSlowConsumer, "send queue full for %s: reconnect and resume from your cursor",
-			c.s.cfg.SlowConsumerTimeout)
-		c.requestClose(closeReq{err: perr, code: perr.Code.CloseCode()})
-		return protocol.ErrSlowConsumer
+		c.uncharge(n)
+		return c.slow()
 	}
 }
 
@@ -400,8 +526,8 @@ func (c *conn) writeLoop(log *slog.Logger) {
 		case req := <-c.closeCh:
 			c.writeClose(req)
 			return
-		case frame := <-c.queue:
-			if err := c.write(frame); err != nil {
+		case f := <-c.queue:
+			if err := c.writeOut(f); err != nil {
 				log.Debug("write", slog.String(logErr, err.Error()))
 				c.kill()
 				return
@@ -413,6 +539,16 @@ func (c *conn) writeLoop(log *slog.Logger) {
 			}
 		}
 	}
+}
+
+// writeOut writes a queued frame, then gives back its outbound bytes.
+// While it writes, c.writing tells dropStalled since when.
+func (c *conn) writeOut(f outFrame) error {
+	c.writing.Store(time.Now().UnixNano())
+	err := c.write(f.frame)
+	c.writing.Store(0)
+	c.uncharge(f.charge)
+	return err
 }
 
 func (c *conn) write(frame []byte) error {
@@ -429,8 +565,8 @@ func (c *conn) writeClose(req closeReq) {
 	drain:
 		for {
 			select {
-			case frame := <-c.queue:
-				if err := c.write(frame); err != nil {
+			case f := <-c.queue:
+				if err := c.writeOut(f); err != nil {
 					c.kill()
 					return
 				}

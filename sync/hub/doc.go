@@ -67,17 +67,27 @@
 // closed with 1009, which clients map to protocol.CodeFrameTooLarge);
 // nothing of it is stored and other connections are unaffected.
 //
-// # Backpressure
+// # Backpressure and memory
 //
-// Each connection has one writer goroutine draining a bounded queue of
-// Config.SendQueue frames. During catch-up the hub sets the pace: the
-// connection's puller waits for room in its own queue, however long the
-// client takes to apply the backlog (a dead client is still dropped by the
-// write timeout and the ping deadline). Once the client is live, when the
-// queue stays full for Config.SlowConsumerTimeout, the connection is closed
-// with protocol.CodeSlowConsumer, which tells the client to reconnect and
-// resume from its cursor. No lock is shared between connections while
-// writing, so a slow client slows nobody else.
+// Each connection has one writer goroutine draining a bounded queue.
+// Outbound frames are counted in bytes from before they are read from the
+// ledger until they are written: at most Config.SendBytes for the whole
+// Server (Server.OutboundBytes) and, past Config.ConnSendBytes, a
+// connection waits for its client before reading its next batch, so a
+// catch-up reads the ledger only as fast as the client drains the socket.
+// During catch-up the hub sets the pace, however long the client takes to
+// apply the backlog (a dead client is still dropped by the write timeout and
+// the ping deadline), unless the hub runs short of SendBytes: then a
+// connection whose write has not progressed for Config.SlowConsumerTimeout
+// is dropped with protocol.CodeSlowConsumer. Once the client is live, when
+// its queue stays full for Config.SlowConsumerTimeout, the connection is
+// closed with protocol.CodeSlowConsumer too, which tells the client to
+// reconnect and resume from its cursor. No lock is shared between
+// connections while writing, so a slow client slows nobody else.
+//
+// Config.MaxConns and Config.MaxConnsPerSubject bound the connections of
+// the node and of one token subject; more are refused before the upgrade
+// with HTTP 503 or 429, protocol.CodeOverloaded and Retry-After.
 //
 // # Live events
 //

@@ -18,8 +18,9 @@ const maxScanPages = 8
 // returns when the connection ends.
 //
 // The ledger is read with Store.ReadAll in pages of MaxEventsPerBatch, one
-// message at a time, so a connection holds at most SendQueue+1 messages
-// however large the backlog. Hub positions come from the store's ledger,
+// message at a time and only while the connection holds fewer than
+// ConnSendBytes outbound bytes, so a connection holds at most that plus
+// one message however large the backlog. Hub positions come from the store's ledger,
 // which every backend assigns in commit order, so following it with
 // "position > cursor" never skips an event.
 func (c *conn) pull(cursor int64) {
@@ -72,38 +73,32 @@ func (c *conn) pullFailed(err error) {
 
 // drain sends every event after cursor, up to the head, as Events messages
 // (catch-up, head 0) or Live messages (head is the head Store.Wait
-// reported), and returns the cursor reached.
+// reported), and returns the cursor reached. Each batch is read only once
+// its frame's outbound bytes are charged (see charge), so the ledger is
+// read as fast as the client drains its socket, and no faster.
 func (c *conn) drain(ctx context.Context, cursor, head int64) (int64, error) {
 	live := head > 0
 	for {
-		events, next, more, fromLog, err := c.readBatch(ctx, cursor)
+		n, err := c.charge(ctx, int64(c.s.limits.MaxFrameBytes))
 		if err != nil {
 			return cursor, err
 		}
-		if next > cursor {
-			list := events
-			if len(list) == 0 {
-				list = nil // sent as null, as always
-			}
-			var m protocol.Message = &protocol.Events{Events: list, Cursor: next}
-			if live {
-				m = &protocol.Live{Events: list, Cursor: next}
-			}
-			var err error
-			if live && fromLog && c.scope.all() {
-				// The same bytes for every such connection of the tenant.
-				var frame []byte
-				frame, err = c.recent.frame(cursor, next, func() ([]byte, error) { return protocol.Encode(m) })
-				if err != nil {
-					c.internal("encode", err)
-				} else {
-					err = c.enqueue(ctx, frame)
-				}
-			} else {
-				err = c.send(ctx, m) // encodes: the events are not needed after it
-			}
+		events, next, more, fromLog, err := c.readBatch(ctx, cursor)
+		if err != nil {
+			c.uncharge(n)
+			return cursor, err
+		}
+		if next <= cursor {
+			c.uncharge(n)
+		} else {
+			frame, err := c.encodeBatch(events, cursor, next, live, fromLog)
 			c.keepBatchBuffer(events)
 			if err != nil {
+				c.uncharge(n)
+				c.internal("encode", err)
+				return cursor, err
+			}
+			if err := c.enqueue(ctx, frame, n); err != nil {
 				return cursor, err
 			}
 			cursor = next
@@ -112,6 +107,26 @@ func (c *conn) drain(ctx context.Context, cursor, head int64) (int64, error) {
 			return cursor, nil
 		}
 	}
+}
+
+// encodeBatch encodes the events after..next as an Events message, or a
+// Live one when live: from the tenant's recent log (fromLog) for a
+// connection that reads every stream, the same bytes for every such
+// connection of the tenant.
+func (c *conn) encodeBatch(events []protocol.Event, after, next int64, live, fromLog bool) ([]byte, error) {
+	list := events
+	if len(list) == 0 {
+		list = nil // sent as null, as always
+	}
+	var m protocol.Message = &protocol.Events{Events: list, Cursor: next}
+	if !live {
+		return protocol.Encode(m)
+	}
+	m = &protocol.Live{Events: list, Cursor: next}
+	if fromLog && c.scope.all() {
+		return c.recent.frame(after, next, func() ([]byte, error) { return protocol.Encode(m) })
+	}
+	return protocol.Encode(m)
 }
 
 // maxKeptBatch is the capacity up to which the puller keeps its batch

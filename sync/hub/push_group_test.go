@@ -48,8 +48,8 @@ func acks(t *testing.T, c *conn, n int) []*protocol.Ack {
 	out := make([]*protocol.Ack, n)
 	for i := range out {
 		select {
-		case frame := <-c.queue:
-			m, err := protocol.Decode(frame, protocol.Limits{})
+		case f := <-c.queue:
+			m, err := protocol.Decode(f.frame, protocol.Limits{})
 			require.NoError(t, err)
 			out[i] = m.(*protocol.Ack)
 		default:

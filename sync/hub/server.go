@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -36,6 +37,19 @@ const (
 	DefaultWriteTimeout = 10 * time.Second
 	// DefaultRetryAfter is the retry hint sent with CodeInternal.
 	DefaultRetryAfter = time.Second
+	// DefaultSendBytes bounds the outbound bytes of the whole hub: 64 MiB.
+	DefaultSendBytes = 64 << 20
+	// DefaultConnSendBytes is the outbound bytes past which a connection
+	// waits for its client before building another frame: 1 MiB.
+	DefaultConnSendBytes = 1 << 20
+	// DefaultMaxConns bounds the connections one node serves at once.
+	DefaultMaxConns = 2048
+	// DefaultMaxConnsPerSubject bounds the connections of one token
+	// subject (of one tenant) on one node.
+	DefaultMaxConnsPerSubject = 16
+	// DefaultBusyRetryAfter is the retry hint sent with a connection
+	// refused by MaxConns or MaxConnsPerSubject.
+	DefaultBusyRetryAfter = 5 * time.Second
 )
 
 // Log attribute keys.
@@ -72,10 +86,35 @@ type Config struct {
 	// written, being built, being read, and decoded pushes being or waiting
 	// to be stored), however large the backlog it pulls.
 	SendQueue int
+	// SendBytes bounds the bytes of outbound frames the whole hub holds:
+	// frames being built, queued or written, each counted from before it
+	// is read from the ledger (at Limits.MaxFrameBytes until it is
+	// encoded) until it is written (default DefaultSendBytes; at least
+	// Limits.MaxFrameBytes). A connection that needs more waits. While one
+	// waits, or more than half the bytes are taken, connections whose
+	// write has not progressed for SlowConsumerTimeout are closed with
+	// protocol.CodeSlowConsumer (resume from the cursor).
+	SendBytes int
+	// ConnSendBytes is the outbound bytes one connection may hold before
+	// it waits for its client to drain the socket: the puller reads the
+	// next batch only below it, so a connection holds at most
+	// ConnSendBytes plus one frame (default DefaultConnSendBytes).
+	ConnSendBytes int
+	// MaxConns bounds the connections this node serves at once (default
+	// DefaultMaxConns; negative: no bound); more are refused before the
+	// upgrade with HTTP 503, protocol.CodeOverloaded and Retry-After.
+	MaxConns int
+	// MaxConnsPerSubject bounds the connections of one token subject (of
+	// one tenant) on this node (default DefaultMaxConnsPerSubject;
+	// negative: no bound); more are refused before the upgrade with HTTP
+	// 429, protocol.CodeOverloaded and Retry-After.
+	MaxConnsPerSubject int
 	// SlowConsumerTimeout is how long the send queue of a live connection
 	// (past CaughtUp) may stay full before the connection is closed with
 	// protocol.CodeSlowConsumer (default DefaultSlowConsumerTimeout).
-	// During catch-up the hub waits for the client instead.
+	// During catch-up the hub waits for the client instead, unless the
+	// hub is short of SendBytes and the connection's write has not
+	// progressed for as long.
 	SlowConsumerTimeout time.Duration
 	// PingInterval is how often WebSocket pings are sent (default
 	// DefaultPingInterval); a peer silent for two intervals is dropped.
@@ -118,12 +157,17 @@ type Server struct {
 	recent      map[string]*recentLog // by tenant
 	recentTotal atomic.Int64          // the bytes the recent logs hold
 
-	mu      sync.Mutex
-	closing bool
-	conns   map[*conn]struct{}
-	wg      sync.WaitGroup // ServeHTTP calls past the closing check
-	baseCtx context.Context
-	stop    context.CancelFunc // cancels baseCtx: hard stop
+	out       *budget      // the outbound bytes of every connection (SendBytes)
+	lastSweep atomic.Int64 // unix nanoseconds of the last dropStalled
+
+	mu       sync.Mutex
+	closing  bool
+	conns    map[*conn]struct{}
+	active   int            // connections admitted (MaxConns)
+	subjects map[string]int // connections admitted by tenant and subject
+	wg       sync.WaitGroup // ServeHTTP calls past the closing check
+	baseCtx  context.Context
+	stop     context.CancelFunc // cancels baseCtx: hard stop
 }
 
 // New returns a Server for cfg, with defaults applied and cfg validated.
@@ -143,6 +187,13 @@ func New(cfg Config) (*Server, error) {
 	}
 	if cfg.SlowConsumerTimeout <= 0 {
 		cfg.SlowConsumerTimeout = DefaultSlowConsumerTimeout
+	}
+	cfg.SendBytes = orDefault(cfg.SendBytes, DefaultSendBytes)
+	cfg.ConnSendBytes = orDefault(cfg.ConnSendBytes, DefaultConnSendBytes)
+	cfg.MaxConns = orDefault(cfg.MaxConns, DefaultMaxConns)
+	cfg.MaxConnsPerSubject = orDefault(cfg.MaxConnsPerSubject, DefaultMaxConnsPerSubject)
+	if cfg.SendBytes < limits.MaxFrameBytes {
+		return nil, fmt.Errorf("hub: config: SendBytes %d is below Limits.MaxFrameBytes %d", cfg.SendBytes, limits.MaxFrameBytes)
 	}
 	if cfg.PingInterval <= 0 {
 		cfg.PingInterval = DefaultPingInterval
@@ -179,17 +230,33 @@ func New(cfg Config) (*Server, error) {
 			// Tokens travel in a header or the query, never in cookies,
 			// so cross-origin pages gain nothing: browsers may connect.
 			CheckOrigin: func(*http.Request) bool { return true },
+			// Idle connections hold no write buffer.
+			WriteBufferPool: &sync.Pool{},
 		},
-		conns:   make(map[*conn]struct{}),
-		recent:  make(map[string]*recentLog),
-		baseCtx: ctx,
-		stop:    stop,
+		conns:    make(map[*conn]struct{}),
+		subjects: make(map[string]int),
+		out:      newBudget(int64(cfg.SendBytes)),
+		recent:   make(map[string]*recentLog),
+		baseCtx:  ctx,
+		stop:     stop,
 	}
 	return s, nil
 }
 
+// orDefault returns v, or def when v is zero.
+func orDefault(v, def int) int {
+	if v == 0 {
+		return def
+	}
+	return v
+}
+
 // Limits returns the limits the server enforces (defaults applied).
 func (s *Server) Limits() protocol.Limits { return s.limits }
+
+// OutboundBytes returns the bytes of outbound frames the hub holds now,
+// for all its connections (bounded by Config.SendBytes).
+func (s *Server) OutboundBytes() int64 { return s.out.load() }
 
 // Handler returns a mux serving the sync endpoint at /sync, liveness at
 // /healthz (200 while the process serves) and readiness at /readyz (200
@@ -251,6 +318,17 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer s.wg.Done()
+	leave, status := s.admit(claims)
+	if status != 0 {
+		s.log.Warn("refused: too many connections", slog.String(logTenant, claims.Tenant),
+			slog.String(logSubject, claims.Subject), slog.String(logRemote, r.RemoteAddr), slog.Int("status", status))
+		w.Header().Set("Retry-After", strconv.Itoa(int(DefaultBusyRetryAfter/time.Second)))
+		perr := protocol.NewError(protocol.CodeOverloaded, "too many connections: retry later")
+		perr.RetryAfterMS = DefaultBusyRetryAfter.Milliseconds()
+		refuse(w, status, perr)
+		return
+	}
+	defer leave()
 
 	store, release, err := s.cfg.Ledgers.Acquire(r.Context(), claims.Tenant)
 	if err != nil {
@@ -319,6 +397,60 @@ func (s *Server) enter() bool {
 	}
 	s.wg.Add(1)
 	return true
+}
+
+// admit counts a connection of claims' subject in, or returns the HTTP
+// status refusing it: 503 when the node serves MaxConns connections, 429
+// when the subject has MaxConnsPerSubject. leave counts it out.
+func (s *Server) admit(claims Claims) (leave func(), status int) {
+	key := claims.Tenant + "\x00" + claims.Subject
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	switch {
+	case s.cfg.MaxConns > 0 && s.active >= s.cfg.MaxConns:
+		return nil, http.StatusServiceUnavailable
+	case s.cfg.MaxConnsPerSubject > 0 && s.subjects[key] >= s.cfg.MaxConnsPerSubject:
+		return nil, http.StatusTooManyRequests
+	}
+	s.active++
+	s.subjects[key]++
+	return func() {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		s.active--
+		if s.subjects[key]--; s.subjects[key] == 0 {
+			delete(s.subjects, key)
+		}
+	}, 0
+}
+
+// dropStalled closes, with protocol.CodeSlowConsumer, the connections
+// whose write has not progressed for SlowConsumerTimeout. It runs while a
+// connection waits for the hub's SendBytes, and when one takes some while
+// more than half of them are taken, at most once per sweepInterval.
+func (s *Server) dropStalled() {
+	now := time.Now().UnixNano()
+	if last := s.lastSweep.Load(); now-last < s.sweepInterval().Nanoseconds() || !s.lastSweep.CompareAndSwap(last, now) {
+		return
+	}
+	limit := s.cfg.SlowConsumerTimeout.Nanoseconds()
+	var slow []*conn
+	s.mu.Lock()
+	for c := range s.conns {
+		if at := c.writing.Load(); at != 0 && now-at > limit {
+			slow = append(slow, c)
+		}
+	}
+	s.mu.Unlock()
+	for _, c := range slow {
+		c.dropSlow()
+	}
+}
+
+// sweepInterval is how often a connection waiting for the hub's
+// SendBytes looks for stalled connections.
+func (s *Server) sweepInterval() time.Duration {
+	return max(s.cfg.SlowConsumerTimeout/4, 10*time.Millisecond)
 }
 
 // register records an open connection; false when shutdown began.
