@@ -10,6 +10,7 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/ferrysync/ferry/eventstore"
+	"github.com/ferrysync/ferry/sync/hub"
 )
 
 // liveClients is the number of connections BenchmarkLiveFanout follows.
@@ -26,7 +27,7 @@ func BenchmarkLiveFanout(b *testing.B) {
 	db := openPostgres(b, testSchema(b))
 	h := newHarness(b, newTenantStores(b, func(tenant string) (eventstore.Store, error) {
 		return db.Store(tenant, eventstore.Config{})
-	}), nil)
+	}), func(c *hub.Config) { c.MaxConnsPerSubject = liveClients }) // one token for all of them
 	arrivals := make(chan time.Time, liveClients)
 	var wg sync.WaitGroup
 	conns := make([]*websocket.Conn, liveClients)
