@@ -76,22 +76,11 @@ func openApp(t *testing.T, path string, opts ferry.Options) *ferry.App {
 // moves reads the read model as "item what" lines, in event order.
 func moves(t *testing.T, app *ferry.App) []string {
 	t.Helper()
-	var out []string
-	require.NoError(t, app.Read(context.Background(), func(tx *sql.Tx) error {
-		rows, err := tx.Query(`SELECT item || ' ' || what FROM moves ORDER BY id`)
-		if err != nil {
-			return err
-		}
-		defer rows.Close()
-		for rows.Next() {
-			var s string
-			if err := rows.Scan(&s); err != nil {
-				return err
-			}
-			out = append(out, s)
-		}
-		return rows.Err()
-	}))
+	out, err := ferry.Query(context.Background(), app, func(r *sql.Rows) (s string, err error) {
+		err = r.Scan(&s)
+		return s, err
+	}, `SELECT item || ' ' || what FROM moves ORDER BY id`)
+	require.NoError(t, err)
 	return out
 }
 
