@@ -1,7 +1,6 @@
 package main
 
 import (
-	"cmp"
 	"context"
 	"errors"
 	"flag"
@@ -11,7 +10,6 @@ import (
 	"path/filepath"
 	"regexp"
 	"slices"
-	"strconv"
 	"strings"
 )
 
@@ -37,28 +35,29 @@ type globals struct {
 	json                               bool
 }
 
-// envGlobals returns the globals' defaults from the environment.
-func envGlobals(getenv func(string) string) (globals, error) {
-	g := globals{db: cmp.Or(getenv(envDB), defaultDB), server: cmp.Or(getenv(envServer), defaultServer),
-		token: getenv(envToken), device: getenv(envDevice), effects: getenv(envEffects)}
-	if v := getenv(envJSON); v != "" {
-		b, err := strconv.ParseBool(v)
-		if err != nil {
-			return g, usageError("%s=%q: want true or false", envJSON, v)
-		}
-		g.json = b
-	}
-	return g, nil
+// globalEnv maps each global flag to the environment variable that gives
+// it its default.
+var globalEnv = [][2]string{{"db", envDB}, {"server", envServer}, {"token", envToken},
+	{"device", envDevice}, {"effects", envEffects}, {"json", envJSON}}
+
+// register adds the global flags to fs, bound to g.
+func (g *globals) register(fs *flag.FlagSet) {
+	fs.StringVar(&g.db, "db", defaultDB, "the device's database `file` (env "+envDB+")")
+	fs.StringVar(&g.server, "server", defaultServer, "the hub's WebSocket `URL` (env "+envServer+")")
+	fs.StringVar(&g.token, "token", "", "sync `token`, printed by: syncd token --tenant T --subject S (env "+envToken+")")
+	fs.StringVar(&g.device, "device", "", "device `name`, fixed at the database's first use (env "+envDevice+"; default: a generated id)")
+	fs.StringVar(&g.effects, "effects", "", "side-effect log `file` (env "+envEffects+"; default: beside the database)")
+	fs.BoolVar(&g.json, "json", false, "machine-readable output on stdout (env "+envJSON+")")
 }
 
-// register adds the global flags to fs, bound to g, with defaults def.
-func (g *globals) register(fs *flag.FlagSet, def globals) {
-	fs.StringVar(&g.db, "db", def.db, "the device's database `file` (env "+envDB+")")
-	fs.StringVar(&g.server, "server", def.server, "the hub's WebSocket `URL` (env "+envServer+")")
-	fs.StringVar(&g.token, "token", def.token, "sync `token`, printed by: syncd token --tenant T --subject S (env "+envToken+")")
-	fs.StringVar(&g.device, "device", def.device, "device `name`, fixed at the database's first use (env "+envDevice+"; default: a generated id)")
-	fs.StringVar(&g.effects, "effects", def.effects, "side-effect log `file` (env "+envEffects+"; default: beside the database)")
-	fs.BoolVar(&g.json, "json", def.json, "machine-readable output on stdout (env "+envJSON+")")
+// setFromEnv sets the global flags of fs that the environment sets.
+func setFromEnv(fs *flag.FlagSet, getenv func(string) string) error {
+	for _, fe := range globalEnv {
+		if v := getenv(fe[1]); v != "" && fs.Set(fe[0], v) != nil {
+			return usageError("%s=%q: want true or false", fe[1], v) // only the boolean can fail
+		}
+	}
+	return nil
 }
 
 var deviceName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
@@ -72,7 +71,7 @@ func (g *globals) check() error {
 		return usageError("--device %q: want 1-64 letters, digits, '.', '_' or '-'", g.device)
 	}
 	u, err := url.Parse(g.server)
-	if err != nil || u.Host == "" || (u.Scheme != "ws" && u.Scheme != "wss" && u.Scheme != "http" && u.Scheme != "https") {
+	if err != nil || u.Host == "" || !slices.Contains([]string{"ws", "wss", "http", "https"}, u.Scheme) {
 		return usageError("--server %q: want a ws:// or wss:// URL such as %s", g.server, defaultServer)
 	}
 	if g.effects == "" {
@@ -124,15 +123,17 @@ func lookup(name string) (command, bool) {
 }
 
 // dispatch parses args and runs the command they name. Global flags may
-// come before the command's name or anywhere after it.
+// come before the command's name or anywhere after it; the command's own
+// flags are added to the same flag set once its name is known.
 func dispatch(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	def, err := envGlobals(getenv)
-	if err != nil {
+	var g globals
+	var o opts
+	fs := flag.NewFlagSet("client-demo", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	g.register(fs)
+	if err := setFromEnv(fs, getenv); err != nil {
 		return err
 	}
-	var g globals
-	fs := newFlagSet("client-demo")
-	g.register(fs, def)
 	if err := parse(fs, args, stdout, ""); err != nil {
 		return err
 	}
@@ -143,13 +144,10 @@ func dispatch(ctx context.Context, args []string, getenv func(string) string, st
 	if !ok {
 		return usageError("unknown command %q", fs.Arg(0))
 	}
-	var o opts
-	cfs := newFlagSet(cmd.name)
-	g.register(cfs, g)
 	if cmd.flags != nil {
-		cmd.flags(cfs, &o)
+		cmd.flags(fs, &o)
 	}
-	rest, err := parseInterleaved(cfs, fs.Args()[1:], stdout)
+	rest, err := parseInterleaved(fs, fs.Args()[1:], stdout, cmd.name)
 	switch {
 	case err != nil:
 		return err
@@ -175,13 +173,6 @@ func dispatch(ctx context.Context, args []string, getenv func(string) string, st
 	return errors.Join(err, a.Close())
 }
 
-func newFlagSet(name string) *flag.FlagSet {
-	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
-	fs.Usage = func() {}
-	return fs
-}
-
 // parse parses args with fs: help prints the usage of the command help
 // (all of them when ""); other errors are usage errors.
 func parse(fs *flag.FlagSet, args []string, stdout io.Writer, help string) error {
@@ -195,12 +186,13 @@ func parse(fs *flag.FlagSet, args []string, stdout io.Writer, help string) error
 	return usageError("%v", err)
 }
 
-// parseInterleaved parses flags mixed with arguments ("add milk --json")
-// and returns the arguments. After "--" everything is an argument.
-func parseInterleaved(fs *flag.FlagSet, args []string, stdout io.Writer) ([]string, error) {
+// parseInterleaved parses flags mixed with the arguments of the command
+// help ("add milk --json") and returns the arguments. After "--"
+// everything is an argument.
+func parseInterleaved(fs *flag.FlagSet, args []string, stdout io.Writer, help string) ([]string, error) {
 	var rest []string
 	for {
-		if err := parse(fs, args, stdout, fs.Name()); err != nil {
+		if err := parse(fs, args, stdout, help); err != nil {
 			return nil, err
 		}
 		left := fs.Args()
@@ -217,13 +209,13 @@ func parseInterleaved(fs *flag.FlagSet, args []string, stdout io.Writer) ([]stri
 
 // usage prints help, for all commands or for the command name.
 func usage(w io.Writer, name string) {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(w)
 	if cmd, ok := lookup(name); ok {
 		fmt.Fprintf(w, "Usage: client-demo [global flags] %s %s\n\n%s.\n", cmd.name, cmd.args, strings.ToUpper(cmd.summary[:1])+cmd.summary[1:])
 		if cmd.flags != nil {
-			fs := flag.NewFlagSet(name, flag.ContinueOnError)
 			cmd.flags(fs, &opts{})
 			fmt.Fprintln(w, "\nFlags:")
-			fs.SetOutput(w)
 			fs.PrintDefaults()
 		}
 		fmt.Fprintln(w, "\nRun 'client-demo help' for the global flags.")
@@ -241,9 +233,7 @@ Commands:
 		fmt.Fprintf(w, "  %-9s %-17s %s\n", c.name, c.args, c.summary)
 	}
 	fmt.Fprintln(w, "\nGlobal flags (also accepted after the command):")
-	fs := flag.NewFlagSet("client-demo", flag.ContinueOnError)
-	new(globals).register(fs, globals{db: defaultDB, server: defaultServer})
-	fs.SetOutput(w)
+	new(globals).register(fs)
 	fs.PrintDefaults()
 	fmt.Fprint(w, `
 Exit codes: 0 success, 1 bad input or unknown id (nothing was written),

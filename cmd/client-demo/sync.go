@@ -1,13 +1,14 @@
 package main
 
 import (
+	"cmp"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
 	"time"
 
+	"github.com/ferrysync/ferry"
 	"github.com/ferrysync/ferry/eventstore"
 	"github.com/ferrysync/ferry/projector"
 	"github.com/ferrysync/ferry/sync/client"
@@ -23,28 +24,22 @@ func cmdSync(ctx context.Context, a *app, _ []string) error {
 	if a.o.watch {
 		return watch(ctx, a)
 	}
-	bar := newBar(a.stderr, "pulling")
-	a.onSync = func(p client.Progress) {
-		if p.Online && !p.CaughtUp {
-			bar.set(p.Cursor-p.Since, p.Head-p.Since)
-		}
-	}
 	// What was pulled is stored, and the read model caught up, even when
 	// the sync failed part-way; rejected events have left the read model.
-	res, err := a.Sync(ctx)
-	bar.finish()
+	var res ferry.SyncResult
+	err := a.withBar("pulling", func() (err error) {
+		res, err = a.Sync(ctx)
+		return err
+	})
 	for _, x := range res.Rejections {
 		fmt.Fprintf(a.stderr, "client-demo: warning: the hub rejected event %s (%s): %s\n", x.ID, x.Code, oneLine(x.Reason))
 	}
 	if err != nil {
 		return syncFailed(a, err)
 	}
-	if a.g.json {
-		return writeJSON(a.stdout, map[string]any{"pushed": res.Pushed, "pulled": res.Pulled, "new": res.Inserted,
-			"rejected": len(res.Rejections), "cursor": res.Cursor, "head": res.Head})
-	}
-	fmt.Fprintf(a.stdout, "pushed %d, pulled %d (%d new), cursor %d\n", res.Pushed, res.Pulled, res.Inserted, res.Cursor)
-	return nil
+	return a.print(map[string]any{"pushed": res.Pushed, "pulled": res.Pulled, "new": res.Inserted,
+		"rejected": len(res.Rejections), "cursor": res.Cursor, "head": res.Head},
+		"pushed %d, pulled %d (%d new), cursor %d\n", res.Pushed, res.Pulled, res.Inserted, res.Cursor)
 }
 
 // syncFailed describes a failed sync in one line (exit 3).
@@ -92,32 +87,11 @@ func watch(ctx context.Context, a *app) error {
 			fmt.Fprintf(a.stderr, "client-demo: %s\n", now) // on the replicator's goroutine only
 		}
 	}
-	head, err := a.Store().Head(ctx)
-	if err != nil {
+	err := a.Follow(ctx, func(e eventstore.Event) error {
+		_, err := fmt.Fprintln(a.stdout, describe(e))
 		return err
-	}
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		if err := a.Run(ctx); err != nil {
-			cancel(err)
-		}
-	}()
-	for pos := head; ; {
-		if _, err := a.Store().Wait(ctx, pos); err != nil {
-			break
-		}
-		for e, err := range a.Store().ReadAll(ctx, pos, 0) {
-			if err != nil {
-				break
-			}
-			pos = e.Position
-			fmt.Fprintln(a.stdout, describe(e))
-		}
-	}
-	cancel(nil)
-	<-done
-	if err := context.Cause(ctx); !errors.Is(err, context.Canceled) {
+	})
+	if err := cmp.Or(err, context.Cause(ctx)); !errors.Is(err, context.Canceled) {
 		return err
 	}
 	sctx, stop := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
@@ -135,14 +109,7 @@ func describe(e eventstore.Event) string {
 	if e.Hydrated {
 		from = "from " + e.Origin + ":"
 	}
-	line := fmt.Sprintf("%s %s %s", from, verb, strings.TrimPrefix(e.Stream, streamPrefix))
-	if e.Type == evCreated || e.Type == evRenamed {
-		var d TitleData
-		if err := json.Unmarshal(e.Data, &d); err == nil {
-			line += fmt.Sprintf(" %q", d.Title)
-		}
-	}
-	return line
+	return fmt.Sprintf("%s %s %s%s", from, verb, strings.TrimPrefix(e.Stream, streamPrefix), titleSet(e))
 }
 
 // statusJSON is what `status --json` prints.
@@ -186,7 +153,7 @@ func cmdStatus(ctx context.Context, a *app, _ []string) error {
 		}
 	}
 	if a.g.json {
-		return writeJSON(a.stdout, s)
+		return a.print(s, "")
 	}
 	online, lastSync := "never tried", "never"
 	if !s.LastAttempt.IsZero() {
