@@ -25,7 +25,7 @@
 //	defer app.Close()
 //	_, err = app.Append(ctx, "item/nuts", ItemAdjusted.New(Adjusted{By: -3}))
 //	err = app.Read(ctx, func(tx *sql.Tx) error { ... })   // read-only, typed
-//	low, err := ferry.Query(ctx, app, scanStock, `SELECT item, qty FROM stock WHERE qty < 5`)
+//	low, err := ferry.Query(ctx, app, ferry.Column[string], `SELECT item FROM stock WHERE qty < 5`)
 //
 // A long-running app calls App.Run, or App.Follow to also see each new
 // event as it is stored (a "watch" command); a one-shot CLI calls App.Sync (push,

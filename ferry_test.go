@@ -76,10 +76,7 @@ func openApp(t *testing.T, path string, opts ferry.Options) *ferry.App {
 // moves reads the read model as "item what" lines, in event order.
 func moves(t *testing.T, app *ferry.App) []string {
 	t.Helper()
-	out, err := ferry.Query(context.Background(), app, func(r *sql.Rows) (s string, err error) {
-		err = r.Scan(&s)
-		return s, err
-	}, `SELECT item || ' ' || what FROM moves ORDER BY id`)
+	out, err := ferry.Query(context.Background(), app, ferry.Column[string], `SELECT item || ' ' || what FROM moves ORDER BY id`)
 	require.NoError(t, err)
 	return out
 }

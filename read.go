@@ -40,6 +40,15 @@ func Query[T any](ctx context.Context, app *App, scan func(rows *sql.Rows) (T, e
 	return out, nil
 }
 
+// Column is the scan function of Query for rows of one column:
+//
+//	ids, err := ferry.Query(ctx, app, ferry.Column[string], `SELECT id FROM stock`)
+func Column[T any](rows *sql.Rows) (T, error) {
+	var v T
+	err := rows.Scan(&v)
+	return v, err
+}
+
 // Follow runs the app as Run does and, until ctx ends, calls fn with each
 // event the store takes in after the call, appended on this device or
 // pulled from the hub, in ledger order and one at a time: what a command

@@ -36,6 +36,9 @@ func TestQuery(t *testing.T) {
 
 	_, err = ferry.Query(ctx, app, scan, `SELECT nope FROM moves`)
 	assert.ErrorContains(t, err, "ferry: query")
+	n, err := ferry.Query(ctx, app, ferry.Column[int], `SELECT count(*) FROM moves`)
+	require.NoError(t, err)
+	assert.Equal(t, []int{2}, n)
 	boom := errors.New("boom")
 	_, err = ferry.Query(ctx, app, func(*sql.Rows) (move, error) { return move{}, boom }, `SELECT item, what FROM moves`)
 	assert.ErrorIs(t, err, boom)

@@ -109,39 +109,35 @@ func titleSet(e eventstore.Event) string {
 // brings the read model up to date and runs the side effects that are due.
 
 func cmdAdd(ctx context.Context, a *app, args []string) error {
-	in := TitleData{Title: strings.Join(args, " ")}
-	id := newTaskID()
+	in, id := title(args), newTaskID()
 	if _, err := execute(ctx, a, id, createTask, in); err != nil {
 		return err
 	}
 	return a.print(map[string]string{"id": id, "title": strings.TrimSpace(in.Title)}, "%s\n", id)
 }
 
-func cmdRename(ctx context.Context, a *app, args []string) error {
-	return change(ctx, a, args[0], "renamed", renameTask, TitleData{Title: strings.Join(args[1:], " ")})
-}
-
-// cmdChange returns the command ID that runs cmd on the task and reports
-// it as verb: complete, reopen, delete.
-func cmdChange(verb string, cmd func(*Task, struct{}) error) func(context.Context, *app, []string) error {
+// change returns the command "ID [ARGS]" that resolves the task id (or
+// unique prefix) against the read model, runs cmd on it with the input
+// that in makes of the other arguments and reports it as verb.
+func change[I any](verb string, cmd func(*Task, I) error, in func(args []string) I) func(context.Context, *app, []string) error {
 	return func(ctx context.Context, a *app, args []string) error {
-		return change(ctx, a, args[0], verb, cmd, struct{}{})
+		id, err := resolveID(ctx, a, args[0])
+		if err != nil {
+			return err
+		}
+		ids, err := execute(ctx, a, id, cmd, in(args[1:]))
+		if err != nil {
+			return err
+		}
+		return a.print(map[string]any{"id": id, "action": verb, "events": ids}, "%s %s\n", verb, id)
 	}
 }
 
-// change resolves the task id (or unique prefix) ref against the read
-// model, runs cmd with input in on it and reports what it did.
-func change[I any](ctx context.Context, a *app, ref, verb string, cmd func(*Task, I) error, in I) error {
-	id, err := resolveID(ctx, a, ref)
-	if err != nil {
-		return err
-	}
-	ids, err := execute(ctx, a, id, cmd, in)
-	if err != nil {
-		return err
-	}
-	return a.print(map[string]any{"id": id, "action": verb, "events": ids}, "%s %s\n", verb, id)
-}
+// title is the input of add and rename: their arguments, joined.
+func title(args []string) TitleData { return TitleData{Title: strings.Join(args, " ")} }
+
+// noInput is the input of the commands that take none.
+func noInput([]string) struct{} { return struct{}{} }
 
 // execute runs cmd with input in on task id through ferry.Execute (input
 // validated first, then load, run, save; retried on a concurrency

@@ -97,10 +97,10 @@ type command struct {
 // commands lists the subcommands in the order help shows them.
 var commands = []command{
 	{name: "add", args: "TITLE", summary: "add a task; prints its id", min: 1, max: -1, run: cmdAdd},
-	{name: "rename", args: "ID TITLE", summary: "rename a task", min: 2, max: -1, run: cmdRename},
-	{name: "complete", args: "ID", summary: "complete a task (logs a side effect on this device)", min: 1, max: 1, run: cmdChange("completed", markDone(true))},
-	{name: "reopen", args: "ID", summary: "reopen a completed task", min: 1, max: 1, run: cmdChange("reopened", markDone(false))},
-	{name: "delete", args: "ID", summary: "delete a task", min: 1, max: 1, run: cmdChange("deleted", deleteTask)},
+	{name: "rename", args: "ID TITLE", summary: "rename a task", min: 2, max: -1, run: change("renamed", renameTask, title)},
+	{name: "complete", args: "ID", summary: "complete a task (logs a side effect on this device)", min: 1, max: 1, run: change("completed", markDone(true), noInput)},
+	{name: "reopen", args: "ID", summary: "reopen a completed task", min: 1, max: 1, run: change("reopened", markDone(false), noInput)},
+	{name: "delete", args: "ID", summary: "delete a task", min: 1, max: 1, run: change("deleted", deleteTask, noInput)},
 	{name: "list", args: "[--all]", summary: "list tasks: id, done, title, last changed (--all: deleted ones too)", run: cmdList,
 		flags: func(fs *flag.FlagSet, o *opts) { fs.BoolVar(&o.all, "all", false, "include deleted tasks") }},
 	{name: "show", args: "ID", summary: "show a task's state and its history of events", min: 1, max: 1, run: cmdShow},
@@ -134,20 +134,21 @@ func dispatch(ctx context.Context, args []string, getenv func(string) string, st
 	if err := setFromEnv(fs, getenv); err != nil {
 		return err
 	}
-	if err := parse(fs, args, stdout, ""); err != nil {
+	args, err := parse(fs, args, false, stdout, "")
+	if err != nil {
 		return err
 	}
-	if fs.NArg() == 0 {
+	if len(args) == 0 {
 		return usageError("no command given")
 	}
-	cmd, ok := lookup(fs.Arg(0))
+	cmd, ok := lookup(args[0])
 	if !ok {
-		return usageError("unknown command %q", fs.Arg(0))
+		return usageError("unknown command %q", args[0])
 	}
 	if cmd.flags != nil {
 		cmd.flags(fs, &o)
 	}
-	rest, err := parseInterleaved(fs, fs.Args()[1:], stdout, cmd.name)
+	rest, err := parse(fs, args[1:], true, stdout, cmd.name)
 	switch {
 	case err != nil:
 		return err
@@ -173,33 +174,23 @@ func dispatch(ctx context.Context, args []string, getenv func(string) string, st
 	return errors.Join(err, a.Close())
 }
 
-// parse parses args with fs: help prints the usage of the command help
-// (all of them when ""); other errors are usage errors.
-func parse(fs *flag.FlagSet, args []string, stdout io.Writer, help string) error {
-	err := fs.Parse(args)
-	if errors.Is(err, flag.ErrHelp) {
-		usage(stdout, help)
-	}
-	if err == nil || errors.Is(err, flag.ErrHelp) {
-		return err
-	}
-	return usageError("%v", err)
-}
-
-// parseInterleaved parses flags mixed with the arguments of the command
-// help ("add milk --json") and returns the arguments. After "--"
-// everything is an argument.
-func parseInterleaved(fs *flag.FlagSet, args []string, stdout io.Writer, help string) ([]string, error) {
+// parse parses flags mixed with arguments ("add milk --json") and returns
+// the arguments; with interleaved false it stops at the first argument
+// (the command's name). After "--" everything is an argument. Help prints
+// the usage of the command help (all of them when ""); other errors are
+// usage errors.
+func parse(fs *flag.FlagSet, args []string, interleaved bool, stdout io.Writer, help string) ([]string, error) {
 	var rest []string
 	for {
-		if err := parse(fs, args, stdout, help); err != nil {
+		err := fs.Parse(args)
+		if errors.Is(err, flag.ErrHelp) {
+			usage(stdout, help)
 			return nil, err
+		} else if err != nil {
+			return nil, usageError("%v", err)
 		}
 		left := fs.Args()
-		if len(left) == 0 {
-			return rest, nil
-		}
-		if len(left) < len(args) && args[len(args)-len(left)-1] == "--" {
+		if len(left) == 0 || !interleaved || (len(left) < len(args) && args[len(args)-len(left)-1] == "--") {
 			return append(rest, left...), nil
 		}
 		rest = append(rest, left[0])

@@ -142,13 +142,7 @@ func hlcTime(s string) time.Time {
 // wrapping errUnknownTask.
 func resolveID(ctx context.Context, a *app, prefix string) (string, error) {
 	p := strings.ToLower(strings.TrimPrefix(prefix, streamPrefix))
-	rows, err := listTasks(ctx, a, true)
-	var ids []string
-	for _, r := range rows {
-		if p != "" && strings.HasPrefix(r.ID, p) {
-			ids = append(ids, r.ID)
-		}
-	}
+	ids, err := ferry.Query(ctx, a.App, ferry.Column[string], `SELECT id FROM tasks WHERE ? <> '' AND substr(id, 1, length(?)) = ? LIMIT 2`, p, p, p)
 	switch {
 	case err != nil:
 		return "", fmt.Errorf("find task: %w", err)
@@ -165,10 +159,7 @@ var errAmbiguous = errors.New("ambiguous task id")
 
 // eventsSeen returns the All handlers' count of events.
 func eventsSeen(ctx context.Context, a *app) (int64, error) {
-	seen, err := ferry.Query(ctx, a.App, func(rows *sql.Rows) (n int64, err error) {
-		err = rows.Scan(&n)
-		return n, err
-	}, `SELECT coalesce(max(value), 0) FROM task_counters WHERE name = ?`, counterEvents)
+	seen, err := ferry.Query(ctx, a.App, ferry.Column[int64], `SELECT coalesce(max(value), 0) FROM task_counters WHERE name = ?`, counterEvents)
 	if err != nil {
 		return 0, err
 	}
