@@ -231,6 +231,10 @@ func TestRejectedEventLeavesReadModel(t *testing.T) {
 				require.NoError(t, err, "rejections are not an error")
 				assert.Len(t, res.Rejections, 2)
 				assert.Equal(t, 2, res.Pushed)
+				st, err := app.Status(ctx)
+				require.NoError(t, err)
+				assert.Equal(t, 2, st.Rejected)
+				assert.Zero(t, st.Pending)
 			}
 			live := moves(t, app)
 			require.NoError(t, app.Rebuild(ctx))

@@ -15,7 +15,7 @@ import (
 const timeLayout = "2006-01-02 15:04:05"
 
 func cmdList(ctx context.Context, a *app, _ []string) error {
-	rows, err := listTasks(ctx, a, a.o.all)
+	rows, err := listTasks(ctx, a, a.o["all"])
 	switch {
 	case err != nil:
 		return err

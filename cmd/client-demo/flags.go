@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 )
 
@@ -35,11 +36,6 @@ type globals struct {
 	json                               bool
 }
 
-// globalEnv maps each global flag to the environment variable that gives
-// it its default.
-var globalEnv = [][2]string{{"db", envDB}, {"server", envServer}, {"token", envToken},
-	{"device", envDevice}, {"effects", envEffects}, {"json", envJSON}}
-
 // register adds the global flags to fs, bound to g.
 func (g *globals) register(fs *flag.FlagSet) {
 	fs.StringVar(&g.db, "db", defaultDB, "the device's database `file` (env "+envDB+")")
@@ -50,14 +46,16 @@ func (g *globals) register(fs *flag.FlagSet) {
 	fs.BoolVar(&g.json, "json", false, "machine-readable output on stdout (env "+envJSON+")")
 }
 
-// setFromEnv sets the global flags of fs that the environment sets.
-func setFromEnv(fs *flag.FlagSet, getenv func(string) string) error {
-	for _, fe := range globalEnv {
-		if v := getenv(fe[1]); v != "" && fs.Set(fe[0], v) != nil {
-			return usageError("%s=%q: want true or false", fe[1], v) // only the boolean can fail
+// setFromEnv sets the global flags of fs from the environment: each flag
+// --name takes its default from FERRY_NAME (--db from FERRY_DB).
+func setFromEnv(fs *flag.FlagSet, getenv func(string) string) (err error) {
+	fs.VisitAll(func(f *flag.Flag) {
+		env := "FERRY_" + strings.ToUpper(f.Name)
+		if v := getenv(env); v != "" && f.Value.Set(v) != nil && err == nil {
+			err = usageError("%s=%q: want true or false", env, v) // only the boolean can fail
 		}
-	}
-	return nil
+	})
+	return err
 }
 
 var deviceName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
@@ -80,17 +78,14 @@ func (g *globals) check() error {
 	return nil
 }
 
-// opts are the flags of single commands.
-type opts struct {
-	all   bool // list --all
-	watch bool // sync --watch
-}
+// opts are the flags of single commands, by name: list --all, sync --watch.
+type opts map[string]bool
 
 // command is one subcommand; help is the one without run.
 type command struct {
 	name, args, summary string
-	min, max            int // fewest and most arguments; max -1: any number
-	flags               func(fs *flag.FlagSet, o *opts)
+	min, max            int    // fewest and most arguments; max -1: any number
+	flag, flagUsage     string // the command's own boolean flag, if any
 	run                 func(ctx context.Context, a *app, args []string) error
 }
 
@@ -102,12 +97,10 @@ var commands = []command{
 	{name: "reopen", args: "ID", summary: "reopen a completed task", min: 1, max: 1, run: change("reopened", markDone(false), noInput)},
 	{name: "delete", args: "ID", summary: "delete a task", min: 1, max: 1, run: change("deleted", deleteTask, noInput)},
 	{name: "list", args: "[--all]", summary: "list tasks: id, done, title, last changed (--all: deleted ones too)", run: cmdList,
-		flags: func(fs *flag.FlagSet, o *opts) { fs.BoolVar(&o.all, "all", false, "include deleted tasks") }},
+		flag: "all", flagUsage: "include deleted tasks"},
 	{name: "show", args: "ID", summary: "show a task's state and its history of events", min: 1, max: 1, run: cmdShow},
 	{name: "sync", args: "[--watch]", summary: "push and pull until caught up (--watch: stay connected and print changes)", run: cmdSync,
-		flags: func(fs *flag.FlagSet, o *opts) {
-			fs.BoolVar(&o.watch, "watch", false, "stay connected and print changes as they arrive, until interrupted")
-		}},
+		flag: "watch", flagUsage: "stay connected and print changes as they arrive, until interrupted"},
 	{name: "status", summary: "device id, server, online, pending events, cursor, events seen, last sync", run: cmdStatus},
 	{name: "rebuild", summary: "drop the read model and rebuild it by replaying every event", run: cmdRebuild},
 	{name: "effects", args: "[retry EVENT-ID]", summary: "list pending and failed side effects, or retry a failed one", max: 2, run: cmdEffects},
@@ -127,7 +120,7 @@ func lookup(name string) (command, bool) {
 // flags are added to the same flag set once its name is known.
 func dispatch(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	var g globals
-	var o opts
+	o := opts{}
 	fs := flag.NewFlagSet("client-demo", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	g.register(fs)
@@ -145,8 +138,11 @@ func dispatch(ctx context.Context, args []string, getenv func(string) string, st
 	if !ok {
 		return usageError("unknown command %q", args[0])
 	}
-	if cmd.flags != nil {
-		cmd.flags(fs, &o)
+	if cmd.flag != "" {
+		fs.BoolFunc(cmd.flag, cmd.flagUsage, func(v string) (err error) {
+			o[cmd.flag], err = strconv.ParseBool(v)
+			return err
+		})
 	}
 	rest, err := parse(fs, args[1:], true, stdout, cmd.name)
 	switch {
@@ -204,8 +200,8 @@ func usage(w io.Writer, name string) {
 	fs.SetOutput(w)
 	if cmd, ok := lookup(name); ok {
 		fmt.Fprintf(w, "Usage: client-demo [global flags] %s %s\n\n%s.\n", cmd.name, cmd.args, strings.ToUpper(cmd.summary[:1])+cmd.summary[1:])
-		if cmd.flags != nil {
-			cmd.flags(fs, &opts{})
+		if cmd.flag != "" {
+			fs.Bool(cmd.flag, false, cmd.flagUsage)
 			fmt.Fprintln(w, "\nFlags:")
 			fs.PrintDefaults()
 		}

@@ -130,11 +130,10 @@ func listTasks(ctx context.Context, a *app, all bool) ([]taskRow, error) {
 // hlcTime returns the physical time of an encoded HLC timestamp (zero if
 // it does not parse).
 func hlcTime(s string) time.Time {
-	ts, err := eventstore.ParseTimestamp(s)
-	if err != nil {
-		return time.Time{}
+	if ts, err := eventstore.ParseTimestamp(s); err == nil {
+		return ts.Time().UTC()
 	}
-	return ts.Time().UTC()
+	return time.Time{}
 }
 
 // resolveID returns the id of the one task (deleted ones included) whose id

@@ -10,7 +10,6 @@ import (
 
 	"github.com/ferrysync/ferry"
 	"github.com/ferrysync/ferry/eventstore"
-	"github.com/ferrysync/ferry/projector"
 	"github.com/ferrysync/ferry/sync/client"
 )
 
@@ -21,7 +20,7 @@ func cmdSync(ctx context.Context, a *app, _ []string) error {
 	if a.g.token == "" {
 		return &exitError{code: exitUsage, err: fmt.Errorf("sync needs a token: pass --token or set %s (get one with: syncd token --tenant T --subject %s)", envToken, a.Device())}
 	}
-	if a.o.watch {
+	if a.o["watch"] {
 		return watch(ctx, a)
 	}
 	// What was pulled is stored, and the read model caught up, even when
@@ -129,9 +128,9 @@ type statusJSON struct {
 }
 
 // cmdStatus prints the device's sync state. It works offline: it reads what
-// the replicator recorded in the store.
+// the replicator and the effects outbox recorded in the store.
 func cmdStatus(ctx context.Context, a *app, _ []string) error {
-	st, err := a.Replicator().Status(ctx)
+	st, err := a.Status(ctx)
 	if err != nil {
 		return err
 	}
@@ -139,19 +138,9 @@ func cmdStatus(ctx context.Context, a *app, _ []string) error {
 	if err != nil {
 		return err
 	}
-	recs, err := a.Effects(ctx)
-	if err != nil {
-		return err
-	}
 	s := statusJSON{Device: st.Device, Server: a.g.server, Online: st.Online, LastAttempt: st.LastAttempt, LastError: st.LastError,
-		Pending: st.Pending, Rejected: st.Rejected, Cursor: st.Cursor, EventsSeen: seen, LastSync: st.LastSync}
-	for _, r := range recs {
-		if r.Status == projector.EffectFailed {
-			s.EffectsFailed++
-		} else {
-			s.EffectsPending++
-		}
-	}
+		Pending: st.Pending, Rejected: st.Rejected, Cursor: st.Cursor, EventsSeen: seen, LastSync: st.LastSync,
+		EffectsPending: st.EffectsPending, EffectsFailed: st.EffectsFailed}
 	if a.g.json {
 		return a.print(s, "")
 	}
