@@ -11,7 +11,7 @@
 //	client-demo --db laptop.db sync
 //	client-demo --db phone.db sync && client-demo --db phone.db list
 //
-// It is wired by package ferry (openApp, below): typed event definitions and a task
+// It is wired by package ferry (openApp, in this file): typed event definitions and a task
 // aggregate (task.go), a SQL read model (readmodel.go), a side effect that
 // runs once, on the device that completed a task (effects.go), and sync with
 // the hub (sync.go).
@@ -19,6 +19,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -86,10 +87,7 @@ func syncError(err error) error { return &exitError{code: exitSync, err: err} }
 // message turns library errors into what a user wants to read.
 func message(err error) string {
 	if ve, ok := errors.AsType[*aggregate.ValidationError](err); ok {
-		if ve.Field != "" {
-			return "invalid " + ve.Field + ": " + ve.Reason
-		}
-		return "invalid input: " + ve.Reason
+		return "invalid " + cmp.Or(ve.Field, "input") + ": " + ve.Reason
 	}
 	if ve, ok := errors.AsType[*eventstore.ValidationError](err); ok {
 		return "invalid " + strings.TrimPrefix(ve.Field, "data.") + ": " + ve.Reason
@@ -105,7 +103,7 @@ func message(err error) string {
 
 // oneLine folds a multi-line message into one line.
 func oneLine(msg string) string {
-	return strings.Join(strings.Fields(strings.ReplaceAll(msg, "\n", " ")), " ")
+	return strings.Join(strings.Fields(msg), " ")
 }
 
 // app is everything a command works with: the device's ferry.App (its
