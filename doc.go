@@ -25,8 +25,10 @@
 //	defer app.Close()
 //	_, err = app.Append(ctx, "item/nuts", ItemAdjusted.New(Adjusted{By: -3}))
 //	err = app.Read(ctx, func(tx *sql.Tx) error { ... })   // read-only, typed
+//	low, err := ferry.Query(ctx, app, ferry.Column[string], `SELECT item FROM stock WHERE qty < 5`)
 //
-// A long-running app calls App.Run; a one-shot CLI calls App.Sync (push,
+// A long-running app calls App.Run, or App.Follow to also see each new
+// event as it is stored (a "watch" command); a one-shot CLI calls App.Sync (push,
 // pull, catch the read models up, run due effects) or App.CatchUp.
 // Commands on aggregates go through Execute (NewAggregate, Fold,
 // EventDef.Raise).

@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/ferrysync/ferry/projector"
+	"github.com/ferrysync/ferry/sync/client"
 )
 
 // Effects returns the side effects not done yet, in the order their events
@@ -32,4 +33,38 @@ func (a *App) RetryEffect(ctx context.Context, eventID, name string) error {
 		return fmt.Errorf("ferry: retry effect: %w", err)
 	}
 	return nil
+}
+
+// Status is an app's state, for status commands and screens: the
+// replication state (only Device without a hub) and the count of side
+// effects not done yet, by kind (see Effects).
+type Status struct {
+	client.Status
+	// EffectsPending counts pending side effects, EffectsFailed failed
+	// ones (attempts exhausted, waiting for RetryEffect).
+	EffectsPending, EffectsFailed int
+}
+
+// Status returns the app's state. It works offline: it reads what the
+// replicator and the effects outbox recorded in the database.
+func (a *App) Status(ctx context.Context) (Status, error) {
+	st := Status{Status: client.Status{Device: a.Device()}}
+	if a.replicator != nil {
+		var err error
+		if st.Status, err = a.replicator.Status(ctx); err != nil {
+			return Status{}, fmt.Errorf("ferry: status: %w", err)
+		}
+	}
+	recs, err := a.Effects(ctx)
+	if err != nil {
+		return Status{}, err
+	}
+	for _, r := range recs {
+		if r.Status == projector.EffectFailed {
+			st.EffectsFailed++
+		} else {
+			st.EffectsPending++
+		}
+	}
+	return st, nil
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/ferrysync/ferry"
 	"github.com/ferrysync/ferry/eventstore"
 	"github.com/ferrysync/ferry/projector"
+	"github.com/ferrysync/ferry/sync/client"
 )
 
 // Effects lists what is not done, a done effect leaves no record, and
@@ -38,6 +39,9 @@ func TestEffectsOutbox(t *testing.T) {
 	assert.Equal(t, bad[0].ID, recs[0].Event.ID)
 	assert.Equal(t, 1, recs[0].Attempts)
 	assert.Equal(t, "refused", recs[0].LastError)
+	st, err := app.Status(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, ferry.Status{Status: client.Status{Device: app.Device()}, EffectsPending: 1}, st, "no hub: device and effects")
 	kvs, err := app.Store().ListState(ctx, "ferry/effect/")
 	require.NoError(t, err)
 	assert.Len(t, kvs, 1, "the done effect of %s leaves no record", ok[0].ID)

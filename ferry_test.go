@@ -76,22 +76,8 @@ func openApp(t *testing.T, path string, opts ferry.Options) *ferry.App {
 // moves reads the read model as "item what" lines, in event order.
 func moves(t *testing.T, app *ferry.App) []string {
 	t.Helper()
-	var out []string
-	require.NoError(t, app.Read(context.Background(), func(tx *sql.Tx) error {
-		rows, err := tx.Query(`SELECT item || ' ' || what FROM moves ORDER BY id`)
-		if err != nil {
-			return err
-		}
-		defer rows.Close()
-		for rows.Next() {
-			var s string
-			if err := rows.Scan(&s); err != nil {
-				return err
-			}
-			out = append(out, s)
-		}
-		return rows.Err()
-	}))
+	out, err := ferry.Query(context.Background(), app, ferry.Column[string], `SELECT item || ' ' || what FROM moves ORDER BY id`)
+	require.NoError(t, err)
 	return out
 }
 
@@ -245,6 +231,10 @@ func TestRejectedEventLeavesReadModel(t *testing.T) {
 				require.NoError(t, err, "rejections are not an error")
 				assert.Len(t, res.Rejections, 2)
 				assert.Equal(t, 2, res.Pushed)
+				st, err := app.Status(ctx)
+				require.NoError(t, err)
+				assert.Equal(t, 2, st.Rejected)
+				assert.Zero(t, st.Pending)
 			}
 			live := moves(t, app)
 			require.NoError(t, app.Rebuild(ctx))

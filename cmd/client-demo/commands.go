@@ -15,19 +15,15 @@ import (
 const timeLayout = "2006-01-02 15:04:05"
 
 func cmdList(ctx context.Context, a *app, _ []string) error {
-	rows, err := listTasks(ctx, a, a.o.all)
-	if err != nil {
+	rows, err := listTasks(ctx, a, a.o["all"])
+	switch {
+	case err != nil:
 		return err
-	}
-	if a.g.json {
-		if rows == nil {
-			rows = []taskRow{}
-		}
-		return writeJSON(a.stdout, rows)
-	}
-	if len(rows) == 0 {
-		fmt.Fprintln(a.stdout, "no tasks")
-		return nil
+	case a.g.json:
+		return a.print(append([]taskRow{}, rows...), "") // [], not null, when empty
+	case len(rows) == 0:
+		_, err = fmt.Fprintln(a.stdout, "no tasks")
+		return err
 	}
 	for _, r := range rows {
 		box, title := "[ ]", r.Title
@@ -67,49 +63,44 @@ func cmdShow(ctx context.Context, a *app, args []string) error {
 	if err != nil {
 		return err
 	}
-	var history []historyEvent
+	var events []eventstore.Event
 	for e, err := range a.Store().ReadStream(ctx, streamOf(id), eventstore.ReadOptions{}) {
 		if err != nil {
 			return err
 		}
-		history = append(history, historyEvent{ID: e.ID, Type: e.Type, Created: e.Created.Time().UTC(), CreatedHLC: e.Created.String(),
-			Origin: e.Origin, Hydrated: e.Hydrated, Outdated: e.Outdated, Position: e.Position, HubPosition: e.HubPosition, Data: e.Data})
+		events = append(events, e)
 	}
 	if a.g.json {
-		return writeJSON(a.stdout, map[string]any{"id": id, "title": t.Title, "done": t.Done, "deleted": t.Deleted,
-			"version": t.Version(), "history": history})
-	}
-	w := a.stdout
-	fmt.Fprintf(w, "task     %s\ntitle    %s\ndone     %s\ndeleted  %s\nversion  %d events\n\nhistory, in HLC order:\n",
-		id, t.Title, yesNo(t.Done), yesNo(t.Deleted), t.Version())
-	for _, e := range history {
-		var d TitleData
-		_ = json.Unmarshal(e.Data, &d)
-		detail := ""
-		if d.Title != "" && e.Type != evCompleted {
-			detail = fmt.Sprintf("%q", d.Title)
+		var history []historyEvent
+		for _, e := range events {
+			history = append(history, historyEvent{ID: e.ID, Type: e.Type, Created: e.Created.Time().UTC(), CreatedHLC: e.Created.String(),
+				Origin: e.Origin, Hydrated: e.Hydrated, Outdated: e.Outdated, Position: e.Position, HubPosition: e.HubPosition, Data: e.Data})
 		}
+		return a.print(map[string]any{"id": id, "title": t.Title, "done": t.Done, "deleted": t.Deleted, "version": t.Version(), "history": history}, "")
+	}
+	yesNo := map[bool]string{true: "yes", false: "no"}
+	fmt.Fprintf(a.stdout, "task     %s\ntitle    %s\ndone     %s\ndeleted  %s\nversion  %d events\n\nhistory, in HLC order:\n",
+		id, t.Title, yesNo[t.Done], yesNo[t.Deleted], t.Version())
+	for _, e := range events {
 		pushed := "pushed"
 		if e.HubPosition == 0 && !e.Hydrated {
 			pushed = "pending"
 		}
-		fmt.Fprintf(w, "  %s.%03d+%d  %-14s  origin=%-8s  hydrated=%-5v  outdated=%-5v  %-7s  %s\n",
-			e.Created.Local().Format(timeLayout), e.Created.Nanosecond()/1e6, mustTS(e.CreatedHLC).Logical(),
-			e.Type, e.Origin, e.Hydrated, e.Outdated, pushed, detail)
+		fmt.Fprintf(a.stdout, "  %s.%03d+%d  %-14s  origin=%-8s  hydrated=%-5v  outdated=%-5v  %-7s %s\n",
+			e.Created.Time().Local().Format(timeLayout), e.Created.Millis()%1000, e.Created.Logical(),
+			e.Type, e.Origin, e.Hydrated, e.Outdated, pushed, titleSet(e))
 	}
 	return nil
 }
 
-func mustTS(s string) eventstore.Timestamp {
-	ts, _ := eventstore.ParseTimestamp(s)
-	return ts
-}
-
-func yesNo(b bool) string {
-	if b {
-		return "yes"
+// titleSet returns ` "title"` for the events that set a task's title
+// (created, renamed), "" for the others.
+func titleSet(e eventstore.Event) string {
+	var d TitleData
+	if (e.Type != evCreated && e.Type != evRenamed) || json.Unmarshal(e.Data, &d) != nil {
+		return ""
 	}
-	return "no"
+	return fmt.Sprintf(" %q", d.Title)
 }
 
 // The write commands. Each runs a command on the task aggregate (validated
@@ -118,47 +109,35 @@ func yesNo(b bool) string {
 // brings the read model up to date and runs the side effects that are due.
 
 func cmdAdd(ctx context.Context, a *app, args []string) error {
-	in := TitleData{Title: strings.Join(args, " ")}
-	id := newTaskID()
+	in, id := title(args), newTaskID()
 	if _, err := execute(ctx, a, id, createTask, in); err != nil {
 		return err
 	}
-	if a.g.json {
-		return writeJSON(a.stdout, map[string]string{"id": id, "title": strings.TrimSpace(in.Title)})
-	}
-	fmt.Fprintln(a.stdout, id)
-	return nil
+	return a.print(map[string]string{"id": id, "title": strings.TrimSpace(in.Title)}, "%s\n", id)
 }
 
-func cmdRename(ctx context.Context, a *app, args []string) error {
-	return change(ctx, a, args[0], "renamed", renameTask, TitleData{Title: strings.Join(args[1:], " ")})
-}
-
-// cmdChange returns the command ID that runs cmd on the task and reports
-// it as verb: complete, reopen, delete.
-func cmdChange(verb string, cmd func(*Task, struct{}) error) func(context.Context, *app, []string) error {
+// change returns the command "ID [ARGS]" that resolves the task id (or
+// unique prefix) against the read model, runs cmd on it with the input
+// that in makes of the other arguments and reports it as verb.
+func change[I any](verb string, cmd func(*Task, I) error, in func(args []string) I) func(context.Context, *app, []string) error {
 	return func(ctx context.Context, a *app, args []string) error {
-		return change(ctx, a, args[0], verb, cmd, struct{}{})
+		id, err := resolveID(ctx, a, args[0])
+		if err != nil {
+			return err
+		}
+		ids, err := execute(ctx, a, id, cmd, in(args[1:]))
+		if err != nil {
+			return err
+		}
+		return a.print(map[string]any{"id": id, "action": verb, "events": ids}, "%s %s\n", verb, id)
 	}
 }
 
-// change resolves the task id (or unique prefix) ref against the read
-// model, runs cmd with input in on it and reports what it did.
-func change[I any](ctx context.Context, a *app, ref, verb string, cmd func(*Task, I) error, in I) error {
-	id, err := resolveID(ctx, a, ref)
-	if err != nil {
-		return err
-	}
-	ids, err := execute(ctx, a, id, cmd, in)
-	if err != nil {
-		return err
-	}
-	if a.g.json {
-		return writeJSON(a.stdout, map[string]any{"id": id, "action": verb, "events": ids})
-	}
-	fmt.Fprintf(a.stdout, "%s %s\n", verb, id)
-	return nil
-}
+// title is the input of add and rename: their arguments, joined.
+func title(args []string) TitleData { return TitleData{Title: strings.Join(args, " ")} }
+
+// noInput is the input of the commands that take none.
+func noInput([]string) struct{} { return struct{}{} }
 
 // execute runs cmd with input in on task id through ferry.Execute (input
 // validated first, then load, run, save; retried on a concurrency
@@ -166,21 +145,15 @@ func change[I any](ctx context.Context, a *app, ref, verb string, cmd func(*Task
 func execute[I any](ctx context.Context, a *app, id string, cmd func(*Task, I) error, in I) ([]string, error) {
 	var ids []string
 	record := func(t *Task, in I) error {
-		if err := cmd(t, in); err != nil {
-			return err
-		}
+		err := cmd(t, in)
 		ids = ids[:0]
 		for _, e := range t.Pending() { // the events about to be saved
 			ids = append(ids, e.ID)
 		}
-		return nil
+		return err
 	}
 	if _, err := ferry.Execute(ctx, a.App, tasks, streamOf(id), record, in); err != nil {
 		return nil, err
 	}
-	if err := a.CatchUp(ctx); err != nil {
-		return ids, err
-	}
-	a.warnEffects(ctx, ids...)
-	return ids, nil
+	return ids, a.settle(ctx, ids...)
 }

@@ -3,11 +3,10 @@ package main
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -45,22 +44,25 @@ func effectHandler(path string) ferry.Handler {
 	})
 }
 
-// warnEffects reports on stderr the side effects of the events ids that did
-// not run successfully (they stay in the outbox and are retried by later
-// commands).
-func (a *app) warnEffects(ctx context.Context, ids ...string) {
+// settle brings the read model up to date and runs the side effects that
+// are due, then reports on stderr the side effects of the events ids that
+// did not run successfully (they stay in the outbox and are retried by
+// later commands).
+func (a *app) settle(ctx context.Context, ids ...string) error {
+	if err := a.CatchUp(ctx); err != nil {
+		return err
+	}
 	recs, err := a.Effects(ctx)
 	if err != nil {
-		return
+		return nil // the command's work is done; `effects` reports the outbox
 	}
 	for _, rec := range recs {
-		for _, id := range ids {
-			if rec.Event.ID == id {
-				fmt.Fprintf(a.stderr, "client-demo: warning: side effect %s of %s is %s: %s (see client-demo effects)\n",
-					rec.Handler, id, rec.Status, oneLine(rec.LastError))
-			}
+		if slices.Contains(ids, rec.Event.ID) {
+			fmt.Fprintf(a.stderr, "client-demo: warning: side effect %s of %s is %s: %s (see client-demo effects)\n",
+				rec.Handler, rec.Event.ID, rec.Status, oneLine(rec.LastError))
 		}
 	}
+	return nil
 }
 
 // effectJSON is one side effect as `effects --json` prints it.
@@ -82,18 +84,16 @@ func cmdEffects(ctx context.Context, a *app, args []string) error {
 			return usageError("effects takes no arguments, or retry EVENT-ID")
 		}
 		id := strings.ToUpper(args[1])
-		if err := a.RetryEffect(ctx, id, effectName); err != nil {
-			if errors.Is(err, eventstore.ErrNotFound) {
-				return fmt.Errorf("no failed side effect for event %s", args[1])
-			}
+		if err := a.RetryEffect(ctx, id, effectName); errors.Is(err, eventstore.ErrNotFound) {
+			return fmt.Errorf("no failed side effect for event %s", args[1])
+		} else if err != nil {
 			return err
 		}
-		if err := a.CatchUp(ctx); err != nil {
+		if err := a.settle(ctx, id); err != nil {
 			return err
 		}
-		a.warnEffects(ctx, id)
-		fmt.Fprintf(a.stdout, "retried %s\n", id)
-		return nil
+		_, err := fmt.Fprintf(a.stdout, "retried %s\n", id)
+		return err
 	}
 	recs, err := a.Effects(ctx)
 	if err != nil {
@@ -104,12 +104,12 @@ func cmdEffects(ctx context.Context, a *app, args []string) error {
 		out = append(out, effectJSON{Status: string(r.Status), EventID: r.Event.ID, Handler: r.Handler, Type: r.Event.Type,
 			Task: strings.TrimPrefix(r.Event.Stream, streamPrefix), Attempts: r.Attempts, LastError: r.LastError, NextAttempt: r.NextAttempt})
 	}
-	if a.g.json {
-		return writeJSON(a.stdout, out)
-	}
-	if len(out) == 0 {
-		fmt.Fprintln(a.stdout, "no pending or failed side effects")
-		return nil
+	switch {
+	case a.g.json:
+		return a.print(out, "")
+	case len(out) == 0:
+		_, err = fmt.Fprintln(a.stdout, "no pending or failed side effects")
+		return err
 	}
 	for _, e := range out {
 		fmt.Fprintf(a.stdout, "%-7s %s %s task %s, %d attempts", e.Status, e.EventID, e.Handler, e.Task, e.Attempts)
@@ -119,11 +119,4 @@ func cmdEffects(ctx context.Context, a *app, args []string) error {
 		fmt.Fprintln(a.stdout)
 	}
 	return nil
-}
-
-// writeJSON prints v as indented JSON.
-func writeJSON(w io.Writer, v any) error {
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	return enc.Encode(v)
 }

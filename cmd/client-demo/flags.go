@@ -1,7 +1,6 @@
 package main
 
 import (
-	"cmp"
 	"context"
 	"errors"
 	"flag"
@@ -37,28 +36,26 @@ type globals struct {
 	json                               bool
 }
 
-// envGlobals returns the globals' defaults from the environment.
-func envGlobals(getenv func(string) string) (globals, error) {
-	g := globals{db: cmp.Or(getenv(envDB), defaultDB), server: cmp.Or(getenv(envServer), defaultServer),
-		token: getenv(envToken), device: getenv(envDevice), effects: getenv(envEffects)}
-	if v := getenv(envJSON); v != "" {
-		b, err := strconv.ParseBool(v)
-		if err != nil {
-			return g, usageError("%s=%q: want true or false", envJSON, v)
-		}
-		g.json = b
-	}
-	return g, nil
+// register adds the global flags to fs, bound to g.
+func (g *globals) register(fs *flag.FlagSet) {
+	fs.StringVar(&g.db, "db", defaultDB, "the device's database `file` (env "+envDB+")")
+	fs.StringVar(&g.server, "server", defaultServer, "the hub's WebSocket `URL` (env "+envServer+")")
+	fs.StringVar(&g.token, "token", "", "sync `token`, printed by: syncd token --tenant T --subject S (env "+envToken+")")
+	fs.StringVar(&g.device, "device", "", "device `name`, fixed at the database's first use (env "+envDevice+"; default: a generated id)")
+	fs.StringVar(&g.effects, "effects", "", "side-effect log `file` (env "+envEffects+"; default: beside the database)")
+	fs.BoolVar(&g.json, "json", false, "machine-readable output on stdout (env "+envJSON+")")
 }
 
-// register adds the global flags to fs, bound to g, with defaults def.
-func (g *globals) register(fs *flag.FlagSet, def globals) {
-	fs.StringVar(&g.db, "db", def.db, "the device's database `file` (env "+envDB+")")
-	fs.StringVar(&g.server, "server", def.server, "the hub's WebSocket `URL` (env "+envServer+")")
-	fs.StringVar(&g.token, "token", def.token, "sync `token`, printed by: syncd token --tenant T --subject S (env "+envToken+")")
-	fs.StringVar(&g.device, "device", def.device, "device `name`, fixed at the database's first use (env "+envDevice+"; default: a generated id)")
-	fs.StringVar(&g.effects, "effects", def.effects, "side-effect log `file` (env "+envEffects+"; default: beside the database)")
-	fs.BoolVar(&g.json, "json", def.json, "machine-readable output on stdout (env "+envJSON+")")
+// setFromEnv sets the global flags of fs from the environment: each flag
+// --name takes its default from FERRY_NAME (--db from FERRY_DB).
+func setFromEnv(fs *flag.FlagSet, getenv func(string) string) (err error) {
+	fs.VisitAll(func(f *flag.Flag) {
+		env := "FERRY_" + strings.ToUpper(f.Name)
+		if v := getenv(env); v != "" && f.Value.Set(v) != nil && err == nil {
+			err = usageError("%s=%q: want true or false", env, v) // only the boolean can fail
+		}
+	})
+	return err
 }
 
 var deviceName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
@@ -72,7 +69,7 @@ func (g *globals) check() error {
 		return usageError("--device %q: want 1-64 letters, digits, '.', '_' or '-'", g.device)
 	}
 	u, err := url.Parse(g.server)
-	if err != nil || u.Host == "" || (u.Scheme != "ws" && u.Scheme != "wss" && u.Scheme != "http" && u.Scheme != "https") {
+	if err != nil || u.Host == "" || !slices.Contains([]string{"ws", "wss", "http", "https"}, u.Scheme) {
 		return usageError("--server %q: want a ws:// or wss:// URL such as %s", g.server, defaultServer)
 	}
 	if g.effects == "" {
@@ -81,34 +78,29 @@ func (g *globals) check() error {
 	return nil
 }
 
-// opts are the flags of single commands.
-type opts struct {
-	all   bool // list --all
-	watch bool // sync --watch
-}
+// opts are the flags of single commands, by name: list --all, sync --watch.
+type opts map[string]bool
 
 // command is one subcommand; help is the one without run.
 type command struct {
 	name, args, summary string
-	min, max            int // fewest and most arguments; max -1: any number
-	flags               func(fs *flag.FlagSet, o *opts)
+	min, max            int    // fewest and most arguments; max -1: any number
+	flag, flagUsage     string // the command's own boolean flag, if any
 	run                 func(ctx context.Context, a *app, args []string) error
 }
 
 // commands lists the subcommands in the order help shows them.
 var commands = []command{
 	{name: "add", args: "TITLE", summary: "add a task; prints its id", min: 1, max: -1, run: cmdAdd},
-	{name: "rename", args: "ID TITLE", summary: "rename a task", min: 2, max: -1, run: cmdRename},
-	{name: "complete", args: "ID", summary: "complete a task (logs a side effect on this device)", min: 1, max: 1, run: cmdChange("completed", markDone(true))},
-	{name: "reopen", args: "ID", summary: "reopen a completed task", min: 1, max: 1, run: cmdChange("reopened", markDone(false))},
-	{name: "delete", args: "ID", summary: "delete a task", min: 1, max: 1, run: cmdChange("deleted", deleteTask)},
+	{name: "rename", args: "ID TITLE", summary: "rename a task", min: 2, max: -1, run: change("renamed", renameTask, title)},
+	{name: "complete", args: "ID", summary: "complete a task (logs a side effect on this device)", min: 1, max: 1, run: change("completed", markDone(true), noInput)},
+	{name: "reopen", args: "ID", summary: "reopen a completed task", min: 1, max: 1, run: change("reopened", markDone(false), noInput)},
+	{name: "delete", args: "ID", summary: "delete a task", min: 1, max: 1, run: change("deleted", deleteTask, noInput)},
 	{name: "list", args: "[--all]", summary: "list tasks: id, done, title, last changed (--all: deleted ones too)", run: cmdList,
-		flags: func(fs *flag.FlagSet, o *opts) { fs.BoolVar(&o.all, "all", false, "include deleted tasks") }},
+		flag: "all", flagUsage: "include deleted tasks"},
 	{name: "show", args: "ID", summary: "show a task's state and its history of events", min: 1, max: 1, run: cmdShow},
 	{name: "sync", args: "[--watch]", summary: "push and pull until caught up (--watch: stay connected and print changes)", run: cmdSync,
-		flags: func(fs *flag.FlagSet, o *opts) {
-			fs.BoolVar(&o.watch, "watch", false, "stay connected and print changes as they arrive, until interrupted")
-		}},
+		flag: "watch", flagUsage: "stay connected and print changes as they arrive, until interrupted"},
 	{name: "status", summary: "device id, server, online, pending events, cursor, events seen, last sync", run: cmdStatus},
 	{name: "rebuild", summary: "drop the read model and rebuild it by replaying every event", run: cmdRebuild},
 	{name: "effects", args: "[retry EVENT-ID]", summary: "list pending and failed side effects, or retry a failed one", max: 2, run: cmdEffects},
@@ -124,32 +116,35 @@ func lookup(name string) (command, bool) {
 }
 
 // dispatch parses args and runs the command they name. Global flags may
-// come before the command's name or anywhere after it.
+// come before the command's name or anywhere after it; the command's own
+// flags are added to the same flag set once its name is known.
 func dispatch(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	def, err := envGlobals(getenv)
+	var g globals
+	o := opts{}
+	fs := flag.NewFlagSet("client-demo", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	g.register(fs)
+	if err := setFromEnv(fs, getenv); err != nil {
+		return err
+	}
+	args, err := parse(fs, args, false, stdout, "")
 	if err != nil {
 		return err
 	}
-	var g globals
-	fs := newFlagSet("client-demo")
-	g.register(fs, def)
-	if err := parse(fs, args, stdout, ""); err != nil {
-		return err
-	}
-	if fs.NArg() == 0 {
+	if len(args) == 0 {
 		return usageError("no command given")
 	}
-	cmd, ok := lookup(fs.Arg(0))
+	cmd, ok := lookup(args[0])
 	if !ok {
-		return usageError("unknown command %q", fs.Arg(0))
+		return usageError("unknown command %q", args[0])
 	}
-	var o opts
-	cfs := newFlagSet(cmd.name)
-	g.register(cfs, g)
-	if cmd.flags != nil {
-		cmd.flags(cfs, &o)
+	if cmd.flag != "" {
+		fs.BoolFunc(cmd.flag, cmd.flagUsage, func(v string) (err error) {
+			o[cmd.flag], err = strconv.ParseBool(v)
+			return err
+		})
 	}
-	rest, err := parseInterleaved(cfs, fs.Args()[1:], stdout)
+	rest, err := parse(fs, args[1:], true, stdout, cmd.name)
 	switch {
 	case err != nil:
 		return err
@@ -175,39 +170,23 @@ func dispatch(ctx context.Context, args []string, getenv func(string) string, st
 	return errors.Join(err, a.Close())
 }
 
-func newFlagSet(name string) *flag.FlagSet {
-	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
-	fs.Usage = func() {}
-	return fs
-}
-
-// parse parses args with fs: help prints the usage of the command help
-// (all of them when ""); other errors are usage errors.
-func parse(fs *flag.FlagSet, args []string, stdout io.Writer, help string) error {
-	err := fs.Parse(args)
-	if errors.Is(err, flag.ErrHelp) {
-		usage(stdout, help)
-	}
-	if err == nil || errors.Is(err, flag.ErrHelp) {
-		return err
-	}
-	return usageError("%v", err)
-}
-
-// parseInterleaved parses flags mixed with arguments ("add milk --json")
-// and returns the arguments. After "--" everything is an argument.
-func parseInterleaved(fs *flag.FlagSet, args []string, stdout io.Writer) ([]string, error) {
+// parse parses flags mixed with arguments ("add milk --json") and returns
+// the arguments; with interleaved false it stops at the first argument
+// (the command's name). After "--" everything is an argument. Help prints
+// the usage of the command help (all of them when ""); other errors are
+// usage errors.
+func parse(fs *flag.FlagSet, args []string, interleaved bool, stdout io.Writer, help string) ([]string, error) {
 	var rest []string
 	for {
-		if err := parse(fs, args, stdout, fs.Name()); err != nil {
+		err := fs.Parse(args)
+		if errors.Is(err, flag.ErrHelp) {
+			usage(stdout, help)
 			return nil, err
+		} else if err != nil {
+			return nil, usageError("%v", err)
 		}
 		left := fs.Args()
-		if len(left) == 0 {
-			return rest, nil
-		}
-		if len(left) < len(args) && args[len(args)-len(left)-1] == "--" {
+		if len(left) == 0 || !interleaved || (len(left) < len(args) && args[len(args)-len(left)-1] == "--") {
 			return append(rest, left...), nil
 		}
 		rest = append(rest, left[0])
@@ -217,13 +196,13 @@ func parseInterleaved(fs *flag.FlagSet, args []string, stdout io.Writer) ([]stri
 
 // usage prints help, for all commands or for the command name.
 func usage(w io.Writer, name string) {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(w)
 	if cmd, ok := lookup(name); ok {
 		fmt.Fprintf(w, "Usage: client-demo [global flags] %s %s\n\n%s.\n", cmd.name, cmd.args, strings.ToUpper(cmd.summary[:1])+cmd.summary[1:])
-		if cmd.flags != nil {
-			fs := flag.NewFlagSet(name, flag.ContinueOnError)
-			cmd.flags(fs, &opts{})
+		if cmd.flag != "" {
+			fs.Bool(cmd.flag, false, cmd.flagUsage)
 			fmt.Fprintln(w, "\nFlags:")
-			fs.SetOutput(w)
 			fs.PrintDefaults()
 		}
 		fmt.Fprintln(w, "\nRun 'client-demo help' for the global flags.")
@@ -241,9 +220,7 @@ Commands:
 		fmt.Fprintf(w, "  %-9s %-17s %s\n", c.name, c.args, c.summary)
 	}
 	fmt.Fprintln(w, "\nGlobal flags (also accepted after the command):")
-	fs := flag.NewFlagSet("client-demo", flag.ContinueOnError)
-	new(globals).register(fs, globals{db: defaultDB, server: defaultServer})
-	fs.SetOutput(w)
+	new(globals).register(fs)
 	fs.PrintDefaults()
 	fmt.Fprint(w, `
 Exit codes: 0 success, 1 bad input or unknown id (nothing was written),

@@ -11,7 +11,7 @@
 //	client-demo --db laptop.db sync
 //	client-demo --db phone.db sync && client-demo --db phone.db list
 //
-// It is wired by package ferry (app.go): typed event definitions and a task
+// It is wired by package ferry (openApp, in this file): typed event definitions and a task
 // aggregate (task.go), a SQL read model (readmodel.go), a side effect that
 // runs once, on the device that completed a task (effects.go), and sync with
 // the hub (sync.go).
@@ -19,7 +19,9 @@
 package main
 
 import (
+	"cmp"
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -29,8 +31,11 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/ferrysync/ferry"
 	"github.com/ferrysync/ferry/aggregate"
 	"github.com/ferrysync/ferry/eventstore"
+	"github.com/ferrysync/ferry/projector"
+	"github.com/ferrysync/ferry/sync/client"
 )
 
 // Exit codes.
@@ -82,10 +87,7 @@ func syncError(err error) error { return &exitError{code: exitSync, err: err} }
 // message turns library errors into what a user wants to read.
 func message(err error) string {
 	if ve, ok := errors.AsType[*aggregate.ValidationError](err); ok {
-		if ve.Field != "" {
-			return "invalid " + ve.Field + ": " + ve.Reason
-		}
-		return "invalid input: " + ve.Reason
+		return "invalid " + cmp.Or(ve.Field, "input") + ": " + ve.Reason
 	}
 	if ve, ok := errors.AsType[*eventstore.ValidationError](err); ok {
 		return "invalid " + strings.TrimPrefix(ve.Field, "data.") + ": " + ve.Reason
@@ -101,5 +103,77 @@ func message(err error) string {
 
 // oneLine folds a multi-line message into one line.
 func oneLine(msg string) string {
-	return strings.Join(strings.Fields(strings.ReplaceAll(msg, "\n", " ")), " ")
+	return strings.Join(strings.Fields(msg), " ")
+}
+
+// app is everything a command works with: the device's ferry.App (its
+// store, the tasks read model, the side-effect outbox and the replicator),
+// the flags and the output.
+type app struct {
+	*ferry.App
+	g      globals
+	o      opts
+	stdout io.Writer
+	stderr io.Writer
+
+	// bar, set by a command before it syncs or rebuilds, shows the
+	// replicator's pull and the read model's replay; the zero bar draws
+	// nothing.
+	bar *bar
+	// onSync receives the replicator's progress: by default it draws
+	// the pull on bar; sync --watch reports the connection instead.
+	onSync func(client.Progress)
+}
+
+// openApp opens the device's database with the device name it was first
+// used with: --device the first time (or a generated id), the same name
+// ever after. The store keeps the name; another --device is refused.
+func openApp(ctx context.Context, g globals, o opts, stdout, stderr io.Writer) (*app, error) {
+	a := &app{g: g, o: o, stdout: stdout, stderr: stderr, bar: &bar{}}
+	a.onSync = func(p client.Progress) {
+		if p.Online && !p.CaughtUp {
+			a.bar.set(p.Cursor-p.Since, p.Head-p.Since)
+		}
+	}
+	fa, err := ferry.Open(ctx, g.db, ferry.Options{
+		Device:      g.device,
+		Projections: []ferry.Projection{tasksProjection},
+		Effects:     []ferry.Handler{effectHandler(g.effects)},
+		Progress: func(p projector.Progress) {
+			if p.Rebuild {
+				a.bar.set(p.Done, p.Total)
+			}
+		},
+		Sync: ferry.SyncOptions{URL: g.server, Token: g.token, Tune: func(c *client.Config) {
+			c.OnProgress = func(p client.Progress) { a.onSync(p) }
+		}},
+	})
+	if oe, ok := errors.AsType[*eventstore.OriginError](err); ok {
+		return nil, &exitError{code: exitUsage, err: fmt.Errorf("%s belongs to device %q, not %q (a database keeps the device name of its first use)", g.db, oe.Stored, oe.Configured)}
+	}
+	if err != nil {
+		return nil, err
+	}
+	a.App = fa
+	return a, nil
+}
+
+// withBar runs fn with a progress bar labelled label on stderr, and clears
+// it after.
+func (a *app) withBar(label string, fn func() error) error {
+	a.bar = newBar(a.stderr, label)
+	defer a.bar.finish()
+	return fn()
+}
+
+// print writes v to stdout as indented JSON with --json, else the text
+// that format makes of args.
+func (a *app) print(v any, format string, args ...any) error {
+	if a.g.json {
+		enc := json.NewEncoder(a.stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(v)
+	}
+	_, err := fmt.Fprintf(a.stdout, format, args...)
+	return err
 }

@@ -10,7 +10,6 @@ import (
 
 	"github.com/ferrysync/ferry"
 	"github.com/ferrysync/ferry/eventstore"
-	"github.com/ferrysync/ferry/projector"
 )
 
 // tasksProjection is the tasks read model, kept in the same SQLite file as
@@ -120,39 +119,21 @@ type taskRow struct {
 // listTasks returns the tasks in creation order (HLC, then id), deleted
 // ones only when all is set.
 func listTasks(ctx context.Context, a *app, all bool) ([]taskRow, error) {
-	var rows []taskRow
-	err := a.Read(ctx, func(tx *sql.Tx) error {
-		res, err := tx.QueryContext(ctx, `SELECT id, title, done, deleted, created, changed FROM tasks
-			WHERE ? OR deleted = 0 ORDER BY created, id`, all)
-		if err != nil {
-			return err
-		}
-		defer res.Close()
-		for res.Next() {
-			var r taskRow
-			var created string
-			if err := res.Scan(&r.ID, &r.Title, &r.Done, &r.Deleted, &created, &r.ChangedHLC); err != nil {
-				return err
-			}
-			r.Created, r.Changed = hlcTime(created[:min(16, len(created))]), hlcTime(r.ChangedHLC)
-			rows = append(rows, r)
-		}
-		return res.Err()
-	})
-	if err != nil {
-		return nil, fmt.Errorf("read tasks: %w", err)
-	}
-	return rows, nil
+	return ferry.Query(ctx, a.App, func(rows *sql.Rows) (r taskRow, err error) {
+		var created string
+		err = rows.Scan(&r.ID, &r.Title, &r.Done, &r.Deleted, &created, &r.ChangedHLC)
+		r.Created, r.Changed = hlcTime(created[:min(16, len(created))]), hlcTime(r.ChangedHLC)
+		return r, err
+	}, `SELECT id, title, done, deleted, created, changed FROM tasks WHERE ? OR deleted = 0 ORDER BY created, id`, all)
 }
 
 // hlcTime returns the physical time of an encoded HLC timestamp (zero if
 // it does not parse).
 func hlcTime(s string) time.Time {
-	ts, err := eventstore.ParseTimestamp(s)
-	if err != nil {
-		return time.Time{}
+	if ts, err := eventstore.ParseTimestamp(s); err == nil {
+		return ts.Time().UTC()
 	}
-	return ts.Time().UTC()
+	return time.Time{}
 }
 
 // resolveID returns the id of the one task (deleted ones included) whose id
@@ -160,13 +141,7 @@ func hlcTime(s string) time.Time {
 // wrapping errUnknownTask.
 func resolveID(ctx context.Context, a *app, prefix string) (string, error) {
 	p := strings.ToLower(strings.TrimPrefix(prefix, streamPrefix))
-	rows, err := listTasks(ctx, a, true)
-	var ids []string
-	for _, r := range rows {
-		if p != "" && strings.HasPrefix(r.ID, p) {
-			ids = append(ids, r.ID)
-		}
-	}
+	ids, err := ferry.Query(ctx, a.App, ferry.Column[string], `SELECT id FROM tasks WHERE ? <> '' AND substr(id, 1, length(?)) = ? LIMIT 2`, p, p, p)
 	switch {
 	case err != nil:
 		return "", fmt.Errorf("find task: %w", err)
@@ -183,30 +158,18 @@ var errAmbiguous = errors.New("ambiguous task id")
 
 // eventsSeen returns the All handlers' count of events.
 func eventsSeen(ctx context.Context, a *app) (int64, error) {
-	var n int64
-	err := a.Read(ctx, func(tx *sql.Tx) error {
-		err := tx.QueryRowContext(ctx, `SELECT value FROM task_counters WHERE name = ?`, counterEvents).Scan(&n)
-		if errors.Is(err, sql.ErrNoRows) {
-			return nil
-		}
-		return err
-	})
-	return n, err
+	seen, err := ferry.Query(ctx, a.App, ferry.Column[int64], `SELECT coalesce(max(value), 0) FROM task_counters WHERE name = ?`, counterEvents)
+	if err != nil {
+		return 0, err
+	}
+	return seen[0], nil // an aggregate query: one row
 }
 
 // cmdRebuild empties the tasks read model and rebuilds it by replaying
 // every event. Replays never run side effects, so the effects log is
 // untouched.
 func cmdRebuild(ctx context.Context, a *app, _ []string) error {
-	bar := newBar(a.stderr, "replaying")
-	a.onReplay = func(p projector.Progress) {
-		if p.Rebuild {
-			bar.set(p.Done, p.Total)
-		}
-	}
-	err := a.Rebuild(ctx)
-	bar.finish()
-	if err != nil {
+	if err := a.withBar("replaying", func() error { return a.Rebuild(ctx) }); err != nil {
 		return err
 	}
 	pos, err := a.Store().Head(ctx)
@@ -217,9 +180,5 @@ func cmdRebuild(ctx context.Context, a *app, _ []string) error {
 	if err != nil {
 		return err
 	}
-	if a.g.json {
-		return writeJSON(a.stdout, map[string]int64{"position": pos, "events_seen": seen})
-	}
-	fmt.Fprintf(a.stdout, "rebuilt the tasks read model from %d events\n", seen)
-	return nil
+	return a.print(map[string]int64{"position": pos, "events_seen": seen}, "rebuilt the tasks read model from %d events\n", seen)
 }

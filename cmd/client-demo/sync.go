@@ -1,15 +1,15 @@
 package main
 
 import (
+	"cmp"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
 	"time"
 
+	"github.com/ferrysync/ferry"
 	"github.com/ferrysync/ferry/eventstore"
-	"github.com/ferrysync/ferry/projector"
 	"github.com/ferrysync/ferry/sync/client"
 )
 
@@ -20,31 +20,25 @@ func cmdSync(ctx context.Context, a *app, _ []string) error {
 	if a.g.token == "" {
 		return &exitError{code: exitUsage, err: fmt.Errorf("sync needs a token: pass --token or set %s (get one with: syncd token --tenant T --subject %s)", envToken, a.Device())}
 	}
-	if a.o.watch {
+	if a.o["watch"] {
 		return watch(ctx, a)
-	}
-	bar := newBar(a.stderr, "pulling")
-	a.onSync = func(p client.Progress) {
-		if p.Online && !p.CaughtUp {
-			bar.set(p.Cursor-p.Since, p.Head-p.Since)
-		}
 	}
 	// What was pulled is stored, and the read model caught up, even when
 	// the sync failed part-way; rejected events have left the read model.
-	res, err := a.Sync(ctx)
-	bar.finish()
+	var res ferry.SyncResult
+	err := a.withBar("pulling", func() (err error) {
+		res, err = a.Sync(ctx)
+		return err
+	})
 	for _, x := range res.Rejections {
 		fmt.Fprintf(a.stderr, "client-demo: warning: the hub rejected event %s (%s): %s\n", x.ID, x.Code, oneLine(x.Reason))
 	}
 	if err != nil {
 		return syncFailed(a, err)
 	}
-	if a.g.json {
-		return writeJSON(a.stdout, map[string]any{"pushed": res.Pushed, "pulled": res.Pulled, "new": res.Inserted,
-			"rejected": len(res.Rejections), "cursor": res.Cursor, "head": res.Head})
-	}
-	fmt.Fprintf(a.stdout, "pushed %d, pulled %d (%d new), cursor %d\n", res.Pushed, res.Pulled, res.Inserted, res.Cursor)
-	return nil
+	return a.print(map[string]any{"pushed": res.Pushed, "pulled": res.Pulled, "new": res.Inserted,
+		"rejected": len(res.Rejections), "cursor": res.Cursor, "head": res.Head},
+		"pushed %d, pulled %d (%d new), cursor %d\n", res.Pushed, res.Pulled, res.Inserted, res.Cursor)
 }
 
 // syncFailed describes a failed sync in one line (exit 3).
@@ -92,32 +86,11 @@ func watch(ctx context.Context, a *app) error {
 			fmt.Fprintf(a.stderr, "client-demo: %s\n", now) // on the replicator's goroutine only
 		}
 	}
-	head, err := a.Store().Head(ctx)
-	if err != nil {
+	err := a.Follow(ctx, func(e eventstore.Event) error {
+		_, err := fmt.Fprintln(a.stdout, describe(e))
 		return err
-	}
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		if err := a.Run(ctx); err != nil {
-			cancel(err)
-		}
-	}()
-	for pos := head; ; {
-		if _, err := a.Store().Wait(ctx, pos); err != nil {
-			break
-		}
-		for e, err := range a.Store().ReadAll(ctx, pos, 0) {
-			if err != nil {
-				break
-			}
-			pos = e.Position
-			fmt.Fprintln(a.stdout, describe(e))
-		}
-	}
-	cancel(nil)
-	<-done
-	if err := context.Cause(ctx); !errors.Is(err, context.Canceled) {
+	})
+	if err := cmp.Or(err, context.Cause(ctx)); !errors.Is(err, context.Canceled) {
 		return err
 	}
 	sctx, stop := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
@@ -135,14 +108,7 @@ func describe(e eventstore.Event) string {
 	if e.Hydrated {
 		from = "from " + e.Origin + ":"
 	}
-	line := fmt.Sprintf("%s %s %s", from, verb, strings.TrimPrefix(e.Stream, streamPrefix))
-	if e.Type == evCreated || e.Type == evRenamed {
-		var d TitleData
-		if err := json.Unmarshal(e.Data, &d); err == nil {
-			line += fmt.Sprintf(" %q", d.Title)
-		}
-	}
-	return line
+	return fmt.Sprintf("%s %s %s%s", from, verb, strings.TrimPrefix(e.Stream, streamPrefix), titleSet(e))
 }
 
 // statusJSON is what `status --json` prints.
@@ -162,9 +128,9 @@ type statusJSON struct {
 }
 
 // cmdStatus prints the device's sync state. It works offline: it reads what
-// the replicator recorded in the store.
+// the replicator and the effects outbox recorded in the store.
 func cmdStatus(ctx context.Context, a *app, _ []string) error {
-	st, err := a.Replicator().Status(ctx)
+	st, err := a.Status(ctx)
 	if err != nil {
 		return err
 	}
@@ -172,21 +138,11 @@ func cmdStatus(ctx context.Context, a *app, _ []string) error {
 	if err != nil {
 		return err
 	}
-	recs, err := a.Effects(ctx)
-	if err != nil {
-		return err
-	}
 	s := statusJSON{Device: st.Device, Server: a.g.server, Online: st.Online, LastAttempt: st.LastAttempt, LastError: st.LastError,
-		Pending: st.Pending, Rejected: st.Rejected, Cursor: st.Cursor, EventsSeen: seen, LastSync: st.LastSync}
-	for _, r := range recs {
-		if r.Status == projector.EffectFailed {
-			s.EffectsFailed++
-		} else {
-			s.EffectsPending++
-		}
-	}
+		Pending: st.Pending, Rejected: st.Rejected, Cursor: st.Cursor, EventsSeen: seen, LastSync: st.LastSync,
+		EffectsPending: st.EffectsPending, EffectsFailed: st.EffectsFailed}
 	if a.g.json {
-		return writeJSON(a.stdout, s)
+		return a.print(s, "")
 	}
 	online, lastSync := "never tried", "never"
 	if !s.LastAttempt.IsZero() {

@@ -65,25 +65,17 @@ type completedData struct {
 // Validate implements aggregate.Validator: Execute calls it before loading
 // anything, so bad input never touches the store.
 func (d TitleData) Validate() error {
-	if reason := checkTitle(d.Title); reason != "" {
-		return aggregate.Invalid("title", "%s", reason)
+	switch {
+	case !utf8.ValidString(d.Title):
+		return aggregate.Invalid("title", "not valid UTF-8")
+	case strings.TrimSpace(d.Title) == "":
+		return aggregate.Invalid("title", "must not be empty")
+	case utf8.RuneCountInString(d.Title) > maxTitle:
+		return aggregate.Invalid("title", "longer than %d characters", maxTitle)
+	case strings.IndexFunc(d.Title, unicode.IsControl) >= 0:
+		return aggregate.Invalid("title", "must be one line without control characters")
 	}
 	return nil
-}
-
-// checkTitle returns why title is not acceptable, or "".
-func checkTitle(title string) string {
-	switch {
-	case !utf8.ValidString(title):
-		return "not valid UTF-8"
-	case strings.TrimSpace(title) == "":
-		return "must not be empty"
-	case utf8.RuneCountInString(title) > maxTitle:
-		return fmt.Sprintf("longer than %d characters", maxTitle)
-	case strings.IndexFunc(title, unicode.IsControl) >= 0:
-		return "must be one line without control characters"
-	}
-	return ""
 }
 
 // tasks folds a task's stream. Folds do not check business rules: those
