@@ -139,6 +139,11 @@ type Reviver interface {
 	// ReadRevived yields, in revival order, the revived events whose
 	// Revived number is greater than after, at most limit (<= 0: all).
 	ReadRevived(ctx context.Context, after int64, limit int) iter.Seq2[Event, error]
+	// Revived returns the greatest revival number stored (0: none), as this
+	// process knows it: it costs no query, so a projector asks it before
+	// every step and reads revivals only when it grew. Revivals made by
+	// another process sharing the database show after a reopen.
+	Revived() int64
 }
 
 // Clocked is implemented by stores that expose the HLC they stamp local

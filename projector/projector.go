@@ -88,6 +88,10 @@ type Projector struct {
 	// rejections counts ProjectRejected calls: a batch read before one
 	// (whose events may since have been rejected) is read again.
 	rejections atomic.Int64
+	// revivedSeen is the store's greatest revival number this projector
+	// has caught up with (see catchUpRevived): while the store's stays
+	// there, a step reads no revivals.
+	revivedSeen atomic.Int64
 	// reloads counts checkpoint resets made outside Run's loop (a
 	// rejection's reset): Run reloads its checkpoint when it changes.
 	reloads    atomic.Int64

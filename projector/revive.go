@@ -26,6 +26,10 @@ func (p *Projector) catchUpRevived(ctx context.Context) error {
 	if !ok {
 		return nil
 	}
+	mark := rv.Revived()
+	if mark <= p.revivedSeen.Load() {
+		return nil // nothing revived since the last look: no query
+	}
 	key := revivedKey(p.name)
 	for {
 		after, err := p.store.Checkpoint(ctx, key)
@@ -40,6 +44,7 @@ func (p *Projector) catchUpRevived(ctx context.Context) error {
 			batch = append(batch, e)
 		}
 		if len(batch) == 0 {
+			p.noteRevived(mark)
 			return nil
 		}
 		err = p.store.Update(ctx, func(tx eventstore.Tx) error {
@@ -67,6 +72,17 @@ func (p *Projector) catchUpRevived(ctx context.Context) error {
 		})
 		if err != nil {
 			return fmt.Errorf("projector %s: replay revived events: %w", p.name, err)
+		}
+	}
+}
+
+// noteRevived records that the projector has caught up with revival
+// number n.
+func (p *Projector) noteRevived(n int64) {
+	for {
+		cur := p.revivedSeen.Load()
+		if n <= cur || p.revivedSeen.CompareAndSwap(cur, n) {
+			return
 		}
 	}
 }

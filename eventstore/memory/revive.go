@@ -36,7 +36,22 @@ func (s *Store) Revive(ctx context.Context) (n int, err error) {
 	if err != nil {
 		return 0, fmt.Errorf("revive: %w", err)
 	}
+	s.core.NoteRevived(s.maxRevived())
 	return n, nil
+}
+
+// Revived implements eventstore.Reviver.
+func (s *Store) Revived() int64 { return s.core.Revived() }
+
+// maxRevived returns the greatest revival number stored.
+func (s *Store) maxRevived() int64 {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	var last int64
+	for _, e := range s.events {
+		last = max(last, e.Revived)
+	}
+	return last
 }
 
 // revive clears Unknown on the event at pos and gives it revival number

@@ -46,8 +46,16 @@ func (s *Store) Revive(ctx context.Context) (n int, err error) {
 	if err != nil {
 		return 0, fmt.Errorf("revive: %w", err)
 	}
+	var last int64
+	if err := s.read.QueryRowContext(ctx, `SELECT coalesce(max(revived), 0) FROM events WHERE revived > 0`).Scan(&last); err != nil {
+		return n, fmt.Errorf("revive: %w", mapErr(err))
+	}
+	s.core.NoteRevived(last)
 	return n, nil
 }
+
+// Revived implements eventstore.Reviver.
+func (s *Store) Revived() int64 { return s.core.Revived() }
 
 // scanAll reads every row of eventCols that rows holds.
 func scanAll(rows *sql.Rows, err error) ([]eventstore.Event, error) {

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/ferrysync/ferry/eventstore"
@@ -27,6 +28,8 @@ type Core struct {
 	// checked. Config.RefuseUnknown overrides it.
 	KeepUnknown   bool
 	refuseUnknown bool
+	revived       atomic.Int64 // the greatest revival number, once stored
+
 }
 
 // NewCore fills cfg's defaults. origin is used when cfg.Origin is empty.
@@ -114,6 +117,21 @@ func (c *Core) check(e *eventstore.Event) error {
 		return err
 	}
 	return c.Registry.Validate(*e)
+}
+
+// Revived returns the greatest revival number the store holds, as far as
+// this process knows (0: none): backends note it when they open and when
+// Revive commits.
+func (c *Core) Revived() int64 { return c.revived.Load() }
+
+// NoteRevived records that revival numbers up to n are stored.
+func (c *Core) NoteRevived(n int64) {
+	for {
+		cur := c.revived.Load()
+		if n <= cur || c.revived.CompareAndSwap(cur, n) {
+			return
+		}
+	}
 }
 
 // Commutative reports whether events of typ are never Outdated (see
