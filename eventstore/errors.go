@@ -3,6 +3,7 @@ package eventstore
 import (
 	"errors"
 	"fmt"
+	"math"
 	"time"
 
 	"github.com/ferrysync/ferry/internal/errs"
@@ -102,7 +103,8 @@ type ClockDriftError struct {
 // physical time, as it stood at the check: when an event refused for it
 // could be taken.
 func (e *ClockDriftError) RetryAfter() time.Duration {
-	return time.Duration(max(0, e.Remote.Millis()-e.Physical.Millis()-e.MaxDrift)) * time.Millisecond
+	ms := max(0, e.Remote.Millis()-e.Physical.Millis()-e.MaxDrift)
+	return time.Duration(min(ms, math.MaxInt64/int64(time.Millisecond))) * time.Millisecond // no overflow
 }
 
 // Error implements the error interface.

@@ -35,6 +35,17 @@ func TestPushTooEarlyDeferred(t *testing.T) {
 	assert.EqualValues(t, 2, r[2].HubPosition)
 	assert.EqualValues(t, 2, head(t, h.stores.must(t, "acme")))
 
+	// Stamped centuries ahead (a hostile or broken clock): still deferred,
+	// with a hint the protocol carries (a day at most), never a negative
+	// one that would make the client drop the whole Ack and loop.
+	for _, far := range []eventstore.Timestamp{eventstore.MakeTimestamp(1<<47, 0), eventstore.Timestamp(^uint64(0))} {
+		e := newEvent("task/4")
+		e.Created = far
+		r := c.push("b2", e).Results[0]
+		require.True(t, r.Deferred(), "%+v", r)
+		assert.Equal(t, int64(protocol.MaxRetryAfterMS), r.RetryAfterMS)
+	}
+
 	old := connectWith(t, h, token(t, "acme"), &protocol.Hello{Versions: []int{1}, Client: "dev-old", Agent: "ferry-client/0"})
 	assert.Equal(t, 1, old.welcome.Version)
 	assert.Zero(t, old.welcome.Time)

@@ -146,7 +146,7 @@ func (c *conn) insert(ctx context.Context, events []eventstore.Event, index, bou
 			}
 			var de *eventstore.ClockDriftError
 			if errors.As(err, &de) {
-				c.tooEarly(&results[index[j]], de.RetryAfter())
+				c.tooEarly(&results[index[j]], retryIn(de.RetryAfter().Milliseconds()))
 				continue
 			}
 			results[index[j]].Code = code
@@ -272,7 +272,15 @@ func (c *conn) ahead(e protocol.Event, now time.Time) time.Duration {
 		return 0
 	}
 	limit := now.Add(c.s.cfg.MaxClockDrift).UnixMilli()
-	return time.Duration(eventstore.Timestamp(e.Created).Millis()-limit) * time.Millisecond
+	return retryIn(eventstore.Timestamp(e.Created).Millis() - limit)
+}
+
+// retryIn returns ms milliseconds as a Duration, at most the longest retry
+// hint the protocol carries (protocol.MaxRetryAfterMS), so an event stamped
+// centuries ahead neither overflows the Duration nor asks for a hint the
+// client must refuse: it is deferred a day at a time.
+func retryIn(ms int64) time.Duration {
+	return time.Duration(min(ms, protocol.MaxRetryAfterMS)) * time.Millisecond
 }
 
 // tooEarly answers an event stamped ahead beyond the tolerance: deferred
@@ -286,6 +294,6 @@ func (c *conn) tooEarly(r *protocol.AckResult, ahead time.Duration) {
 		return
 	}
 	r.Code = protocol.CodeDeferred
-	r.RetryAfterMS = (ahead + deferMargin).Milliseconds()
+	r.RetryAfterMS = min((ahead + deferMargin).Milliseconds(), protocol.MaxRetryAfterMS)
 	r.Reason = reason(fmt.Errorf("created %s beyond the hub's clock drift tolerance of %s; push it again later", ahead, c.s.cfg.MaxClockDrift))
 }
