@@ -325,7 +325,8 @@ func (t *Tx) Insert(ctx context.Context, events ...eventstore.Event) ([]eventsto
 	// position any copy knows (as a duplicate of a stored event would).
 	fresh := make([]eventstore.Event, 0, len(events))
 	seen := make(map[string]int, len(events))
-	for _, e := range events {
+	var conflicts map[int]bool // later copies whose content differs from the first's
+	for j, e := range events {
 		i, dup := seen[e.ID]
 		if !dup {
 			seen[e.ID] = len(fresh)
@@ -333,6 +334,13 @@ func (t *Tx) Insert(ctx context.Context, events ...eventstore.Event) ([]eventsto
 			continue
 		}
 		if fresh[i].HubPosition == 0 && e.HubPosition > 0 {
+			if !eventstore.SameContent(fresh[i], e) { // the hub position is another event's
+				if conflicts == nil {
+					conflicts = make(map[int]bool)
+				}
+				conflicts[j] = true
+				continue
+			}
 			fresh[i].HubPosition = e.HubPosition
 		}
 	}
@@ -360,6 +368,7 @@ func (t *Tx) Insert(ctx context.Context, events ...eventstore.Event) ([]eventsto
 			r.Event = e
 		}
 		results[i] = r
+		results[i].Conflict = r.Conflict || conflicts[i]
 		if r.Inserted {
 			r.Inserted = false // a later repeat of the ID is a duplicate
 			byID[e.ID] = r

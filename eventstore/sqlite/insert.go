@@ -56,6 +56,14 @@ type known struct {
 	fresh    int
 }
 
+// repeat is a later copy, in one Insert call, of an ID the call stores:
+// its results index, the first copy's index among the new events, and
+// whether its content differs from the first's.
+type repeat struct {
+	result, fresh int
+	conflict      bool
+}
+
 // insertBatch stores the events whose IDs are new, fills results in order
 // and returns how many events it stored.
 func (tx *Tx) insertBatch(ctx context.Context, events []eventstore.Event, results []eventstore.InsertResult) (int, error) {
@@ -74,7 +82,7 @@ func (tx *Tx) insertBatch(ctx context.Context, events []eventstore.Event, result
 	// fresh[j] is written only once events[j] has been handled.
 	fresh := events[:0]
 	at := make([]int, 0, len(events)) // results index of each fresh event
-	var again [][2]int                // (results index, fresh index) of repeated copies
+	var again []repeat                // repeated copies
 	for i := range events {
 		e := &events[i]
 		hub := max(e.HubPosition, 0)
@@ -82,11 +90,14 @@ func (tx *Tx) insertBatch(ctx context.Context, events []eventstore.Event, result
 		switch {
 		case ok && k.fresh >= 0:
 			// A later copy of an event of this call: a duplicate of the
-			// first, which takes the hub position if it has none.
-			if f := &fresh[k.fresh]; f.HubPosition == 0 {
+			// first, which takes the hub position if it has none and the
+			// copy is the same event.
+			f := &fresh[k.fresh]
+			conflict := f.HubPosition == 0 && hub > 0 && !eventstore.SameContent(*f, *e)
+			if f.HubPosition == 0 && !conflict {
 				f.HubPosition = hub
 			}
-			again = append(again, [2]int{i, k.fresh})
+			again = append(again, repeat{i, k.fresh, conflict})
 		case ok:
 			dup := *e
 			dup.Position, dup.Outdated = k.position, k.outdated
@@ -127,8 +138,7 @@ func (tx *Tx) insertBatch(ctx context.Context, events []eventstore.Event, result
 		results[i] = eventstore.InsertResult{Event: *f, Inserted: true}
 	}
 	for _, a := range again {
-		f := &fresh[a[1]]
-		results[a[0]] = eventstore.InsertResult{Event: *f}
+		results[a.result] = eventstore.InsertResult{Event: fresh[a.fresh], Conflict: a.conflict}
 	}
 	if err := tx.finish(ctx, b); err != nil {
 		return 0, fmt.Errorf("insert: %w", err)

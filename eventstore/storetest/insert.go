@@ -346,13 +346,29 @@ func testHubPositionConflict(t *testing.T, h *harness) {
 	}
 	assert.Equal(t, testutil.IDs(mine), testutil.IDs(testutil.Collect(t, s.ReadPending(ctx, 0, 0))), "still pending")
 
+	// Within one call too: a later copy with other content is a conflict,
+	// not the first copy's hub position.
+	first := remote("r", TypeNote, base())
+	second := first
+	second.Data, second.HubPosition = []byte(`{"i":99}`), 9
+	res := insert(t, s, first, second)
+	assert.True(t, res[0].Inserted)
+	assert.True(t, res[1].Conflict, "in-batch copy with other content")
+	for _, e := range testutil.Collect(t, s.ReadAll(ctx, 0, 0)) {
+		if e.ID == first.ID {
+			assert.Zero(t, e.HubPosition, "the first copy keeps no hub position")
+		}
+	}
+
 	same := mine[1]
 	same.HubPosition = 8
-	res := insert(t, s, same)
+	res = insert(t, s, same)
 	assert.False(t, res[0].Conflict)
 	assert.Equal(t, testutil.IDs(mine[:1]), testutil.IDs(testutil.Collect(t, s.ReadPending(ctx, 0, 0))), "the echo acked its own event")
 	for _, e := range testutil.Collect(t, s.ReadAll(ctx, 0, 0)) {
-		want := map[string]int64{mine[0].ID: 0, mine[1].ID: 8}[e.ID]
-		assert.Equal(t, want, e.HubPosition, e.ID)
+		if e.Stream == "s" {
+			want := map[string]int64{mine[0].ID: 0, mine[1].ID: 8}[e.ID]
+			assert.Equal(t, want, e.HubPosition, e.ID)
+		}
 	}
 }

@@ -300,12 +300,13 @@ type Outcome struct {
 	ID       string
 	Inserted bool
 	Outdated bool
+	Conflict bool
 	Position int64
 }
 
 // OutcomeOf returns the outcome of r.
 func OutcomeOf(r eventstore.InsertResult) Outcome {
-	return Outcome{ID: r.Event.ID, Inserted: r.Inserted, Outdated: r.Event.Outdated, Position: r.Event.Position}
+	return Outcome{ID: r.Event.ID, Inserted: r.Inserted, Outdated: r.Event.Outdated, Conflict: r.Conflict, Position: r.Event.Position}
 }
 
 // Outcomes returns the outcomes of results, in order.
