@@ -3,6 +3,7 @@ package ferry
 import (
 	"encoding/json"
 	"fmt"
+	"github.com/ferrysync/ferry/aggregate"
 
 	"github.com/ferrysync/ferry/eventstore"
 )
@@ -81,7 +82,12 @@ func Event[T any](name string, opts ...EventOption) *EventDef[T] {
 		checks = append(checks, fn)
 	}
 	d.check = func(v T) error {
-		if val, ok := any(v).(interface{ Validate() error }); ok {
+		// A Validate method on T or on *T (the usual pointer receiver).
+		val, ok := any(v).(aggregate.Validator)
+		if !ok {
+			val, ok = any(&v).(aggregate.Validator)
+		}
+		if ok {
 			if err := val.Validate(); err != nil {
 				return err
 			}

@@ -3,6 +3,7 @@ package ferry_test
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -244,4 +245,27 @@ func TestRejectedEventLeavesReadModel(t *testing.T) {
 			assert.Equal(t, int32(3), effects.Load(), "effects ran once per local adjustment, none on rebuild")
 		})
 	}
+}
+
+// renamed is a payload whose Validate has a pointer receiver.
+type renamed struct{ To string }
+
+func (r *renamed) Validate() error {
+	if r.To == "" {
+		return errors.New("to: must not be empty")
+	}
+	return nil
+}
+
+var itemRenamed = ferry.Event[renamed]("item:renamed")
+
+// A Validate method with a pointer receiver runs too: it was skipped, and
+// the invalid event stored.
+func TestValidatePointerReceiver(t *testing.T) {
+	app := openApp(t, filepath.Join(t.TempDir(), "app.db"), ferry.Options{Events: []ferry.EventType{itemRenamed}})
+	_, err := app.Append(context.Background(), "item/a", itemRenamed.New(renamed{}))
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "must not be empty")
+	_, err = app.Append(context.Background(), "item/a", itemRenamed.New(renamed{To: "b"}))
+	require.NoError(t, err)
 }
