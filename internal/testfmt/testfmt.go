@@ -29,6 +29,9 @@ type event struct {
 type Summary struct {
 	// Passed, Failed and Skipped count packages.
 	Passed, Failed, Skipped int
+	// SkippedTests counts tests that skipped (t.Skip), in any package: a
+	// package whose tests all skipped still "passes", so they are shown.
+	SkippedTests int
 }
 
 // Format reads `go test -json` output from r and writes progress to w:
@@ -73,6 +76,10 @@ func Format(r io.Reader, w io.Writer, total int) (Summary, error) {
 			delete(output, key)
 		case "pass", "skip":
 			if e.Test != "" {
+				if e.Action == "skip" {
+					sum.SkippedTests++
+					fmt.Fprintf(w, "--- SKIP: %s (%s): %s\n", e.Test, pkg, skipReason(output[key]))
+				}
 				delete(output, key)
 				continue
 			}
@@ -94,8 +101,8 @@ func Format(r io.Reader, w io.Writer, total int) (Summary, error) {
 	if sum.Failed > 0 {
 		verdict = "FAIL"
 	}
-	fmt.Fprintf(w, "%s: %d packages passed, %d failed, %d without tests, in %s\n", verdict, sum.Passed, sum.Failed, sum.Skipped,
-		time.Since(start).Round(time.Second))
+	fmt.Fprintf(w, "%s: %d packages passed, %d failed, %d without tests, %d tests skipped, in %s\n", verdict,
+		sum.Passed, sum.Failed, sum.Skipped, sum.SkippedTests, time.Since(start).Round(time.Second))
 	return sum, nil
 }
 
@@ -106,4 +113,16 @@ func progress(s Summary, total int) string {
 		return fmt.Sprintf("[%d/%d]", n, total)
 	}
 	return fmt.Sprintf("[%d]", n)
+}
+
+// skipReason returns the last line a skipped test wrote (its t.Skip
+// message), trimmed.
+func skipReason(lines []string) string {
+	for i := len(lines) - 1; i >= 0; i-- {
+		l := strings.TrimSpace(lines[i])
+		if l != "" && !strings.HasPrefix(l, "--- SKIP") && !strings.HasPrefix(l, "=== ") {
+			return l
+		}
+	}
+	return "no reason given"
 }

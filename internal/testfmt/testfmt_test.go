@@ -16,6 +16,10 @@ const stream = `{"Action":"start","Package":"x/ok"}
 {"Action":"run","Package":"x/ok","Test":"TestA"}
 {"Action":"output","Package":"x/ok","Test":"TestA","Output":"=== RUN   TestA\n"}
 {"Action":"pass","Package":"x/ok","Test":"TestA","Elapsed":0.1}
+{"Action":"run","Package":"x/ok","Test":"TestPG"}
+{"Action":"output","Package":"x/ok","Test":"TestPG","Output":"    pg_test.go:12: no PostgreSQL: set FERRY_TEST_POSTGRES_URL\n"}
+{"Action":"output","Package":"x/ok","Test":"TestPG","Output":"--- SKIP: TestPG (0.00s)\n"}
+{"Action":"skip","Package":"x/ok","Test":"TestPG","Elapsed":0}
 {"Action":"pass","Package":"x/ok","Elapsed":1.25}
 {"Action":"start","Package":"x/bad"}
 {"Action":"output","Package":"x/bad","Test":"TestB","Output":"    b_test.go:9: want 2, got 3\n"}
@@ -33,7 +37,7 @@ func TestFormat(t *testing.T) {
 	var out strings.Builder
 	sum, err := testfmt.Format(strings.NewReader(stream), &out, 4)
 	require.NoError(t, err)
-	assert.Equal(t, testfmt.Summary{Passed: 1, Failed: 2, Skipped: 1}, sum)
+	assert.Equal(t, testfmt.Summary{Passed: 1, Failed: 2, Skipped: 1, SkippedTests: 1}, sum)
 	got := out.String()
 	for _, want := range []string{
 		"[1/4] ok   x/ok 1.2s\n",
@@ -42,7 +46,8 @@ func TestFormat(t *testing.T) {
 		"[3/4] skip x/none 0.0s\n",
 		"[4/4] FAIL x/broken 0.0s\nbroken.go:3:1: syntax error\n",
 		"# not json\n",
-		"FAIL: 1 packages passed, 2 failed, 1 without tests",
+		"--- SKIP: TestPG (x/ok): pg_test.go:12: no PostgreSQL: set FERRY_TEST_POSTGRES_URL\n",
+		"FAIL: 1 packages passed, 2 failed, 1 without tests, 1 tests skipped",
 	} {
 		assert.Contains(t, got, want)
 	}
