@@ -51,6 +51,10 @@ func (r *Replicator) restoreOffset(ctx context.Context) error {
 	return nil
 }
 
+// maxOffset is the largest correction taken from a hub's time: a device
+// clock off by more than a week is rarer than a hub node whose clock is.
+const maxOffset = 7 * 24 * time.Hour
+
 // correctClock measures the store clock's offset from the hub's time in a
 // Welcome (sent and received bracket the handshake, read from the clock's
 // uncorrected wall time): the hub's time minus the midpoint. It corrects
@@ -66,6 +70,13 @@ func (s *session) correctClock(ctx context.Context, clk *eventstore.Clock, sent,
 		offset = 0
 	}
 	if d := offset - clk.Offset(); d.Abs() < minOffset {
+		return nil
+	}
+	if offset.Abs() > maxOffset {
+		// A hub node whose own clock is wrong (a bad --clock-offset, a
+		// time sync glitch) must not push every device's clock, which
+		// never runs backwards, days into the future for good.
+		s.r.log.Warn("hub's time ignored: too far from this device's clock", "offset", offset, "max", maxOffset)
 		return nil
 	}
 	clk.SetOffset(offset)

@@ -15,11 +15,15 @@ type deferral struct {
 	due      time.Time
 }
 
+// minRetry is the shortest wait before a deferred event is pushed again,
+// whatever the hub's hint (a hint of 0 would re-push in a tight loop).
+const minRetry = time.Second
+
 // deferEvent records e, which the hub deferred with res: it stays pending
 // in the store (no hub position, not rejected). A live session pushes it
 // again when it is due; every later session pushes it with the outbox.
 func (s *session) deferEvent(e protocol.Event, position int64, res protocol.AckResult) {
-	after := time.Duration(res.RetryAfterMS) * time.Millisecond
+	after := max(time.Duration(res.RetryAfterMS)*time.Millisecond, minRetry)
 	d := deferral{event: e, position: position, due: time.Now().Add(after)}
 	i := len(s.deferred)
 	for i > 0 && s.deferred[i-1].due.After(d.due) {

@@ -45,3 +45,18 @@ func TestDeferredPushedAgainWhenDue(t *testing.T) {
 		waitTimeout, 10*time.Millisecond, "the acks are recorded")
 	require.ErrorIs(t, stop(), context.Canceled)
 }
+
+// A hub node whose own clock is a month ahead does not drag the device's
+// clock (which never runs backwards) into the future for good: the
+// measured offset is beyond what a device clock is plausibly off by, so
+// it is ignored and not persisted.
+func TestHubTimeFarOffIgnored(t *testing.T) {
+	h := newTestHub(t, func(c *hub.Config) { c.Now = func() time.Time { return time.Now().Add(30 * 24 * time.Hour) } })
+	clock := eventstore.NewClock()
+	s := memory.New(eventstore.Config{Origin: "dev", Clock: clock})
+	t.Cleanup(func() { _ = s.Close() })
+	syncOnce(t, replicator(t, h, s, "acme"))
+	assert.Zero(t, clock.Offset())
+	_, err := s.State(context.Background(), client.KeyClockOffset)
+	assert.ErrorIs(t, err, eventstore.ErrNotFound)
+}
