@@ -24,11 +24,16 @@ func lease(t *testing.T, p *tenants.Pool, tenant string) hub.Ledger {
 
 // The embedded hub's ledgers: one SQLite file per tenant, from the pool.
 func TestLedgerSQLite(t *testing.T) {
-	ledgertest.Run(t, func(t *testing.T) hub.Ledger {
+	pool := func(t *testing.T) *tenants.Pool {
 		p, err := tenants.SQLite(t.TempDir(), tenants.Options{})
 		require.NoError(t, err)
 		t.Cleanup(func() { require.NoError(t, p.Close()) })
-		return lease(t, p, "acme")
+		return p
+	}
+	ledgertest.Run(t, func(t *testing.T) hub.Ledger { return lease(t, pool(t), "acme") })
+	ledgertest.RunTenants(t, func(t *testing.T) (a, b hub.Ledger) {
+		p := pool(t)
+		return lease(t, p, "acme"), lease(t, p, "other")
 	})
 }
 
@@ -49,6 +54,10 @@ func TestLedgerPostgres(t *testing.T) {
 	pgtest.URL(t)
 	ledgertest.Run(t, func(t *testing.T) hub.Ledger {
 		return lease(t, postgresPool(t, pgtest.Schema(t, "ferry_ledger_test_")), "acme")
+	})
+	ledgertest.RunTenants(t, func(t *testing.T) (a, b hub.Ledger) {
+		p := postgresPool(t, pgtest.Schema(t, "ferry_ledger_test_"))
+		return lease(t, p, "acme"), lease(t, p, "other")
 	})
 	ledgertest.RunNodes(t, func(t *testing.T) (a, b hub.Ledger) {
 		schema := pgtest.Schema(t, "ferry_ledger_test_")

@@ -76,7 +76,7 @@ func (o *opener) opens() int {
 
 func newPool(t *testing.T, o *opener, maxOpen int) *tenants.Pool {
 	p := tenants.New(o.open, tenants.Options{MaxOpen: maxOpen})
-	t.Cleanup(func() { _ = p.Close() })
+	t.Cleanup(func() { assert.NoError(t, p.Close()) })
 	return p
 }
 
@@ -243,7 +243,7 @@ func TestSQLiteReopen(t *testing.T) {
 	dir := t.TempDir()
 	p, err := tenants.SQLite(dir, tenants.Options{MaxOpen: 1})
 	require.NoError(t, err)
-	t.Cleanup(func() { _ = p.Close() })
+	t.Cleanup(func() { assert.NoError(t, p.Close()) })
 	ctx := context.Background()
 
 	l, release := acquire(t, p, "acme")
