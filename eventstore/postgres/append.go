@@ -430,8 +430,12 @@ func (t *Tx) lookup(ctx context.Context, events []eventstore.Event) (map[string]
 	for i, e := range events {
 		ids[i] = e.ID
 	}
+	// The payloads are read only for copies without a hub position (a
+	// replica's local events), the only ones compared: a hub's resent
+	// batch reads none.
 	rows, err := t.tx.Query(ctx, t.s.db.q(`SELECT id, position, outdated, hub_position,
-	stream, type, schema, data, meta, created, origin FROM {s}.events
+	stream, type, schema, CASE WHEN hub_position = 0 THEN data END, CASE WHEN hub_position = 0 THEN meta END,
+	created, origin FROM {s}.events
 WHERE tenant = $1 AND id = ANY($2)`), t.s.tenant, ids)
 	if err != nil {
 		return nil, fmt.Errorf("look up ids: %w", err)
