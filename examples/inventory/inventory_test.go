@@ -17,6 +17,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/ferrysync/ferry"
+	"github.com/ferrysync/ferry/eventstore"
 	"github.com/ferrysync/ferry/internal/testutil"
 	"github.com/ferrysync/ferry/sync/client"
 	"github.com/ferrysync/ferry/sync/synctest"
@@ -161,7 +162,7 @@ func TestCLI(t *testing.T) {
 	assert.Contains(t, string(alerts), "low stock: item/nuts has 3 left")
 	assert.Error(t, cli("take", "nuts", "zero"))
 	assert.Error(t, cli("name", "nuts", " "), "an empty name is refused")
-	assert.Error(t, run(context.Background(), []string{"--db", db, "--device", "warehouse-b", "list"}, &out),
+	assert.ErrorIs(t, run(context.Background(), []string{"--db", db, "--device", "warehouse-b", "list"}, &out), eventstore.ErrOriginChanged,
 		"the database belongs to warehouse-a")
 }
 
