@@ -233,12 +233,12 @@ func (s *session) run(ctx context.Context) (err error) {
 					// one transaction, so a large backlog costs few commits.
 					var err error
 					if next, err = s.applyQueued(ctx, ev); err != nil {
-						s.settle(ctx)
+						s.settle(ctx, next)
 						return err
 					}
 				} else if err := s.handle(ctx, in.msg); err != nil {
 					if isApplyError(err) {
-						s.settle(ctx)
+						s.settle(ctx, nil)
 					}
 					return err
 				}

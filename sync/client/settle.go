@@ -19,11 +19,16 @@ import (
 // own error is what the caller returns, and unrecorded acks are redone by
 // the next session's re-push (the hub answers a duplicate with its
 // position).
-func (s *session) settle(ctx context.Context) {
+func (s *session) settle(ctx context.Context, pending *inbound) {
 	if len(s.inflight) == 0 {
 		return
 	}
 	s.settling = true
+	// A frame read ahead of the failed apply (applyQueued stops at the
+	// first frame that is not Events) may be the very Ack awaited.
+	if pending != nil && !s.settleOne(ctx, *pending) {
+		return
+	}
 	t := time.NewTimer(s.r.cfg.DialTimeout)
 	defer t.Stop()
 	for len(s.inflight) > 0 {
@@ -34,19 +39,27 @@ func (s *session) settle(ctx context.Context) {
 			return
 		case in := <-s.c.in:
 			s.c.took(in)
-			if in.err != nil {
-				return
-			}
-			switch m := in.msg.(type) {
-			case *protocol.Ack:
-				if s.ack(ctx, m) != nil {
-					return
-				}
-			case *protocol.Ping:
-				_ = s.c.send(&protocol.Pong{Nonce: m.Nonce})
-			case *protocol.Error:
+			if !s.settleOne(ctx, in) {
 				return
 			}
 		}
 	}
+}
+
+// settleOne handles one frame while settling: it records an Ack and
+// answers a Ping. It reports false when settling should end (a broken
+// frame, an error from the hub, an Ack that does not match).
+func (s *session) settleOne(ctx context.Context, in inbound) bool {
+	if in.err != nil {
+		return false
+	}
+	switch m := in.msg.(type) {
+	case *protocol.Ack:
+		return s.ack(ctx, m) == nil
+	case *protocol.Ping:
+		_ = s.c.send(&protocol.Pong{Nonce: m.Nonce})
+	case *protocol.Error:
+		return false
+	}
+	return true
 }
