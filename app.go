@@ -64,6 +64,7 @@ type App struct {
 	effects    *projector.Effects
 	replicator *client.Replicator
 	running    atomic.Bool
+	runDone    atomic.Pointer[chan struct{}] // closed when the active Run returns
 	log        *slog.Logger
 }
 

@@ -269,3 +269,56 @@ func TestValidatePointerReceiver(t *testing.T) {
 	_, err = app.Append(context.Background(), "item/a", itemRenamed.New(renamed{To: "b"}))
 	require.NoError(t, err)
 }
+
+// Read while Run runs waits for the projections; when Run stops before
+// they reach the head, Read catches them up itself instead of waiting
+// forever for progress that will not come.
+func TestReadAfterRunStops(t *testing.T) {
+	gate := make(chan struct{})
+	stuck := movesProjection()
+	stuck.Handlers = []ferry.Handler{ferry.On(ItemAdjusted, func(ctx context.Context, tx *sql.Tx, e ferry.Stored[Adjusted]) error {
+		select {
+		case <-gate:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		_, err := tx.ExecContext(ctx, `INSERT INTO moves (id, item, what) VALUES (?, ?, ?)`, e.ID, e.Stream, "adjusted")
+		return err
+	})}
+	app := openApp(t, filepath.Join(t.TempDir(), "app.db"), ferry.Options{Projections: []ferry.Projection{stuck}})
+	runCtx, stopRun := context.WithCancel(context.Background())
+	ran := make(chan error, 1)
+	go func() { ran <- app.Run(runCtx) }()
+	_, err := app.Append(context.Background(), "item/a", ItemAdjusted.New(Adjusted{By: 1}))
+	require.NoError(t, err)
+	_, err = app.Append(context.Background(), "item/b", ItemAdjusted.New(Adjusted{By: 1}))
+	require.NoError(t, err)
+
+	read := make(chan error, 1)
+	go func() {
+		read <- app.Read(context.Background(), func(tx *sql.Tx) error {
+			var n int
+			if err := tx.QueryRow(`SELECT count(*) FROM moves`).Scan(&n); err != nil {
+				return err
+			}
+			if n != 2 {
+				return fmt.Errorf("read %d moves, want 2", n)
+			}
+			return nil
+		})
+	}()
+	time.Sleep(50 * time.Millisecond) // Read is waiting for the running projection
+	stopRun()
+	select {
+	case <-ran:
+	case <-time.After(10 * time.Second):
+		t.Fatal("Run did not stop")
+	}
+	close(gate)
+	select {
+	case err := <-read:
+		require.NoError(t, err)
+	case <-time.After(10 * time.Second):
+		t.Fatal("Read waits forever after Run stopped")
+	}
+}

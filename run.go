@@ -21,7 +21,12 @@ func (a *App) Run(ctx context.Context) error {
 	if !a.running.CompareAndSwap(false, true) {
 		return ErrRunning
 	}
-	defer a.running.Store(false)
+	done := make(chan struct{})
+	a.runDone.Store(&done)
+	defer func() {
+		a.running.Store(false)
+		close(done)
+	}()
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	parts := []func(context.Context) error{a.effects.Run}
@@ -118,24 +123,47 @@ func (a *App) catchUp(ctx context.Context) (int, error) {
 // projections; otherwise it catches them up itself. A write through tx
 // fails.
 func (a *App) Read(ctx context.Context, fn func(tx *sql.Tx) error) error {
-	if a.running.Load() {
-		head, err := a.store.Head(ctx)
-		if err != nil {
+	if done := a.runDone.Load(); a.running.Load() && done != nil {
+		err := a.waitRunning(ctx, *done)
+		if err == nil {
+			return a.store.View(ctx, fn)
+		}
+		if ctx.Err() != nil {
 			return fmt.Errorf("ferry: read: %w", err)
 		}
-		for _, p := range a.projectors {
-			if err := waitStored(ctx, p, head); err != nil {
-				return fmt.Errorf("ferry: read: %w", err)
-			}
-		}
-	} else {
-		for _, p := range a.projectors {
-			if _, err := p.CatchUp(ctx); err != nil {
-				return fmt.Errorf("ferry: projection %s: %w", p.Name(), err)
-			}
+		// Run stopped before its projections reached the head: catch up
+		// here instead of waiting for progress that will not come.
+	}
+	for _, p := range a.projectors {
+		if _, err := p.CatchUp(ctx); err != nil {
+			return fmt.Errorf("ferry: projection %s: %w", p.Name(), err)
 		}
 	}
 	return a.store.View(ctx, fn)
+}
+
+// waitRunning waits until the running projections have committed the
+// ledger's head as it is now, or until ctx ends, or Run returns (done).
+func (a *App) waitRunning(ctx context.Context, done <-chan struct{}) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go func() {
+		select {
+		case <-done:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	head, err := a.store.Head(ctx)
+	if err != nil {
+		return err
+	}
+	for _, p := range a.projectors {
+		if err := waitStored(ctx, p, head); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // Rebuild empties every read model (Projection.Reset) and replays the
