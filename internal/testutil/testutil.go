@@ -10,7 +10,6 @@ import (
 	"fmt"
 	"iter"
 	"testing"
-	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -57,14 +56,6 @@ func IDs(events []eventstore.Event) []string {
 		out[i] = e.ID
 	}
 	return out
-}
-
-// Context returns a context that times out after d and is cancelled when t
-// ends: a bound on a test's waiting, not a timing assertion.
-func Context(t testing.TB, d time.Duration) context.Context {
-	ctx, cancel := context.WithTimeout(context.Background(), d)
-	t.Cleanup(cancel)
-	return ctx
 }
 
 // BenchEvents returns n client events, as the push and insert benchmarks

@@ -60,7 +60,6 @@ type session struct {
 	send     protocol.Limits // limits for what we push
 	maxBatch int
 
-	version             int // the protocol version the hub chose
 	online              bool
 	since, cursor, head int64
 	caughtUp            bool
@@ -136,7 +135,6 @@ func (s *session) handshake(ctx context.Context) error {
 				return err
 			}
 		}
-		s.version = m.Version
 		s.head = m.Head
 		s.send = minLimits(m.Limits, cfg.Limits)
 		s.maxBatch = s.send.MaxEventsPerBatch
