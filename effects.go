@@ -8,9 +8,10 @@ import (
 	"github.com/ferrysync/ferry/sync/client"
 )
 
-// Effects returns the side effects not done yet, in the order their events
-// were appended: pending ones (due now, or after a failed attempt's backoff)
-// and failed ones (attempts exhausted, waiting for RetryEffect). A done
+// Effects returns the side effects not done yet: first the pending ones
+// (due now, or after a failed attempt's backoff), then the failed ones
+// (attempts exhausted, waiting for RetryEffect), each in the order their
+// events were appended. A done
 // effect leaves no record.
 func (a *App) Effects(ctx context.Context) ([]projector.EffectRecord, error) {
 	var out []projector.EffectRecord

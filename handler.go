@@ -121,7 +121,10 @@ func (p Projection) handlers() (*projector.Handlers, error) {
 		}
 		h.AddTx(x.kind, x.def.Name(), x.tx)
 	}
-	return h, h.Err()
+	if err := h.Err(); err != nil {
+		return nil, optionsError("Projections", "projection %q: %v", p.Name, err)
+	}
+	return h, nil
 }
 
 // effectHandlers builds the projector handlers of Options.Effects.

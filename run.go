@@ -3,6 +3,7 @@ package ferry
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"sync"
 	"time"
@@ -90,10 +91,7 @@ func (a *App) Sync(ctx context.Context) (SyncResult, error) {
 	res := SyncResult{Pushed: st.Pushed, Pulled: st.Pulled, Inserted: st.Inserted, Cursor: st.Cursor, Head: st.Head, Rejections: st.Rejections}
 	n, cerr := a.catchUp(ctx)
 	res.Effects = n
-	if err != nil {
-		return res, err // already prefixed by the client
-	}
-	return res, cerr
+	return res, errors.Join(err, cerr) // err is already prefixed by the client
 }
 
 // CatchUp brings every read model up to the ledger's head and runs the
