@@ -16,15 +16,10 @@ const timeLayout = "2006-01-02 15:04:05"
 
 func cmdList(ctx context.Context, a *app, _ []string) error {
 	rows, err := listTasks(ctx, a, a.o["all"])
-	switch {
-	case err != nil:
-		return err
-	case a.g.json:
-		return a.print(append([]taskRow{}, rows...), "") // [], not null, when empty
-	case len(rows) == 0:
-		_, err = fmt.Fprintln(a.stdout, "no tasks")
+	if err != nil {
 		return err
 	}
+	var text strings.Builder
 	for _, r := range rows {
 		box, title := "[ ]", r.Title
 		if r.Done {
@@ -33,9 +28,12 @@ func cmdList(ctx context.Context, a *app, _ []string) error {
 		if r.Deleted {
 			title += " (deleted)"
 		}
-		fmt.Fprintf(a.stdout, "%s %s  %s  %s\n", box, r.ID, r.Changed.Local().Format(timeLayout), title)
+		fmt.Fprintf(&text, "%s %s  %s  %s\n", box, r.ID, r.Changed.Local().Format(timeLayout), title)
 	}
-	return nil
+	if len(rows) == 0 {
+		text.WriteString("no tasks\n")
+	}
+	return a.print(append([]taskRow{}, rows...), "%s", text.String()) // [], not null, when empty
 }
 
 // historyEvent is one event of `show --json`.
@@ -63,41 +61,33 @@ func cmdShow(ctx context.Context, a *app, args []string) error {
 	if err != nil {
 		return err
 	}
-	var events []eventstore.Event
+	var history []historyEvent
+	var text strings.Builder
 	for e, err := range a.Store().ReadStream(ctx, streamOf(id), eventstore.ReadOptions{}) {
 		if err != nil {
 			return err
 		}
-		events = append(events, e)
-	}
-	if a.g.json {
-		var history []historyEvent
-		for _, e := range events {
-			history = append(history, historyEvent{ID: e.ID, Type: e.Type, Created: e.Created.Time().UTC(), CreatedHLC: e.Created.String(),
-				Origin: e.Origin, Hydrated: e.Hydrated, Outdated: e.Outdated, Position: e.Position, HubPosition: e.HubPosition, Data: e.Data})
-		}
-		return a.print(map[string]any{"id": id, "title": t.Title, "done": t.Done, "deleted": t.Deleted, "version": t.Version(), "history": history}, "")
-	}
-	yesNo := map[bool]string{true: "yes", false: "no"}
-	fmt.Fprintf(a.stdout, "task     %s\ntitle    %s\ndone     %s\ndeleted  %s\nversion  %d events\n\nhistory, in HLC order:\n",
-		id, t.Title, yesNo[t.Done], yesNo[t.Deleted], t.Version())
-	for _, e := range events {
+		history = append(history, historyEvent{ID: e.ID, Type: e.Type, Created: e.Created.Time().UTC(), CreatedHLC: e.Created.String(),
+			Origin: e.Origin, Hydrated: e.Hydrated, Outdated: e.Outdated, Position: e.Position, HubPosition: e.HubPosition, Data: e.Data})
 		pushed := "pushed"
 		if e.HubPosition == 0 && !e.Hydrated {
 			pushed = "pending"
 		}
-		fmt.Fprintf(a.stdout, "  %s.%03d+%d  %-14s  origin=%-8s  hydrated=%-5v  outdated=%-5v  %-7s %s\n",
+		fmt.Fprintf(&text, "  %s.%03d+%d  %-14s  origin=%-8s  hydrated=%-5v  outdated=%-5v  %-7s %s\n",
 			e.Created.Time().Local().Format(timeLayout), e.Created.Millis()%1000, e.Created.Logical(),
 			e.Type, e.Origin, e.Hydrated, e.Outdated, pushed, titleSet(e))
 	}
-	return nil
+	yesNo := map[bool]string{true: "yes", false: "no"}
+	return a.print(map[string]any{"id": id, "title": t.Title, "done": t.Done, "deleted": t.Deleted, "version": t.Version(), "history": history},
+		"task     %s\ntitle    %s\ndone     %s\ndeleted  %s\nversion  %d events\n\nhistory, in HLC order:\n%s",
+		id, t.Title, yesNo[t.Done], yesNo[t.Deleted], t.Version(), text.String())
 }
 
 // titleSet returns ` "title"` for the events that set a task's title
 // (created, renamed), "" for the others.
 func titleSet(e eventstore.Event) string {
 	var d TitleData
-	if (e.Type != evCreated && e.Type != evRenamed) || json.Unmarshal(e.Data, &d) != nil {
+	if (e.Type != taskCreated.Name() && e.Type != taskRenamed.Name()) || json.Unmarshal(e.Data, &d) != nil {
 		return ""
 	}
 	return fmt.Sprintf(" %q", d.Title)

@@ -48,7 +48,7 @@ func TestTaskLifecycle(t *testing.T) {
 	assert.Equal(t, "buy oat milk", shown.Title)
 	assert.True(t, shown.Done)
 	require.Len(t, shown.History, 3)
-	for i, typ := range []string{evCreated, evRenamed, evCompleted} {
+	for i, typ := range []string{taskCreated.Name(), taskRenamed.Name(), taskCompleted.Name()} {
 		assert.Equal(t, typ, shown.History[i].Type)
 		assert.Equal(t, "laptop", shown.History[i].Origin)
 		assert.False(t, shown.History[i].Hydrated)
@@ -227,7 +227,7 @@ func TestEffectsNotFromOthers(t *testing.T) {
 	id := d.add("buy milk")
 	_, err := os.Stat(d.env[envEffects])
 	require.ErrorIs(t, err, os.ErrNotExist)
-	insertRemote(t, d, remoteEvent(id, evCompleted, "phone", `{"title":"buy milk"}`))
+	insertRemote(t, d, remoteEvent(id, taskCompleted.Name(), "phone", `{"title":"buy milk"}`))
 	rows := d.list()
 	require.Len(t, rows, 1)
 	assert.True(t, rows[0].Done)

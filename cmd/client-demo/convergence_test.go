@@ -56,12 +56,12 @@ func randomHistory(rng *rand.Rand) []eventstore.Event {
 	for task := range 3 {
 		id := newTaskID()
 		at := base + int64(task)
-		events = append(events, eventstore.Event{ID: eventstore.NewID(), Stream: streamOf(id), Type: evCreated,
+		events = append(events, eventstore.Event{ID: eventstore.NewID(), Stream: streamOf(id), Type: taskCreated.Name(),
 			Data: fmt.Appendf(nil, `{"title":"task %d"}`, task), Created: eventstore.MakeTimestamp(at, 0), Origin: devices[0]})
 		for i := range 4 + rng.IntN(10) {
-			typ := []string{evRenamed, evRenamed, evCompleted, evReopened, evDeleted}[rng.IntN(5)]
+			typ := []string{taskRenamed.Name(), taskRenamed.Name(), taskCompleted.Name(), taskReopened.Name(), taskDeleted.Name()}[rng.IntN(5)]
 			data := "{}"
-			if typ == evRenamed || typ == evCompleted {
+			if typ == taskRenamed.Name() || typ == taskCompleted.Name() {
 				data = fmt.Sprintf(`{"title":"title %d.%d"}`, task, i)
 			}
 			events = append(events, eventstore.Event{ID: eventstore.NewID(), Stream: streamOf(id), Type: typ, Data: []byte(data),

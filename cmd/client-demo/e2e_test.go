@@ -80,7 +80,7 @@ func offlineConflicts(t *testing.T, first string) {
 	renames := func(d *realDevice) map[string]historyEvent {
 		m := map[string]historyEvent{}
 		for _, e := range d.history(milk) {
-			if e.Type == evRenamed {
+			if e.Type == taskRenamed.Name() {
 				m[e.Origin] = e
 			}
 		}

@@ -27,7 +27,7 @@ const effectName = "effects-log"
 // record runs it again), so the handler uses the event id as its
 // idempotency key: it skips a line the log already holds.
 func effectHandler(path string) ferry.Handler {
-	return ferry.Once(taskCompleted, effectName, func(ctx context.Context, e ferry.Stored[completedData]) error {
+	return ferry.Once(taskCompleted, effectName, func(ctx context.Context, e ferry.Stored[TitleData]) error {
 		log, err := os.ReadFile(path)
 		if err != nil && !errors.Is(err, os.ErrNotExist) {
 			return err
@@ -52,10 +52,7 @@ func (a *app) settle(ctx context.Context, ids ...string) error {
 	if err := a.CatchUp(ctx); err != nil {
 		return err
 	}
-	recs, err := a.Effects(ctx)
-	if err != nil {
-		return nil // the command's work is done; `effects` reports the outbox
-	}
+	recs, _ := a.Effects(ctx) // on failure the command's work is still done; `effects` reports the outbox
 	for _, rec := range recs {
 		if slices.Contains(ids, rec.Event.ID) {
 			fmt.Fprintf(a.stderr, "client-demo: warning: side effect %s of %s is %s: %s (see client-demo effects)\n",
@@ -92,8 +89,7 @@ func cmdEffects(ctx context.Context, a *app, args []string) error {
 		if err := a.settle(ctx, id); err != nil {
 			return err
 		}
-		_, err := fmt.Fprintf(a.stdout, "retried %s\n", id)
-		return err
+		return a.print(map[string]string{"retried": id}, "retried %s\n", id)
 	}
 	recs, err := a.Effects(ctx)
 	if err != nil {
@@ -104,19 +100,16 @@ func cmdEffects(ctx context.Context, a *app, args []string) error {
 		out = append(out, effectJSON{Status: string(r.Status), EventID: r.Event.ID, Handler: r.Handler, Type: r.Event.Type,
 			Task: strings.TrimPrefix(r.Event.Stream, streamPrefix), Attempts: r.Attempts, LastError: r.LastError, NextAttempt: r.NextAttempt})
 	}
-	switch {
-	case a.g.json:
-		return a.print(out, "")
-	case len(out) == 0:
-		_, err = fmt.Fprintln(a.stdout, "no pending or failed side effects")
-		return err
-	}
+	var text strings.Builder
 	for _, e := range out {
-		fmt.Fprintf(a.stdout, "%-7s %s %s task %s, %d attempts", e.Status, e.EventID, e.Handler, e.Task, e.Attempts)
+		fmt.Fprintf(&text, "%-7s %s %s task %s, %d attempts", e.Status, e.EventID, e.Handler, e.Task, e.Attempts)
 		if e.LastError != "" {
-			fmt.Fprintf(a.stdout, ", last error: %s", oneLine(e.LastError))
+			fmt.Fprintf(&text, ", last error: %s", oneLine(e.LastError))
 		}
-		fmt.Fprintln(a.stdout)
+		text.WriteString("\n")
 	}
-	return nil
+	if len(out) == 0 {
+		text.WriteString("no pending or failed side effects\n")
+	}
+	return a.print(out, "%s", text.String())
 }

@@ -107,12 +107,10 @@ var commands = []command{
 	{name: "help", args: "[COMMAND]", summary: "show this help", max: 1},
 }
 
+// lookup returns the command called name.
 func lookup(name string) (command, bool) {
 	i := slices.IndexFunc(commands, func(c command) bool { return c.name == name })
-	if i < 0 {
-		return command{}, false
-	}
-	return commands[i], true
+	return commands[max(i, 0)], i >= 0
 }
 
 // dispatch parses args and runs the command they name. Global flags may

@@ -106,23 +106,15 @@ func oneLine(msg string) string {
 	return strings.Join(strings.Fields(msg), " ")
 }
 
-// app is everything a command works with: the device's ferry.App (its
-// store, the tasks read model, the side-effect outbox and the replicator),
-// the flags and the output.
+// app is what a command works with: the device's ferry.App (store, read
+// model, side-effect outbox, replicator), the flags and the output.
 type app struct {
 	*ferry.App
-	g      globals
-	o      opts
-	stdout io.Writer
-	stderr io.Writer
-
-	// bar, set by a command before it syncs or rebuilds, shows the
-	// replicator's pull and the read model's replay; the zero bar draws
-	// nothing.
-	bar *bar
-	// onSync receives the replicator's progress: by default it draws
-	// the pull on bar; sync --watch reports the connection instead.
-	onSync func(client.Progress)
+	g              globals
+	o              opts
+	stdout, stderr io.Writer
+	bar            *bar                  // draws the pull or replay a command waits for (withBar)
+	onSync         func(client.Progress) // draws the pull on bar; sync --watch reports the connection instead
 }
 
 // openApp opens the device's database with the device name it was first
@@ -158,8 +150,7 @@ func openApp(ctx context.Context, g globals, o opts, stdout, stderr io.Writer) (
 	return a, nil
 }
 
-// withBar runs fn with a progress bar labelled label on stderr, and clears
-// it after.
+// withBar runs fn with a progress bar labelled label on stderr.
 func (a *app) withBar(label string, fn func() error) error {
 	a.bar = newBar(a.stderr, label)
 	defer a.bar.finish()

@@ -17,11 +17,8 @@ const barThreshold, barWidth = 500, 30
 var isTerminal = defaultIsTerminal
 
 func defaultIsTerminal(w io.Writer) bool {
-	f, ok := w.(*os.File)
-	if !ok {
-		return false
-	}
-	fi, err := f.Stat()
+	f, _ := w.(*os.File)
+	fi, err := f.Stat() // a nil *os.File returns os.ErrInvalid
 	return err == nil && fi.Mode()&os.ModeCharDevice != 0
 }
 

@@ -45,13 +45,13 @@ CREATE TABLE IF NOT EXISTS task_counters (
 	Reset: `DELETE FROM tasks; DELETE FROM task_counters;`,
 	Handlers: []ferry.Handler{
 		ferry.On(taskCreated, setTitle), ferry.On(taskRenamed, setTitle),
-		ferry.On(taskCompleted, setDone[completedData](true)), ferry.On(taskReopened, setDone[struct{}](false)),
+		ferry.On(taskCompleted, setDone[TitleData](true)), ferry.On(taskReopened, setDone[struct{}](false)),
 		ferry.On(taskDeleted, func(ctx context.Context, tx *sql.Tx, e ferry.Stored[struct{}]) error {
 			return upsert(ctx, tx, e.Event, "deleted = 1", "deleted", true)
 		}),
 		// The All handlers count every event, Outdated ones included.
 		ferry.All(taskCreated, countEvent[TitleData]), ferry.All(taskRenamed, countEvent[TitleData]),
-		ferry.All(taskCompleted, countEvent[completedData]), ferry.All(taskReopened, countEvent[struct{}]),
+		ferry.All(taskCompleted, countEvent[TitleData]), ferry.All(taskReopened, countEvent[struct{}]),
 		ferry.All(taskDeleted, countEvent[struct{}]),
 	},
 }
@@ -65,7 +65,7 @@ func cursorKey(e eventstore.Event) string { return e.Created.String() + e.ID }
 
 func setTitle(ctx context.Context, tx *sql.Tx, e ferry.Stored[TitleData]) error {
 	created := ""
-	if e.Type == evCreated {
+	if e.Type == taskCreated.Name() {
 		created = cursorKey(e.Event)
 	}
 	return upsert(ctx, tx, e.Event, `title = CASE WHEN excluded.title_at > title_at THEN excluded.title ELSE title END,
@@ -159,10 +159,7 @@ var errAmbiguous = errors.New("ambiguous task id")
 // eventsSeen returns the All handlers' count of events.
 func eventsSeen(ctx context.Context, a *app) (int64, error) {
 	seen, err := ferry.Query(ctx, a.App, ferry.Column[int64], `SELECT coalesce(max(value), 0) FROM task_counters WHERE name = ?`, counterEvents)
-	if err != nil {
-		return 0, err
-	}
-	return seen[0], nil // an aggregate query: one row
+	return append(seen, 0)[0], err // an aggregate query: one row
 }
 
 // cmdRebuild empties the tasks read model and rebuilds it by replaying
@@ -173,11 +170,8 @@ func cmdRebuild(ctx context.Context, a *app, _ []string) error {
 		return err
 	}
 	pos, err := a.Store().Head(ctx)
-	if err != nil {
-		return err
-	}
-	seen, err := eventsSeen(ctx, a)
-	if err != nil {
+	seen, err2 := eventsSeen(ctx, a)
+	if err := errors.Join(err, err2); err != nil {
 		return err
 	}
 	return a.print(map[string]int64{"position": pos, "events_seen": seen}, "rebuilt the tasks read model from %d events\n", seen)

@@ -67,21 +67,17 @@ func watch(ctx context.Context, a *app) error {
 	defer cancel(nil)
 	var state string // the connection state last reported
 	a.onSync = func(p client.Progress) {
-		now := ""
+		var now string // "": nothing to report
 		switch {
-		case ctx.Err() != nil: // stopping (Ctrl-C): nothing to report
-			return
-		case p.Err != nil && errors.Is(p.Err, client.ErrUnauthorized):
+		case ctx.Err() != nil: // stopping (Ctrl-C)
+		case errors.Is(p.Err, client.ErrUnauthorized):
 			cancel(syncFailed(a, p.Err))
-			return
 		case p.Err != nil:
 			now = "offline (" + oneLine(after(p.Err.Error(), client.ErrUnreachable)) + "); retrying"
 		case p.Online && p.CaughtUp:
 			now = "online, caught up with " + a.g.server + "; watching for changes (Ctrl-C to stop)"
-		default:
-			return
 		}
-		if now != state {
+		if now != "" && now != state {
 			state = now
 			fmt.Fprintf(a.stderr, "client-demo: %s\n", now) // on the replicator's goroutine only
 		}
@@ -101,7 +97,7 @@ func watch(ctx context.Context, a *app) error {
 // describe returns a one-line description of an event for sync --watch.
 func describe(e eventstore.Event) string {
 	verb := strings.TrimPrefix(e.Type, "task:")
-	if e.Type == evCreated {
+	if e.Type == taskCreated.Name() {
 		verb = "added"
 	}
 	from := "local:"
@@ -131,19 +127,13 @@ type statusJSON struct {
 // the replicator and the effects outbox recorded in the store.
 func cmdStatus(ctx context.Context, a *app, _ []string) error {
 	st, err := a.Status(ctx)
-	if err != nil {
-		return err
-	}
-	seen, err := eventsSeen(ctx, a)
-	if err != nil {
+	seen, err2 := eventsSeen(ctx, a)
+	if err := errors.Join(err, err2); err != nil {
 		return err
 	}
 	s := statusJSON{Device: st.Device, Server: a.g.server, Online: st.Online, LastAttempt: st.LastAttempt, LastError: st.LastError,
 		Pending: st.Pending, Rejected: st.Rejected, Cursor: st.Cursor, EventsSeen: seen, LastSync: st.LastSync,
 		EffectsPending: st.EffectsPending, EffectsFailed: st.EffectsFailed}
-	if a.g.json {
-		return a.print(s, "")
-	}
 	online, lastSync := "never tried", "never"
 	if !s.LastAttempt.IsZero() {
 		online = fmt.Sprintf("%s at last attempt (%s)", map[bool]string{true: "online", false: "offline"}[s.Online],
@@ -157,12 +147,13 @@ func cmdStatus(ctx context.Context, a *app, _ []string) error {
 		{"pending", plural(s.Pending, "event") + " not yet pushed"}, {"rejected", plural(s.Rejected, "event") + " refused by the hub"},
 		{"cursor", fmt.Sprint(s.Cursor)}, {"events seen", fmt.Sprint(s.EventsSeen)}, {"last sync", lastSync},
 		{"side effects", fmt.Sprintf("%d pending, %d failed", s.EffectsPending, s.EffectsFailed)}}
+	var text strings.Builder
 	for _, l := range lines {
 		if l[1] != "" && (l[0] != "rejected" || s.Rejected > 0) {
-			fmt.Fprintf(a.stdout, "%-14s%s\n", l[0], l[1])
+			fmt.Fprintf(&text, "%-14s%s\n", l[0], l[1])
 		}
 	}
-	return nil
+	return a.print(s, "%s", text.String())
 }
 
 // plural returns "1 event", "2 events".

@@ -12,24 +12,15 @@ import (
 	"github.com/ferrysync/ferry/eventstore"
 )
 
-// Event types of the task aggregate.
-const (
-	evCreated   = "task:created"
-	evRenamed   = "task:renamed"
-	evCompleted = "task:completed"
-	evReopened  = "task:reopened"
-	evDeleted   = "task:deleted"
-)
-
 // The event definitions: each value registers its type, validates its
 // payload (TitleData.Validate, for local and pulled events alike), folds
 // it and raises it. Every type is last-writer-wins per task.
 var (
-	taskCreated   = ferry.Event[TitleData](evCreated)
-	taskRenamed   = ferry.Event[TitleData](evRenamed)
-	taskCompleted = ferry.Event[completedData](evCompleted)
-	taskReopened  = ferry.Event[struct{}](evReopened)
-	taskDeleted   = ferry.Event[struct{}](evDeleted)
+	taskCreated   = ferry.Event[TitleData]("task:created")
+	taskRenamed   = ferry.Event[TitleData]("task:renamed")
+	taskCompleted = ferry.Event[TitleData]("task:completed") // the title it had: the side effect prints it
+	taskReopened  = ferry.Event[struct{}]("task:reopened")
+	taskDeleted   = ferry.Event[struct{}]("task:deleted")
 )
 
 // maxTitle is the longest title, in characters.
@@ -51,14 +42,9 @@ type Task struct {
 	Deleted bool   `json:"deleted"`
 }
 
-// TitleData is the payload of task:created and task:renamed.
+// TitleData is the payload of task:created, task:renamed and
+// task:completed.
 type TitleData struct {
-	Title string `json:"title"`
-}
-
-// completedData is the payload of task:completed: the title the task had
-// when it was completed (the side effect prints it).
-type completedData struct {
 	Title string `json:"title"`
 }
 
@@ -87,7 +73,7 @@ func init() {
 	setTitle := func(t *Task, e ferry.Stored[TitleData]) { t.Title = e.Data.Title }
 	ferry.Fold(tasks, taskCreated, setTitle)
 	ferry.Fold(tasks, taskRenamed, setTitle)
-	ferry.Fold(tasks, taskCompleted, func(t *Task, _ ferry.Stored[completedData]) { t.Done = true })
+	ferry.Fold(tasks, taskCompleted, func(t *Task, _ ferry.Stored[TitleData]) { t.Done = true })
 	ferry.Fold(tasks, taskReopened, func(t *Task, _ ferry.Stored[struct{}]) { t.Done = false })
 	ferry.Fold(tasks, taskDeleted, func(t *Task, _ ferry.Stored[struct{}]) { t.Deleted = true })
 }
@@ -128,7 +114,7 @@ func markDone(done bool) func(*Task, struct{}) error {
 		case !t.Done && !done:
 			return aggregate.Reject("task %s is not completed", taskID(t))
 		case done:
-			return taskCompleted.Raise(t, completedData{Title: t.Title})
+			return taskCompleted.Raise(t, TitleData{Title: t.Title})
 		}
 		return taskReopened.Raise(t, struct{}{})
 	}
