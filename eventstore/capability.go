@@ -111,6 +111,24 @@ type OutboxWriter interface {
 	Reject(ctx context.Context, ids ...string) error
 }
 
+// Repairer corrects an edge replica's copy of the hub's ledger, where a
+// sync found it differs from the hub's (see sync/client's repair):
+// implemented by the SQLite store's Tx.
+type Repairer interface {
+	// RepairEvent makes the stored event with e's ID hold e's content and
+	// hub position, and returns its local Position and whether its content
+	// (Schema, Data, Meta or Origin) changed. It returns ErrNotFound when
+	// no event has the ID, and an error unwrapping to ErrInvalidEvent when
+	// the two differ in Stream, Type or Created: the store's stream order
+	// rests on those, so such a copy is reported, not rewritten.
+	RepairEvent(ctx context.Context, e Event) (position int64, changed bool, err error)
+	// Unacknowledge clears the hub position of the events with these IDs:
+	// the hub does not hold them where the store recorded. Local events
+	// become pending again (pushed by the next sync); others wait for the
+	// hub to send them again.
+	Unacknowledge(ctx context.Context, ids ...string) error
+}
+
 // Outbox is the sync outbox of an edge replica: the local events the hub
 // has not acknowledged. Implemented by the memory and SQLite stores.
 type Outbox interface {

@@ -76,6 +76,9 @@ type Hello struct {
 	Streams  []string `json:"streams,omitempty"`
 	Agent    string   `json:"agent,omitempty"`
 	App      string   `json:"app,omitempty"`
+	Digest   string   `json:"digest,omitempty"`
+	Until    int64    `json:"until,omitempty"`
+	Parts    int      `json:"parts,omitempty"`
 }
 
 // Limits is the shape of the limits a Welcome announces.
@@ -94,6 +97,7 @@ type Welcome struct {
 	Limits  Limits   `json:"limits"`
 	Streams []string `json:"streams,omitempty"`
 	Time    int64    `json:"time,omitempty"`
+	Digests []string `json:"digests,omitempty"`
 }
 
 // Push is the shape of a push body.
@@ -156,7 +160,8 @@ type Live struct {
 
 // CaughtUp is the shape of a caught_up body.
 type CaughtUp struct {
-	Head int64 `json:"head"`
+	Head   int64  `json:"head"`
+	Digest string `json:"digest,omitempty"`
 }
 
 // Error is the shape of an error body; C is the protocol's code type.

@@ -35,6 +35,8 @@ const (
 	// DefaultPipeline is the number of pushes in flight before the client
 	// waits for an ack.
 	DefaultPipeline = 4
+	// DefaultVerifyEvery is Config.VerifyEvery's default.
+	DefaultVerifyEvery = 24 * time.Hour
 	// DefaultPullBatch is the most pulled events applied in one
 	// transaction.
 	DefaultPullBatch = 25_000
@@ -99,6 +101,12 @@ type Config struct {
 	KeepAlive time.Duration
 	// DialTimeout bounds connection set-up (<= 0: DefaultDialTimeout).
 	DialTimeout time.Duration
+	// VerifyEvery is how often the replicator, as it connects, re-reads
+	// the stored events to check them against the digest of what the hub
+	// sent (0: DefaultVerifyEvery; < 0: never). A mismatch (a copy changed
+	// on disk or by hand) starts a repair. Reading costs a pass over the
+	// store.
+	VerifyEvery time.Duration
 	// Logger receives diagnostics. Nil discards them.
 	Logger *slog.Logger
 	// Projectors are read models the Replicator updates inside the
@@ -248,6 +256,9 @@ func New(store Store, cfg Config) (*Replicator, error) {
 	}
 	if cfg.DialTimeout <= 0 {
 		cfg.DialTimeout = DefaultDialTimeout
+	}
+	if cfg.VerifyEvery == 0 {
+		cfg.VerifyEvery = DefaultVerifyEvery
 	}
 	if len(cfg.App) > protocol.MaxNameBytes {
 		return nil, fmt.Errorf("client: app version longer than %d bytes", protocol.MaxNameBytes)

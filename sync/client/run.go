@@ -1,8 +1,10 @@
 package client
 
 import (
+	"cmp"
 	"context"
 	"errors"
+	"fmt"
 	"math/rand/v2"
 	"time"
 
@@ -17,19 +19,33 @@ import (
 // refused some events: those are listed in Stats.Rejections, recorded as
 // rejected and never pushed again. Otherwise it unwraps to ErrUnauthorized, ErrUnreachable, ErrDisconnected, ErrApply,
 // a *protocol.Error sent by the hub, a store error, or ctx's error.
+//
+// When the catch-up shows the store's copy of the ledger differs from the
+// hub's, SyncOnce repairs it and syncs again (Stats.Repair).
 func (r *Replicator) SyncOnce(ctx context.Context) (Stats, error) {
 	if err := r.lock(ctx); err != nil {
 		return Stats{}, err
 	}
 	defer r.unlock()
-	s, err := r.session(ctx, false)
 	var st Stats
-	if s != nil {
-		st = s.stats
-		st.Cursor, st.Head = s.cursor, s.head
-		st.Rejections = s.rejections
+	for range 2 {
+		s, err := r.session(ctx, false)
+		if s != nil {
+			st.Pushed += s.stats.Pushed
+			st.Rejected += s.stats.Rejected
+			st.Pulled += s.stats.Pulled
+			st.Inserted += s.stats.Inserted
+			st.Deferred += s.stats.Deferred
+			st.RetryAfter = max(st.RetryAfter, s.stats.RetryAfter)
+			st.Rejections = append(st.Rejections, s.rejections...)
+			st.Repair = cmp.Or(s.stats.Repair, st.Repair)
+			st.Cursor, st.Head = s.cursor, s.head
+		}
+		if !errors.Is(err, errDiverged) {
+			return st, err
+		}
 	}
-	return st, err
+	return st, fmt.Errorf("%w: it still differs after a repair (see Status.LastRepair)", errDiverged)
 }
 
 // Run keeps the store in sync with the hub until ctx ends: it connects,

@@ -41,6 +41,9 @@ type Stats struct {
 	Cursor int64
 	// Head is the hub's head as last known.
 	Head int64
+	// Repair describes the repair this sync made of the store's copy of
+	// the hub's ledger, if it made one (see Status.LastRepair).
+	Repair *Repair
 }
 
 // flight is a push waiting for its ack.
@@ -64,6 +67,11 @@ type session struct {
 	since, cursor, head int64
 	caughtUp            bool
 
+	version  int               // the protocol version negotiated
+	scope    []string          // the token's stream prefixes (Welcome.Streams)
+	digest   eventstore.Digest // of the events the hub sent, up to cursor (see repair.go)
+	noDigest bool              // the store kept none yet (synced before digests)
+
 	pushedThrough int64 // outbox read up to this Position
 	ackedThrough  int64 // highest hub position acked in this session
 	inflight      []flight
@@ -81,19 +89,57 @@ type session struct {
 }
 
 // connect dials the hub, says hello and waits for welcome. The returned
-// session is online.
+// session is online. When the store's copy of the ledger needs a repair
+// (see checkHeld), connect repairs it first and connects again.
 func (r *Replicator) connect(ctx context.Context, live bool) (*session, error) {
+	var rep *Repair
+	for {
+		s, err := r.open(ctx, live)
+		if err != nil {
+			return nil, err
+		}
+		s.stats.Repair = rep
+		if rep != nil || s.version < 3 {
+			return s, nil
+		}
+		need, err := s.checkHeld(ctx)
+		if err != nil || !need {
+			if err != nil {
+				s.c.close(websocket.CloseNormalClosure, "")
+			}
+			return s, err
+		}
+		s.c.close(websocket.CloseNormalClosure, "")
+		done, err := s.repair(ctx)
+		if err != nil {
+			return nil, err
+		}
+		rep = &done
+	}
+}
+
+// open dials the hub, says hello and waits for welcome.
+func (r *Replicator) open(ctx context.Context, live bool) (*session, error) {
 	cursor, err := readCursor(ctx, r.store)
 	if err != nil {
 		return nil, err
 	}
-	c, err := r.dial(ctx)
-	if err != nil {
+	digest, err := r.store.State(ctx, KeyDigest)
+	noDigest := errors.Is(err, eventstore.ErrNotFound) && cursor > 0 // a fresh store's digest is the zero one
+	if err != nil && !errors.Is(err, eventstore.ErrNotFound) {
+		return nil, fmt.Errorf("client: read digest: %w", err)
+	}
+	s := &session{r: r, live: live, since: cursor, cursor: cursor, noDigest: noDigest}
+	if len(digest) > 0 {
+		if s.digest, err = eventstore.ParseDigest(string(digest)); err != nil {
+			return nil, fmt.Errorf("client: corrupt digest under %s: %w", KeyDigest, err)
+		}
+	}
+	if s.c, err = r.dial(ctx); err != nil {
 		return nil, err
 	}
-	s := &session{r: r, c: c, live: live, since: cursor, cursor: cursor}
 	if err := s.handshake(ctx); err != nil {
-		c.close(websocket.CloseNormalClosure, "")
+		s.c.close(websocket.CloseNormalClosure, "")
 		return nil, err
 	}
 	return s, nil
@@ -103,6 +149,9 @@ func (r *Replicator) connect(ctx context.Context, live bool) (*session, error) {
 func (s *session) handshake(ctx context.Context) error {
 	cfg := s.r.cfg
 	hello := &protocol.Hello{Versions: protocol.Versions(), Client: cfg.Device, Cursor: s.cursor, Streams: cfg.Streams, Agent: Agent, App: cfg.App}
+	if !s.noDigest {
+		hello.Digest = s.digest.String()
+	}
 	clk := s.r.clock()
 	var sent time.Time
 	if clk != nil {
@@ -135,7 +184,7 @@ func (s *session) handshake(ctx context.Context) error {
 				return err
 			}
 		}
-		s.head = m.Head
+		s.head, s.version, s.scope = m.Head, m.Version, m.Streams
 		s.send = minLimits(m.Limits, cfg.Limits)
 		s.maxBatch = s.send.MaxEventsPerBatch
 		if cfg.BatchSize > 0 && cfg.BatchSize < s.maxBatch {
@@ -298,7 +347,7 @@ func (s *session) handle(ctx context.Context, m protocol.Message) error {
 	case *protocol.Live:
 		return s.apply(ctx, m.Events, m.Cursor)
 	case *protocol.CaughtUp:
-		return s.caughtUpTo(ctx, m.Head)
+		return s.caughtUpTo(ctx, m.Head, m.Digest)
 	case *protocol.Ping:
 		return s.c.send(&protocol.Pong{Nonce: m.Nonce})
 	case *protocol.Pong:
@@ -375,23 +424,37 @@ func (s *session) progress(err error) {
 
 // caughtUpTo records that the hub has sent everything up to head. Events
 // after the cursor and up to head that were not sent are outside the
-// client's scope, so the cursor moves to head.
-func (s *session) caughtUpTo(ctx context.Context, head int64) error {
+// client's scope, so the cursor moves to head. When the hub's digest up to
+// head differs from the session's, it records that a repair is due and
+// ends the session with errDiverged.
+func (s *session) caughtUpTo(ctx context.Context, head int64, digest string) error {
 	s.caughtUp = true
 	s.head = max(s.head, head)
+	diverged := digest != "" && !s.noDigest && digest != s.digest.String()
 	err := s.r.store.Update(ctx, func(tx eventstore.Tx) error {
+		kv := eventstore.KeyValuesOf(tx)
 		if head > s.cursor {
-			if err := eventstore.KeyValuesOf(tx).SetState(ctx, KeyCursor, []byte(strconv.FormatInt(head, 10))); err != nil {
+			if err := kv.SetState(ctx, KeyCursor, []byte(strconv.FormatInt(head, 10))); err != nil {
 				return err
 			}
 		}
-		return eventstore.KeyValuesOf(tx).SetState(ctx, KeyLastSync, timeValue(time.Now()))
+		if diverged {
+			if err := kv.SetState(ctx, KeyRepair, []byte(digest)); err != nil {
+				return err
+			}
+		}
+		return kv.SetState(ctx, KeyLastSync, timeValue(time.Now()))
 	})
 	if err != nil {
 		return fmt.Errorf("client: record catch-up: %w", err)
 	}
 	s.cursor = max(s.cursor, head)
 	s.progress(nil)
+	if diverged {
+		s.r.log.Warn("the hub's digest differs from this store's", slog.Int64("head", head),
+			slog.String("hub", digest), slog.String("store", s.digest.String()))
+		return errDiverged
+	}
 	return nil
 }
 
@@ -476,6 +539,7 @@ func (e *projectError) Unwrap() error { return e.err }
 func (s *session) store(ctx context.Context, events []eventstore.Event, next int64, project bool) ([]eventstore.InsertResult, []func(), error) {
 	var results []eventstore.InsertResult
 	var committed []func()
+	var folded eventstore.Digest
 	err := s.r.store.Update(ctx, func(tx eventstore.Tx) error {
 		var err error
 		committed = committed[:0]
@@ -494,6 +558,16 @@ func (s *session) store(ctx context.Context, events []eventstore.Event, next int
 				return err
 			}
 		}
+		if !s.noDigest && len(events) > 0 {
+			d := s.digest
+			for _, e := range events {
+				d.Add(e, e.HubPosition)
+			}
+			if err := eventstore.KeyValuesOf(tx).SetState(ctx, KeyDigest, []byte(d.String())); err != nil {
+				return err
+			}
+			folded = d
+		}
 		if s.caughtUp { // live: the store is in sync as of now
 			return eventstore.KeyValuesOf(tx).SetState(ctx, KeyLastSync, timeValue(time.Now()))
 		}
@@ -501,6 +575,9 @@ func (s *session) store(ctx context.Context, events []eventstore.Event, next int
 	})
 	if err != nil {
 		return nil, nil, err
+	}
+	if !s.noDigest && len(events) > 0 {
+		s.digest = folded
 	}
 	return results, committed, nil
 }

@@ -35,6 +35,18 @@ const (
 	// RejectedPrefix prefixes one key per rejected event ID; the value is
 	// a JSON Rejection.
 	RejectedPrefix = StatePrefix + "rejected/"
+	// KeyDigest holds the digest (eventstore.Digest.String) of the events
+	// the hub sent, in the client's scope, up to the cursor; written with
+	// the cursor.
+	KeyDigest = StatePrefix + "digest"
+	// KeyRepair is present when a repair is due: the hub's digest
+	// differed from KeyDigest at the end of a catch-up.
+	KeyRepair = StatePrefix + "repair"
+	// KeyVerified holds the time (RFC 3339) the stored events were last
+	// checked against KeyDigest (Config.VerifyEvery).
+	KeyVerified = StatePrefix + "verified"
+	// KeyLastRepair holds the last repair's JSON Repair.
+	KeyLastRepair = StatePrefix + "last_repair"
 )
 
 // Status is the replication state of a store, for status commands and UIs.
@@ -62,6 +74,40 @@ type Status struct {
 	// LastError is what ended the last connection or attempt ("" if
 	// nothing went wrong).
 	LastError string
+	// Digest is the digest of the events the hub sent, up to Cursor
+	// (eventstore.Digest.String; "" before the first sync with a hub of
+	// protocol version 3).
+	Digest string
+	// RepairDue reports that the last catch-up found the store's copy of
+	// the ledger differs from the hub's: the next sync repairs it.
+	RepairDue bool
+	// LastRepair describes the last repair (nil: none ever).
+	LastRepair *Repair
+}
+
+// Repair describes a repair of the store's copy of the hub's ledger (see
+// Status.LastRepair): what differed from the hub's, and what was done.
+type Repair struct {
+	// At is when the repair ran.
+	At time.Time `json:"at"`
+	// Ranges counts the ranges of hub positions re-pulled.
+	Ranges int `json:"ranges"`
+	// Changed counts events whose stored content was replaced by the
+	// hub's copy.
+	Changed int `json:"changed"`
+	// Inserted counts events the store lacked.
+	Inserted int `json:"inserted"`
+	// Unacknowledged counts events whose hub position the hub does not
+	// hold them at (local ones are pushed again).
+	Unacknowledged int `json:"unacknowledged"`
+	// Unrepaired lists events whose copy differs from the hub's in
+	// stream, type or timestamp, which a repair does not rewrite.
+	Unrepaired []string `json:"unrepaired,omitempty"`
+}
+
+func (r Repair) value() []byte {
+	b, _ := json.Marshal(r) // plain fields: cannot fail
+	return b
 }
 
 // Status reads the replication state from the store. It works offline and
@@ -92,6 +138,15 @@ func (r *Replicator) Status(ctx context.Context) (Status, error) {
 			st.Online = string(e.Value) == "1"
 		case KeyLastError:
 			st.LastError = string(e.Value)
+		case KeyDigest:
+			st.Digest = string(e.Value)
+		case KeyRepair:
+			st.RepairDue = true
+		case KeyLastRepair:
+			var rep Repair
+			if json.Unmarshal(e.Value, &rep) == nil {
+				st.LastRepair = &rep
+			}
 		default:
 			if strings.HasPrefix(e.Key, RejectedPrefix) {
 				st.Rejected++

@@ -12,6 +12,7 @@ import (
 
 	"github.com/gorilla/websocket"
 
+	"github.com/ferrysync/ferry/eventstore"
 	"github.com/ferrysync/ferry/sync/protocol"
 )
 
@@ -79,6 +80,12 @@ type conn struct {
 
 	rbuf bytes.Buffer     // the reader's frame buffer, reused (Decode keeps none of it)
 	pbuf []protocol.Event // the puller's batch buffer, reused
+
+	// Ledger digests (protocol version 3; see digest.go), the puller's.
+	digests *prefixDigests    // the cached prefix digests of the tenant and scope
+	digest  eventstore.Digest // up to the cursor the catch-up has reached
+	folding bool              // digest is kept (until: a range read's end)
+	until   int64             // a range read's last position (Hello.Until); 0 otherwise
 }
 
 // outFrame is a frame queued for the writer with the outbound bytes
@@ -142,11 +149,15 @@ func (c *conn) serve() {
 		c.log.Info("connected", slog.Int64(logCursor, hello.Cursor), slog.String(logAgent, hello.Agent),
 			slog.String(logApp, hello.App), slog.Int(logVersion, c.version))
 		c.scope.pull = hello.Streams
-		go c.pull(hello.Cursor)
-		go c.pushLoop()
-		c.readLoop()
-		close(c.pushes)
-		<-c.pushDone
+		if hello.Until > 0 {
+			c.serveRange(hello) // then closes
+		} else {
+			go c.pull(hello.Cursor)
+			go c.pushLoop()
+			c.readLoop()
+			close(c.pushes)
+			<-c.pushDone
+		}
 	} else {
 		close(c.pullDone)
 	}
@@ -203,6 +214,15 @@ func (c *conn) handshake() *protocol.Hello {
 	}
 	if version >= 2 {
 		welcome.Time = c.s.cfg.Now().UnixMilli()
+	}
+	if version < 3 {
+		hello.Until, hello.Parts, hello.Digest = 0, 0, "" // fields a version 3 client sends
+	}
+	c.scope.pull = hello.Streams
+	if hello.Parts > 0 {
+		if welcome.Digests, err = c.rangeDigests(hello, head); err != nil {
+			return nil
+		}
 	}
 	if c.send(c.ctx, welcome) != nil {
 		return nil

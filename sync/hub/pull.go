@@ -26,12 +26,16 @@ const maxScanPages = 8
 func (c *conn) pull(cursor int64) {
 	defer close(c.pullDone)
 	ctx := c.ctx
+	if err := c.startDigest(ctx, cursor); err != nil {
+		c.pullFailed(err)
+		return
+	}
 	cursor, err := c.drain(ctx, cursor, 0)
 	if err != nil {
 		c.pullFailed(err)
 		return
 	}
-	if err := c.send(ctx, &protocol.CaughtUp{Head: cursor}); err != nil {
+	if err := c.send(ctx, c.caughtUp(cursor)); err != nil {
 		return
 	}
 	c.live.Store(true)
@@ -87,6 +91,11 @@ func (c *conn) drain(ctx context.Context, cursor, head int64) (int64, error) {
 		if err != nil {
 			c.uncharge(n)
 			return cursor, err
+		}
+		if c.folding && !live {
+			for _, e := range events {
+				c.digest.Add(protocol.ToStored(e), e.HubPosition)
+			}
 		}
 		if next <= cursor {
 			c.uncharge(n)
@@ -156,9 +165,9 @@ func (c *conn) readBatch(ctx context.Context, cursor int64) (events []protocol.E
 	next = cursor
 	events = c.pbuf[:0]
 	if c.recent != nil {
-		n := 0
+		n, ended := 0, false
 		held := c.recent.each(cursor, func(e eventstore.Event) bool {
-			if n == page {
+			if ended = c.until > 0 && e.Position > c.until; ended || n == page {
 				return false
 			}
 			n++
@@ -176,7 +185,7 @@ func (c *conn) readBatch(ctx context.Context, cursor int64) (events []protocol.E
 			return true
 		})
 		if held {
-			return events, next, true, true, nil
+			return events, next, !ended, true, nil
 		}
 	}
 	for range maxScanPages {
@@ -186,6 +195,9 @@ func (c *conn) readBatch(ctx context.Context, cursor int64) (events []protocol.E
 				return nil, cursor, false, false, err
 			}
 			n++
+			if c.until > 0 && e.Position > c.until {
+				return events, next, false, false, nil
+			}
 			if !c.scope.readable(e.Stream) {
 				next = e.Position
 				continue

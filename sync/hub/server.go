@@ -157,6 +157,7 @@ type Server struct {
 	recent      map[string]*recentLog // by tenant
 	recentTotal atomic.Int64          // the bytes the recent logs hold
 
+	digests   *digestCache // prefix digests by tenant and scope (digest.go)
 	out       *budget      // the outbound bytes of every connection (SendBytes)
 	lastSweep atomic.Int64 // unix nanoseconds of the last dropStalled
 
@@ -236,6 +237,7 @@ func New(cfg Config) (*Server, error) {
 		conns:    make(map[*conn]struct{}),
 		subjects: make(map[string]int),
 		out:      newBudget(int64(cfg.SendBytes)),
+		digests:  newDigestCache(),
 		recent:   make(map[string]*recentLog),
 		baseCtx:  ctx,
 		stop:     stop,

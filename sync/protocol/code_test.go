@@ -118,9 +118,10 @@ func TestNegotiate(t *testing.T) {
 		ok      bool
 	}{
 		{[]int{1}, 1, true},
-		{[]int{3, 1, 2}, 2, true},
-		{[]int{2, 3}, 2, true},
-		{[]int{3, 4}, 0, false},
+		{[]int{4, 1, 2}, 2, true},
+		{[]int{2, 3}, 3, true},
+		{[]int{1, 3}, 3, true},
+		{[]int{4, 5}, 0, false},
 		{nil, 0, false},
 	}
 	for _, tc := range tests {
@@ -128,8 +129,10 @@ func TestNegotiate(t *testing.T) {
 		assert.Equal(t, tc.want, got, "%v", tc.offered)
 		assert.Equal(t, tc.ok, ok, "%v", tc.offered)
 	}
-	assert.Equal(t, []int{protocol.Version, 1}, protocol.Versions())
+	assert.Equal(t, []int{protocol.Version, 2, 1}, protocol.Versions())
+	assert.True(t, protocol.Supported(3))
 	assert.True(t, protocol.Supported(2))
+	assert.False(t, protocol.Supported(4))
 	assert.True(t, protocol.Supported(1))
 	assert.False(t, protocol.Supported(0))
 }

@@ -41,6 +41,8 @@ const (
 	MaxReasonBytes = 256
 	// MaxVersions bounds Hello.Versions.
 	MaxVersions = 16
+	// MaxDigestParts bounds Hello.Parts and Welcome.Digests.
+	MaxDigestParts = 256
 	// MaxScopePrefixes bounds Hello.Streams and Welcome.Streams.
 	MaxScopePrefixes = 64
 	// MaxRetryAfterMS bounds Error.RetryAfterMS: one day.

@@ -63,6 +63,21 @@ type Hello struct {
 	// the hub logs it per connection, so an operator sees which versions
 	// are out there.
 	App string
+	// Digest is the client's digest (eventstore.Digest.String) of the
+	// events it holds in its scope at hub positions up to Cursor, from
+	// protocol version 3, for the hub's logs.
+	Digest string
+	// Until, from protocol version 3, makes the connection a range read:
+	// the hub sends the events of the client's scope after Cursor and up
+	// to Until (Events messages, then CaughtUp with Head Until), or with
+	// Parts the digests of that range (Welcome.Digests), and then closes
+	// the connection. A range read takes no pushes and streams nothing
+	// live. Clients use it to locate and re-pull a range where their copy
+	// of the ledger differs from the hub's (repair).
+	Until int64
+	// Parts, with Until, asks for the digests of the range split into
+	// Parts equal sub-ranges (1 to MaxDigestParts) instead of its events.
+	Parts int
 }
 
 // Welcome is the hub's answer to Hello: the connection is established.
@@ -87,6 +102,11 @@ type Welcome struct {
 	// measures its clock's offset from it and corrects the physical part
 	// of its HLC (eventstore.Clock.SetOffset).
 	Time int64
+	// Digests answers a range read with Hello.Parts: the digest of each
+	// part of (Hello.Cursor, Hello.Until], in order. Part i covers hub
+	// positions after Cursor+i*w up to Cursor+(i+1)*w (the last one up to
+	// Until), where w is (Until-Cursor)/Parts rounded up.
+	Digests []string
 }
 
 // Push carries a batch of the client's local events to the hub, in the
@@ -131,6 +151,12 @@ type Events struct {
 type CaughtUp struct {
 	// Head is the hub position the client is caught up to.
 	Head int64
+	// Digest is the hub's digest (eventstore.Digest.String) of the events
+	// in the client's scope at hub positions up to Head (protocol version
+	// 3; empty before, and for a range read). A client whose own digest
+	// differs holds a copy of the ledger that differs from the hub's, and
+	// repairs it (see Hello.Until).
+	Digest string
 }
 
 // Live carries events committed after the client caught up, in hub order.

@@ -41,7 +41,27 @@ func (m *Hello) check(l Limits) *Error {
 	if err := checkName("hello", "agent", m.Agent, false); err != nil {
 		return err
 	}
+	switch {
+	case m.Until < 0 || m.Until > 0 && m.Until <= m.Cursor:
+		return errorf(CodeProtocolViolation, "hello: until %d, want 0 or more than the cursor %d", m.Until, m.Cursor)
+	case m.Parts < 0 || m.Parts > MaxDigestParts || m.Parts > 0 && m.Until == 0:
+		return errorf(CodeProtocolViolation, "hello: parts %d, want 0, or 1..%d with until", m.Parts, MaxDigestParts)
+	}
+	if err := checkDigest("hello", m.Digest); err != nil {
+		return err
+	}
 	return checkName("hello", "app", m.App, false)
+}
+
+// checkDigest checks an optional digest field.
+func checkDigest(what, d string) *Error {
+	if d == "" {
+		return nil
+	}
+	if _, err := eventstore.ParseDigest(d); err != nil {
+		return errorf(CodeProtocolViolation, "%s: %v", what, err)
+	}
+	return nil
 }
 
 func (m *Welcome) check(l Limits) *Error {
@@ -62,6 +82,14 @@ func (m *Welcome) check(l Limits) *Error {
 	}
 	if err := m.Limits.Validate(); err != nil {
 		return errorf(CodeProtocolViolation, "welcome: %v", err)
+	}
+	if len(m.Digests) > MaxDigestParts {
+		return errorf(CodeProtocolViolation, "welcome: %d digests, want at most %d", len(m.Digests), MaxDigestParts)
+	}
+	for _, d := range m.Digests {
+		if err := checkDigest("welcome", d); err != nil {
+			return err
+		}
 	}
 	return checkPrefixes("welcome", m.Streams)
 }
@@ -163,7 +191,7 @@ func (m *CaughtUp) check(Limits) *Error {
 	if m.Head < 0 {
 		return errorf(CodeProtocolViolation, "caught_up: negative head %d", m.Head)
 	}
-	return nil
+	return checkDigest("caught_up", m.Digest)
 }
 
 func (m *Error) check(Limits) *Error {

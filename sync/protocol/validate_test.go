@@ -68,7 +68,7 @@ func decodeCases(t *testing.T) []decodeCase {
 		{"top-level null", `null`, protocol.Limits{}, pv},
 		{"missing version", `{"type":"ping","body":{}}`, protocol.Limits{}, pv},
 		{"version as string", `{"v":"1","type":"ping","body":{}}`, protocol.Limits{}, pv},
-		{"unsupported version", `{"v":3,"type":"ping","body":{}}`, protocol.Limits{}, protocol.CodeUnsupportedVersion},
+		{"unsupported version", `{"v":4,"type":"ping","body":{}}`, protocol.Limits{}, protocol.CodeUnsupportedVersion},
 		{"negative version", `{"v":-1,"type":"ping","body":{}}`, protocol.Limits{}, protocol.CodeUnsupportedVersion},
 		{"missing type", `{"v":1,"body":{}}`, protocol.Limits{}, pv},
 		{"unknown type", body("subscribe", `{}`), protocol.Limits{}, pv},
@@ -98,7 +98,7 @@ func decodeCases(t *testing.T) []decodeCase {
 		{"hello agent too long", encodeMut(t, "hello", func(m *protocol.Hello) { m.Agent = long }), protocol.Limits{}, pv},
 
 		// Welcome.
-		{"welcome unsupported version", encodeMut(t, "welcome", func(m *protocol.Welcome) { m.Version = 3 }), protocol.Limits{}, protocol.CodeUnsupportedVersion},
+		{"welcome unsupported version", encodeMut(t, "welcome", func(m *protocol.Welcome) { m.Version = 4 }), protocol.Limits{}, protocol.CodeUnsupportedVersion},
 		{"welcome missing tenant", encodeMut(t, "welcome", func(m *protocol.Welcome) { m.Tenant = "" }), protocol.Limits{}, pv},
 		{"welcome missing node", encodeMut(t, "welcome", func(m *protocol.Welcome) { m.Node = "" }), protocol.Limits{}, pv},
 		{"welcome negative head", encodeMut(t, "welcome", func(m *protocol.Welcome) { m.Head = -5 }), protocol.Limits{}, pv},

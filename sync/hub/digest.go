@@ -1,0 +1,164 @@
+package hub
+
+import (
+	"context"
+	"slices"
+	"strings"
+	"sync"
+
+	"github.com/ferrysync/ferry/eventstore"
+)
+
+// Ledger digests. The hub tells each client of protocol version 3 or later
+// the digest (eventstore.Digest) of the events in its scope at hub
+// positions up to the head it caught it up to (CaughtUp.Digest); the
+// client compares its own and, on a mismatch, locates and re-pulls the
+// ranges that differ with range reads (Hello.Until; see range.go).
+//
+// CaughtUp's digest is the digest up to the client's cursor at hello plus
+// the events the catch-up sent. The first part comes from a per-tenant,
+// per-scope cache of prefix digests at every digestBlock positions and at
+// the heads recent catch-ups ended at, so a client resuming near the head
+// costs a read of at most digestBlock events; a cold cache (after the hub
+// starts) is filled by reading the ledger up to the cursor once.
+
+// digestBlock is the spacing of the cached prefix digests, in positions.
+const digestBlock = 1024
+
+// maxDigestEntries bounds the (tenant, scope) pairs the cache keeps; the
+// least recently used goes first.
+const maxDigestEntries = 4096
+
+// maxDigestHeads bounds the exact prefix digests an entry keeps besides
+// its block marks.
+const maxDigestHeads = 16
+
+// digestCache holds prefix digests by tenant and scope.
+type digestCache struct {
+	mu      sync.Mutex
+	entries map[string]*prefixDigests
+	clock   uint64 // advances on every use, for the LRU
+}
+
+// prefixDigests holds the digests of one tenant and scope from position 0
+// up to some positions. Its lock serialises reads of the ledger that
+// extend it.
+type prefixDigests struct {
+	used  uint64 // digestCache.clock at the last use
+	mu    sync.Mutex
+	marks []digestMark                // ascending, at multiples of digestBlock; marks[0] is position 0
+	heads map[int64]eventstore.Digest // exact positions (catch-up heads)
+}
+
+type digestMark struct {
+	pos int64
+	d   eventstore.Digest
+}
+
+func newDigestCache() *digestCache {
+	return &digestCache{entries: map[string]*prefixDigests{}}
+}
+
+// entry returns the prefix digests of tenant and scope, evicting the least
+// recently used entry when the cache is full.
+func (dc *digestCache) entry(tenant string, sc scope) *prefixDigests {
+	key := tenant + "\x00" + scopeKey(sc)
+	dc.mu.Lock()
+	defer dc.mu.Unlock()
+	dc.clock++
+	p := dc.entries[key]
+	if p == nil {
+		if len(dc.entries) >= maxDigestEntries {
+			var oldest string
+			var at uint64
+			for k, e := range dc.entries {
+				if oldest == "" || e.used < at {
+					oldest, at = k, e.used
+				}
+			}
+			delete(dc.entries, oldest)
+		}
+		p = &prefixDigests{marks: []digestMark{{}}, heads: map[int64]eventstore.Digest{}}
+		dc.entries[key] = p
+	}
+	p.used = dc.clock
+	return p
+}
+
+// scopeKey names a scope: its token and pull prefixes, sorted.
+func scopeKey(sc scope) string {
+	t, p := slices.Sorted(slices.Values(sc.token)), slices.Sorted(slices.Values(sc.pull))
+	return strings.Join(t, "\x01") + "\x02" + strings.Join(p, "\x01")
+}
+
+// at returns the digest of the events of scope sc in l at positions up to
+// pos, which must not exceed l's head.
+func (p *prefixDigests) at(ctx context.Context, l Ledger, sc scope, pos int64) (eventstore.Digest, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if d, ok := p.heads[pos]; ok {
+		return d, nil
+	}
+	i, _ := slices.BinarySearchFunc(p.marks, pos, func(m digestMark, pos int64) int { return int(min(max(m.pos-pos, -1), 1)) })
+	if i == len(p.marks) || p.marks[i].pos > pos {
+		i--
+	}
+	from, d := p.marks[i].pos, p.marks[i].d
+	// Reading on from the last mark, record a mark at each block boundary
+	// the read passes: once an event after boundary b arrives, d is the
+	// digest up to b (positions come in ascending order).
+	extend, next := i == len(p.marks)-1, from+digestBlock
+	mark := func(before int64) {
+		for ; extend && next < before && next <= pos; next += digestBlock {
+			p.marks = append(p.marks, digestMark{pos: next, d: d})
+		}
+	}
+	err := digestRange(ctx, l, sc, from, pos, func(e eventstore.Event) {
+		mark(e.Position)
+		d.Add(e, e.Position)
+	})
+	if err != nil {
+		return eventstore.Digest{}, err
+	}
+	mark(pos + 1)
+	return d, nil
+}
+
+// noteHead records d as the digest up to pos (a catch-up's head).
+func (p *prefixDigests) noteHead(pos int64, d eventstore.Digest) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if len(p.heads) >= maxDigestHeads {
+		for k := range p.heads { // drop an arbitrary one
+			delete(p.heads, k)
+			break
+		}
+	}
+	p.heads[pos] = d
+}
+
+// digestRange calls add with every event of scope sc in l after position
+// from and up to position to, in position order.
+func digestRange(ctx context.Context, l Ledger, sc scope, from, to int64, add func(eventstore.Event)) error {
+	const page = 1000
+	for from < to {
+		n := 0
+		for e, err := range l.ReadAll(ctx, from, page) {
+			if err != nil {
+				return err
+			}
+			n++
+			if e.Position > to {
+				return nil
+			}
+			from = e.Position
+			if sc.readable(e.Stream) {
+				add(e)
+			}
+		}
+		if n < page {
+			return nil
+		}
+	}
+	return nil
+}
