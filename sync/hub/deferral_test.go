@@ -21,7 +21,7 @@ func TestPushTooEarlyDeferred(t *testing.T) {
 	hubNow := time.Now().Add(-time.Minute) // the hub's clock, a minute behind this process
 	h := memHarness(t, func(c *hub.Config) { c.Now = func() time.Time { return hubNow } })
 	c := connectWith(t, h, token(t, "acme"), &protocol.Hello{Versions: protocol.Versions(), Client: "dev-new", App: "notes/2.0.0"})
-	assert.Equal(t, 2, c.welcome.Version)
+	assert.Equal(t, protocol.Version, c.welcome.Version)
 	assert.Equal(t, hubNow.UnixMilli(), c.welcome.Time)
 
 	future := newEvent("task/2")
@@ -57,7 +57,7 @@ func TestPushTooEarlyDeferred(t *testing.T) {
 	require.Len(t, clients, 2)
 	assert.Equal(t, "dev-new", clients[0].Client)
 	assert.Equal(t, "notes/2.0.0", clients[0].App)
-	assert.Equal(t, 2, clients[0].Version)
+	assert.Equal(t, protocol.Version, clients[0].Version)
 	assert.Equal(t, "dev-old", clients[1].Client)
 	assert.Equal(t, 1, clients[1].Version)
 	assert.Equal(t, "acme", clients[1].Tenant)

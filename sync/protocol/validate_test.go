@@ -79,6 +79,18 @@ func decodeCases(t *testing.T) []decodeCase {
 		{"unknown fields ignored", `{"v":1,"type":"ping","extra":[1,2],"body":{"nonce":"a","future":{"x":[]}}}`, protocol.Limits{}, ""},
 
 		// Hello.
+		{"hello until not after cursor", encodeMut(t, "hello", func(m *protocol.Hello) { m.Cursor, m.Until = 10, 10 }), protocol.Limits{}, pv},
+		{"hello negative until", encodeMut(t, "hello", func(m *protocol.Hello) { m.Until = -1 }), protocol.Limits{}, pv},
+		{"hello parts without until", encodeMut(t, "hello", func(m *protocol.Hello) { m.Parts = 4 }), protocol.Limits{}, pv},
+		{"hello too many parts", encodeMut(t, "hello", func(m *protocol.Hello) { m.Until, m.Parts = 9, protocol.MaxDigestParts+1 }), protocol.Limits{}, pv},
+		{"hello range read", encodeMut(t, "hello", func(m *protocol.Hello) { m.Cursor, m.Until, m.Parts = 3, 9, 2 }), protocol.Limits{}, ""},
+		{"hello malformed digest", encodeMut(t, "hello", func(m *protocol.Hello) { m.Digest = "12-xyz" }), protocol.Limits{}, pv},
+		{"hello digest", encodeMut(t, "hello", func(m *protocol.Hello) { m.Digest = "3-0123456789abcdef0123456789abcdef" }), protocol.Limits{}, ""},
+		{"welcome malformed digests", encodeMut(t, "welcome", func(m *protocol.Welcome) { m.Digests = []string{"0-00000000000000000000000000000000", "x"} }), protocol.Limits{}, pv},
+		{"welcome too many digests", encodeMut(t, "welcome", func(m *protocol.Welcome) {
+			m.Digests = make([]string, protocol.MaxDigestParts+1)
+		}), protocol.Limits{}, pv},
+		{"caught_up malformed digest", encodeMut(t, "caught_up", func(m *protocol.CaughtUp) { m.Digest = "1-" }), protocol.Limits{}, pv},
 		{"hello no versions", encodeMut(t, "hello", func(m *protocol.Hello) { m.Versions = nil }), protocol.Limits{}, pv},
 		{"hello too many versions", encodeMut(t, "hello", func(m *protocol.Hello) { m.Versions = make([]int, protocol.MaxVersions+1) }), protocol.Limits{}, pv},
 		{"hello zero version", encodeMut(t, "hello", func(m *protocol.Hello) { m.Versions = []int{1, 0} }), protocol.Limits{}, pv},
