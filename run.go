@@ -74,6 +74,10 @@ type SyncResult struct {
 	Rejections []client.Rejection
 	// Effects counts the side effects run.
 	Effects int
+	// Repair describes the repair this sync made when this device's copy
+	// of the hub's ledger differed from the hub's (nil: none was needed).
+	// The read models that held a changed event were rebuilt.
+	Repair *client.Repair
 }
 
 // Sync is a one-shot sync for CLIs and tests: it pushes every local event,
@@ -88,7 +92,7 @@ func (a *App) Sync(ctx context.Context) (SyncResult, error) {
 		return SyncResult{}, ErrNoHub
 	}
 	st, err := a.replicator.SyncOnce(ctx)
-	res := SyncResult{Pushed: st.Pushed, Pulled: st.Pulled, Inserted: st.Inserted, Cursor: st.Cursor, Head: st.Head, Rejections: st.Rejections}
+	res := SyncResult{Pushed: st.Pushed, Pulled: st.Pulled, Inserted: st.Inserted, Cursor: st.Cursor, Head: st.Head, Rejections: st.Rejections, Repair: st.Repair}
 	n, cerr := a.catchUp(ctx)
 	res.Effects = n
 	return res, errors.Join(err, cerr) // err is already prefixed by the client

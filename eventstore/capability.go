@@ -113,7 +113,7 @@ type OutboxWriter interface {
 
 // Repairer corrects an edge replica's copy of the hub's ledger, where a
 // sync found it differs from the hub's (see sync/client's repair):
-// implemented by the SQLite store's Tx.
+// implemented by the SQLite and memory stores' Tx.
 type Repairer interface {
 	// RepairEvent makes the stored event with e's ID hold e's content and
 	// hub position, and returns its local Position and whether its content

@@ -163,6 +163,7 @@ func Run(t *testing.T, open func(t *testing.T, cfg eventstore.Config) eventstore
 		what   string
 	}{
 		{isA[eventstore.Outbox](probe), "Outbox", outboxChecks, "eventstore.Outbox"},
+		{isA[eventstore.Outbox](probe), "Repair", repairChecks, "eventstore.Outbox (whose Tx is an eventstore.Repairer)"},
 		{isA[eventstore.Reviver](probe), "Unknown", unknownChecks, "eventstore.Reviver"},
 	} {
 		if !c.has {

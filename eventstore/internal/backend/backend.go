@@ -352,4 +352,5 @@ type ServerTx interface {
 type EdgeTx interface {
 	ServerTx
 	eventstore.OutboxWriter
+	eventstore.Repairer
 }
