@@ -115,7 +115,9 @@ func (r *Replicator) verifyDue(ctx context.Context) bool {
 
 // checkHeld decides, after Welcome, whether the store needs a repair: one
 // is recorded as due, the hub's head is below the cursor, or a due
-// verification finds the stored events differ from the kept digest.
+// verification finds the stored events differ from the kept digest. A
+// repair it decides on is recorded as due first, so that one cut short
+// (a crash, a lost connection) runs again.
 func (s *session) checkHeld(ctx context.Context) (bool, error) {
 	r := s.r
 	if _, err := r.store.State(ctx, KeyRepair); err == nil {
@@ -123,42 +125,48 @@ func (s *session) checkHeld(ctx context.Context) (bool, error) {
 	} else if !errors.Is(err, eventstore.ErrNotFound) {
 		return false, err
 	}
-	if s.noDigest { // synced before digests: start from what the store holds
-		_, d, err := r.heldEvents(ctx, scopeOf(s.scope, r.cfg.Streams), s.cursor)
-		if err == nil {
-			err = r.store.Update(ctx, func(tx eventstore.Tx) error {
-				return eventstore.KeyValuesOf(tx).SetState(ctx, KeyDigest, []byte(d.String()))
-			})
+	verify := s.noDigest || r.verifyDue(ctx)
+	var mine eventstore.Digest
+	if verify {
+		var err error
+		if _, mine, err = r.heldEvents(ctx, scopeOf(s.scope, r.cfg.Streams), s.cursor); err != nil {
+			return false, err
 		}
-		if err != nil {
-			return false, fmt.Errorf("client: start the digest: %w", err)
+		if s.noDigest { // synced before digests: start from what the store holds
+			s.digest, s.noDigest = mine, false
 		}
-		s.digest, s.noDigest = d, false
 	}
-	if s.head < s.cursor {
+	need := s.head < s.cursor || verify && mine != s.digest
+	switch {
+	case s.head < s.cursor:
 		r.log.Warn("the hub's ledger is behind this store (restored from a backup?); repairing",
 			slog.Int64("cursor", s.cursor), slog.Int64("head", s.head))
-		return true, nil
+	case need:
+		r.log.Warn("stored events differ from the digest of what the hub sent; repairing",
+			slog.String("stored", mine.String()), slog.String("kept", s.digest.String()))
 	}
-	if !r.verifyDue(ctx) {
+	if !verify && !need {
 		return false, nil
 	}
-	_, mine, err := r.heldEvents(ctx, scopeOf(s.scope, r.cfg.Streams), s.cursor)
-	if err != nil {
-		return false, err
-	}
-	err = r.store.Update(ctx, func(tx eventstore.Tx) error {
-		return eventstore.KeyValuesOf(tx).SetState(ctx, KeyVerified, timeValue(time.Now()))
+	err := r.store.Update(ctx, func(tx eventstore.Tx) error {
+		kv := eventstore.KeyValuesOf(tx)
+		if verify {
+			if err := kv.SetState(ctx, KeyVerified, timeValue(time.Now())); err != nil {
+				return err
+			}
+			if err := kv.SetState(ctx, KeyDigest, []byte(s.digest.String())); err != nil {
+				return err
+			}
+		}
+		if need {
+			return kv.SetState(ctx, KeyRepair, []byte("due"))
+		}
+		return nil
 	})
 	if err != nil {
 		return false, fmt.Errorf("client: record verification: %w", err)
 	}
-	if mine != s.digest {
-		r.log.Warn("stored events differ from the digest of what the hub sent; repairing",
-			slog.String("stored", mine.String()), slog.String("kept", s.digest.String()))
-		return true, nil
-	}
-	return false, nil
+	return need, nil
 }
 
 // repair makes the store's copy of the hub's ledger, up to min(cursor,

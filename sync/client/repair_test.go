@@ -11,7 +11,6 @@ import (
 
 	"github.com/ferrysync/ferry/eventstore"
 	"github.com/ferrysync/ferry/eventstore/memory"
-	"github.com/ferrysync/ferry/eventstore/sqlite"
 	"github.com/ferrysync/ferry/sync/client"
 )
 
@@ -105,17 +104,17 @@ func TestRepairHandEditedEvent(t *testing.T) {
 // positions the hub reassigned, and all end holding the hub's ledger. When
 // the new events outgrow the devices' cursors, only the digests tell.
 func TestRepairHubRestoredFromBackup(t *testing.T) {
-	for _, written := range []int{20, 80} {
-		t.Run(fmt.Sprintf("%d new events", written), func(t *testing.T) { testRestoredHub(t, written) })
+	for _, be := range backends() {
+		for _, written := range []int{20, 80} {
+			t.Run(fmt.Sprintf("%s/%d new events", be.name, written), func(t *testing.T) { testRestoredHub(t, be, written) })
+		}
 	}
 }
 
-func testRestoredHub(t *testing.T, written int) {
+func testRestoredHub(t *testing.T, be backend, written int) {
 	h := newTestHub(t)
 	ctx := context.Background()
-	a := openSQLite(t, filepath.Join(t.TempDir(), "a.db"), "a")
-	b := openSQLite(t, filepath.Join(t.TempDir(), "b.db"), "b")
-	c := openSQLite(t, filepath.Join(t.TempDir(), "c.db"), "c")
+	a, b, c := be.open(t, "a"), be.open(t, "b"), be.open(t, "c")
 	ra, rb, rc := replicator(t, h, a, "t1"), replicator(t, h, b, "t1"), replicator(t, h, c, "t1")
 	writeSpread(t, a, "a", 100)
 	syncOnce(t, ra)
@@ -158,7 +157,7 @@ func testRestoredHub(t *testing.T, written int) {
 	syncOnce(t, rc)
 	hubStore := h.tenant("t1")
 	require.Len(t, ledgerOf(t, hubStore), 160+written, "every event written is back at the hub")
-	for _, s := range []*sqlite.Store{a, b, c} {
+	for _, s := range []deviceStore{a, b, c} {
 		requireSameAsHub(t, hubStore, s)
 	}
 	for _, r := range []*client.Replicator{ra, rb, rc} {
