@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"slices"
 	"strings"
 	"time"
@@ -97,6 +98,20 @@ func (r *Replicator) heldEvents(ctx context.Context, inScope func(string) bool, 
 	}
 	slices.SortFunc(out, func(a, b held) int { return cmp.Compare(a.hub, b.hub) })
 	return out, total, nil
+}
+
+// heldIn returns the events of held (sorted by hub position) at hub
+// positions after from and up to to.
+func heldIn(events []held, from, to int64) []held {
+	after := func(h held, pos int64) int { // finds the first event past pos
+		if h.hub <= pos {
+			return -1
+		}
+		return 1
+	}
+	i, _ := slices.BinarySearchFunc(events, from, after)
+	j, _ := slices.BinarySearchFunc(events, to, after)
+	return events[i:max(i, j)]
 }
 
 // verifyDue reports whether the stored events should be checked against
@@ -197,8 +212,8 @@ func (s *session) repair(ctx context.Context) (Repair, error) {
 			}
 			width := (rg[1] - rg[0] + int64(parts) - 1) / int64(parts)
 			ours := make([]eventstore.Digest, parts)
-			for _, h := range events {
-				if h.in && h.hub > rg[0] && h.hub <= rg[1] {
+			for _, h := range heldIn(events, rg[0], rg[1]) {
+				if h.in {
 					ours[(h.hub-rg[0]-1)/width].Merge(h.hash)
 				}
 			}
@@ -213,10 +228,8 @@ func (s *session) repair(ctx context.Context) (Repair, error) {
 	}
 	// Re-pull them, and clear what the hub does not hold.
 	var lost []string
-	for _, h := range events {
-		if h.hub > s.head {
-			lost = append(lost, h.id)
-		}
+	for _, h := range heldIn(events, s.head, math.MaxInt64) {
+		lost = append(lost, h.id)
 	}
 	if err := s.reconcile(ctx, nil, lost, &rep); err != nil {
 		return rep, err
@@ -226,9 +239,13 @@ func (s *session) repair(ctx context.Context) (Repair, error) {
 		if err != nil {
 			return rep, err
 		}
+		at := make(map[string]int64, len(theirs))
+		for _, e := range theirs {
+			at[e.ID] = e.HubPosition
+		}
 		var stale []string
-		for _, h := range events {
-			if h.in && h.hub > lf[0] && h.hub <= lf[1] && !slices.ContainsFunc(theirs, func(e eventstore.Event) bool { return e.ID == h.id && e.HubPosition == h.hub }) {
+		for _, h := range heldIn(events, lf[0], lf[1]) {
+			if pos, ok := at[h.id]; h.in && (!ok || pos != h.hub) {
 				stale = append(stale, h.id)
 			}
 		}

@@ -1,6 +1,7 @@
 package hub
 
 import (
+	"cmp"
 	"context"
 	"slices"
 	"strings"
@@ -99,7 +100,7 @@ func (p *prefixDigests) at(ctx context.Context, l Ledger, sc scope, pos int64) (
 	if d, ok := p.heads[pos]; ok {
 		return d, nil
 	}
-	i, _ := slices.BinarySearchFunc(p.marks, pos, func(m digestMark, pos int64) int { return int(min(max(m.pos-pos, -1), 1)) })
+	i, _ := slices.BinarySearchFunc(p.marks, pos, func(m digestMark, pos int64) int { return cmp.Compare(m.pos, pos) })
 	if i == len(p.marks) || p.marks[i].pos > pos {
 		i--
 	}
