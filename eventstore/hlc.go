@@ -166,6 +166,17 @@ func (c *Clock) Observe(remote Timestamp) (Timestamp, error) {
 	return c.last, nil
 }
 
+// Resume moves the clock to at least held, a timestamp the caller already
+// holds (the greatest Created in a store being opened), so every later Now
+// sorts after it even though this process never observed it. Unlike Observe
+// it has no drift check: the event is stored already, and refusing it would
+// only let new events sort before it. It never moves the clock backwards.
+func (c *Clock) Resume(held Timestamp) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.last = max(c.last, held)
+}
+
 // Last returns the latest timestamp issued or observed, without advancing.
 func (c *Clock) Last() Timestamp {
 	c.mu.Lock()

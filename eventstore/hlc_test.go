@@ -203,3 +203,17 @@ func TestClockOffset(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, wall0.UnixMilli(), slow.Now().Millis(), "stamps corrected time")
 }
+
+// TestClockResume: Resume moves the clock past a held timestamp without the
+// drift check, and never backwards.
+func TestClockResume(t *testing.T) {
+	wall := time.Unix(1_700_000_000, 0)
+	c := eventstore.NewClock(eventstore.WithWallClock(func() time.Time { return wall }), eventstore.WithMaxDrift(time.Minute))
+	held := eventstore.TimestampOf(wall.Add(time.Hour)) // beyond the drift Observe allows
+	c.Resume(held)
+	require.Equal(t, held, c.Last())
+	require.Greater(t, c.Now(), held)
+	before := c.Last()
+	c.Resume(eventstore.TimestampOf(wall))
+	require.Equal(t, before, c.Last(), "Resume never moves the clock backwards")
+}

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -380,4 +381,29 @@ func TestClosedStore(t *testing.T) {
 	}
 	_, err = s.ListStreams(ctx, eventstore.ListOptions{})
 	assert.ErrorIs(t, err, eventstore.ErrClosed)
+}
+
+// TestOpenResumesClock: a device that pulled an event stamped ahead of its
+// own wall clock and then restarted must still stamp its next local event
+// after it. Before Open resumed the clock from the file, the new process's
+// clock started from wall time, the new event sorted first in the stream
+// and was Outdated on arrival (its Once and On handlers never ran).
+func TestOpenResumesClock(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "f.db")
+	ahead := eventstore.TimestampOf(time.Now().Add(3 * time.Minute))
+
+	s, err := Open(ctx, path, Options{Config: eventstore.Config{Origin: "dev-a"}})
+	require.NoError(t, err)
+	_, err = s.Insert(ctx, eventstore.Event{ID: eventstore.NewID(), Stream: "todo/1", Type: "todo:renamed",
+		Data: []byte(`{}`), Created: ahead, Origin: "dev-b", HubPosition: 1})
+	require.NoError(t, err)
+	require.NoError(t, s.Close())
+
+	s = open(t, path, Options{Config: eventstore.Config{Origin: "dev-a", Clock: eventstore.NewClock()}})
+	assert.GreaterOrEqual(t, s.Clock().Last(), ahead, "the reopened store's clock is past what it holds")
+	out, err := s.Append(ctx, eventstore.Write{Stream: "todo/1", Events: []eventstore.Event{{Type: "todo:renamed", Data: []byte(`{}`)}}})
+	require.NoError(t, err)
+	assert.Greater(t, out[0].Created, ahead, "a local event written after the restart sorts after the held one")
+	assert.False(t, out[0].Outdated, "the new local event is the stream's latest of its type")
 }

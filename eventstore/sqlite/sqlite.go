@@ -163,6 +163,10 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 	s.core = backend.NewCore(cfg, origin)
 	s.core.KeepUnknown = true
 	s.OutboxCommit = backend.OutboxCommit{AutoCommit: backend.AutoCommit{Update: s.Update}}
+	if err := s.resumeClock(ctx); err != nil {
+		_ = s.Close()
+		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
+	}
 	if cfg.Registry != nil {
 		if _, err := s.Revive(ctx); err != nil {
 			_ = s.Close()
@@ -253,3 +257,19 @@ func (s *Store) Wait(ctx context.Context, after int64) (int64, error) {
 
 // Clock returns the HLC the store stamps and observes events with.
 func (s *Store) Clock() *eventstore.Clock { return s.core.Clock }
+
+// resumeClock moves the store's clock past the greatest Created the file
+// holds. Without it a process restarted after pulling an event stamped ahead
+// of its own wall clock would stamp its next local events before that one:
+// they would sort first in their streams and be Outdated on arrival, so
+// their Once and On handlers would never run. stream_types keeps the
+// greatest Created of each stream and type, so this reads one small row per
+// pair, not the events.
+func (s *Store) resumeClock(ctx context.Context) error {
+	var held int64
+	if err := s.read.QueryRowContext(ctx, `SELECT coalesce(max(created), 0) FROM stream_types`).Scan(&held); err != nil {
+		return fmt.Errorf("read the greatest created: %w", err)
+	}
+	s.core.Clock.Resume(eventstore.Timestamp(held))
+	return nil
+}
