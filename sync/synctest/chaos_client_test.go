@@ -31,6 +31,7 @@ const (
 	envChaosStreams = "FERRY_CHAOS_STREAMS" // Config.Streams, comma-separated
 	envChaosWrites  = "FERRY_CHAOS_WRITES"  // stream prefixes it writes to
 	envChaosSeed    = "FERRY_CHAOS_WSEED"   // seeds its writes
+	envChaosOffline = "FERRY_CHAOS_OFFLINE" // how long it writes before it first connects
 )
 
 func init() { children["chaos"] = chaosChild }
@@ -38,7 +39,8 @@ func init() { children["chaos"] = chaosChild }
 // chaosChild is a device in a chaos run, in its own process so that it can
 // be killed: it keeps its SQLite store in sync with Run (through whichever
 // node's proxy it was given) while it appends a few events every few tens
-// of milliseconds, printing "wrote ID..." once each append has committed.
+// of milliseconds, printing "wrote ID..." once each append has committed;
+// it may write offline for a while before it first connects.
 // On the line "stop" from stdin it stops writing, prints "stopped", then
 // prints "status pending=P rejected=R cursor=C" whenever that changes; it
 // exits when stdin closes.
@@ -77,8 +79,19 @@ func chaosChild() error {
 	if err != nil {
 		return err
 	}
+	offline, err := time.ParseDuration(os.Getenv(envChaosOffline))
+	if err != nil {
+		return err
+	}
 	runDone := make(chan error, 1)
-	go func() { runDone <- r.Run(ctx) }()
+	go func() {
+		select {
+		case <-time.After(offline):
+			runDone <- r.Run(ctx)
+		case <-ctx.Done():
+			runDone <- ctx.Err()
+		}
+	}()
 	stop, quit := make(chan struct{}), make(chan struct{})
 	go func() {
 		sc := bufio.NewScanner(os.Stdin)
@@ -162,9 +175,10 @@ type chaosClient struct {
 	db      string
 	token   string
 	skew    time.Duration
-	streams []string // Config.Streams
-	scope   []string // what it pulls: token scope or Config.Streams (nil: all)
-	writes  []string // stream prefixes it writes to
+	offline time.Duration // of its first process
+	streams []string      // Config.Streams
+	scope   []string      // what it pulls: token scope or Config.Streams (nil: all)
+	writes  []string      // stream prefixes it writes to
 
 	mu      sync.Mutex
 	cmd     *exec.Cmd
@@ -191,7 +205,9 @@ func (c *chaosClient) start(url string, seed uint64) error {
 	cmd.Env = append(os.Environ(), envChild+"=chaos",
 		envChaosDB+"="+c.db, envChaosURL+"="+url, envChaosToken+"="+c.token, envChaosDevice+"="+c.name,
 		envChaosSkew+"="+c.skew.String(), envChaosStreams+"="+strings.Join(c.streams, ","),
-		envChaosWrites+"="+strings.Join(c.writes, ","), envChaosSeed+"="+strconv.FormatUint(seed, 10))
+		envChaosWrites+"="+strings.Join(c.writes, ","), envChaosSeed+"="+strconv.FormatUint(seed, 10),
+		envChaosOffline+"="+c.offline.String())
+	c.offline = 0
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		return err

@@ -76,7 +76,8 @@ const (
 	minDown     = 150 * time.Millisecond // of a kill or pause
 	maxDown     = 900 * time.Millisecond
 	listenSpace = 500 * time.Millisecond // between drops of one node's listener
-	maxSkew     = 4 * time.Minute        // within the hub's clock drift tolerance
+	minSkew     = 30 * time.Second
+	maxSkew     = 4 * time.Minute // within the hub's clock drift tolerance
 )
 
 // planChaos draws a plan for a chaos phase of length d with nodes nodes
@@ -87,8 +88,10 @@ const (
 func planChaos(seed int64, d time.Duration, nodes, clients int) chaosPlan {
 	rng := rand.New(rand.NewPCG(uint64(seed), 0x6368616f73)) // "chaos"
 	p := chaosPlan{Seed: seed}
-	p.Skew = time.Duration(rng.Int64N(int64(2*maxSkew))) - maxSkew
-	p.Skew = p.Skew.Round(time.Millisecond)
+	p.Skew = (minSkew + time.Duration(rng.Int64N(int64(maxSkew-minSkew)))).Round(time.Millisecond)
+	if rng.IntN(2) == 0 {
+		p.Skew = -p.Skew
+	}
 	for range clients {
 		p.Nodes = append(p.Nodes, rng.IntN(nodes))
 		p.Seeds = append(p.Seeds, rng.Uint64())
@@ -187,6 +190,7 @@ func TestChaosPlan(t *testing.T) {
 		assert.Equal(t, n[killClient], n[startClient], "seed %d", seed)
 		assert.Equal(t, n[pauseProxy], n[resumeProxy], "seed %d", seed)
 		assert.LessOrEqual(t, p.Skew.Abs(), maxSkew)
+		assert.GreaterOrEqual(t, p.Skew.Abs(), minSkew)
 
 		nodeUp, clientUp, unpaused := []bool{true, true}, []bool{true, true, true, true}, []bool{true, true}
 		for i, f := range p.Faults {

@@ -154,8 +154,12 @@ func (r *chaosRun) openHub(pgURL, schema string) {
 	r.hub = s
 }
 
+// skewOffline is how long the skewed client writes before it first
+// connects (and learns the hub's time).
+const skewOffline = 300 * time.Millisecond
+
 // startClients starts the four devices: one with the whole tenant, one
-// with a skewed wall clock, one whose token covers "team-a/" only, one
+// with a skewed wall clock that writes offline first, one whose token covers "team-a/" only, one
 // that narrows its pulls to "team-b/" (Config.Streams) but writes
 // everywhere.
 func (r *chaosRun) startClients() {
@@ -164,7 +168,7 @@ func (r *chaosRun) startClients() {
 	all := []string{"list/", "team-a/", "team-b/"}
 	r.clients = []*chaosClient{
 		{name: "dev-all", writes: all},
-		{name: "dev-skew", writes: all, skew: r.plan.Skew},
+		{name: "dev-skew", writes: all, skew: r.plan.Skew, offline: skewOffline},
 		{name: "dev-scoped", writes: []string{"team-a/"}, scope: []string{"team-a/"}},
 		{name: "dev-narrow", writes: all, streams: []string{"team-b/"}, scope: []string{"team-b/"}},
 	}
