@@ -14,6 +14,14 @@
 //     nothing duplicated, cursors resume;
 //   - two syncd processes on one PostgreSQL: live propagation across
 //     nodes and one gap-free ledger under concurrent pushes;
+//   - chaos (chaos_test.go): two syncd nodes on one PostgreSQL and four
+//     client processes under a seeded schedule of faults — SIGKILL of
+//     nodes and clients, connections cut and stalled by an in-test proxy
+//     (Proxy), the nodes' LISTEN connections terminated, a client with a
+//     skewed clock; afterwards nothing is lost or duplicated, hub
+//     positions have no gap and every replica's digest equals the hub's
+//     for its scope. A failure prints the seed; -chaos.seed N or
+//     FERRY_CHAOS_SEED=N replays the schedule;
 //   - security against a real syncd: tenant isolation, forged, expired and
 //     missing tokens, streams outside a token's scope.
 //
@@ -22,7 +30,8 @@
 // in the same run.
 //
 // The exported helpers build and run syncd (Syncd), read and check ledgers
-// (ReadLedger, CheckLedger), run a client process to kill mid-pull and check
+// (ReadLedger, CheckLedger), relay connections through a proxy that can
+// cut or stall them (Proxy), run a client process to kill mid-pull and check
 // what it stored (PullChild, RunPullChild, StoredPrefix), issue tokens
 // (Token), and gate PostgreSQL tests on FERRY_TEST_POSTGRES_URL
 // (PostgresURL, FreshSchema). sync/client's tests use them too.
