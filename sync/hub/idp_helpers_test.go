@@ -164,3 +164,11 @@ func (s *jwksServer) setRaw(code int, doc []byte) {
 	s.doc, s.code = doc, code
 	s.mu.Unlock()
 }
+
+// mustJSON returns v as JSON.
+func mustJSON(t testing.TB, v any) []byte {
+	t.Helper()
+	b, err := json.Marshal(v)
+	require.NoError(t, err)
+	return b
+}

@@ -185,6 +185,8 @@ type JWKSOptions struct {
 	// Client makes the requests (default: an http.Client without cookies
 	// or redirects to other schemes than http and https).
 	Client *http.Client
+	// Now is the clock of the MinRefetch rate limit (default time.Now).
+	Now func() time.Time
 	// Logger receives a line per fetch that changed the keys or failed.
 	// Nil discards them.
 	Logger *slog.Logger
@@ -231,6 +233,9 @@ func NewJWKSFetcher(rawURL string, opts JWKSOptions) (*JWKSFetcher, error) {
 	}
 	if opts.MaxBytes <= 0 {
 		opts.MaxBytes = DefaultJWKSMaxBytes
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
 	}
 	if opts.Client == nil {
 		opts.Client = &http.Client{CheckRedirect: func(req *http.Request, via []*http.Request) error {
@@ -307,12 +312,12 @@ func (f *JWKSFetcher) fetch(ctx context.Context, force bool) error {
 			return ctx.Err()
 		}
 	}
-	if !force && !f.last.IsZero() && time.Since(f.last) < f.opts.MinRefetch {
+	if !force && !f.last.IsZero() && f.opts.Now().Sub(f.last) < f.opts.MinRefetch {
 		f.mu.Unlock()
 		return nil
 	}
 	ch := make(chan struct{})
-	f.inflight, f.last = ch, time.Now()
+	f.inflight, f.last = ch, f.opts.Now()
 	f.mu.Unlock()
 	defer func() {
 		f.mu.Lock()
