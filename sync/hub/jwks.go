@@ -207,6 +207,7 @@ type JWKSFetcher struct {
 	mu       sync.Mutex
 	last     time.Time     // start of the last fetch
 	inflight chan struct{} // closed when the fetch under way ends
+	lastErr  error         // the error of the last fetch
 	fetches  atomic.Int64
 }
 
@@ -307,7 +308,9 @@ func (f *JWKSFetcher) fetch(ctx context.Context, force bool) error {
 		f.mu.Unlock()
 		select {
 		case <-ch:
-			return nil
+			f.mu.Lock()
+			defer f.mu.Unlock()
+			return f.lastErr
 		case <-ctx.Done():
 			return ctx.Err()
 		}
@@ -319,9 +322,10 @@ func (f *JWKSFetcher) fetch(ctx context.Context, force bool) error {
 	ch := make(chan struct{})
 	f.inflight, f.last = ch, f.opts.Now()
 	f.mu.Unlock()
+	var err error
 	defer func() {
 		f.mu.Lock()
-		f.inflight = nil
+		f.inflight, f.lastErr = nil, err
 		f.mu.Unlock()
 		close(ch)
 	}()
@@ -331,8 +335,8 @@ func (f *JWKSFetcher) fetch(ctx context.Context, force bool) error {
 	// cut it short, its own timeout does.
 	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), f.opts.Timeout)
 	defer cancel()
-	set, err := f.get(fctx)
-	if err != nil {
+	var set *KeySet
+	if set, err = f.get(fctx); err != nil {
 		f.log.Warn("jwks fetch failed; keeping the keys held", slog.String("err", err.Error()),
 			slog.Int("keys", f.set.Load().Len()))
 		return err
