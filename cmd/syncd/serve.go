@@ -36,6 +36,7 @@ type serveFlags struct {
 	// The hub's memory and connection bounds (hub.Config).
 	sendBytes, connSendBytes byteSize
 	maxConns, maxSubject     int
+	idp                      idpFlags // tokens from the app's identity provider (idp.go)
 }
 
 func parseServe(args []string, getenv func(string) string) (*serveFlags, error) {
@@ -54,6 +55,9 @@ func parseServe(args []string, getenv func(string) string) (*serveFlags, error) 
 		return nil, usageError("--max-open-tenants %d: want at least 1", f.maxOpen)
 	case f.maxConns < 1 || f.maxSubject < 1:
 		return nil, usageError("--max-conns and --max-conns-per-subject: want at least 1")
+	}
+	if err := f.idp.validate(); err != nil {
+		return nil, err
 	}
 	if f.nodeID == "" {
 		f.nodeID, _ = os.Hostname()
@@ -96,7 +100,8 @@ func serveFlagSet(getenv func(string) string) (fs *flag.FlagSet, f *serveFlags, 
 	maxSubject, err4 := envInt(getenv, envMaxSubject, hub.DefaultMaxConnsPerSubject)
 	fs.IntVar(&f.maxSubject, "max-conns-per-subject", maxSubject,
 		"connections of one token subject; more get HTTP 429 and Retry-After (env "+envMaxSubject+")")
-	envErr = errors.Join(envErr, err1, err2, err3, err4)
+	err5 := f.idp.register(fs, getenv)
+	envErr = errors.Join(envErr, err1, err2, err3, err4, err5)
 	fs.StringVar(&f.nodeID, "node-id", getenv(envNodeID), "name of this node in Welcome messages and logs (env "+envNodeID+"; default: the host name)")
 	fs.Usage = func() {
 		fmt.Fprint(os.Stderr, `Usage: syncd [flags]
@@ -113,7 +118,10 @@ open; idle ones beyond it are closed and reopened when needed. With
 --postgres, any number of syncd processes can share the database.
 
 The token signing secret is FERRY_SECRET, else --secret-file, else the
-file "secret" in --data-dir, generated on first start.
+file "secret" in --data-dir, generated on first start. Tokens from the
+app's identity provider (RS256, ES256, EdDSA) are accepted with
+--token-jwks-url, --token-jwks-file or --token-pem; --token-hs256=false
+then turns the secret's tokens off.
 
 Flags:
 `)
@@ -133,7 +141,14 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	if err != nil {
 		return err
 	}
-	secret, saveSecret, err := f.secret()
+	var secret []byte
+	var saveSecret func(*slog.Logger) error
+	if f.idp.hs256 { // else no secret is read or generated
+		if secret, saveSecret, err = f.secret(); err != nil {
+			return err
+		}
+	}
+	verifier, startKeys, err := f.idp.verifier(ctx, secret, log)
 	if err != nil {
 		return err
 	}
@@ -171,11 +186,12 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		}
 	}()
 
-	srv, err := hub.New(hub.Config{Ledgers: pool, Secret: secret, NodeID: f.nodeID, Ready: ready, Logger: log, Now: now,
+	srv, err := hub.New(hub.Config{Ledgers: pool, Verifier: verifier, NodeID: f.nodeID, Ready: ready, Logger: log, Now: now,
 		SendBytes: int(f.sendBytes), ConnSendBytes: int(f.connSendBytes), MaxConns: f.maxConns, MaxConnsPerSubject: f.maxSubject})
 	if err != nil {
 		return err
 	}
+	startKeys(ctx)
 	go returnMemory(ctx, srv.OutboundBytes, int64(f.sendBytes), log)
 	httpSrv := &http.Server{
 		Handler:           srv.Handler(),

@@ -137,7 +137,7 @@ func (c *conn) serve() {
 	// The timer runs on its own goroutine: it must not touch c.log, which
 	// serve replaces after Hello, so it logs through a copy taken now.
 	log := c.log
-	expiry := time.AfterFunc(time.Until(c.claims.Expiry)+tokenLeeway, func() {
+	expiry := time.AfterFunc(time.Until(c.claims.Expiry)+c.s.tokenLeeway(), func() {
 		perr := protocol.NewError(protocol.CodeUnauthorized, "token expired")
 		log.Info("token expired: closing", slog.String(logCode, string(perr.Code)))
 		c.requestClose(closeReq{err: perr, code: perr.Code.CloseCode(), drain: true})

@@ -4,13 +4,22 @@
 //
 // # Authentication
 //
-// A client presents an HS256 JWT (see IssueToken and VerifyToken) in the
-// upgrade request, as "Authorization: Bearer <jwt>" or, for browsers, the
-// access_token query parameter. The token names the tenant, the subject
-// (device or user), an expiry, and optionally the stream prefixes the
-// bearer may read and write. A missing, malformed, forged, expired or
-// tenant-less token, or one signed with any algorithm but HS256 ("none"
-// included), is refused with HTTP 401 before the upgrade; nothing flows.
+// A client presents a JWT in the upgrade request, as "Authorization:
+// Bearer <jwt>" or, for browsers, the access_token query parameter. The
+// token names the tenant, the subject (device or user), an expiry, and
+// optionally the stream prefixes the bearer may read and write. By default
+// it is an HS256 token signed with Config.Secret (see IssueToken and
+// VerifyToken). Config.Verifier takes a Verifier (NewVerifier) that also,
+// or only, accepts the app's identity provider's RS256, ES256 and EdDSA
+// tokens, verified with public keys from PEM files, JWKS files (KeyFiles,
+// reloaded on demand) or a JWKS URL (JWKSFetcher, refreshed in the
+// background and on an unknown kid), with configurable claim names for the
+// tenant and the scope, an optional audience and issuer, and a leeway. The
+// token's alg selects the key type; "none" and any other alg are refused.
+// A missing, malformed, forged, expired, wrong-audience, wrong-issuer,
+// unknown-key or tenant-less token is refused with HTTP 401 before the
+// upgrade; nothing flows. The error is a *TokenError naming the reason
+// (ErrTokenExpired, ErrUnknownKey, ...), logged by the Server.
 // The tenant comes only from the verified token: Config.Ledgers hands the
 // Server a ledger scoped to it, so a connection can neither read nor write
 // another tenant's events.

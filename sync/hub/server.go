@@ -74,9 +74,13 @@ type Config struct {
 	// when the connection has ended. The Server never closes a ledger;
 	// sync/hub/tenants pools them, closing idle ones.
 	Ledgers Ledgers
-	// Secret is the HS256 key tokens are signed with (required, at least
-	// MinSecretBytes).
+	// Secret is the HS256 key tokens are signed with (at least
+	// MinSecretBytes; required without Verifier).
 	Secret []byte
+	// Verifier, when set, verifies tokens instead of Secret: a Verifier
+	// (NewVerifier) takes tokens from an identity provider (RS256, ES256,
+	// EdDSA) and, with its own Secret, HS256 ones.
+	Verifier TokenVerifier
 	// Limits are the limits the hub enforces and announces in Welcome;
 	// zero fields mean protocol defaults.
 	Limits protocol.Limits
@@ -176,8 +180,9 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Ledgers == nil {
 		return nil, errors.New("hub: config: Ledgers is required")
 	}
-	if len(cfg.Secret) < MinSecretBytes {
-		return nil, fmt.Errorf("hub: config: Secret must be at least %d bytes", MinSecretBytes)
+	var err error
+	if cfg.Verifier, err = cfg.verifier(); err != nil {
+		return nil, err
 	}
 	limits := cfg.Limits.WithDefaults()
 	if err := limits.Validate(); err != nil {
@@ -367,7 +372,7 @@ func (s *Server) authenticate(r *http.Request) (Claims, int, error) {
 	} else {
 		token = r.URL.Query().Get("access_token")
 	}
-	claims, err := VerifyToken(s.cfg.Secret, token)
+	claims, err := s.cfg.Verifier.VerifyToken(r.Context(), token)
 	if err != nil {
 		return Claims{}, http.StatusUnauthorized, err
 	}
