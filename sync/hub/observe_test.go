@@ -153,3 +153,7 @@ func TestObserverRefusedBusy(t *testing.T) {
 	_ = resp.Body.Close()
 	rec.do(func() { assert.Equal(t, map[hub.RefuseReason]int{hub.RefusedMaxSubject: 1}, rec.refused) })
 }
+
+// envBenchMetrics set to 1 makes the benchmarks' hubs count in
+// hubmetrics (the Prometheus observer) instead of the no-op default.
+const envBenchMetrics = "FERRY_BENCH_METRICS"
