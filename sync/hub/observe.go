@@ -56,11 +56,11 @@ const (
 	RefusedUnauthorized RefuseReason = "unauthorized" // token missing, forged or expired (401)
 	RefusedForbidden    RefuseReason = "forbidden"    // tenant parameter differs from the token's (403)
 	RefusedNotWebSocket RefuseReason = "not_websocket"
-	RefusedShutdown     RefuseReason = "shutdown"     // the node is shutting down (503)
-	RefusedMaxConns     RefuseReason = "max_conns"    // Config.MaxConns reached (503)
-	RefusedMaxSubject   RefuseReason = "max_subject"  // Config.MaxConnsPerSubject reached (429)
-	RefusedStore        RefuseReason = "store"        // the tenant's ledger could not be acquired (503)
-	RefusedUpgrade      RefuseReason = "upgrade"      // the WebSocket upgrade failed
+	RefusedShutdown     RefuseReason = "shutdown"    // the node is shutting down (503)
+	RefusedMaxConns     RefuseReason = "max_conns"   // Config.MaxConns reached (503)
+	RefusedMaxSubject   RefuseReason = "max_subject" // Config.MaxConnsPerSubject reached (429)
+	RefusedStore        RefuseReason = "store"       // the tenant's ledger could not be acquired (503)
+	RefusedUpgrade      RefuseReason = "upgrade"     // the WebSocket upgrade failed
 )
 
 // StoreOp names a Ledger call for Observer.StoreDone.
