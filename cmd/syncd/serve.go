@@ -15,7 +15,10 @@ import (
 	"time"
 
 	"github.com/ferrysync/ferry/eventstore/postgres"
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/ferrysync/ferry/sync/hub"
+	"github.com/ferrysync/ferry/sync/hub/hubmetrics"
 	"github.com/ferrysync/ferry/sync/hub/tenants"
 )
 
@@ -36,7 +39,8 @@ type serveFlags struct {
 	// The hub's memory and connection bounds (hub.Config).
 	sendBytes, connSendBytes byteSize
 	maxConns, maxSubject     int
-	idp                      idpFlags // tokens from the app's identity provider (idp.go)
+	idp                      idpFlags   // tokens from the app's identity provider (idp.go)
+	admin                    adminFlags // admin.go
 }
 
 func parseServe(args []string, getenv func(string) string) (*serveFlags, error) {
@@ -57,6 +61,9 @@ func parseServe(args []string, getenv func(string) string) (*serveFlags, error) 
 		return nil, usageError("--max-conns and --max-conns-per-subject: want at least 1")
 	}
 	if err := f.idp.validate(); err != nil {
+		return nil, err
+	}
+	if err := f.admin.check(); err != nil {
 		return nil, err
 	}
 	if f.nodeID == "" {
@@ -101,7 +108,7 @@ func serveFlagSet(getenv func(string) string) (fs *flag.FlagSet, f *serveFlags, 
 	fs.IntVar(&f.maxSubject, "max-conns-per-subject", maxSubject,
 		"connections of one token subject; more get HTTP 429 and Retry-After (env "+envMaxSubject+")")
 	err5 := f.idp.register(fs, getenv)
-	envErr = errors.Join(envErr, err1, err2, err3, err4, err5)
+	envErr = errors.Join(envErr, err1, err2, err3, err4, err5, f.admin.register(fs, getenv))
 	fs.StringVar(&f.nodeID, "node-id", getenv(envNodeID), "name of this node in Welcome messages and logs (env "+envNodeID+"; default: the host name)")
 	fs.Usage = func() {
 		fmt.Fprint(os.Stderr, `Usage: syncd [flags]
@@ -110,7 +117,8 @@ func serveFlagSet(getenv func(string) string) (fs *flag.FlagSet, f *serveFlags, 
 syncd is Ferry's sync hub. Clients connect to ws://ADDR/sync with a token
 ("Authorization: Bearer <token>"; get one with "syncd token"), push the
 events they wrote and pull everyone else's. /healthz reports liveness and
-/readyz readiness (it checks the database).
+/readyz readiness (it checks the database). --admin ADDR serves /metrics
+(Prometheus) and /debug/pprof/ on a separate listener, loopback only.
 
 With no --postgres, each tenant's ledger is an SQLite file in --data-dir:
 one command starts a working hub. Up to --max-open-tenants of them stay
@@ -157,6 +165,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		pool    *tenants.Pool
 		ready   func(context.Context) error
 		backend string
+		extra   []prometheus.Collector // metrics of the backend
 	)
 	now := time.Now
 	if f.offset != 0 {
@@ -173,6 +182,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		}
 		defer db.Close()
 		pool, ready, backend = tenants.Postgres(db, popts), db.Pool().Ping, "postgres"
+		extra = append(extra, hubmetrics.PgxPool(db.Pool().Stat))
 	} else {
 		if pool, err = tenants.SQLite(filepath.Join(f.dataDir, "tenants"), popts); err != nil {
 			return err
@@ -186,11 +196,22 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		}
 	}()
 
+	metrics := f.admin.metrics()
 	srv, err := hub.New(hub.Config{Ledgers: pool, Verifier: verifier, NodeID: f.nodeID, Ready: ready, Logger: log, Now: now,
-		SendBytes: int(f.sendBytes), ConnSendBytes: int(f.connSendBytes), MaxConns: f.maxConns, MaxConnsPerSubject: f.maxSubject})
+		SendBytes: int(f.sendBytes), ConnSendBytes: int(f.connSendBytes), MaxConns: f.maxConns, MaxConnsPerSubject: f.maxSubject,
+		Observer: observer(metrics)})
 	if err != nil {
 		return err
 	}
+	admin, err := serveAdmin(&f.admin, srv, metrics, log, stdout, extra...)
+	if err != nil {
+		return err
+	}
+	defer func() { // after the hub's shutdown: metrics are served while it drains
+		sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
+		defer cancel()
+		err = errors.Join(err, admin.shutdown(sctx))
+	}()
 	startKeys(ctx)
 	go returnMemory(ctx, srv.OutboundBytes, int64(f.sendBytes), log)
 	httpSrv := &http.Server{
@@ -216,15 +237,16 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		}
 	}
 	errc := make(chan error, 1)
+	tlsOn := httpSrv.TLSConfig != nil // read before Serve, which may set it
 	go func() {
-		if httpSrv.TLSConfig != nil {
+		if tlsOn {
 			errc <- httpSrv.ServeTLS(ln, "", "")
 		} else {
 			errc <- httpSrv.Serve(ln)
 		}
 	}()
 	log.Info("syncd started", slog.String("addr", ln.Addr().String()), slog.String("backend", backend),
-		slog.String("node", f.nodeID), slog.Bool("tls", httpSrv.TLSConfig != nil))
+		slog.String("node", f.nodeID), slog.Bool("tls", tlsOn))
 	if _, err := fmt.Fprintf(stdout, "listening on %s\n", ln.Addr()); err != nil {
 		log.Warn("stdout", slog.String("err", err.Error()))
 	}

@@ -203,6 +203,7 @@ type Replicator struct {
 	online atomic.Bool
 	active atomic.Bool
 	batch  atomic.Uint64
+	head   atomic.Int64 // the hub's head as last known in this process (Status.Head)
 }
 
 // origin is implemented by stores that know their node id.
@@ -324,6 +325,9 @@ func (r *Replicator) token(ctx context.Context) (string, error) {
 
 // progress reports p to OnProgress, if set.
 func (r *Replicator) progress(p Progress) {
+	if p.Head > r.head.Load() {
+		r.head.Store(p.Head)
+	}
 	if r.cfg.OnProgress != nil {
 		r.cfg.OnProgress(p)
 	}

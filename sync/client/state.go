@@ -66,6 +66,14 @@ type Status struct {
 	Rejected int
 	// Cursor is the highest hub position applied.
 	Cursor int64
+	// Head is the hub's head as last known by this Replicator (Welcome,
+	// CaughtUp, each batch applied); 0 before its first connection in
+	// this process.
+	Head int64
+	// Lag is how far Cursor is behind Head: the events the hub held that
+	// the store had not applied yet, when last known (counting events
+	// outside the pull's Streams, which are skipped rather than applied).
+	Lag int64
 	// LastSync is when the store was last known to be in sync with the
 	// hub: it caught up, or applied live events (zero: never).
 	LastSync time.Time
@@ -156,6 +164,8 @@ func (r *Replicator) Status(ctx context.Context) (Status, error) {
 	if r.active.Load() {
 		st.Online = r.online.Load()
 	}
+	st.Head = r.head.Load()
+	st.Lag = max(st.Head-st.Cursor, 0)
 	return st, nil
 }
 

@@ -69,6 +69,13 @@ type conn struct {
 	version int         // the negotiated protocol version, set by handshake
 	info    *ClientInfo // what the client said in Hello; under s.mu
 
+	// For the Observer.
+	inBytes   int           // the bytes of the frame read last, the reader's
+	lag       int64         // the events beyond the client's cursor at Hello
+	helloAt   time.Time     // when Hello was read
+	committed int64         // the puller's: unix nanoseconds the head it drains to was known committed
+	closeCode protocol.Code // the code the writer closed with; read once done is closed
+
 	// live is set by the puller once CaughtUp is queued: from then on a
 	// full send queue counts against SlowConsumerTimeout (see enqueue).
 	live atomic.Bool
@@ -91,8 +98,9 @@ type conn struct {
 // outFrame is a frame queued for the writer with the outbound bytes
 // charged for it (see charge), given back once it is written or dropped.
 type outFrame struct {
-	frame  []byte
-	charge int64
+	frame     []byte
+	charge    int64
+	committed int64 // a Live frame's: unix nanoseconds its events were known committed (Observer.LiveDelay)
 }
 
 // closeReq asks the writer to end the connection.
@@ -194,11 +202,14 @@ func (c *conn) handshake() *protocol.Hello {
 		c.fail(protocol.NewError(protocol.CodeUnsupportedVersion, "hub speaks versions %v", protocol.Versions()))
 		return nil
 	}
+	c.helloAt = time.Now()
 	head, err := c.store.Head(c.ctx)
+	c.s.obs.StoreDone(StoreHead, time.Since(c.helloAt), err != nil)
 	if err != nil {
 		c.internal("head", err)
 		return nil
 	}
+	c.lag = max(head-hello.Cursor, 0)
 	if hello.Cursor > head {
 		c.log.Warn("client cursor is ahead of the hub's head", slog.Int64(logCursor, hello.Cursor), slog.Int64("head", head))
 	}
@@ -259,6 +270,7 @@ func (c *conn) readLoop() {
 		_ = c.ws.SetReadDeadline(time.Now().Add(wait))
 		switch m := msg.(type) {
 		case *protocol.Push:
+			c.s.obs.Pushed(len(m.Events), c.inBytes)
 			select { // the pusher stores it while the next frame is decoded
 			case c.pushes <- m:
 			case <-c.done:
@@ -301,6 +313,7 @@ func (c *conn) read() (protocol.Message, bool) {
 		c.fail(protocol.NewError(protocol.CodeProtocolViolation, "binary frames are not supported"))
 		return nil, false
 	}
+	c.inBytes = len(data)
 	msg, err := protocol.Decode(data, c.s.limits)
 	if c.rbuf.Cap() > maxKeptReadBuffer {
 		c.rbuf = bytes.Buffer{}
@@ -494,11 +507,17 @@ func (c *conn) discardQueued() {
 // when enqueue fails. Waiting for room in the queue is subject to the live
 // timeout (see charge).
 func (c *conn) enqueue(ctx context.Context, frame []byte, n int64) error {
+	return c.enqueueFrame(ctx, outFrame{frame: frame, charge: n})
+}
+
+// enqueueFrame is enqueue for a frame that may carry its commit time.
+func (c *conn) enqueueFrame(ctx context.Context, f outFrame) error {
+	frame, n := f.frame, f.charge
 	if extra := n - int64(len(frame)); extra > 0 {
 		c.uncharge(extra)
 		n -= extra
 	}
-	f := outFrame{frame: frame, charge: n}
+	f.charge = n
 	select {
 	case <-c.closing:
 		c.uncharge(n)
@@ -568,6 +587,9 @@ func (c *conn) writeOut(f outFrame) error {
 	err := c.write(f.frame)
 	c.writing.Store(0)
 	c.uncharge(f.charge)
+	if f.committed != 0 && err == nil {
+		c.s.obs.LiveDelay(time.Duration(time.Now().UnixNano() - f.committed))
+	}
 	return err
 }
 
@@ -596,6 +618,7 @@ func (c *conn) writeClose(req closeReq) {
 		}
 	}
 	if req.err != nil {
+		c.closeCode = req.err.Code
 		frame, err := protocol.Encode(req.err)
 		if err == nil {
 			if err := c.write(frame); err != nil {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -20,6 +21,7 @@ import (
 	"github.com/ferrysync/ferry/eventstore/sqlite"
 	"github.com/ferrysync/ferry/internal/pgtest"
 	"github.com/ferrysync/ferry/sync/hub"
+	"github.com/ferrysync/ferry/sync/hub/hubmetrics"
 	"github.com/ferrysync/ferry/sync/hub/tenants"
 	"github.com/ferrysync/ferry/sync/protocol"
 )
@@ -128,6 +130,9 @@ func newHarness(t testing.TB, stores *tenantStores, mod func(*hub.Config)) *harn
 	cfg := hub.Config{Ledgers: stores, Secret: testSecret, NodeID: "test"}
 	if mod != nil {
 		mod(&cfg)
+	}
+	if os.Getenv(envBenchMetrics) == "1" && cfg.Observer == nil { // benchmarks with the Prometheus observer
+		cfg.Observer = hubmetrics.New()
 	}
 	srv, err := hub.New(cfg)
 	require.NoError(t, err)

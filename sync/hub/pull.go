@@ -3,6 +3,7 @@ package hub
 import (
 	"context"
 	"errors"
+	"time"
 
 	"github.com/ferrysync/ferry/eventstore"
 	"github.com/ferrysync/ferry/sync/protocol"
@@ -38,6 +39,7 @@ func (c *conn) pull(cursor int64) {
 	if err := c.send(ctx, c.caughtUp(cursor)); err != nil {
 		return
 	}
+	c.s.obs.CaughtUp(c.lag, time.Since(c.helloAt))
 	c.live.Store(true)
 	for {
 		head, err := c.waitHead(ctx, cursor)
@@ -45,6 +47,7 @@ func (c *conn) pull(cursor int64) {
 			c.pullFailed(err)
 			return
 		}
+		c.committed = c.headSince()
 		if c.recent != nil {
 			c.recent.await(ctx, cursor)
 		}
@@ -64,6 +67,18 @@ func (c *conn) waitHead(ctx context.Context, cursor int64) (int64, error) {
 		return c.recent.waitHead(ctx, cursor)
 	}
 	return c.store.Wait(ctx, cursor)
+}
+
+// headSince returns, in unix nanoseconds, since when the head waitHead
+// returned last has been known committed: when the recent log learned it
+// (a push's insert returned, or its watcher saw the head pass), else now.
+func (c *conn) headSince() int64 {
+	if c.recent != nil {
+		if at := c.recent.headAt.Load(); at != 0 {
+			return at
+		}
+	}
+	return time.Now().UnixNano()
 }
 
 // pullFailed ends the connection after a failed read, unless the failure
@@ -107,7 +122,12 @@ func (c *conn) drain(ctx context.Context, cursor, head int64) (int64, error) {
 				c.internal("encode", err)
 				return cursor, err
 			}
-			if err := c.enqueue(ctx, frame, n); err != nil {
+			f := outFrame{frame: frame, charge: n}
+			if live {
+				f.committed = c.committed
+			}
+			c.s.obs.Pulled(live, len(events), len(frame))
+			if err := c.enqueueFrame(ctx, f); err != nil {
 				return cursor, err
 			}
 			cursor = next
@@ -190,12 +210,15 @@ func (c *conn) readBatch(ctx context.Context, cursor int64) (events []protocol.E
 	}
 	for range maxScanPages {
 		n, full := 0, false
+		start := time.Now()
 		for e, err := range c.store.ReadAll(ctx, next, page) {
 			if err != nil {
+				c.s.obs.StoreDone(StoreReadAll, time.Since(start), true)
 				return nil, cursor, false, false, err
 			}
 			n++
 			if c.until > 0 && e.Position > c.until {
+				c.s.obs.StoreDone(StoreReadAll, time.Since(start), false)
 				return events, next, false, false, nil
 			}
 			if !c.scope.readable(e.Stream) {
@@ -211,6 +234,7 @@ func (c *conn) readBatch(ctx context.Context, cursor int64) (events []protocol.E
 			events = append(events, w)
 			next = e.Position
 		}
+		c.s.obs.StoreDone(StoreReadAll, time.Since(start), false)
 		if full {
 			return events, next, true, false, nil
 		}

@@ -97,6 +97,11 @@ func (c *conn) push(group []*protocol.Push) bool {
 			return false
 		}
 	}
+	for i := range all {
+		if all[i].Code != "" {
+			c.s.obs.Rejected(all[i].Code)
+		}
+	}
 	k = 0
 	for _, m := range group {
 		results := all[k : k+len(m.Events) : k+len(m.Events)]
@@ -115,7 +120,7 @@ func (c *conn) push(group []*protocol.Push) bool {
 // events of a refused push one at a time. It reports false (after asking
 // for the close) on a storage failure.
 func (c *conn) insert(ctx context.Context, events []eventstore.Event, index, bounds []int, results []protocol.AckResult) bool {
-	res, err := c.store.Insert(ctx, events...)
+	res, err := c.storeInsert(ctx, events...)
 	switch {
 	case err == nil:
 		for j, r := range res {
@@ -137,7 +142,7 @@ func (c *conn) insert(ctx context.Context, events []eventstore.Event, index, bou
 		return true
 	}
 	for j, e := range events {
-		res, err := c.store.Insert(ctx, e)
+		res, err := c.storeInsert(ctx, e)
 		if err != nil {
 			code := rejection(err)
 			if code == "" {
@@ -156,6 +161,14 @@ func (c *conn) insert(ctx context.Context, events []eventstore.Event, index, bou
 		results[index[j]] = accepted(res[0])
 	}
 	return true
+}
+
+// storeInsert calls the ledger's Insert, timed for the Observer.
+func (c *conn) storeInsert(ctx context.Context, events ...eventstore.Event) ([]eventstore.InsertResult, error) {
+	start := time.Now()
+	res, err := c.store.Insert(ctx, events...)
+	c.s.obs.StoreDone(StoreInsert, time.Since(start), err != nil && rejection(err) == "")
+	return res, err
 }
 
 // checkDuplicates makes sure that every pushed event the store reported as

@@ -50,6 +50,7 @@ type recentLog struct {
 	users int    // under Server.recentMu: connections using it
 
 	head     int64              // the highest position known committed
+	headAt   atomic.Int64       // unix nanoseconds head was learned (set under mu)
 	headErr  error              // the watcher's last Store.Wait failure
 	headCh   chan struct{}      // closed (and replaced) when head or headErr changes
 	watchCtx context.Context    // the watcher's context
@@ -98,6 +99,7 @@ func (r *recentLog) watch(ctx context.Context) {
 			r.headErr = nil
 			if h > r.head {
 				r.head = h
+				r.headAt.Store(time.Now().UnixNano())
 			}
 			after = r.head
 		}
@@ -203,6 +205,7 @@ func (r *recentLog) end(stored []eventstore.Event) {
 		}
 	}
 	if woke {
+		r.headAt.Store(time.Now().UnixNano())
 		r.wake()
 	}
 	if r.changed != nil {

@@ -147,6 +147,9 @@ type Config struct {
 	// (protocol.CodeClockDrift) as before. Negative disables the check
 	// (the ledger's own clock may still refuse the event).
 	MaxClockDrift time.Duration
+	// Observer receives what the hub does, for metrics (see
+	// sync/hub/hubmetrics). Nil means NopObserver.
+	Observer Observer
 }
 
 // Server is the hub: an http.Handler for the sync WebSocket endpoint. It is
@@ -155,6 +158,7 @@ type Server struct {
 	cfg      Config
 	limits   protocol.Limits
 	log      *slog.Logger
+	obs      Observer
 	upgrader websocket.Upgrader
 
 	recentMu    sync.Mutex
@@ -226,11 +230,15 @@ func New(cfg Config) (*Server, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
+	if cfg.Observer == nil {
+		cfg.Observer = NopObserver{}
+	}
 	ctx, stop := context.WithCancel(context.Background())
 	s := &Server{
 		cfg:    cfg,
 		limits: limits,
 		log:    log,
+		obs:    cfg.Observer,
 		upgrader: websocket.Upgrader{
 			HandshakeTimeout: cfg.HandshakeTimeout,
 			// Tokens travel in a header or the query, never in cookies,
@@ -312,21 +320,27 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.log.Info("refused", slog.String(logRemote, r.RemoteAddr), slog.String(logErr, err.Error()))
 		if status == http.StatusUnauthorized {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="ferry"`)
+			s.obs.ConnRefused(RefusedUnauthorized)
+		} else {
+			s.obs.ConnRefused(RefusedForbidden)
 		}
 		refuse(w, status, protocol.NewError(protocol.CodeUnauthorized, "%v", err))
 		return
 	}
 	if !websocket.IsWebSocketUpgrade(r) {
+		s.obs.ConnRefused(RefusedNotWebSocket)
 		refuse(w, http.StatusBadRequest, protocol.NewError(protocol.CodeProtocolViolation, "want a WebSocket upgrade"))
 		return
 	}
 	if !s.enter() {
+		s.obs.ConnRefused(RefusedShutdown)
 		refuseGoingAway(w)
 		return
 	}
 	defer s.wg.Done()
 	leave, status := s.admit(claims)
 	if status != 0 {
+		s.obs.ConnRefused(refusedBusy(status))
 		s.log.Warn("refused: too many connections", slog.String(logTenant, claims.Tenant),
 			slog.String(logSubject, claims.Subject), slog.String(logRemote, r.RemoteAddr), slog.Int("status", status))
 		w.Header().Set("Retry-After", strconv.Itoa(int(DefaultBusyRetryAfter/time.Second)))
@@ -339,6 +353,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 	store, release, err := s.cfg.Ledgers.Acquire(r.Context(), claims.Tenant)
 	if err != nil {
+		s.obs.ConnRefused(RefusedStore)
 		s.log.Error("open tenant store", slog.String(logTenant, claims.Tenant), slog.String(logErr, err.Error()))
 		perr := protocol.NewError(protocol.CodeInternal, "tenant store unavailable")
 		perr.RetryAfterMS = DefaultRetryAfter.Milliseconds()
@@ -349,14 +364,17 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	defer release()
 	ws, err := s.upgrader.Upgrade(w, r, nil)
 	if err != nil {
+		s.obs.ConnRefused(RefusedUpgrade)
 		return // the upgrader has answered
 	}
+	s.obs.ConnOpened()
 	c := newConn(s, ws, store, claims, r.RemoteAddr)
 	if !s.register(c) {
 		c.goAway()
 	}
 	c.serve()
 	s.unregister(c)
+	s.obs.ConnClosed(c.closeCode)
 }
 
 // authenticate verifies the request's token and returns its claims, or an

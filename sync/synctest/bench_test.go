@@ -31,6 +31,9 @@ const (
 	envBenchReadModel = "FERRY_BENCH_READMODEL"
 	envBenchLive      = "FERRY_BENCH_LIVE_EVENTS"  // BenchmarkLivePropagation, default 10,000
 	envBenchConns     = "FERRY_BENCH_LIVE_CLIENTS" // BenchmarkLivePropagation, default 100
+	// envBenchMetrics=1 makes the hubs count in sync/hub/hubmetrics (the
+	// Prometheus observer) instead of the no-op default.
+	envBenchMetrics = "FERRY_BENCH_METRICS"
 )
 
 // benchSize returns the integer in env, or def.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http/httptest"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -20,6 +21,7 @@ import (
 	"github.com/ferrysync/ferry/internal/testutil"
 	"github.com/ferrysync/ferry/projector"
 	"github.com/ferrysync/ferry/sync/hub"
+	"github.com/ferrysync/ferry/sync/hub/hubmetrics"
 	"github.com/ferrysync/ferry/sync/synctest"
 )
 
@@ -62,6 +64,9 @@ func serveHub(t testing.TB, store eventstore.Store, mod func(*hub.Config)) strin
 	})}
 	if mod != nil {
 		mod(&cfg)
+	}
+	if os.Getenv(envBenchMetrics) == "1" && cfg.Observer == nil { // benchmarks with the Prometheus observer
+		cfg.Observer = hubmetrics.New()
 	}
 	srv, err := hub.New(cfg)
 	require.NoError(t, err)
