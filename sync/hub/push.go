@@ -97,6 +97,7 @@ func (c *conn) push(group []*protocol.Push) bool {
 			return false
 		}
 	}
+	c.noteResults(group, all)
 	k = 0
 	for _, m := range group {
 		results := all[k : k+len(m.Events) : k+len(m.Events)]
