@@ -29,6 +29,8 @@ const (
 	DefaultInspectEvents = 50
 	// maxInspectTenants bounds the tenants Inspect lists.
 	maxInspectTenants = 1000
+	// maxInspectDevices bounds the devices InspectTenant lists.
+	maxInspectDevices = 1000
 )
 
 // TenantLister is the optional capability of a Ledgers that holds tenants'
@@ -75,9 +77,12 @@ type TenantSummary struct {
 	// Connections counts the tenant's connections on this node.
 	Connections int `json:"connections"`
 	// Head is the ledger's highest position; HeadError says why it is
-	// missing.
+	// missing. It is read only for a tenant with connections: an idle
+	// tenant (Idle) is left alone, so that listing tenants does not touch
+	// the pool's order of eviction.
 	Head      int64  `json:"head"`
 	HeadError string `json:"head_error,omitempty"`
+	Idle      bool   `json:"idle,omitempty"`
 	// MaxLag is the largest lag of the tenant's connections.
 	MaxLag int64 `json:"max_lag"`
 	// Rejections counts the rejections this node recorded for the tenant.
@@ -97,8 +102,10 @@ type TenantSnapshot struct {
 	// Digest is the digest (eventstore.Digest.String) of the whole ledger
 	// up to Head, as a client reading every stream is told in CaughtUp.
 	Digest string `json:"digest"`
-	// Devices are the tenant's connections on this node, by client.
-	Devices []Device `json:"devices"`
+	// Devices are the tenant's connections on this node, by client: the
+	// first 1,000 of DevicesTotal.
+	Devices      []Device `json:"devices"`
+	DevicesTotal int      `json:"devices_total"`
 	// Events are the ledger's latest events, the latest first.
 	Events []EventInfo `json:"events"`
 	// Rejections are the latest rejections, the latest first, of
@@ -233,6 +240,11 @@ func (s *Server) Inspect(ctx context.Context) Snapshot {
 	totals := s.insp.rejectionTotals()
 	for _, t := range names {
 		sum := TenantSummary{Tenant: t, Open: open[t], Connections: len(byTenant[t]), Rejections: totals[t]}
+		if sum.Connections == 0 {
+			sum.Idle = true
+			snap.Tenants = append(snap.Tenants, sum)
+			continue
+		}
 		head, err := s.inspectHead(ctx, t)
 		if err != nil {
 			sum.HeadError = err.Error()
@@ -325,6 +337,10 @@ func (s *Server) InspectTenant(ctx context.Context, tenant string, limit int) (T
 	slices.SortFunc(snap.Devices, func(a, b Device) int {
 		return cmp.Or(cmp.Compare(a.Client, b.Client), a.Since.Compare(b.Since))
 	})
+	snap.DevicesTotal = len(snap.Devices)
+	if len(snap.Devices) > maxInspectDevices {
+		snap.Devices = snap.Devices[:maxInspectDevices:maxInspectDevices]
+	}
 	snap.Rejections, snap.RejectionsTotal = s.insp.tenantRejections(tenant)
 	if snap.Rejections == nil {
 		snap.Rejections = []Rejection{}

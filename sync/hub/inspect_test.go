@@ -181,3 +181,29 @@ func TestInspectRejectionRing(t *testing.T) {
 	assert.Equal(t, "secret/39", ts.Rejections[0].Stream)
 	assert.Equal(t, "secret/8", ts.Rejections[31].Stream)
 }
+
+// A tenant whose devices have gone but whose store the pool still holds
+// open is listed idle, without a head read, and can still be inspected.
+func TestInspectIdleTenant(t *testing.T) {
+	ctx := context.Background()
+	h := memHarness(t, nil)
+	c := connect(t, h, token(t, "acme"), 0)
+	c.catchUp()
+	c.push("b1", newEvent("task/1"))
+	require.NoError(t, c.ws.Close())
+	require.Eventually(t, func() bool { return h.srv.Inspect(ctx).Connections == 0 }, ioTimeout, 10*time.Millisecond)
+
+	snap := h.srv.Inspect(ctx)
+	require.Len(t, snap.Tenants, 1)
+	acme := snap.Tenants[0]
+	assert.True(t, acme.Idle)
+	assert.True(t, acme.Open)
+	assert.Zero(t, acme.Connections)
+	assert.Zero(t, acme.Head, "an idle tenant's head is not read")
+	ts, err := h.srv.InspectTenant(ctx, "acme", 10)
+	require.NoError(t, err)
+	assert.Equal(t, int64(1), ts.Head)
+	assert.Empty(t, ts.Devices)
+	assert.Zero(t, ts.DevicesTotal)
+	require.Len(t, ts.Events, 1)
+}

@@ -90,7 +90,7 @@
       cell(tr, t.tenant);
       cell(tr, t.open ? "yes" : "");
       cell(tr, t.connections, "num");
-      cell(tr, t.head_error ? "error: " + t.head_error : t.head, "num");
+      cell(tr, t.idle ? "idle" : t.head_error ? "error: " + t.head_error : t.head, "num");
       cell(tr, t.max_lag, "num" + (t.max_lag > 0 ? " lagging" : ""));
       cell(tr, t.rejections, "num");
     });
@@ -119,6 +119,8 @@
       cell(tr, d.version, "num");
       cell(tr, d.remote, "mono");
     }, "No device of this tenant is connected to this node.");
+    $("devices-more").hidden = t.devices_total <= t.devices.length;
+    $("devices-more").textContent = "Showing " + t.devices.length + " of " + t.devices_total + " devices.";
     fill("events", t.events, (tr, e) => {
       tr.dataset.position = e.position;
       cell(tr, e.position, "num");
