@@ -17,19 +17,23 @@ import (
 
 	"github.com/ferrysync/ferry/sync/hub"
 	"github.com/ferrysync/ferry/sync/hub/hubmetrics"
+	"github.com/ferrysync/ferry/sync/hub/inspector"
 )
 
 // Environment variables of the admin listener's flags.
 const (
 	envAdmin       = "FERRY_ADMIN"
 	envAdminPublic = "FERRY_ADMIN_PUBLIC"
+	envAdminToken  = "FERRY_ADMIN_TOKEN"
 )
 
-// adminFlags configure the admin listener: /metrics and /debug/pprof/, off
-// by default, never on the public listener.
+// adminFlags configure the admin listener: /metrics, /debug/pprof/ and
+// the inspector under /inspector/, off by default, never on the public
+// listener.
 type adminFlags struct {
 	addr   string // empty: no admin listener
 	public bool   // allow a non-loopback addr
+	token  string // required of every admin request but the inspector's page itself; empty: none
 }
 
 // register adds the admin flags to fs.
@@ -45,6 +49,8 @@ func (a *adminFlags) register(fs *flag.FlagSet, getenv func(string) string) erro
 	}
 	fs.BoolVar(&a.public, "admin-public", public,
 		"let --admin listen on a non-loopback address: anyone who reaches it reads the metrics and profiles the process (env "+envAdminPublic+")")
+	fs.StringVar(&a.token, "admin-token", getenv(envAdminToken),
+		"require this token of admin requests (\"Authorization: Bearer TOKEN\" or ?token=TOKEN; open the inspector as /inspector/?token=TOKEN); none when empty (env "+envAdminToken+")")
 	return err
 }
 
@@ -83,19 +89,24 @@ func observer(m *hubmetrics.Metrics) hub.Observer {
 	return m
 }
 
-// adminMux returns the admin listener's mux: /metrics from reg and the
-// net/http/pprof handlers under /debug/pprof/. It is its own mux, never
-// http.DefaultServeMux nor the public one; mount another admin page with
-// one mux.Handle (srv is there for such pages).
-func adminMux(srv *hub.Server, reg *prometheus.Registry) *http.ServeMux {
-	_ = srv
+// adminMux returns the admin listener's mux: /metrics from reg, the
+// net/http/pprof handlers under /debug/pprof/ and srv's inspector under
+// /inspector/, all behind token when it is set. It is its own mux, never
+// http.DefaultServeMux nor the public one.
+func adminMux(srv *hub.Server, reg *prometheus.Registry, token string, log *slog.Logger) *http.ServeMux {
 	mux := http.NewServeMux()
-	mux.Handle("/metrics", hubmetrics.Handler(reg))
-	mux.HandleFunc("/debug/pprof/", pprof.Index)
-	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
-	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
-	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
-	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	guard := func(h http.Handler) http.Handler { return inspector.RequireToken(token, h) }
+	mux.Handle("/metrics", guard(hubmetrics.Handler(reg)))
+	mux.Handle("/debug/pprof/", guard(http.HandlerFunc(pprof.Index)))
+	mux.Handle("/debug/pprof/cmdline", guard(http.HandlerFunc(pprof.Cmdline)))
+	mux.Handle("/debug/pprof/profile", guard(http.HandlerFunc(pprof.Profile)))
+	mux.Handle("/debug/pprof/symbol", guard(http.HandlerFunc(pprof.Symbol)))
+	mux.Handle("/debug/pprof/trace", guard(http.HandlerFunc(pprof.Trace)))
+	// The inspector checks the token itself: its page carries no data and
+	// passes on the token it was opened with to its JSON endpoints.
+	insp := http.StripPrefix("/inspector", inspector.Handler(srv, inspector.WithToken(token), inspector.WithLogger(log)))
+	mux.Handle("/inspector/", insp)
+	mux.Handle("/inspector", insp) // redirects to /inspector/, keeping ?token=
 	return mux
 }
 
@@ -155,5 +166,5 @@ func serveAdmin(f *adminFlags, srv *hub.Server, m *hubmetrics.Metrics, log *slog
 	if err != nil {
 		return nil, fmt.Errorf("admin: %w", err)
 	}
-	return startAdmin(f.addr, adminMux(srv, reg), log, stdout)
+	return startAdmin(f.addr, adminMux(srv, reg, f.token, log), log, stdout)
 }

@@ -188,6 +188,31 @@ func TestAdminPostgresPoolMetrics(t *testing.T) {
 	require.NoError(t, s.stop())
 }
 
+// TestAdminInspectorAndToken: with --admin-token, every admin page but the
+// inspector's own page wants the token; the inspector shows the tenant a
+// device just synced to.
+func TestAdminInspectorAndToken(t *testing.T) {
+	const token = "let-me-in"
+	s := serveInProcess(t, nil, "--admin", "127.0.0.1:0", "--admin-token", token)
+	syncOne(t, s.addr)
+	for _, path := range []string{"/metrics", "/debug/pprof/", "/inspector/api/snapshot"} {
+		status, _ := get(t, "http://"+s.admin+path)
+		assert.Equal(t, http.StatusUnauthorized, status, "%s without the token", path)
+		status, _ = get(t, "http://"+s.admin+path+"?token=wrong")
+		assert.Equal(t, http.StatusUnauthorized, status, "%s with a wrong token", path)
+		status, _ = get(t, "http://"+s.admin+path+"?token="+token)
+		assert.Equal(t, http.StatusOK, status, "%s with the token", path)
+	}
+	status, page := get(t, "http://"+s.admin+"/inspector?token="+token) // redirected to /inspector/
+	assert.Equal(t, http.StatusOK, status)
+	assert.Contains(t, page, "<html")
+	_, snap := get(t, "http://"+s.admin+"/inspector/api/snapshot?token="+token)
+	assert.Contains(t, snap, `"acme"`, "the tenant the device synced to")
+	status, _ = get(t, "http://"+s.addr+"/inspector/")
+	assert.Equal(t, http.StatusNotFound, status, "not on the public listener")
+	require.NoError(t, s.stop())
+}
+
 func TestAdminOffByDefault(t *testing.T) {
 	s := serveInProcess(t, nil)
 	assert.Empty(t, s.admin)

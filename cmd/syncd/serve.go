@@ -118,7 +118,8 @@ syncd is Ferry's sync hub. Clients connect to ws://ADDR/sync with a token
 ("Authorization: Bearer <token>"; get one with "syncd token"), push the
 events they wrote and pull everyone else's. /healthz reports liveness and
 /readyz readiness (it checks the database). --admin ADDR serves /metrics
-(Prometheus) and /debug/pprof/ on a separate listener, loopback only.
+(Prometheus), /debug/pprof/ and the inspector (/inspector/) on a separate
+listener, loopback only unless --admin-public; --admin-token guards it.
 
 With no --postgres, each tenant's ledger is an SQLite file in --data-dir:
 one command starts a working hub. Up to --max-open-tenants of them stay

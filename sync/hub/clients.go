@@ -37,6 +37,8 @@ func (s *Server) hello(c *conn, h *protocol.Hello, version int) {
 	s.mu.Lock()
 	c.info = info
 	s.mu.Unlock()
+	c.stats.cursor.Store(h.Cursor)
+	c.stats.heard()
 }
 
 // Clients returns the clients connected to this node that have said Hello,

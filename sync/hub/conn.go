@@ -84,6 +84,7 @@ type conn struct {
 	room    chan struct{} // signalled (buffered 1) when out falls
 	writing atomic.Int64  // unix nanoseconds since the writer writes a frame; 0 when it does not
 	dropped atomic.Bool   // dropSlow ran
+	stats   connStats     // for Inspect (inspectstats.go)
 
 	rbuf bytes.Buffer     // the reader's frame buffer, reused (Decode keeps none of it)
 	pbuf []protocol.Event // the puller's batch buffer, reused
@@ -260,6 +261,7 @@ func (c *conn) readLoop() {
 		if closing() {
 			return nil
 		}
+		c.stats.heard()
 		return c.ws.SetReadDeadline(time.Now().Add(wait))
 	})
 	for {
@@ -268,6 +270,7 @@ func (c *conn) readLoop() {
 			return
 		}
 		_ = c.ws.SetReadDeadline(time.Now().Add(wait))
+		c.stats.heard()
 		switch m := msg.(type) {
 		case *protocol.Push:
 			c.s.obs.Pushed(len(m.Events), c.inBytes)

@@ -131,6 +131,7 @@ func (c *conn) drain(ctx context.Context, cursor, head int64) (int64, error) {
 				return cursor, err
 			}
 			cursor = next
+			c.stats.cursor.Store(next)
 		}
 		if !more || live && cursor >= head {
 			return cursor, nil

@@ -102,6 +102,7 @@ func (c *conn) push(group []*protocol.Push) bool {
 			c.s.obs.Rejected(all[i].Code)
 		}
 	}
+	c.noteResults(group, all)
 	k = 0
 	for _, m := range group {
 		results := all[k : k+len(m.Events) : k+len(m.Events)]

@@ -166,6 +166,7 @@ type Server struct {
 	recentTotal atomic.Int64          // the bytes the recent logs hold
 
 	digests   *digestCache // prefix digests by tenant and scope (digest.go)
+	insp      inspectState // rejections for Inspect (inspectstats.go)
 	out       *budget      // the outbound bytes of every connection (SendBytes)
 	lastSweep atomic.Int64 // unix nanoseconds of the last dropStalled
 

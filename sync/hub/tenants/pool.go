@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"time"
 
@@ -231,6 +232,23 @@ func (p *Pool) Open() int {
 	defer p.mu.Unlock()
 	return len(p.entries)
 }
+
+// Tenants returns the tenants whose stores are open, sorted. It
+// implements hub.TenantLister, for the hub's inspection.
+func (p *Pool) Tenants() []string {
+	p.mu.Lock()
+	out := make([]string, 0, len(p.entries))
+	for t, e := range p.entries {
+		if e.store != nil {
+			out = append(out, t)
+		}
+	}
+	p.mu.Unlock()
+	slices.Sort(out)
+	return out
+}
+
+var _ hub.TenantLister = (*Pool)(nil)
 
 // Close closes every store, in use or not, once the opens in progress
 // have ended; later Acquires fail with eventstore.ErrClosed. Call it after
