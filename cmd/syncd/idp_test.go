@@ -101,7 +101,9 @@ func TestSyncdIdentityProviderTokens(t *testing.T) {
 	hs := getToken(t, []string{"FERRY_SECRET=some-secret-0123456789"}, "--tenant", "acme")
 	assert.Equal(t, http.StatusUnauthorized, dialStatus(t, p.Addr, hs), "HS256 is off")
 	assert.Equal(t, http.StatusUnauthorized, dialStatus(t, p.Addr, idpSign(t, edNew, "", "acme")))
-	assert.Contains(t, p.Stderr(), "token signature invalid", "the log says why")
+	// The refusal is logged after the 401 is written: wait for the line.
+	assert.Eventually(t, func() bool { return strings.Contains(p.Stderr(), "token signature invalid") },
+		10*time.Second, 10*time.Millisecond, "the log says why: %s", p.Stderr())
 
 	// Rotate the PEM key: SIGHUP reloads it without a restart.
 	writePEM(t, pemPath, edNew)

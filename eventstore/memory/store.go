@@ -41,6 +41,7 @@ type Store struct {
 	snapshots   map[string]map[string]eventstore.Snapshot // stream -> name -> snapshot
 	checkpoints map[string]int64
 	state       map[string][]byte
+	generation  string // see Generation
 }
 
 // stream is the per-stream index: the entries of its events that are not
@@ -67,11 +68,17 @@ func New(cfg eventstore.Config) *Store {
 		snapshots:   make(map[string]map[string]eventstore.Snapshot),
 		checkpoints: make(map[string]int64),
 		state:       make(map[string][]byte),
+		generation:  eventstore.NewID(),
 	}
 	s.core.KeepUnknown = true
 	s.OutboxCommit = backend.OutboxCommit{AutoCommit: backend.AutoCommit{Update: s.Update}}
 	return s
 }
+
+// Generation returns the id created with this store's ledger (see
+// sqlite.Store.Generation): a hub holding its ledgers in memory starts a
+// new generation whenever it starts.
+func (s *Store) Generation(context.Context) (string, error) { return s.generation, nil }
 
 // Origin returns the id this store records on locally created events.
 func (s *Store) Origin() string { return s.core.Origin }

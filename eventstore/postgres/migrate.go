@@ -93,6 +93,12 @@ ALTER TABLE {s}.events ADD COLUMN rejected BOOLEAN NOT NULL DEFAULT false;
 DROP INDEX {s}.events_pending_idx;
 CREATE INDEX events_pending_idx ON {s}.events (tenant, position) WHERE hub_position = 0 AND NOT hydrated AND NOT rejected;
 `,
+	// 3: each tenant's ledger generation (Store.Generation), created with
+	// its row. The volatile default gives every existing tenant its own
+	// (the small tenants table is rewritten once).
+	`
+ALTER TABLE {s}.tenants ADD COLUMN generation TEXT COLLATE "C" NOT NULL DEFAULT gen_random_uuid()::text;
+`,
 }
 
 // migrate creates the schema or brings it up to SchemaVersion, in one

@@ -22,6 +22,7 @@ type Store struct {
 	tenant string
 	core   *backend.Core
 	closed atomic.Bool
+	gen    atomic.Pointer[string] // the tenant's generation, once read
 }
 
 var _ backend.ServerStore = (*Store)(nil)
@@ -99,6 +100,30 @@ func (s *Store) Head(ctx context.Context) (int64, error) {
 		return 0, wrapErr("head", err)
 	}
 	return head, nil
+}
+
+// Generation returns the id created with the tenant's ledger: its row in
+// the tenants table, created by the first append or by this call. A hub
+// tells clients the generation in Welcome: a tenant whose ledger was
+// replaced (a new database, a dropped schema) has another one, so clients
+// that synced with the old one know to repair. A restored backup keeps
+// it. The id is read once per Store.
+func (s *Store) Generation(ctx context.Context) (string, error) {
+	if err := s.check(); err != nil {
+		return "", err
+	}
+	if g := s.gen.Load(); g != nil {
+		return *g, nil
+	}
+	var gen string
+	err := s.db.pool.QueryRow(ctx, s.db.q(`WITH ins AS (
+	INSERT INTO {s}.tenants (tenant, head) VALUES ($1, 0) ON CONFLICT (tenant) DO NOTHING RETURNING generation)
+SELECT generation FROM ins UNION ALL SELECT generation FROM {s}.tenants WHERE tenant = $1 LIMIT 1`), s.tenant).Scan(&gen)
+	if err != nil {
+		return "", wrapErr("generation", err)
+	}
+	s.gen.Store(&gen)
+	return gen, nil
 }
 
 // Wait implements eventstore.Store. It wakes on commits of this tenant made

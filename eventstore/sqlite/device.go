@@ -14,6 +14,24 @@ import (
 // stamped on its local events, which the hub knows the device by.
 const deviceKey = "device"
 
+// generationKey is the meta key of the ledger's generation.
+const generationKey = "generation"
+
+// claimGeneration returns the file's generation id, recording a new one
+// when the file has none (it was just created, or predates generations).
+func claimGeneration(ctx context.Context, tx *sql.Tx) (string, error) {
+	var gen string
+	err := tx.QueryRowContext(ctx, "SELECT value FROM meta WHERE key = ?", generationKey).Scan(&gen)
+	if errors.Is(err, sql.ErrNoRows) {
+		gen = eventstore.NewID()
+		_, err = tx.ExecContext(ctx, "INSERT INTO meta (key, value) VALUES (?, ?)", generationKey, gen)
+	}
+	if err != nil {
+		return "", fmt.Errorf("load generation: %w", mapErr(err))
+	}
+	return gen, nil
+}
+
 // claimOrigin returns the origin the store stamps on local events: the one
 // the file belongs to, recorded on first open. configured (Config.Origin)
 // may name it again or be empty; naming another is an *OriginError, since

@@ -168,6 +168,9 @@ func (s *Store) init(ctx context.Context, configured string) (string, error) {
 	if err != nil {
 		return "", err
 	}
+	if s.gen, err = claimGeneration(ctx, tx); err != nil {
+		return "", err
+	}
 	if err := tx.Commit(); err != nil {
 		return "", mapErr(err)
 	}

@@ -96,6 +96,7 @@ type Store struct {
 	ws     writeStmts
 	rs     readStmts
 	closed atomic.Bool
+	gen    string // the ledger's generation (meta "generation"), read on Open
 }
 
 var _ backend.EdgeStore = (*Store)(nil)
@@ -230,6 +231,14 @@ func dsn(path, sync string, mode connMode, cacheKiB int64) string {
 // kept in the file. Opening it later with another Config.Origin fails with
 // an *eventstore.OriginError.
 func (s *Store) Origin() string { return s.core.Origin }
+
+// Generation returns the id created with the file's ledger and kept in it
+// (recorded by the first Open of a file without one). A hub tells clients
+// the generation of a tenant's ledger in Welcome: a ledger replaced by
+// another one (a deleted file, a new database) has another generation, so
+// clients that synced with the old one know to repair. A copy of the file
+// (a backup) keeps it.
+func (s *Store) Generation(context.Context) (string, error) { return s.gen, nil }
 
 // Path returns the database file's path.
 func (s *Store) Path() string { return s.path }

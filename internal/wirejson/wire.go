@@ -98,6 +98,8 @@ type Welcome struct {
 	Streams []string `json:"streams,omitempty"`
 	Time    int64    `json:"time,omitempty"`
 	Digests []string `json:"digests,omitempty"`
+	// Generation is the tenant ledger's generation (protocol version 3).
+	Generation string `json:"generation,omitempty"`
 }
 
 // Push is the shape of a push body.

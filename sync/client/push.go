@@ -17,6 +17,11 @@ import (
 func (s *session) fill(ctx context.Context) error {
 	for len(s.inflight) < s.r.cfg.Pipeline && !s.settling {
 		batch, positions, err := s.nextBatch(ctx)
+		relayed := false
+		if err == nil && len(batch) == 0 { // the outbox is drained: relay (relay.go)
+			batch, positions, err = s.nextRelay(ctx)
+			relayed = len(batch) > 0
+		}
 		if err != nil {
 			return err
 		}
@@ -27,6 +32,10 @@ func (s *session) fill(ctx context.Context) error {
 		s.drained = false
 		if err := s.sendPush(batch, positions); err != nil {
 			return err
+		}
+		if relayed {
+			s.inflight[len(s.inflight)-1].relayed = true
+			s.relay.flights++
 		}
 	}
 	return nil
@@ -117,6 +126,10 @@ func (s *session) ack(ctx context.Context, a *protocol.Ack) error {
 			s.c.fail(perr)
 			return perr
 		}
+		if f.relayed && (res.Deferred() || res.Rejected()) {
+			s.relayRefused(res)
+			continue
+		}
 		if res.Deferred() {
 			s.deferEvent(f.events[i], f.positions[i], res)
 			continue
@@ -132,7 +145,14 @@ func (s *session) ack(ctx context.Context, a *protocol.Ack) error {
 		return err
 	}
 	s.inflight = s.inflight[1:]
-	s.stats.Pushed += len(acks)
+	if f.relayed {
+		s.stats.Relayed += len(acks)
+		if err := s.relayAnswered(ctx); err != nil {
+			return err
+		}
+	} else {
+		s.stats.Pushed += len(acks)
+	}
 	s.progress(nil)
 	return s.fill(ctx)
 }

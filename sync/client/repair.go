@@ -25,13 +25,16 @@ import (
 // its digest of the client's scope up to the same position
 // (protocol.CaughtUp.Digest): a mismatch means the two copies differ, and a
 // Welcome whose head is below the cursor means the hub lost events the
-// client holds (it was restored from a backup). Either way the replicator
+// client holds (it was restored from a backup), and a Welcome whose
+// generation is not the one the store last synced with means the ledger
+// was replaced by another one. Either way the replicator
 // records that a repair is due (KeyRepair) and, on its next connection
 // (SyncOnce runs one at once), repairs before it syncs:
 //
 //  1. Events the store holds at hub positions past the hub's head lose
 //     their hub positions: its own become pending and are pushed again;
-//     other devices' wait for the hub to send them again.
+//     other devices' are relayed: pushed back to the hub by the next
+//     session, within the token's scope (see relay.go).
 //  2. It reads the store once and compares its digests of parts of the
 //     range up to min(cursor, head) with the hub's (range reads with
 //     Hello.Parts), narrowing down to the parts that differ, each at most
@@ -129,8 +132,9 @@ func (r *Replicator) verifyDue(ctx context.Context) bool {
 }
 
 // checkHeld decides, after Welcome, whether the store needs a repair: one
-// is recorded as due, the hub's head is below the cursor, or a due
-// verification finds the stored events differ from the kept digest. A
+// is recorded as due, the hub's ledger is of another generation than the
+// one the store last synced with, the hub's head is below the cursor, or a
+// due verification finds the stored events differ from the kept digest. A
 // repair it decides on is recorded as due first, so that one cut short
 // (a crash, a lost connection) runs again.
 func (s *session) checkHeld(ctx context.Context) (bool, error) {
@@ -140,6 +144,12 @@ func (s *session) checkHeld(ctx context.Context) (bool, error) {
 	} else if !errors.Is(err, eventstore.ErrNotFound) {
 		return false, err
 	}
+	known, err := r.store.State(ctx, KeyGeneration)
+	if err != nil && !errors.Is(err, eventstore.ErrNotFound) {
+		return false, err
+	}
+	newGen := s.gen != "" && s.gen != string(known)
+	replaced := newGen && len(known) > 0
 	verify := s.noDigest || r.verifyDue(ctx)
 	var mine eventstore.Digest
 	if verify {
@@ -151,8 +161,11 @@ func (s *session) checkHeld(ctx context.Context) (bool, error) {
 			s.digest, s.noDigest = mine, false
 		}
 	}
-	need := s.head < s.cursor || verify && mine != s.digest
+	need := replaced || s.head < s.cursor || verify && mine != s.digest
 	switch {
+	case replaced:
+		r.log.Warn("the hub's ledger is not the one this store synced with (recreated, or another database); repairing",
+			slog.String("generation", s.gen), slog.String("was", string(known)), slog.Int64("cursor", s.cursor), slog.Int64("head", s.head))
 	case s.head < s.cursor:
 		r.log.Warn("the hub's ledger is behind this store (restored from a backup?); repairing",
 			slog.Int64("cursor", s.cursor), slog.Int64("head", s.head))
@@ -160,16 +173,21 @@ func (s *session) checkHeld(ctx context.Context) (bool, error) {
 		r.log.Warn("stored events differ from the digest of what the hub sent; repairing",
 			slog.String("stored", mine.String()), slog.String("kept", s.digest.String()))
 	}
-	if !verify && !need {
+	if !verify && !need && !newGen {
 		return false, nil
 	}
-	err := r.store.Update(ctx, func(tx eventstore.Tx) error {
+	err = r.store.Update(ctx, func(tx eventstore.Tx) error {
 		kv := eventstore.KeyValuesOf(tx)
 		if verify {
 			if err := kv.SetState(ctx, KeyVerified, timeValue(time.Now())); err != nil {
 				return err
 			}
 			if err := kv.SetState(ctx, KeyDigest, []byte(s.digest.String())); err != nil {
+				return err
+			}
+		}
+		if newGen {
+			if err := kv.SetState(ctx, KeyGeneration, []byte(s.gen)); err != nil {
 				return err
 			}
 		}
@@ -181,6 +199,7 @@ func (s *session) checkHeld(ctx context.Context) (bool, error) {
 	if err != nil {
 		return false, fmt.Errorf("client: record verification: %w", err)
 	}
+	s.replaced = replaced
 	return need, nil
 }
 
@@ -189,6 +208,9 @@ func (s *session) checkHeld(ctx context.Context) (bool, error) {
 func (s *session) repair(ctx context.Context) (Repair, error) {
 	r := s.r
 	rep := Repair{At: time.Now()}
+	if s.replaced {
+		rep.Generation = s.gen
+	}
 	top := min(s.cursor, s.head)
 	inScope := scopeOf(s.scope, r.cfg.Streams)
 	events, mine, err := r.heldEvents(ctx, inScope, top)
@@ -269,6 +291,11 @@ func (s *session) repair(ctx context.Context) (Repair, error) {
 		}
 		if err := kv.SetState(ctx, KeyLastRepair, rep.value()); err != nil {
 			return err
+		}
+		if rep.Unacknowledged > 0 { // some may be other devices' events to relay
+			if err := kv.SetState(ctx, KeyRelay, []byte("due")); err != nil {
+				return err
+			}
 		}
 		return kv.DeleteState(ctx, KeyRepair)
 	})

@@ -32,6 +32,7 @@ func (r *Replicator) SyncOnce(ctx context.Context) (Stats, error) {
 		s, err := r.session(ctx, false)
 		if s != nil {
 			st.Pushed += s.stats.Pushed
+			st.Relayed += s.stats.Relayed
 			st.Rejected += s.stats.Rejected
 			st.Pulled += s.stats.Pulled
 			st.Inserted += s.stats.Inserted

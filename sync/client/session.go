@@ -44,6 +44,9 @@ type Stats struct {
 	// Repair describes the repair this sync made of the store's copy of
 	// the hub's ledger, if it made one (see Status.LastRepair).
 	Repair *Repair
+	// Relayed counts events of other devices that the hub had lost
+	// (restored from a backup) and this store pushed back to it.
+	Relayed int
 }
 
 // flight is a push waiting for its ack.
@@ -52,6 +55,7 @@ type flight struct {
 	ids       []string
 	positions []int64          // the events' local positions, by index
 	events    []protocol.Event // the events pushed, for those the hub defers
+	relayed   bool             // other devices' events (relay.go)
 }
 
 // session is one connection's conversation: handshake, push, pull, live.
@@ -69,6 +73,8 @@ type session struct {
 
 	version  int               // the protocol version negotiated
 	scope    []string          // the token's stream prefixes (Welcome.Streams)
+	gen      string            // the hub ledger's generation (Welcome.Generation)
+	replaced bool              // gen is not the generation the store last synced with
 	digest   eventstore.Digest // of the events the hub sent, up to cursor (see repair.go)
 	noDigest bool              // the store kept none yet (synced before digests)
 
@@ -76,6 +82,7 @@ type session struct {
 	ackedThrough  int64 // highest hub position acked in this session
 	inflight      []flight
 	drained       bool // the last outbox read found nothing more
+	relay         relay // other devices' events the hub lost, pushed back (relay.go)
 	settling      bool // ending: record acks, push nothing more (settle)
 
 	stats      Stats
@@ -135,6 +142,9 @@ func (r *Replicator) open(ctx context.Context, live bool) (*session, error) {
 			return nil, fmt.Errorf("client: corrupt digest under %s: %w", KeyDigest, err)
 		}
 	}
+	if err := s.loadRelayDue(ctx); err != nil {
+		return nil, err
+	}
 	if s.c, err = r.dial(ctx); err != nil {
 		return nil, err
 	}
@@ -184,7 +194,7 @@ func (s *session) handshake(ctx context.Context) error {
 				return err
 			}
 		}
-		s.head, s.version, s.scope = m.Head, m.Version, m.Streams
+		s.head, s.version, s.scope, s.gen = m.Head, m.Version, m.Streams, m.Generation
 		s.send = minLimits(m.Limits, cfg.Limits)
 		s.maxBatch = s.send.MaxEventsPerBatch
 		if cfg.BatchSize > 0 && cfg.BatchSize < s.maxBatch {

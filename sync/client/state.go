@@ -47,6 +47,13 @@ const (
 	KeyVerified = StatePrefix + "verified"
 	// KeyLastRepair holds the last repair's JSON Repair.
 	KeyLastRepair = StatePrefix + "last_repair"
+	// KeyGeneration holds the generation of the hub's ledger the store
+	// last synced with (Welcome.Generation).
+	KeyGeneration = StatePrefix + "generation"
+	// KeyRelay is present while a repair's relay is due: events of other
+	// devices the hub lost, which this store holds, are pushed back to it
+	// (see relay.go).
+	KeyRelay = StatePrefix + "relay"
 )
 
 // Status is the replication state of a store, for status commands and UIs.
@@ -91,6 +98,13 @@ type Status struct {
 	RepairDue bool
 	// LastRepair describes the last repair (nil: none ever).
 	LastRepair *Repair
+	// Generation is the generation of the hub's ledger the store last
+	// synced with ("" before the first sync with a hub of protocol
+	// version 3): a hub whose ledger was replaced has another one.
+	Generation string
+	// RelayDue reports that the store holds events of other devices the
+	// hub lost, which the next sync pushes back to it.
+	RelayDue bool
 }
 
 // Repair describes a repair of the store's copy of the hub's ledger (see
@@ -111,6 +125,9 @@ type Repair struct {
 	// Unrepaired lists events whose copy differs from the hub's in
 	// stream, type or timestamp, which a repair does not rewrite.
 	Unrepaired []string `json:"unrepaired,omitempty"`
+	// Generation is set when the hub's ledger was another one than the
+	// store last synced with: the new generation.
+	Generation string `json:"generation,omitempty"`
 }
 
 func (r Repair) value() []byte {
@@ -150,6 +167,10 @@ func (r *Replicator) Status(ctx context.Context) (Status, error) {
 			st.Digest = string(e.Value)
 		case KeyRepair:
 			st.RepairDue = true
+		case KeyGeneration:
+			st.Generation = string(e.Value)
+		case KeyRelay:
+			st.RelayDue = true
 		case KeyLastRepair:
 			var rep Repair
 			if json.Unmarshal(e.Value, &rep) == nil {

@@ -46,6 +46,8 @@ type conn struct {
 	scope  scope
 	log    *slog.Logger
 
+	generation string // the ledger's (Welcome.Generation), from version 3
+
 	queue    chan outFrame       // frames for the writer
 	closeCh  chan closeReq       // the one close request (buffered 1)
 	closeOne sync.Once           // guards closeCh and closing
@@ -214,15 +216,22 @@ func (c *conn) handshake() *protocol.Hello {
 	if hello.Cursor > head {
 		c.log.Warn("client cursor is ahead of the hub's head", slog.Int64(logCursor, hello.Cursor), slog.Int64("head", head))
 	}
+	if version >= 3 {
+		if c.generation, err = generationOf(c.ctx, c.store); err != nil {
+			c.internal("generation", err)
+			return nil
+		}
+	}
 	c.version = version
 	c.s.hello(c, hello, version)
 	welcome := &protocol.Welcome{
-		Version: version,
-		Tenant:  c.claims.Tenant,
-		Node:    c.s.cfg.NodeID,
-		Head:    head,
-		Limits:  c.s.limits,
-		Streams: c.claims.Streams,
+		Version:    version,
+		Tenant:     c.claims.Tenant,
+		Node:       c.s.cfg.NodeID,
+		Head:       head,
+		Limits:     c.s.limits,
+		Streams:    c.claims.Streams,
+		Generation: c.generation,
 	}
 	if version >= 2 {
 		welcome.Time = c.s.cfg.Now().UnixMilli()

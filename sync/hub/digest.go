@@ -60,10 +60,12 @@ func newDigestCache() *digestCache {
 	return &digestCache{entries: map[string]*prefixDigests{}}
 }
 
-// entry returns the prefix digests of tenant and scope, evicting the least
-// recently used entry when the cache is full.
-func (dc *digestCache) entry(tenant string, sc scope) *prefixDigests {
-	key := tenant + "\x00" + scopeKey(sc)
+// entry returns the prefix digests of tenant's ledger of generation gen
+// and scope, evicting the least recently used entry when the cache is
+// full. A ledger replaced by another one while the hub runs has another
+// generation, so its digests are not taken from the old one's.
+func (dc *digestCache) entry(tenant, gen string, sc scope) *prefixDigests {
+	key := tenant + "\x00" + gen + "\x00" + scopeKey(sc)
 	dc.mu.Lock()
 	defer dc.mu.Unlock()
 	dc.clock++

