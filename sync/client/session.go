@@ -81,9 +81,9 @@ type session struct {
 	pushedThrough int64 // outbox read up to this Position
 	ackedThrough  int64 // highest hub position acked in this session
 	inflight      []flight
-	drained       bool // the last outbox read found nothing more
+	drained       bool  // the last outbox read found nothing more
 	relay         relay // other devices' events the hub lost, pushed back (relay.go)
-	settling      bool // ending: record acks, push nothing more (settle)
+	settling      bool  // ending: record acks, push nothing more (settle)
 
 	stats      Stats
 	rejections []Rejection
