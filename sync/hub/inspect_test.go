@@ -65,7 +65,9 @@ func TestInspect(t *testing.T) {
 	}, ioTimeout, 10*time.Millisecond)
 	assert.Equal(t, int64(3), ts.Head)
 	assert.Equal(t, ledgerDigest(t, h.stores.must(t, "acme")), ts.Digest)
-	assert.Empty(t, ts.Generation, "a memory store reports no generation")
+	gen, gerr := h.stores.must(t, "acme").(hub.GenerationLedger).Generation(t.Context())
+	require.NoError(t, gerr)
+	assert.Equal(t, gen, ts.Generation, "the ledger's generation")
 	laptop, phone := ts.Devices[0], ts.Devices[1]
 	assert.Equal(t, "laptop", laptop.Client)
 	assert.Equal(t, "phone", phone.Client)

@@ -53,8 +53,8 @@ func browser(t *testing.T) string {
 	return ""
 }
 
-// genStore is a tenant store that reports a generation, standing in for
-// ledgers that carry one (hub.GenerationLedger).
+// genStore is a tenant store that reports a known generation, so the test
+// can tell the page shows the one the ledger reports.
 type genStore struct {
 	tenants.Store
 }
