@@ -50,6 +50,7 @@ type Syncd struct {
 	Addr string
 
 	mu     sync.Mutex
+	admin  string // the admin listener's address (AdminAddr)
 	cmd    *exec.Cmd
 	exited chan error
 	stderr bytes.Buffer
@@ -97,6 +98,12 @@ func (p *Syncd) start(ctx context.Context, addr string) error {
 	go func() {
 		sc := bufio.NewScanner(stdout)
 		for sc.Scan() {
+			if a, ok := strings.CutPrefix(sc.Text(), "admin listening on "); ok { // --admin
+				p.mu.Lock()
+				p.admin = a
+				p.mu.Unlock()
+				continue
+			}
 			select {
 			case lines <- sc.Text():
 			default:
@@ -130,6 +137,14 @@ func (p *Syncd) start(ctx context.Context, addr string) error {
 		<-exited
 		return ctx.Err()
 	}
+}
+
+// AdminAddr returns the address of the admin listener syncd printed when
+// started with --admin, "" before it has.
+func (p *Syncd) AdminAddr() string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.admin
 }
 
 // Run starts p for the test t: it fails t when syncd does not start
