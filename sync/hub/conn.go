@@ -56,6 +56,8 @@ type conn struct {
 	pullDone chan struct{}       // closed when the puller has returned
 	pushes   chan *protocol.Push // decoded pushes for the pusher
 	pushDone chan struct{}       // closed when the pusher has returned
+	pushing  bool                // the reader's: the pusher was started (on the first Push)
+	parkedAt int64               // the puller's cursor while it is parked (see follow)
 	ctx      context.Context     // the puller's context
 	cancel   context.CancelFunc
 
@@ -164,10 +166,11 @@ func (c *conn) serve() {
 			c.serveRange(hello) // then closes
 		} else {
 			go c.pull(hello.Cursor)
-			go c.pushLoop()
 			c.readLoop()
 			close(c.pushes)
-			<-c.pushDone
+			if c.pushing {
+				<-c.pushDone
+			}
 		}
 	} else {
 		close(c.pullDone)
@@ -283,6 +286,10 @@ func (c *conn) readLoop() {
 		switch m := msg.(type) {
 		case *protocol.Push:
 			c.s.obs.Pushed(len(m.Events), c.inBytes)
+			if !c.pushing { // most connections push rarely or never: no goroutine until they do
+				c.pushing = true
+				go c.pushLoop()
+			}
 			select { // the pusher stores it while the next frame is decoded
 			case c.pushes <- m:
 			case <-c.done:

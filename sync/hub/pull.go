@@ -24,8 +24,16 @@ const maxScanPages = 8
 // one message however large the backlog. Hub positions come from the store's ledger,
 // which every backend assigns in commit order, so following it with
 // "position > cursor" never skips an event.
+//
+// Live, a connection with a recent log parks between commits: no goroutine
+// of its own waits for the next one (see follow).
 func (c *conn) pull(cursor int64) {
-	defer close(c.pullDone)
+	parked := false
+	defer func() {
+		if !parked {
+			close(c.pullDone)
+		}
+	}()
 	ctx := c.ctx
 	if err := c.startDigest(ctx, cursor); err != nil {
 		c.pullFailed(err)
@@ -41,32 +49,64 @@ func (c *conn) pull(cursor int64) {
 	}
 	c.s.obs.CaughtUp(c.lag, time.Since(c.helloAt))
 	c.live.Store(true)
+	if c.recent != nil {
+		// A parked puller is ended here: nothing else runs for it.
+		context.AfterFunc(ctx, func() {
+			if c.recent.unpark(c) {
+				close(c.pullDone)
+			}
+		})
+	}
+	parked = c.follow(cursor)
+}
+
+// follow sends Live messages as events commit after cursor, until the
+// connection ends (false) or it parks (true). With a recent log it parks
+// when nothing is left to send: it registers with the log and returns, and
+// the log's next commit runs resume on a new goroutine. An idle connection
+// so costs no goroutine (and no stack) for its pulls: thousands of devices
+// that keep their app open are mostly that. Without a recent log it waits
+// in Store.Wait.
+func (c *conn) follow(cursor int64) bool {
+	ctx := c.ctx
 	for {
-		head, err := c.waitHead(ctx, cursor)
-		if err != nil {
-			c.pullFailed(err)
-			return
+		var head int64
+		if c.recent != nil {
+			h, err, ok := c.recent.park(c, cursor)
+			if err != nil {
+				c.pullFailed(err)
+				return false
+			}
+			if !ok {
+				return true // resume goes on
+			}
+			head = h
+		} else {
+			h, err := c.store.Wait(ctx, cursor)
+			if err != nil {
+				c.pullFailed(err)
+				return false
+			}
+			head = h
 		}
 		c.committed = c.headSince()
 		if c.recent != nil {
 			c.recent.await(ctx, cursor)
 		}
+		var err error
 		if cursor, err = c.drain(ctx, cursor, head); err != nil {
 			c.pullFailed(err)
-			return
+			return false
 		}
 	}
 }
 
-// waitHead blocks until the ledger holds events after cursor and returns
-// its head: from the tenant's recent log, whose watcher follows the store
-// for all the tenant's connections on this node and which pushes through
-// this node advance at once, or from the store when there is no log.
-func (c *conn) waitHead(ctx context.Context, cursor int64) (int64, error) {
-	if c.recent != nil {
-		return c.recent.waitHead(ctx, cursor)
+// resume goes on following after a commit woke a parked connection; it
+// runs on a goroutine of its own.
+func (c *conn) resume() {
+	if !c.follow(c.parkedAt) {
+		close(c.pullDone)
 	}
-	return c.store.Wait(ctx, cursor)
 }
 
 // headSince returns, in unix nanoseconds, since when the head waitHead

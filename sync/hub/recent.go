@@ -53,6 +53,7 @@ type recentLog struct {
 	headAt   atomic.Int64       // unix nanoseconds head was learned (set under mu)
 	headErr  error              // the watcher's last Store.Wait failure
 	headCh   chan struct{}      // closed (and replaced) when head or headErr changes
+	parked   map[*conn]struct{} // live connections waiting for the head to change (park)
 	watchCtx context.Context    // the watcher's context
 	stop     context.CancelFunc // stops the watcher
 	watching bool               // the watcher was started
@@ -115,12 +116,17 @@ func (r *recentLog) watch(ctx context.Context) {
 	}
 }
 
-// wake wakes the readers blocked in waitHead (r.mu held).
+// wake wakes the readers blocked in waitHead and resumes the parked
+// connections (r.mu held).
 func (r *recentLog) wake() {
 	if r.headCh != nil {
 		close(r.headCh)
 		r.headCh = nil
 	}
+	for c := range r.parked {
+		go c.resume()
+	}
+	clear(r.parked)
 }
 
 // waitHead blocks until a position after cursor is known committed and
@@ -128,10 +134,7 @@ func (r *recentLog) wake() {
 func (r *recentLog) waitHead(ctx context.Context, cursor int64) (int64, error) {
 	for {
 		r.mu.Lock()
-		if !r.watching { // started by the first live reader
-			r.watching, r.watched = true, make(chan struct{})
-			go func() { defer close(r.watched); r.watch(r.watchCtx) }()
-		}
+		r.startWatch()
 		head, err := r.head, r.headErr
 		if head > cursor {
 			r.mu.Unlock()
@@ -152,6 +155,52 @@ func (r *recentLog) waitHead(ctx context.Context, cursor int64) (int64, error) {
 			return 0, ctx.Err()
 		}
 	}
+}
+
+// startWatch starts the watcher, once, for the first live reader (r.mu
+// held).
+func (r *recentLog) startWatch() {
+	if !r.watching {
+		r.watching, r.watched = true, make(chan struct{})
+		go func() { defer close(r.watched); r.watch(r.watchCtx) }()
+	}
+}
+
+// park returns the highest position known committed when it is after
+// cursor (ok), or the watcher's failure. Otherwise it parks c: c.resume
+// runs on a new goroutine at the next change of the head, unless unpark
+// takes c out first.
+func (r *recentLog) park(c *conn, cursor int64) (head int64, err error, ok bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if err := c.ctx.Err(); err != nil {
+		// Checked under r.mu: the connection's end (unpark, after its
+		// context is done) either finds c parked or is seen here.
+		return 0, err, false
+	}
+	r.startWatch()
+	if r.head > cursor {
+		return r.head, nil, true
+	}
+	if r.headErr != nil {
+		return 0, r.headErr, false
+	}
+	c.parkedAt = cursor
+	if r.parked == nil {
+		r.parked = make(map[*conn]struct{})
+	}
+	r.parked[c] = struct{}{}
+	return 0, nil, false
+}
+
+// unpark takes c out of the parked connections, and reports whether it was
+// there (then c.resume will not run).
+func (r *recentLog) unpark(c *conn) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	_, ok := r.parked[c]
+	delete(r.parked, c)
+	return ok
 }
 
 // frame returns the encoded Live message of the log's events after..next

@@ -245,8 +245,11 @@ func New(cfg Config) (*Server, error) {
 			// Tokens travel in a header or the query, never in cookies,
 			// so cross-origin pages gain nothing: browsers may connect.
 			CheckOrigin: func(*http.Request) bool { return true },
-			// Idle connections hold no write buffer.
+			// Idle connections hold no write buffer, and a small read
+			// buffer (gorilla would keep net/http's 4 KB one): frames
+			// larger than it are read straight into the frame buffer.
 			WriteBufferPool: &sync.Pool{},
+			ReadBufferSize:  1024,
 		},
 		conns:    make(map[*conn]struct{}),
 		subjects: make(map[string]int),
@@ -338,7 +341,14 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		refuseGoingAway(w)
 		return
 	}
-	defer s.wg.Done()
+	// Once upgraded, the connection is served on its own goroutine, which
+	// takes over these cleanups (see below).
+	served := false
+	defer func() {
+		if !served {
+			s.wg.Done()
+		}
+	}()
 	leave, status := s.admit(claims)
 	if status != 0 {
 		s.obs.ConnRefused(refusedBusy(status))
@@ -350,7 +360,11 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		refuse(w, status, perr)
 		return
 	}
-	defer leave()
+	defer func() {
+		if !served {
+			leave()
+		}
+	}()
 
 	store, release, err := s.cfg.Ledgers.Acquire(r.Context(), claims.Tenant)
 	if err != nil {
@@ -362,9 +376,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		refuse(w, http.StatusServiceUnavailable, perr)
 		return
 	}
-	defer release()
 	ws, err := s.upgrader.Upgrade(w, r, nil)
 	if err != nil {
+		release()
 		s.obs.ConnRefused(RefusedUpgrade)
 		return // the upgrader has answered
 	}
@@ -373,9 +387,19 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if !s.register(c) {
 		c.goAway()
 	}
-	c.serve()
-	s.unregister(c)
-	s.obs.ConnClosed(c.closeCode)
+	// The handler returns and the connection goes on on a goroutine of
+	// its own: net/http then lets go of the request, the response and
+	// their buffers, which a handler that stayed would hold for the whole
+	// life of the connection (a few KB each of thousands of idle ones).
+	served = true
+	go func() {
+		defer s.wg.Done()
+		defer leave()
+		defer release()
+		c.serve()
+		s.unregister(c)
+		s.obs.ConnClosed(c.closeCode)
+	}()
 }
 
 // authenticate verifies the request's token and returns its claims, or an
