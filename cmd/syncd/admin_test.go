@@ -134,7 +134,13 @@ func checkAdmin(t *testing.T, s *served) string {
 	require.Error(t, err)
 	_ = resp.Body.Close()
 
-	_, after := get(t, "http://"+s.admin+"/metrics")
+	// The live delay is observed once the hub's write returns, which may
+	// be after the client has read the frame: wait for it.
+	var after string
+	require.Eventually(t, func() bool {
+		_, after = get(t, "http://"+s.admin+"/metrics")
+		return metric(t, after, "ferry_hub_live_delay_seconds_count") == 1
+	}, ioTimeout, 10*time.Millisecond, "the live delay is observed")
 	assert.Equal(t, 1.0, metric(t, after, "ferry_hub_push_events_total"))
 	assert.Equal(t, 1.0, metric(t, after, "ferry_hub_push_messages_total"))
 	assert.Equal(t, 1.0, metric(t, after, "ferry_hub_connections_opened_total"))
