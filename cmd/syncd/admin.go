@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/pprof"
+	"runtime"
 	"strconv"
 	"time"
 
@@ -34,6 +35,10 @@ type adminFlags struct {
 	addr   string // empty: no admin listener
 	public bool   // allow a non-loopback addr
 	token  string // required of every admin request but the inspector's page itself; empty: none
+	// contention turns on the runtime's mutex and block profiles
+	// (/debug/pprof/mutex, /debug/pprof/block), which cost a little on
+	// every contended lock.
+	contention bool
 }
 
 // register adds the admin flags to fs.
@@ -51,6 +56,8 @@ func (a *adminFlags) register(fs *flag.FlagSet, getenv func(string) string) erro
 		"let --admin listen on a non-loopback address: anyone who reaches it reads the metrics and profiles the process (env "+envAdminPublic+")")
 	fs.StringVar(&a.token, "admin-token", getenv(envAdminToken),
 		"require this token of admin requests (\"Authorization: Bearer TOKEN\" or ?token=TOKEN; open the inspector as /inspector/?token=TOKEN); none when empty (env "+envAdminToken+")")
+	fs.BoolVar(&a.contention, "admin-contention", false,
+		"record mutex and block profiles for /debug/pprof/mutex and /debug/pprof/block (a small cost on contended locks)")
 	return err
 }
 
@@ -165,6 +172,10 @@ func serveAdmin(f *adminFlags, srv *hub.Server, m *hubmetrics.Metrics, log *slog
 	reg, err := hubmetrics.NewRegistry(m, srv, extra...)
 	if err != nil {
 		return nil, fmt.Errorf("admin: %w", err)
+	}
+	if f.contention {
+		runtime.SetMutexProfileFraction(10)  // one contention event in 10
+		runtime.SetBlockProfileRate(100_000) // one blocking event per 100 µs blocked
 	}
 	return startAdmin(f.addr, adminMux(srv, reg, f.token, log), log, stdout)
 }
