@@ -142,6 +142,8 @@ func TestExpectedVersionCheck(t *testing.T) {
 	for _, tt := range tests {
 		err := tt.exp.Check("s", tt.actual)
 		assert.Equal(t, tt.str, tt.exp.String())
+		lo, hi := tt.exp.Bounds()
+		assert.Equal(t, tt.ok, lo <= tt.actual && tt.actual <= hi, "Bounds agrees with Check")
 		if tt.ok {
 			assert.NoError(t, err)
 			continue

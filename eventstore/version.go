@@ -1,6 +1,9 @@
 package eventstore
 
-import "strconv"
+import (
+	"math"
+	"strconv"
+)
 
 // ExpectedVersion states what an append expects of a stream's version (the
 // number of events it holds). The zero value is Any.
@@ -51,6 +54,22 @@ func (e ExpectedVersion) Check(stream string, actual int64) error {
 		return nil
 	}
 	return &ConflictError{Stream: stream, Expected: e, Actual: actual}
+}
+
+// Bounds returns the stream versions that satisfy e: lo <= version <= hi,
+// with hi = math.MaxInt64 when there is no upper bound. Backends that check
+// expectations inside a statement use it; Check is the same test in Go.
+func (e ExpectedVersion) Bounds() (lo, hi int64) {
+	switch e.kind {
+	case expectNoStream:
+		return 0, 0
+	case expectStreamExists:
+		return 1, math.MaxInt64
+	case expectExact:
+		return e.n, e.n
+	default:
+		return 0, math.MaxInt64
+	}
 }
 
 // String describes the expectation, e.g. "exact(3)".

@@ -6,6 +6,8 @@ import (
 	"math"
 	"slices"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/ferrysync/ferry/eventstore"
 	"github.com/ferrysync/ferry/eventstore/internal/backend"
 )
@@ -18,16 +20,40 @@ import (
 // that fails after taking the lock (a version conflict the caller catches
 // inside Update, say) leaves no hole. The notification is delivered at
 // commit, and not at all on rollback.
-const lockSQL = `WITH t AS (
-	INSERT INTO {s}.tenants AS t (tenant, head) VALUES ($1, 0)
+//
+// The row is locked with FOR UPDATE rather than by a no-op update: a lock
+// writes a small WAL record and no new row version, and the row is
+// updated once per append anyway (appendSQL's bump). Only a tenant's first
+// append takes the INSERT branch; one racing another's first append waits
+// in ON CONFLICT DO UPDATE, which locks the row the other created.
+const lockSQL = `WITH l AS (
+	SELECT head FROM {s}.tenants WHERE tenant = $1 FOR UPDATE
+), c AS (
+	INSERT INTO {s}.tenants AS t (tenant, head) SELECT $1, 0 WHERE NOT EXISTS (SELECT FROM l)
 	ON CONFLICT (tenant) DO UPDATE SET head = t.head
 	RETURNING t.head
 )
-SELECT head, pg_notify($2, $3) IS NULL FROM t`
+SELECT head, pg_notify($2, $3) IS NULL FROM (SELECT head FROM l UNION ALL SELECT head FROM c) h`
+
+// lockQuietSQL is lockSQL without the notification, for the appends whose
+// appendSQL notifies when it stores events (see appendPipelined).
+const lockQuietSQL = `WITH l AS (
+	SELECT head FROM {s}.tenants WHERE tenant = $1 FOR UPDATE
+), c AS (
+	INSERT INTO {s}.tenants AS t (tenant, head) SELECT $1, 0 WHERE NOT EXISTS (SELECT FROM l)
+	ON CONFLICT (tenant) DO UPDATE SET head = t.head
+	RETURNING t.head
+)
+SELECT head FROM l UNION ALL SELECT head FROM c`
 
 // appendSQL stores a batch of events, numbered head+1, head+2, ... in
-// batch order, in one multi-row INSERT ... SELECT FROM unnest(...) whose
-// CTEs do the rest of the bookkeeping set-based:
+// batch order after the tenant's head (read from its counter row, which
+// the transaction has locked), in one multi-row INSERT ... SELECT FROM
+// unnest(...) whose CTEs do the rest of the bookkeeping set-based:
+//   - expected versions: the writes of an Append ($15..$18: stream, the
+//     bounds of its expectation, its number of events; empty for Insert)
+//     are checked in call order against the stored versions; the first
+//     that fails stores nothing and is returned as a conflict row;
 //   - outdated: the latest stored event of the event's (stream, type),
 //     kept in stream_types (one row per group, not an index entry per
 //     event), sorts after the new event, or an earlier event of the batch
@@ -36,15 +62,30 @@ SELECT head, pg_notify($2, $3) IS NULL FROM t`
 //     stream_types keeps the latest (created, id) of each (stream, type);
 //   - snapshots whose cursor is past the earliest new event of their stream
 //     are deleted (late-event invalidation);
-//   - the tenant's head grows by the number of events stored.
+//   - the tenant's head grows by the number of events stored, and a
+//     commit notification is queued when there are any.
 //
-// It returns the position and outdated flag of every stored event. A
+// It returns the position and outdated flag of every stored event, or one
+// row with the failed write's index (1-based) and its stream's version. A
 // stored ID fails the statement with a unique violation: Append checks
 // caller-supplied IDs beforehand, Insert retries without the duplicates.
-const appendSQL = `WITH input AS (
-	SELECT * FROM unnest($2::bigint[], $3::text[], $4::text[], $5::text[], $6::int[], $7::bytea[], $8::bytea[],
-		$9::bigint[], $10::text[], $11::bigint[], $12::text[])
-	WITH ORDINALITY AS t(position, id, stream, type, schema, data, meta, created, origin, hub_position, sort_key, ord)
+// On a hub ($14) an event's hub position is its position.
+const appendSQL = `WITH h AS (
+	SELECT head FROM {s}.tenants WHERE tenant = $1
+), writes AS (
+	SELECT * FROM unnest($15::text[], $16::bigint[], $17::bigint[], $18::bigint[]) WITH ORDINALITY AS w(stream, lo, hi, n, k)
+), checks AS (
+	SELECT w.k, w.lo, w.hi, coalesce(st.version, 0)
+		+ coalesce(sum(w.n) OVER (PARTITION BY w.stream ORDER BY w.k ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), 0) AS actual
+	FROM writes w LEFT JOIN {s}.streams st ON st.tenant = $1 AND st.stream = w.stream
+), conflict AS (
+	SELECT k, actual FROM checks WHERE actual NOT BETWEEN lo AND hi ORDER BY k LIMIT 1
+), input AS (
+	SELECT (SELECT head FROM h) + t.ord AS position, t.*
+	FROM unnest($2::text[], $3::text[], $4::text[], $5::int[], $6::bytea[], $7::bytea[],
+		$8::bigint[], $9::text[], $10::bigint[], $11::text[])
+	WITH ORDINALITY AS t(id, stream, type, schema, data, meta, created, origin, hub_position, sort_key, ord)
+	WHERE NOT EXISTS (SELECT FROM conflict)
 ), latest AS (
 	SELECT lt.stream, lt.type, lt.created, lt.id FROM {s}.stream_types lt
 	WHERE lt.tenant = $1 AND (lt.stream, lt.type) IN (SELECT stream, type FROM input)
@@ -52,12 +93,13 @@ const appendSQL = `WITH input AS (
 	SELECT i.*,
 		(coalesce((l.created, l.id) > (i.created, i.id), false)
 		OR coalesce(max(i.sort_key COLLATE "C") OVER w > i.sort_key COLLATE "C", false))
-		AND NOT i.type = ANY($14::text[]) AS outdated
+		AND NOT i.type = ANY($13::text[]) AS outdated
 	FROM input i LEFT JOIN latest l ON l.stream = i.stream AND l.type = i.type
 	WINDOW w AS (PARTITION BY i.stream, i.type ORDER BY i.ord ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING)
 ), ins AS (
 	INSERT INTO {s}.events (tenant, position, id, stream, type, schema, data, meta, created, origin, hub_position, hydrated, outdated)
-	SELECT $1, position, id, stream, type, schema, data, meta, created, origin, hub_position, $13, outdated
+	SELECT $1, position, id, stream, type, schema, data, meta, created, origin,
+		CASE WHEN $14 THEN position ELSE hub_position END, $12, outdated
 	FROM calc ORDER BY ord
 	RETURNING position, stream, type, created, id, outdated
 ), versions AS (
@@ -74,17 +116,23 @@ const appendSQL = `WITH input AS (
 ), invalidated AS (
 	DELETE FROM {s}.snapshots sn USING firsts f
 	WHERE sn.tenant = $1 AND sn.stream = f.stream AND (sn.cursor_created, sn.cursor_id) > (f.created, f.id)
+), stored AS (
+	SELECT count(*) AS n FROM ins
 ), bump AS (
-	UPDATE {s}.tenants SET head = head + (SELECT count(*) FROM ins) WHERE tenant = $1
+	UPDATE {s}.tenants SET head = head + stored.n FROM stored WHERE tenant = $1 AND stored.n > 0
+), notified AS (
+	SELECT pg_notify($19, $20) IS NULL FROM stored WHERE n > 0
 )
-SELECT position, outdated FROM ins`
+SELECT position, outdated, 0::bigint, 0::bigint FROM ins, notified
+UNION ALL
+SELECT 0, false, k, actual FROM conflict`
 
 // commutative returns the commutative types among events' (never outdated,
 // see eventstore.EventType.Commutative); usually none.
-func (t *Tx) commutative(events []eventstore.Event) []string {
+func commutative(s *Store, events []eventstore.Event) []string {
 	out := []string{}
 	for i := range events {
-		if typ := events[i].Type; t.s.core.Commutative(typ) && !slices.Contains(out, typ) {
+		if typ := events[i].Type; s.core.Commutative(typ) && !slices.Contains(out, typ) {
 			out = append(out, typ)
 		}
 	}
@@ -106,62 +154,110 @@ func (t *Tx) lock(ctx context.Context) (int64, error) {
 // insert marks them hydrated. It sets the Position, HubPosition (on a hub,
 // the Position) and Outdated of the events.
 func (t *Tx) store(ctx context.Context, events []eventstore.Event, head int64, insert bool) error {
-	n := len(events)
-	if n >= copyThreshold {
+	if len(events) >= copyThreshold {
 		return t.storeCopy(ctx, events, head, insert)
 	}
-	var (
-		positions = make([]int64, n)
-		ids       = make([]string, n)
-		streams   = make([]string, n)
-		types     = make([]string, n)
-		schemas   = make([]int32, n)
-		data      = make([][]byte, n)
-		meta      = make([][]byte, n)
-		created   = make([]int64, n)
-		origins   = make([]string, n)
-		hubPos    = make([]int64, n)
-		keys      = make([]string, n)
-	)
-	for i := range events {
-		e := &events[i]
-		e.Position = head + int64(i) + 1
-		if t.s.db.hub {
-			e.HubPosition = e.Position
-		}
-		positions[i], ids[i], streams[i], types[i] = e.Position, e.ID, e.Stream, e.Type
-		schemas[i], data[i], meta[i], created[i] = int32(e.Schema), e.Data, e.Meta, int64(e.Created)
-		origins[i], hubPos[i], keys[i] = e.Origin, e.HubPosition, e.Created.String()+e.ID
-	}
-	rows, err := t.tx.Query(ctx, t.s.db.q(appendSQL), t.s.tenant, positions, ids, streams, types, schemas,
-		data, meta, created, origins, hubPos, keys, insert, t.commutative(events))
+	rows, err := t.tx.Query(ctx, t.s.db.q(appendSQL), t.s.db.appendArgs(t.s, events, insert, nil)...)
 	if err != nil {
 		return err
 	}
-	defer rows.Close()
-	stored := 0
-	for rows.Next() {
-		var (
-			pos      int64
-			outdated bool
-		)
-		if err := rows.Scan(&pos, &outdated); err != nil {
-			return err
-		}
-		i := pos - head - 1
-		if i < 0 || i >= int64(n) {
-			return fmt.Errorf("position %d out of the batch's range", pos)
-		}
-		events[i].Outdated = outdated
-		stored++
-	}
-	if err := rows.Err(); err != nil {
+	got, conflict, err := readStored(rows, events, t.s.db.hub)
+	if err != nil {
 		return err
 	}
-	if stored != n {
-		return fmt.Errorf("stored %d of %d events", stored, n)
+	if conflict != nil || got != head {
+		return fmt.Errorf("stored after head %d, locked head %d", got, head)
 	}
 	return nil
+}
+
+// appendArgs returns appendSQL's arguments for events and, for an Append
+// that checks expected versions, its writes.
+func (db *DB) appendArgs(s *Store, events []eventstore.Event, insert bool, writes []eventstore.Write) []any {
+	n := len(events)
+	var (
+		ids     = make([]string, n)
+		streams = make([]string, n)
+		types   = make([]string, n)
+		schemas = make([]int32, n)
+		data    = make([][]byte, n)
+		meta    = make([][]byte, n)
+		created = make([]int64, n)
+		origins = make([]string, n)
+		hubPos  = make([]int64, n)
+		keys    = make([]string, n)
+	)
+	for i := range events {
+		e := &events[i]
+		ids[i], streams[i], types[i] = e.ID, e.Stream, e.Type
+		schemas[i], data[i], meta[i], created[i] = int32(e.Schema), e.Data, e.Meta, int64(e.Created)
+		origins[i], hubPos[i], keys[i] = e.Origin, e.HubPosition, e.Created.String()+e.ID
+	}
+	var (
+		wStreams = make([]string, len(writes))
+		wLo      = make([]int64, len(writes))
+		wHi      = make([]int64, len(writes))
+		wN       = make([]int64, len(writes))
+	)
+	for i, w := range writes {
+		wStreams[i], wN[i] = w.Stream, int64(len(w.Events))
+		wLo[i], wHi[i] = w.Expect.Bounds()
+	}
+	return []any{s.tenant, ids, streams, types, schemas, data, meta, created, origins, hubPos, keys,
+		insert, commutative(s, events), db.hub, wStreams, wLo, wHi, wN, notifyChannel, db.notifyPayload(s.tenant)}
+}
+
+// readStored reads appendSQL's rows into events (Position, HubPosition on
+// a hub, Outdated) and returns the head they were stored after, or the
+// conflict of the first write whose expectation failed (nothing stored).
+func readStored(rows pgx.Rows, events []eventstore.Event, hub bool) (head int64, conflict *storeConflict, err error) {
+	defer rows.Close()
+	n := len(events)
+	positions := make([]int64, 0, n)
+	outdated := make([]bool, 0, n)
+	for rows.Next() {
+		var (
+			pos  int64
+			out  bool
+			k, v int64
+		)
+		if err := rows.Scan(&pos, &out, &k, &v); err != nil {
+			return 0, nil, err
+		}
+		if k > 0 {
+			conflict = &storeConflict{write: int(k - 1), actual: v}
+			continue
+		}
+		positions, outdated = append(positions, pos), append(outdated, out)
+	}
+	if err := rows.Err(); err != nil {
+		return 0, nil, err
+	}
+	if conflict != nil {
+		return 0, conflict, nil
+	}
+	if len(positions) != n {
+		return 0, nil, fmt.Errorf("stored %d of %d events", len(positions), n)
+	}
+	head = slices.Min(positions) - 1
+	for j, pos := range positions {
+		i := pos - head - 1
+		if i < 0 || i >= int64(n) {
+			return 0, nil, fmt.Errorf("position %d out of the batch's range", pos)
+		}
+		events[i].Position, events[i].Outdated = pos, outdated[j]
+		if hub {
+			events[i].HubPosition = pos
+		}
+	}
+	return head, nil, nil
+}
+
+// storeConflict is appendSQL's report of a failed expected version: the
+// index of the write in the Append call and its stream's version.
+type storeConflict struct {
+	write  int
+	actual int64
 }
 
 // checkCreated rejects timestamps that do not fit the BIGINT column (more
@@ -175,57 +271,177 @@ func checkCreated(events []eventstore.Event) error {
 	return nil
 }
 
-// Append implements eventstore.Store. It takes the tenant lock first, then
-// checks the expected versions (race-free under the lock) and that no
-// caller-supplied ID is stored, then stores all events with one statement.
-func (t *Tx) Append(ctx context.Context, writes ...eventstore.Write) ([]eventstore.Event, error) {
-	if err := t.check(); err != nil {
-		return nil, err
-	}
-	events, err := t.s.core.PrepareAppend(writes)
+// prepareAppend validates and completes the events of an Append (IDs,
+// timestamps, origin) and reports whether any write checks its stream's
+// version.
+func (s *Store) prepareAppend(writes []eventstore.Write) (events []eventstore.Event, checks bool, err error) {
+	events, err = s.core.PrepareAppend(writes)
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	if err := checkCreated(events); err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	seen := make(map[string]struct{}, len(events))
 	for _, e := range events {
 		if _, dup := seen[e.ID]; dup {
-			return nil, fmt.Errorf("append %s: %w", e.Stream, backend.DuplicateIDError(e))
+			return nil, false, fmt.Errorf("append %s: %w", e.Stream, backend.DuplicateIDError(e))
 		}
 		seen[e.ID] = struct{}{}
 	}
-	checks := false
 	for _, w := range writes {
 		checks = checks || w.Expect != eventstore.Any
+	}
+	return events, checks, nil
+}
+
+// pipelined reports whether an Append of writes takes the one-round-trip
+// path (appendPipelined): it stores events with appendSQL (fewer than
+// copyThreshold, at least one) and none of them carries a caller-supplied
+// ID, which would need checking first.
+func pipelined(writes []eventstore.Write) bool {
+	n := 0
+	for _, w := range writes {
+		for _, e := range w.Events {
+			if e.ID != "" {
+				return false
+			}
+			n++
+		}
+	}
+	return n > 0 && n < copyThreshold
+}
+
+// batchSender is what both the pool (an implicit transaction per batch)
+// and a transaction offer.
+type batchSender interface {
+	SendBatch(ctx context.Context, b *pgx.Batch) pgx.BatchResults
+}
+
+// appendPipelined sends the tenant lock and appendSQL, which checks the
+// writes' expected versions and stores events, as one pipeline: one round
+// trip. appendSQL runs after the lock is granted, so its snapshot holds
+// every append committed before, and its checks are race-free as
+// checkVersions' are. On a conflict nothing is stored or notified.
+func (s *Store) appendPipelined(ctx context.Context, q batchSender, writes []eventstore.Write, events []eventstore.Event) error {
+	b := &pgx.Batch{}
+	b.Queue(s.db.q(lockQuietSQL), s.tenant)
+	b.Queue(s.db.q(appendSQL), s.db.appendArgs(s, events, false, writes)...)
+	br := q.SendBatch(ctx, b)
+	var head int64
+	if err := br.QueryRow().Scan(&head); err != nil {
+		_ = br.Close()
+		return wrapErr("append: lock tenant", err)
+	}
+	rows, err := br.Query()
+	if err != nil {
+		_ = br.Close()
+		return wrapErr("append "+events[0].Stream, err)
+	}
+	got, conflict, err := readStored(rows, events, s.db.hub)
+	if err == nil {
+		err = br.Close()
+	} else {
+		_ = br.Close()
+	}
+	if err != nil {
+		return wrapErr("append "+events[0].Stream, err)
+	}
+	if conflict != nil {
+		w := writes[conflict.write]
+		if err := w.Expect.Check(w.Stream, conflict.actual); err != nil {
+			return err
+		}
+		return fmt.Errorf("append %s: version %d reported as a conflict with %s", w.Stream, conflict.actual, w.Expect)
+	}
+	if got != head {
+		return fmt.Errorf("append %s: stored after head %d, locked head %d", events[0].Stream, got, head)
+	}
+	return nil
+}
+
+// Append implements eventstore.Store. Most appends (fewer than
+// copyThreshold events, IDs generated by the store) take the tenant lock,
+// check the expected versions and store the events in one round trip
+// (appendPipelined); with no OnAppend hook to run, outside Update, that
+// round trip is the whole transaction.
+func (s *Store) Append(ctx context.Context, writes ...eventstore.Write) ([]eventstore.Event, error) {
+	if s.core.OnAppend != nil || !pipelined(writes) {
+		return s.AutoCommit.Append(ctx, writes...)
+	}
+	if err := s.check(); err != nil {
+		return nil, err
+	}
+	events, _, err := s.prepareAppend(writes)
+	if err != nil {
+		return nil, err
+	}
+	// Sent outside a transaction, the pipeline runs as one implicit
+	// transaction, committed at its end or rolled back on an error.
+	if err := s.appendPipelined(ctx, s.db.pool, writes, events); err != nil {
+		return nil, err
+	}
+	s.db.broadcast(s.tenant)
+	return events, nil
+}
+
+// Append implements eventstore.Tx. It takes the tenant lock first, then
+// checks the expected versions (race-free under the lock) and that no
+// caller-supplied ID is stored, then stores all events with one statement.
+// Appends without caller-supplied IDs and below copyThreshold do all of
+// it in one round trip (appendPipelined).
+func (t *Tx) Append(ctx context.Context, writes ...eventstore.Write) ([]eventstore.Event, error) {
+	if err := t.check(); err != nil {
+		return nil, err
+	}
+	events, checks, err := t.s.prepareAppend(writes)
+	if err != nil {
+		return nil, err
 	}
 	if len(events) == 0 && !checks {
 		return events, nil
 	}
-	head, err := t.lock(ctx)
-	if err != nil {
-		return nil, wrapErr("append: lock tenant", err)
-	}
-	if checks {
-		if err := t.checkVersions(ctx, writes); err != nil {
+	if pipelined(writes) {
+		if err := t.s.appendPipelined(ctx, t.tx, writes, events); err != nil {
 			return nil, err
 		}
-	}
-	if len(events) == 0 {
-		return events, nil
-	}
-	if err := t.checkIDs(ctx, writes, events); err != nil {
-		return nil, err
-	}
-	if err := t.store(ctx, events, head, false); err != nil {
-		return nil, wrapErr("append "+events[0].Stream, err)
+	} else {
+		if err := t.appendLocked(ctx, writes, events, checks); err != nil {
+			return nil, err
+		}
+		if len(events) == 0 {
+			return events, nil
+		}
 	}
 	t.wrote = true
 	if err := t.s.core.AfterAppend(ctx, t, events); err != nil {
 		return nil, err
 	}
 	return events, nil
+}
+
+// appendLocked is Append in steps: lock, versions, caller-supplied IDs,
+// then store (COPY for large batches).
+func (t *Tx) appendLocked(ctx context.Context, writes []eventstore.Write, events []eventstore.Event, checks bool) error {
+	head, err := t.lock(ctx)
+	if err != nil {
+		return wrapErr("append: lock tenant", err)
+	}
+	if checks {
+		if err := t.checkVersions(ctx, writes); err != nil {
+			return err
+		}
+	}
+	if len(events) == 0 {
+		return nil
+	}
+	if err := t.checkIDs(ctx, writes, events); err != nil {
+		return err
+	}
+	if err := t.store(ctx, events, head, false); err != nil {
+		return wrapErr("append "+events[0].Stream, err)
+	}
+	return nil
 }
 
 // checkVersions checks each write's expectation against its stream's

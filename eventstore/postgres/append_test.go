@@ -292,3 +292,59 @@ func testInsertResentBatch(t *testing.T) {
 		assert.Equal(t, int64(5), head)
 	}
 }
+
+// TestAppendChecksInStatement: appendSQL checks the expectations of the
+// writes of one call in call order, each against the version the earlier
+// writes leave, and a failed one stores nothing and moves nothing, through
+// Store.Append (its own implicit transaction) and Tx.Append alike.
+func TestAppendChecksInStatement(t *testing.T) {
+	ctx := context.Background()
+	db := openDB(t, testSchema(t), Options{})
+	s := openStore(t, db, newTenant(t), eventstore.Config{})
+	one := func() []eventstore.Event { return []eventstore.Event{ev("t", `{}`)} }
+	conflict := func(err error, stream string, actual int64) {
+		t.Helper()
+		var ce *eventstore.ConflictError
+		require.ErrorAs(t, err, &ce)
+		assert.Equal(t, stream, ce.Stream)
+		assert.Equal(t, actual, ce.Actual)
+	}
+	nothingMoved := func(head int64) {
+		t.Helper()
+		h, err := s.Head(ctx)
+		require.NoError(t, err)
+		assert.Equal(t, head, h)
+		v, err := s.StreamVersion(ctx, "a")
+		require.NoError(t, err)
+		assert.Equal(t, head, v)
+	}
+
+	_, err := s.Append(ctx,
+		eventstore.Write{Stream: "a", Expect: eventstore.NoStream, Events: one()},
+		eventstore.Write{Stream: "a", Expect: eventstore.Exact(1), Events: one()},
+		eventstore.Write{Stream: "b", Expect: eventstore.StreamExists, Events: one()})
+	conflict(err, "b", 0)
+	nothingMoved(0)
+
+	out, err := s.Append(ctx,
+		eventstore.Write{Stream: "a", Expect: eventstore.NoStream, Events: one()},
+		eventstore.Write{Stream: "a", Expect: eventstore.Exact(1), Events: one()})
+	require.NoError(t, err)
+	assert.Equal(t, []int64{1, 2}, []int64{out[0].Position, out[1].Position})
+
+	_, err = s.Append(ctx, eventstore.Write{Stream: "a", Expect: eventstore.Exact(1), Events: one()})
+	conflict(err, "a", 2)
+	nothingMoved(2)
+
+	require.NoError(t, s.Update(ctx, func(tx eventstore.Tx) error {
+		_, err := tx.Append(ctx,
+			eventstore.Write{Stream: "a", Expect: eventstore.Exact(2), Events: one()},
+			eventstore.Write{Stream: "a", Expect: eventstore.Exact(2), Events: one()})
+		conflict(err, "a", 3)
+		out, err := tx.Append(ctx, eventstore.Write{Stream: "a", Expect: eventstore.StreamExists, Events: one()})
+		require.NoError(t, err)
+		assert.Equal(t, int64(3), out[0].Position)
+		return nil
+	}))
+	nothingMoved(3)
+}

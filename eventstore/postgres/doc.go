@@ -10,15 +10,18 @@
 // tenants(tenant, head). The first statement of every appending transaction
 // locks that row (creating it on first use):
 //
-//	INSERT INTO tenants (tenant, head) VALUES ($1, 0)
-//	ON CONFLICT (tenant) DO UPDATE SET head = tenants.head
-//	RETURNING head
+//	SELECT head FROM tenants WHERE tenant = $1 FOR UPDATE
+//	-- or, the first time, INSERT ... ON CONFLICT (tenant) DO UPDATE
 //
 // and the statement that stores the events numbers them head+1, head+2, ...
 // and adds their number to head, in the same transaction. Expected versions
-// and caller-supplied IDs are checked in between, so an Append that fails
-// (even one whose error the caller swallows before committing) moves
-// nothing.
+// (in that statement, or before it for batches that go through COPY) and
+// caller-supplied IDs (before it) are checked after the lock, so an Append
+// that fails (even one whose error the caller swallows before committing)
+// moves nothing. The lock and the storing statement are sent as one
+// pipeline: an Append costs one round trip, plus BEGIN and COMMIT inside
+// Update; Store.Append outside Update sends the pipeline as an implicit
+// transaction, one round trip in all.
 //
 // That row lock is held until commit, so appends of one tenant serialise on
 // it: positions are contiguous, a rollback gives its numbers back (no holes),
