@@ -14,8 +14,11 @@ type Bounds struct {
 	MaxEvents int
 	// MaxVersions bounds a hello's versions.
 	MaxVersions int
-	// MaxPrefixes bounds a hello's or welcome's streams.
+	// MaxPrefixes bounds a welcome's streams, and a hello's when
+	// MaxPullPrefixes is 0.
 	MaxPrefixes int
+	// MaxPullPrefixes bounds a hello's streams.
+	MaxPullPrefixes int
 	// MaxName bounds the message type quoted in an error.
 	MaxName int
 }

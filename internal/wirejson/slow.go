@@ -1,6 +1,9 @@
 package wirejson
 
-import "encoding/json"
+import (
+	"cmp"
+	"encoding/json"
+)
 
 // The encoding/json path: every frame the fast decoder leaves alone, and
 // the reference the fast decoder is held to.
@@ -44,7 +47,7 @@ func decodeBody[C ~string](t string, body []byte, b Bounds) (any, *DecodeError) 
 			m.Versions, err = decodeList[int](w.Versions, b.MaxVersions, Malformed, "hello: versions")
 		}
 		if err == nil {
-			m.Streams, err = decodeList[string](w.Streams, b.MaxPrefixes, Malformed, "hello: streams")
+			m.Streams, err = decodeList[string](w.Streams, cmp.Or(b.MaxPullPrefixes, b.MaxPrefixes), Malformed, "hello: streams")
 		}
 		return m, err
 	case TypeWelcome:

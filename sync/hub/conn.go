@@ -161,7 +161,7 @@ func (c *conn) serve() {
 		c.log = c.log.With(slog.String(logClient, hello.Client))
 		c.log.Info("connected", slog.Int64(logCursor, hello.Cursor), slog.String(logAgent, hello.Agent),
 			slog.String(logApp, hello.App), slog.Int(logVersion, c.version))
-		c.scope.pull = hello.Streams
+		c.scope.pull = pullSet(hello.Streams)
 		if hello.Until > 0 {
 			c.serveRange(hello) // then closes
 		} else {
@@ -242,7 +242,7 @@ func (c *conn) handshake() *protocol.Hello {
 	if version < 3 {
 		hello.Until, hello.Parts, hello.Digest = 0, 0, "" // fields a version 3 client sends
 	}
-	c.scope.pull = hello.Streams
+	c.scope.pull = pullSet(hello.Streams)
 	if hello.Parts > 0 {
 		if welcome.Digests, err = c.rangeDigests(hello, head); err != nil {
 			return nil

@@ -3,6 +3,7 @@ package hub
 import (
 	"cmp"
 	"context"
+	"crypto/sha256"
 	"slices"
 	"strings"
 	"sync"
@@ -88,10 +89,16 @@ func (dc *digestCache) entry(tenant, gen string, sc scope) *prefixDigests {
 	return p
 }
 
-// scopeKey names a scope: its token and pull prefixes, sorted.
+// scopeKey names a scope: its token and pull prefixes, sorted; a SHA-256 of
+// them when they are long (a device subscribed to thousands of streams).
 func scopeKey(sc scope) string {
 	t, p := slices.Sorted(slices.Values(sc.token)), slices.Sorted(slices.Values(sc.pull))
-	return strings.Join(t, "\x01") + "\x02" + strings.Join(p, "\x01")
+	k := strings.Join(t, "\x01") + "\x02" + strings.Join(p, "\x01")
+	if len(k) > 256 {
+		sum := sha256.Sum256([]byte(k))
+		return "sha256:" + string(sum[:])
+	}
+	return k
 }
 
 // at returns the digest of the events of scope sc in l at positions up to

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -125,7 +126,38 @@ func (s scope) writable(stream string) bool { return matchPrefix(s.token, stream
 // readable reports whether stream is sent to the client: allowed by the
 // token and asked for in Hello.
 func (s scope) readable(stream string) bool {
-	return matchPrefix(s.token, stream) && matchPrefix(s.pull, stream)
+	return matchPrefix(s.token, stream) && matchSorted(s.pull, stream)
+}
+
+// pullSet returns Hello.Streams as the pull scope matchSorted reads: sorted,
+// without duplicates, and without a prefix another one covers (a device
+// may subscribe to thousands of streams).
+func pullSet(prefixes []string) []string {
+	if len(prefixes) == 0 {
+		return nil
+	}
+	ps := slices.Sorted(slices.Values(prefixes))
+	out := ps[:1]
+	for _, p := range ps[1:] {
+		if !strings.HasPrefix(p, out[len(out)-1]) { // sorted: a covering prefix comes just before
+			out = append(out, p)
+		}
+	}
+	return slices.Clip(out)
+}
+
+// matchSorted is matchPrefix for a pullSet, in O(log n): in a sorted set in
+// which no prefix covers another, the only one that can be a prefix of
+// stream is the greatest one not after it.
+func matchSorted(set []string, stream string) bool {
+	if len(set) == 0 {
+		return true
+	}
+	i, found := slices.BinarySearch(set, stream)
+	if found {
+		return true
+	}
+	return i > 0 && strings.HasPrefix(stream, set[i-1])
 }
 
 // all reports whether every stream is readable.

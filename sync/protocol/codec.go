@@ -167,7 +167,7 @@ func decode(frame []byte, l Limits) (Message, *Error) {
 		return nil, errorf(CodeFrameTooLarge, "frame of %d bytes, limit %d", len(frame), l.MaxFrameBytes)
 	}
 	body, validJSON, derr := wirejson.Decode[Code](frame, wirejson.Bounds{Supported: Supported,
-		MaxEvents: l.MaxEventsPerBatch, MaxVersions: MaxVersions, MaxPrefixes: MaxScopePrefixes, MaxName: MaxNameBytes})
+		MaxEvents: l.MaxEventsPerBatch, MaxVersions: MaxVersions, MaxPrefixes: MaxScopePrefixes, MaxPullPrefixes: MaxPullPrefixes, MaxName: MaxNameBytes})
 	if derr != nil {
 		return nil, errorf(problemCodes[derr.Problem], "%s", derr.Message)
 	}

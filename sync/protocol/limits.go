@@ -43,8 +43,11 @@ const (
 	MaxVersions = 16
 	// MaxDigestParts bounds Hello.Parts and Welcome.Digests.
 	MaxDigestParts = 256
-	// MaxScopePrefixes bounds Hello.Streams and Welcome.Streams.
+	// MaxScopePrefixes bounds Welcome.Streams (a token's prefixes).
 	MaxScopePrefixes = 64
+	// MaxPullPrefixes bounds Hello.Streams: the streams and prefixes a
+	// device subscribes to. Hubs before subscriptions accept 64.
+	MaxPullPrefixes = 10_000
 	// MaxRetryAfterMS bounds Error.RetryAfterMS: one day.
 	MaxRetryAfterMS = 24 * 60 * 60 * 1000
 

@@ -35,7 +35,7 @@ func (m *Hello) check(l Limits) *Error {
 	if m.Cursor < 0 {
 		return errorf(CodeProtocolViolation, "hello: negative cursor %d", m.Cursor)
 	}
-	if err := checkPrefixes("hello", m.Streams); err != nil {
+	if err := checkPrefixesN("hello", m.Streams, MaxPullPrefixes); err != nil {
 		return err
 	}
 	if err := checkName("hello", "agent", m.Agent, false); err != nil {
@@ -228,8 +228,12 @@ func checkName(what, field, v string, required bool) *Error {
 }
 
 func checkPrefixes(what string, prefixes []string) *Error {
-	if len(prefixes) > MaxScopePrefixes {
-		return errorf(CodeProtocolViolation, "%s: %d stream prefixes, limit %d", what, len(prefixes), MaxScopePrefixes)
+	return checkPrefixesN(what, prefixes, MaxScopePrefixes)
+}
+
+func checkPrefixesN(what string, prefixes []string, limit int) *Error {
+	if len(prefixes) > limit {
+		return errorf(CodeProtocolViolation, "%s: %d stream prefixes, limit %d", what, len(prefixes), limit)
 	}
 	for _, p := range prefixes {
 		if p == "" || len(p) > eventstore.MaxStreamLen || !utf8.ValidString(p) {

@@ -100,7 +100,7 @@ func decodeCases(t *testing.T) []decodeCase {
 		{"hello client too long", encodeMut(t, "hello", func(m *protocol.Hello) { m.Client = long }), protocol.Limits{}, pv},
 		{"hello negative cursor", encodeMut(t, "hello", func(m *protocol.Hello) { m.Cursor = -1 }), protocol.Limits{}, pv},
 		{"hello too many prefixes", encodeMut(t, "hello", func(m *protocol.Hello) {
-			m.Streams = make([]string, protocol.MaxScopePrefixes+1)
+			m.Streams = make([]string, protocol.MaxPullPrefixes+1)
 			for i := range m.Streams {
 				m.Streams[i] = "p"
 			}
