@@ -69,9 +69,10 @@ type Config struct {
 	// SQLite stores do).
 	Device string
 	// Streams optionally narrows what is pulled to streams with these
-	// prefixes (within the token's scope). Changing it for a store that
-	// has already synced does not re-pull events skipped before: the
-	// cursor has passed them.
+	// prefixes (within the token's scope), for a store that has no
+	// subscriptions recorded (Replicator.Subscribe); a store that has them
+	// pulls those. Prefixes added to it on a store that has synced are
+	// backfilled, as subscriptions are.
 	Streams []string
 	// App optionally names the app's version, or a digest of its event
 	// registry (eventstore.Registry.Digest), sent in Hello: the hub logs
@@ -204,6 +205,9 @@ type Replicator struct {
 	active atomic.Bool
 	batch  atomic.Uint64
 	head   atomic.Int64 // the hub's head as last known in this process (Status.Head)
+	// rescope is signalled (buffered 1) when the subscriptions change, so
+	// that a running session ends and Run reconnects with them.
+	rescope chan struct{}
 }
 
 // origin is implemented by stores that know their node id.
@@ -268,7 +272,7 @@ func New(store Store, cfg Config) (*Replicator, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	r := &Replicator{store: store, cfg: cfg, url: u, log: log, sem: make(chan struct{}, 1)}
+	r := &Replicator{store: store, cfg: cfg, url: u, log: log, sem: make(chan struct{}, 1), rescope: make(chan struct{}, 1)}
 	if err := r.restoreOffset(context.Background()); err != nil {
 		return nil, err
 	}

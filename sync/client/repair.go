@@ -72,7 +72,7 @@ type held struct {
 }
 
 // scopeOf returns whether a stream is in the client's scope: allowed by
-// the token's prefixes (Welcome.Streams) and asked for (Config.Streams).
+// the token's prefixes (Welcome.Streams) and pulled (the subscriptions).
 func scopeOf(token, pull []string) func(string) bool {
 	match := func(ps []string, s string) bool {
 		return len(ps) == 0 || slices.ContainsFunc(ps, func(p string) bool { return strings.HasPrefix(s, p) })
@@ -154,7 +154,7 @@ func (s *session) checkHeld(ctx context.Context) (bool, error) {
 	var mine eventstore.Digest
 	if verify {
 		var err error
-		if _, mine, err = r.heldEvents(ctx, scopeOf(s.scope, r.cfg.Streams), s.cursor); err != nil {
+		if _, mine, err = r.heldEvents(ctx, scopeOf(s.scope, s.pull), s.cursor); err != nil {
 			return false, err
 		}
 		if s.noDigest { // synced before digests: start from what the store holds
@@ -212,7 +212,7 @@ func (s *session) repair(ctx context.Context) (Repair, error) {
 		rep.Generation = s.gen
 	}
 	top := min(s.cursor, s.head)
-	inScope := scopeOf(s.scope, r.cfg.Streams)
+	inScope := scopeOf(s.scope, s.pull)
 	events, mine, err := r.heldEvents(ctx, inScope, top)
 	if err != nil {
 		return rep, err
@@ -377,15 +377,25 @@ func (s *session) reconcile(ctx context.Context, theirs []eventstore.Event, stal
 	return nil
 }
 
-// rangeConn opens a range read (Hello.Until) of (from, to], with parts
-// digests when parts > 0, and returns the connection and its Welcome.
+// rangeConn opens a range read (Hello.Until) of (from, to] of the
+// store's pull scope, with parts digests when parts > 0, and returns the
+// connection and its Welcome.
 func (r *Replicator) rangeConn(ctx context.Context, from, to int64, parts int) (*conn, *protocol.Welcome, error) {
+	streams, err := r.pullStreams(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	return r.rangeConnOf(ctx, from, to, parts, streams)
+}
+
+// rangeConnOf is rangeConn for streams with these prefixes (nil: all).
+func (r *Replicator) rangeConnOf(ctx context.Context, from, to int64, parts int, streams []string) (*conn, *protocol.Welcome, error) {
 	c, err := r.dial(ctx)
 	if err != nil {
 		return nil, nil, err
 	}
 	hello := &protocol.Hello{Versions: protocol.Versions(), Client: r.cfg.Device, Cursor: from, Until: to, Parts: parts,
-		Streams: r.cfg.Streams, Agent: Agent, App: r.cfg.App}
+		Streams: streams, Agent: Agent, App: r.cfg.App}
 	if err := c.send(hello); err != nil {
 		c.close(0, "")
 		return nil, nil, err
@@ -444,6 +454,11 @@ func (r *Replicator) rangeEvents(ctx context.Context, from, to int64) ([]eventst
 		return nil, err
 	}
 	defer c.close(websocket.CloseNormalClosure, "")
+	return r.readRange(ctx, c, from, to)
+}
+
+// readRange reads a range read's events of (from, to] until CaughtUp.
+func (r *Replicator) readRange(ctx context.Context, c *conn, from, to int64) ([]eventstore.Event, error) {
 	var out []eventstore.Event
 	for {
 		m, err := r.next(ctx, c, 2*r.cfg.KeepAlive)

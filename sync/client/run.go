@@ -33,6 +33,7 @@ func (r *Replicator) SyncOnce(ctx context.Context) (Stats, error) {
 		if s != nil {
 			st.Pushed += s.stats.Pushed
 			st.Relayed += s.stats.Relayed
+			st.Backfilled += s.stats.Backfilled
 			st.Rejected += s.stats.Rejected
 			st.Pulled += s.stats.Pulled
 			st.Inserted += s.stats.Inserted
@@ -78,6 +79,10 @@ func (r *Replicator) Run(ctx context.Context) error {
 		if errors.Is(err, eventstore.ErrClosed) {
 			return err
 		}
+		if errors.Is(err, errRescoped) {
+			attempt = 0
+			continue // at once, with the new subscriptions
+		}
 		if s != nil && s.caughtUp {
 			attempt = 0
 		}
@@ -113,7 +118,7 @@ func (r *Replicator) session(ctx context.Context, live bool) (*session, error) {
 	s.online = true
 	err = s.run(ctx)
 	switch {
-	case err != nil && ctx.Err() == nil:
+	case err != nil && ctx.Err() == nil && !errors.Is(err, errRescoped):
 		_ = r.markOnline(bg, false, err)
 	case r.active.Load():
 		r.online.Store(false)

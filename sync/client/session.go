@@ -47,6 +47,8 @@ type Stats struct {
 	// Relayed counts events of other devices that the hub had lost
 	// (restored from a backup) and this store pushed back to it.
 	Relayed int
+	// Backfilled counts events a backfill of new subscriptions stored.
+	Backfilled int
 }
 
 // flight is a push waiting for its ack.
@@ -73,6 +75,7 @@ type session struct {
 
 	version  int               // the protocol version negotiated
 	scope    []string          // the token's stream prefixes (Welcome.Streams)
+	pull     []string          // the subscriptions pulled (Hello.Streams; empty: all)
 	gen      string            // the hub ledger's generation (Welcome.Generation)
 	replaced bool              // gen is not the generation the store last synced with
 	digest   eventstore.Digest // of the events the hub sent, up to cursor (see repair.go)
@@ -100,12 +103,20 @@ type session struct {
 // (see checkHeld), connect repairs it first and connects again.
 func (r *Replicator) connect(ctx context.Context, live bool) (*session, error) {
 	var rep *Repair
+	var pre Stats // what reconciling the subscriptions did
+	if err := r.reconcileScope(ctx); err != nil {
+		return nil, err
+	}
+	if err := r.runBackfills(ctx, &pre); err != nil {
+		return nil, err
+	}
 	for {
 		s, err := r.open(ctx, live)
 		if err != nil {
 			return nil, err
 		}
 		s.stats.Repair = rep
+		s.stats.Backfilled = pre.Backfilled
 		if rep != nil || s.version < 3 {
 			return s, nil
 		}
@@ -137,6 +148,9 @@ func (r *Replicator) open(ctx context.Context, live bool) (*session, error) {
 		return nil, fmt.Errorf("client: read digest: %w", err)
 	}
 	s := &session{r: r, live: live, since: cursor, cursor: cursor, noDigest: noDigest}
+	if s.pull, err = r.pullStreams(ctx); err != nil {
+		return nil, err
+	}
 	if len(digest) > 0 {
 		if s.digest, err = eventstore.ParseDigest(string(digest)); err != nil {
 			return nil, fmt.Errorf("client: corrupt digest under %s: %w", KeyDigest, err)
@@ -158,7 +172,7 @@ func (r *Replicator) open(ctx context.Context, live bool) (*session, error) {
 // handshake sends Hello and waits for Welcome.
 func (s *session) handshake(ctx context.Context) error {
 	cfg := s.r.cfg
-	hello := &protocol.Hello{Versions: protocol.Versions(), Client: cfg.Device, Cursor: s.cursor, Streams: cfg.Streams, Agent: Agent, App: cfg.App}
+	hello := &protocol.Hello{Versions: protocol.Versions(), Client: cfg.Device, Cursor: s.cursor, Streams: s.pull, Agent: Agent, App: cfg.App}
 	if !s.noDigest {
 		hello.Digest = s.digest.String()
 	}
@@ -271,10 +285,17 @@ func (s *session) run(ctx context.Context) (err error) {
 	}
 	ping := time.NewTicker(s.r.cfg.KeepAlive)
 	defer ping.Stop()
+	var rescope <-chan struct{} // Run's sessions end when the subscriptions change
+	if s.live {
+		rescope = s.r.rescope
+	}
 	for !s.finished() {
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
+		case <-rescope:
+			s.settle(ctx, nil)
+			return errRescoped
 		case in := <-s.c.in:
 			s.c.took(in)
 			for {

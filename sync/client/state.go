@@ -54,6 +54,15 @@ const (
 	// devices the hub lost, which this store holds, are pushed back to it
 	// (see relay.go).
 	KeyRelay = StatePrefix + "relay"
+	// KeySubscriptions holds the JSON list of the stream prefixes the
+	// store pulls (Replicator.Subscribe); absent: Config.Streams.
+	KeySubscriptions = StatePrefix + "subscriptions"
+	// KeyScope holds the JSON list of the prefixes the kept digest (and the
+	// last session) covered; see subscribe.go.
+	KeyScope = StatePrefix + "scope"
+	// KeyBackfill holds the JSON list of pending backfills of added
+	// subscriptions, with their progress.
+	KeyBackfill = StatePrefix + "backfill"
 )
 
 // Status is the replication state of a store, for status commands and UIs.
