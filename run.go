@@ -65,6 +65,9 @@ type SyncResult struct {
 	// Pulled counts events received from the hub; Inserted those new to
 	// this device.
 	Pulled, Inserted int
+	// Backfilled counts events stored by backfilling new subscriptions
+	// (App.Subscribe).
+	Backfilled int
 	// Cursor is the hub position this device has applied; Head is the
 	// hub's head as last known.
 	Cursor, Head int64
@@ -92,7 +95,8 @@ func (a *App) Sync(ctx context.Context) (SyncResult, error) {
 		return SyncResult{}, ErrNoHub
 	}
 	st, err := a.replicator.SyncOnce(ctx)
-	res := SyncResult{Pushed: st.Pushed, Pulled: st.Pulled, Inserted: st.Inserted, Cursor: st.Cursor, Head: st.Head, Rejections: st.Rejections, Repair: st.Repair}
+	res := SyncResult{Pushed: st.Pushed, Pulled: st.Pulled, Inserted: st.Inserted, Backfilled: st.Backfilled,
+		Cursor: st.Cursor, Head: st.Head, Rejections: st.Rejections, Repair: st.Repair}
 	n, cerr := a.catchUp(ctx)
 	res.Effects = n
 	return res, errors.Join(err, cerr) // err is already prefixed by the client

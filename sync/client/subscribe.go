@@ -277,7 +277,6 @@ func (r *Replicator) rescoped() {
 // errRescoped ends a session whose subscriptions changed.
 var errRescoped = errors.New("client: subscriptions changed; reconnecting")
 
-
 func checkSubscriptions(prefixes []string) error {
 	if len(prefixes) == 0 {
 		return errors.New("client: subscribe: no prefix")
