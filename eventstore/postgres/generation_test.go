@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"context"
+	"sync"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -50,4 +51,44 @@ func TestGeneration(t *testing.T) {
 	require.NoError(t, s.Close())
 	_, err = s.Generation(ctx)
 	assert.ErrorIs(t, err, eventstore.ErrClosed)
+}
+
+// TestGenerationRacesFirstAppend: a hub's handshake (Generation) that
+// runs while the tenant's first append is in flight must return the
+// generation, not fail. The CTE's SELECT reads the statement's snapshot,
+// taken before the append committed, and its INSERT ... DO NOTHING returns
+// no row once the append commits: the query yields no row.
+func TestGenerationRacesFirstAppend(t *testing.T) {
+	ctx := context.Background()
+	db := openDB(t, testSchema(t), Options{})
+	fails := 0
+	for i := 0; i < 50; i++ {
+		tenant := newTenant(t)
+		appender := openStore(t, db, tenant, eventstore.Config{})
+		var wg sync.WaitGroup
+		errs := make([]error, 4)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, _ = appender.Append(ctx, eventstore.Write{Stream: "s", Events: []eventstore.Event{ev("t:x", `{}`)}})
+		}()
+		for j := range errs {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				s := openStore(t, db, tenant, eventstore.Config{})
+				_, errs[j] = s.Generation(ctx)
+			}()
+		}
+		wg.Wait()
+		for _, err := range errs {
+			if err != nil {
+				fails++
+				t.Logf("tenant %d: %v", i, err)
+			}
+		}
+	}
+	if fails > 0 {
+		t.Fatalf("%d Generation calls failed racing the tenant's creation", fails)
+	}
 }

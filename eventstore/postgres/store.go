@@ -119,6 +119,12 @@ func (s *Store) Generation(ctx context.Context) (string, error) {
 	err := s.db.pool.QueryRow(ctx, s.db.q(`WITH ins AS (
 	INSERT INTO {s}.tenants (tenant, head) VALUES ($1, 0) ON CONFLICT (tenant) DO NOTHING RETURNING generation)
 SELECT generation FROM ins UNION ALL SELECT generation FROM {s}.tenants WHERE tenant = $1 LIMIT 1`), s.tenant).Scan(&gen)
+	if isNoRows(err) {
+		// Another transaction created the row while this statement ran:
+		// its insert waited and did nothing, and its snapshot, taken
+		// before, does not see the row. A new statement does.
+		err = s.db.pool.QueryRow(ctx, s.db.q(`SELECT generation FROM {s}.tenants WHERE tenant = $1`), s.tenant).Scan(&gen)
+	}
 	if err != nil {
 		return "", wrapErr("generation", err)
 	}

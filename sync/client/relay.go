@@ -29,8 +29,9 @@ type relay struct {
 	due     bool               // KeyRelay was present when the session began
 	loaded  bool               // queue was read from the store
 	queue   []eventstore.Event // left to push, in Position order
-	flights int                // relay pushes waiting for their ack
-	refused int                // events the hub refused
+	flights  int                // relay pushes waiting for their ack
+	refused  int                // events the hub refused
+	deferred int                // events the hub deferred: relayed again by a later session
 }
 
 // loadRelayDue reads whether a relay is due.
@@ -103,14 +104,27 @@ func (s *session) relayAnswered(ctx context.Context) error {
 }
 
 // relayRefused logs an event of a relay push the hub refused or deferred.
+// A deferred one keeps the relay due, so that a later session pushes it
+// again.
 func (s *session) relayRefused(res protocol.AckResult) {
+	if res.Deferred() {
+		s.relay.deferred++
+		s.r.log.Info("the hub deferred a relayed event; relaying it again later", slog.String("id", res.ID),
+			slog.String("reason", res.Reason))
+		return
+	}
 	s.relay.refused++
 	s.r.log.Warn("the hub refused a relayed event", slog.String("id", res.ID),
 		slog.String("code", string(res.Code)), slog.String("reason", res.Reason))
 }
 
-// finishRelay records that the relay is done.
+// finishRelay records that the relay is done, unless the hub deferred some
+// of it.
 func (s *session) finishRelay(ctx context.Context) error {
+	if s.relay.deferred > 0 {
+		s.relay.due = false // for this session
+		return nil
+	}
 	err := s.r.store.Update(ctx, func(tx eventstore.Tx) error {
 		return eventstore.KeyValuesOf(tx).DeleteState(ctx, KeyRelay)
 	})

@@ -2,10 +2,12 @@ package client_test
 
 import (
 	"context"
-	"fmt"
+	"errors"
 	"os"
 	"path/filepath"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -14,6 +16,7 @@ import (
 	"github.com/ferrysync/ferry/eventstore/memory"
 	"github.com/ferrysync/ferry/eventstore/sqlite"
 	"github.com/ferrysync/ferry/sync/client"
+	"github.com/ferrysync/ferry/sync/hub"
 )
 
 // hubFile keeps a tenant's hub ledger in an SQLite file, so that a test
@@ -191,5 +194,100 @@ func TestRelayLeavesOutOfScope(t *testing.T) {
 	for _, e := range hubEvents {
 		assert.Contains(t, e.Stream, "team-a/", "only the token's scope is relayed")
 	}
-	_ = fmt.Sprint()
+}
+
+// TestRelayAfterRepairCutShort: the repair that clears the hub
+// positions of events the restored hub lost does so (reconcile) before it
+// re-pulls its ranges, and records KeyRelay only at its very end, counting
+// only what that run unacknowledged. When the run is cut short after the
+// clear (here: its range read is refused), the next run finds those events
+// already without hub positions, unacknowledges nothing, records no relay:
+// other devices' events that only b holds are never pushed back.
+func TestRelayAfterRepairCutShort(t *testing.T) {
+	t.Run("control", func(t *testing.T) { relayCutShort(t, false) })
+	t.Run("cut", func(t *testing.T) { relayCutShort(t, true) })
+}
+
+func relayCutShort(t *testing.T, cut bool) {
+	var acquired, failAt atomic.Int64 // fail the failAt-th acquisition from now
+	h := newTestHub(t, func(cfg *hub.Config) {
+		inner := cfg.Ledgers
+		cfg.Ledgers = hub.LedgerFunc(func(ctx context.Context, tenant string) (hub.Ledger, error) {
+			if n := acquired.Add(1); n == failAt.Load() {
+				return nil, errors.New("injected: store unavailable")
+			}
+			l, release, err := inner.Acquire(ctx, tenant)
+			if release != nil {
+				release()
+			}
+			return l, err
+		})
+	})
+	hf := newHubFile(t, h, "t1")
+	a := openSQLite(t, filepath.Join(t.TempDir(), "a.db"), "a")
+	b := openSQLite(t, filepath.Join(t.TempDir(), "b.db"), "b")
+	ra, rb := replicator(t, h, a, "t1"), replicator(t, h, b, "t1")
+	writeSpread(t, a, "a", 20)
+	syncOnce(t, ra)
+	backup := filepath.Join(t.TempDir(), "backup.db")
+	hf.offline("t1", func() { copyFile(t, hf.path, backup) })
+	writeSpread(t, a, "a", 30) // not in the backup; a is then lost
+	syncOnce(t, ra)
+	syncOnce(t, rb)
+	require.Len(t, ledgerOf(t, b), 50)
+	hf.offline("t1", func() { copyFile(t, backup, hf.path) })
+
+	// b's next sync: the session (1st acquisition) sees the hub behind;
+	// the repair clears the 30 lost positions, then its range read (2nd)
+	// is refused.
+	var stats client.Stats
+	if cut {
+		failAt.Store(acquired.Load() + 2)
+		_, err := rb.SyncOnce(context.Background())
+		require.Error(t, err, "the repair is cut short")
+		st, err := rb.Status(context.Background())
+		require.NoError(t, err)
+		require.True(t, st.RepairDue)
+		stats = syncOnce(t, rb) // the repair runs again, then syncs
+	} else {
+		stats = syncOnce(t, rb)
+	}
+	assert.Len(t, ledgerOf(t, h.tenant("t1")), 50, "every event b holds is back at the hub (relay)")
+	assert.Equal(t, 30, stats.Relayed)
+}
+
+// TestRelayDeferredStaysDue: relayed events the hub defers (its clock is
+// behind their timestamps) keep the relay due, and a later sync, once the
+// hub can take them, relays them.
+func TestRelayDeferredStaysDue(t *testing.T) {
+	ctx := context.Background()
+	h := newTestHub(t)
+	hf := newHubFile(t, h, "t1")
+	a := openSQLite(t, filepath.Join(t.TempDir(), "a.db"), "a")
+	b := openSQLite(t, filepath.Join(t.TempDir(), "b.db"), "b")
+	ra, rb := replicator(t, h, a, "t1"), replicator(t, h, b, "t1")
+	backup := filepath.Join(t.TempDir(), "backup.db")
+	hf.offline("t1", func() { copyFile(t, hf.path, backup) }) // empty
+	writeSpread(t, a, "a", 10)
+	syncOnce(t, ra)
+	syncOnce(t, rb)
+
+	behind := func(c *hub.Config) { c.Now = func() time.Time { return time.Now().Add(-time.Hour) } }
+	h.mod = append(h.mod, behind)
+	hf.offline("t1", func() { copyFile(t, backup, hf.path) })
+	st := syncOnce(t, rb)
+	require.NotNil(t, st.Repair)
+	assert.Zero(t, st.Relayed, "the hub defers them: an hour ahead of its clock")
+	status, err := rb.Status(ctx)
+	require.NoError(t, err)
+	assert.True(t, status.RelayDue, "the relay stays due")
+
+	h.mod = h.mod[:len(h.mod)-1]
+	h.restart()
+	st = syncOnce(t, rb)
+	assert.Equal(t, 10, st.Relayed)
+	status, err = rb.Status(ctx)
+	require.NoError(t, err)
+	assert.False(t, status.RelayDue)
+	require.Len(t, ledgerOf(t, h.tenant("t1")), 10)
 }

@@ -139,17 +139,27 @@ func (r *Replicator) verifyDue(ctx context.Context) bool {
 // (a crash, a lost connection) runs again.
 func (s *session) checkHeld(ctx context.Context) (bool, error) {
 	r := s.r
-	if _, err := r.store.State(ctx, KeyRepair); err == nil {
-		return true, nil
-	} else if !errors.Is(err, eventstore.ErrNotFound) {
-		return false, err
-	}
 	known, err := r.store.State(ctx, KeyGeneration)
 	if err != nil && !errors.Is(err, eventstore.ErrNotFound) {
 		return false, err
 	}
 	newGen := s.gen != "" && s.gen != string(known)
 	replaced := newGen && len(known) > 0
+	if _, err := r.store.State(ctx, KeyRepair); err == nil {
+		// Due already (a digest mismatch, a repair cut short): it runs
+		// now, and covers a ledger replaced meanwhile too.
+		if newGen {
+			if err := r.store.Update(ctx, func(tx eventstore.Tx) error {
+				return eventstore.KeyValuesOf(tx).SetState(ctx, KeyGeneration, []byte(s.gen))
+			}); err != nil {
+				return false, fmt.Errorf("client: record generation: %w", err)
+			}
+		}
+		s.replaced = replaced
+		return true, nil
+	} else if !errors.Is(err, eventstore.ErrNotFound) {
+		return false, err
+	}
 	verify := s.noDigest || r.verifyDue(ctx)
 	var mine eventstore.Digest
 	if verify {
@@ -292,11 +302,6 @@ func (s *session) repair(ctx context.Context) (Repair, error) {
 		if err := kv.SetState(ctx, KeyLastRepair, rep.value()); err != nil {
 			return err
 		}
-		if rep.Unacknowledged > 0 { // some may be other devices' events to relay
-			if err := kv.SetState(ctx, KeyRelay, []byte("due")); err != nil {
-				return err
-			}
-		}
 		return kv.DeleteState(ctx, KeyRepair)
 	})
 	if err != nil {
@@ -325,6 +330,15 @@ func (s *session) reconcile(ctx context.Context, theirs []eventstore.Event, stal
 		}
 		if err := fix.Unacknowledge(ctx, stale...); err != nil {
 			return err
+		}
+		if len(stale) > 0 {
+			// Recorded with the clearing: a repair cut short after it
+			// would not find these events again (they hold no hub
+			// position now), and other devices' among them must still be
+			// relayed.
+			if err := eventstore.KeyValuesOf(tx).SetState(ctx, KeyRelay, []byte("due")); err != nil {
+				return err
+			}
 		}
 		rep.Unacknowledged += len(stale)
 		first := int64(0)

@@ -31,11 +31,12 @@ const closeGrace = 2 * time.Second
 // errConnClosed is returned by enqueue when the connection is ending.
 var errConnClosed = errors.New("hub: connection closed")
 
-// conn is one client connection. Four goroutines share it: the reader
-// (ServeHTTP's goroutine: handshake, decoding frames), the pusher (storing
-// pushes in order, so that decoding the next frame overlaps storing the
-// previous one), the puller (catch-up and live events) and the writer, the
-// only one writing data frames to the socket. They hand frames to the
+// conn is one client connection. Up to four goroutines share it: the
+// reader (started by ServeHTTP, which returns: handshake, decoding
+// frames), the pusher (started by the first Push; storing pushes in order,
+// so that decoding the next frame overlaps storing the previous one), the
+// puller (catch-up and live events; parked, with no goroutine, while live
+// and idle) and the writer, the only one writing data frames to the socket. They hand frames to the
 // writer through a bounded queue; no lock is held while the socket is
 // written.
 type conn struct {

@@ -109,8 +109,8 @@ func (c *conn) resume() {
 	}
 }
 
-// headSince returns, in unix nanoseconds, since when the head waitHead
-// returned last has been known committed: when the recent log learned it
+// headSince returns, in unix nanoseconds, since when the head follow
+// learned last has been known committed: when the recent log learned it
 // (a push's insert returned, or its watcher saw the head pass), else now.
 func (c *conn) headSince() int64 {
 	if c.recent != nil {
