@@ -26,9 +26,9 @@ import (
 
 // relay is a session's state of the relay.
 type relay struct {
-	due     bool               // KeyRelay was present when the session began
-	loaded  bool               // queue was read from the store
-	queue   []eventstore.Event // left to push, in Position order
+	due      bool               // KeyRelay was present when the session began
+	loaded   bool               // queue was read from the store
+	queue    []eventstore.Event // left to push, in Position order
 	flights  int                // relay pushes waiting for their ack
 	refused  int                // events the hub refused
 	deferred int                // events the hub deferred: relayed again by a later session
