@@ -28,7 +28,7 @@ import (
 // and reconciles them (reconcileScope):
 //   - Prefixes added on a store that has pulled before are backfilled: range
 //     reads (Hello.Until) of (0, cursor] narrowed to them, in chunks of
-//     backfillChunk positions, each applied in one transaction with the
+//     Config.BackfillChunk positions, each applied in one transaction with the
 //     progress (KeyBackfill), so a backfill cut short resumes where it
 //     stopped. Backfilled events are stored like pulled ones (hydrated: On
 //     and All handlers run, Once never; Outdated is computed against what
@@ -40,9 +40,8 @@ import (
 //     dropped and recomputed from the store for the new scope.
 // A running Run reconnects at once with the new subscriptions.
 
-// backfillChunk is the width, in hub positions, of one backfill range
-// read. A variable for tests.
-var backfillChunk int64 = 50_000
+// DefaultBackfillChunk is Config.BackfillChunk's default.
+const DefaultBackfillChunk = 50_000
 
 // ErrPullsEverything is returned by Subscribe on a store that has synced
 // without subscriptions or Config.Streams: it pulls every stream already,
@@ -318,7 +317,7 @@ func (r *Replicator) runBackfills(ctx context.Context, st *Stats) error {
 			r.log.Info("backfilled subscriptions", slog.Any("prefixes", b.Prefixes), slog.Int64("until", b.Until))
 			continue
 		}
-		to := min(b.From+backfillChunk, b.Until)
+		to := min(b.From+r.cfg.BackfillChunk, b.Until)
 		events, err := r.rangeEventsOf(ctx, b.From, to, b.Prefixes)
 		if err != nil {
 			return fmt.Errorf("client: backfill %v: %w", b.Prefixes, err)

@@ -91,11 +91,10 @@ func TestSubscribeBackfills(t *testing.T) {
 // TestBackfillResumes: a backfill cut short after some chunks resumes
 // where it stopped at the next sync; nothing is doubled or missed.
 func TestBackfillResumes(t *testing.T) {
-	defer client.SetBackfillChunk(25)()
 	ctx := context.Background()
 	h := newTestHub(t)
 	a, b := backends()[1].open(t, "a"), backends()[1].open(t, "b")
-	ra, rb := replicator(t, h, a, "t1"), replicator(t, h, b, "t1")
+	ra, rb := replicator(t, h, a, "t1"), replicator(t, h, b, "t1", func(c *client.Config) { c.BackfillChunk = 25 })
 	writeSpread(t, a, "list/a", 50)
 	writeSpread(t, a, "list/b", 50)
 	syncOnce(t, ra)
