@@ -251,3 +251,28 @@ func (s *Store) scan(st *stream, sp span, rev bool, types map[string]struct{}, w
 	}
 	return out, frontier, false
 }
+
+// ReadStreamAfter yields the events of stream at positions after after, in
+// Position order, at most limit (<= 0: all).
+func (s *Store) ReadStreamAfter(ctx context.Context, stream string, after int64, limit int) iter.Seq2[eventstore.Event, error] {
+	return func(yield func(eventstore.Event, error) bool) {
+		if err := s.rlock(ctx); err != nil {
+			yield(eventstore.Event{}, err)
+			return
+		}
+		var out []eventstore.Event
+		for _, e := range s.events[min(max(after, 0), int64(len(s.events))):] { // events[i].Position == i+1
+			if e.Stream == stream {
+				if out = append(out, e); limit > 0 && len(out) == limit {
+					break
+				}
+			}
+		}
+		s.mu.RUnlock()
+		for _, e := range out {
+			if !yield(e, nil) {
+				return
+			}
+		}
+	}
+}

@@ -58,6 +58,36 @@ func (s *Store) page(ctx context.Context, op, sql string, args []any, yield func
 	return n, last, true
 }
 
+// ReadStreamAfter yields the events of stream at positions after after, in
+// Position order, at most limit (<= 0: all), through the (tenant, stream,
+// position) index: a hub reads a subscription's streams this way.
+func (s *Store) ReadStreamAfter(ctx context.Context, stream string, after int64, limit int) iter.Seq2[eventstore.Event, error] {
+	return func(yield func(eventstore.Event, error) bool) {
+		if err := s.check(); err != nil {
+			yield(eventstore.Event{}, err)
+			return
+		}
+		sql := s.db.q(`SELECT ` + eventColumns + ` FROM {s}.events
+WHERE tenant = $1 AND stream = $2 AND position > $3 ORDER BY position LIMIT $4`)
+		for {
+			n := pageSize
+			if limit > 0 {
+				n = min(n, limit)
+			}
+			got, last, more := s.page(ctx, "read stream "+stream, sql, []any{s.tenant, stream, after, n}, yield)
+			if !more || got < n {
+				return
+			}
+			after = last.Position
+			if limit > 0 {
+				if limit -= got; limit == 0 {
+					return
+				}
+			}
+		}
+	}
+}
+
 // ReadAll implements eventstore.Store.
 func (s *Store) ReadAll(ctx context.Context, after int64, limit int) iter.Seq2[eventstore.Event, error] {
 	return s.ledger(ctx, "read all", `SELECT `+eventColumns+` FROM {s}.events

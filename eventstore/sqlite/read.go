@@ -73,6 +73,16 @@ func (s *Store) ReadAll(ctx context.Context, after int64, limit int) iter.Seq2[e
 	})
 }
 
+// ReadStreamAfter yields the events of stream at positions after after, in
+// Position order, at most limit (<= 0: all). A hub reads a subscription's
+// streams this way (Options.StreamPositionIndex makes it an index seek).
+func (s *Store) ReadStreamAfter(ctx context.Context, stream string, after int64, limit int) iter.Seq2[eventstore.Event, error] {
+	return s.events(ctx, "read stream "+stream, func() (*sql.Rows, error) {
+		return s.read.QueryContext(ctx, `SELECT `+eventCols+` FROM events WHERE stream = ? AND position > ? ORDER BY position LIMIT ?`,
+			stream, after, sqlLimit(limit))
+	})
+}
+
 // ReadPending implements eventstore.Outbox.
 func (s *Store) ReadPending(ctx context.Context, after int64, limit int) iter.Seq2[eventstore.Event, error] {
 	return s.events(ctx, "read pending", func() (*sql.Rows, error) {

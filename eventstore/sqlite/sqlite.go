@@ -70,6 +70,11 @@ type Options struct {
 	// cache fills only as pages are used; the read connections keep
 	// SQLite's default (2 MiB each).
 	CacheBytes int64
+	// StreamPositionIndex adds an index of the events by (stream,
+	// position), created at Open when missing, so that ReadStreamAfter
+	// seeks: a hub serving subscriptions reads only their streams. It costs
+	// every insert an index entry; devices do without it.
+	StreamPositionIndex bool
 }
 
 // DefaultReadConns is the read pool size when Options.ReadConns is not set.
@@ -164,6 +169,12 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 	s.core = backend.NewCore(cfg, origin)
 	s.core.KeepUnknown = true
 	s.OutboxCommit = backend.OutboxCommit{AutoCommit: backend.AutoCommit{Update: s.Update}}
+	if opts.StreamPositionIndex {
+		if _, err := s.write.ExecContext(ctx, `CREATE INDEX IF NOT EXISTS events_stream_position ON events (stream, position)`); err != nil {
+			_ = s.Close()
+			return nil, fmt.Errorf("sqlite: open %s: stream position index: %w", path, mapErr(err))
+		}
+	}
 	if err := s.resumeClock(ctx); err != nil {
 		_ = s.Close()
 		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)

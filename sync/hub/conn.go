@@ -99,6 +99,7 @@ type conn struct {
 	digest  eventstore.Digest // up to the cursor the catch-up has reached
 	folding bool              // digest is kept (until: a range read's end)
 	until   int64             // a range read's last position (Hello.Until); 0 otherwise
+	scoped  *scopedRead       // a scoped catch-up in progress (scoped.go), the puller's
 }
 
 // outFrame is a frame queued for the writer with the outbound bytes

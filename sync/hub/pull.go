@@ -39,6 +39,10 @@ func (c *conn) pull(cursor int64) {
 		c.pullFailed(err)
 		return
 	}
+	if err := c.startScoped(ctx, cursor); err != nil {
+		c.pullFailed(err)
+		return
+	}
 	cursor, err := c.drain(ctx, cursor, 0)
 	if err != nil {
 		c.pullFailed(err)
@@ -223,6 +227,14 @@ func (c *conn) keepBatchBuffer(events []protocol.Event) {
 func (c *conn) readBatch(ctx context.Context, cursor int64) (events []protocol.Event, next int64, more, fromLog bool, err error) {
 	page := c.s.limits.MaxEventsPerBatch
 	sizer := protocol.BatchSizer{Limits: c.s.limits}
+	if c.scoped != nil && cursor < c.scoped.head { // scoped.go
+		events, next, err = c.scopedBatch(ctx, cursor, page, &sizer)
+		if err != nil {
+			return nil, cursor, false, false, err
+		}
+		return events, next, true, false, nil
+	}
+	c.scoped = nil
 	next = cursor
 	events = c.pbuf[:0]
 	if c.recent != nil {

@@ -78,6 +78,10 @@ func (c *conn) serveRange(h *protocol.Hello) {
 		return
 	}
 	c.until = h.Until
+	if err := c.startScoped(c.ctx, h.Cursor); err != nil {
+		c.pullFailed(err)
+		return
+	}
 	cursor, err := c.drain(c.ctx, h.Cursor, 0)
 	if err != nil {
 		c.pullFailed(err)

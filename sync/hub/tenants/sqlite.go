@@ -35,7 +35,7 @@ func SQLite(dir string, opts Options) (*Pool, error) {
 		s, err := sqlite.Open(ctx, path, sqlite.Options{Config: opts.config(eventstore.Config{
 			Origin: "hub",
 			Logger: log.With(slog.String(logTenant, tenant)),
-		}), CacheBytes: cacheBytes})
+		}), CacheBytes: cacheBytes, StreamPositionIndex: true}) // scoped catch-ups seek by stream
 		if err != nil {
 			return nil, err
 		}

@@ -1,0 +1,181 @@
+package hub
+
+import (
+	"container/heap"
+	"context"
+	"iter"
+
+	"github.com/ferrysync/ferry/eventstore"
+	"github.com/ferrysync/ferry/sync/protocol"
+)
+
+// Scoped catch-up. A client that pulls some streams only (subscriptions,
+// Hello.Streams) is caught up from its streams alone when the ledger can
+// read one stream in position order (streamReader: the memory, SQLite and
+// PostgreSQL stores; SQLite hubs keep a (stream, position) index for it):
+// the streams its prefixes cover are listed once, each is read after the
+// cursor in pages, and the pages are merged by position. The hub then
+// reads about one row per event it sends, where reading the tenant's
+// ledger in position order and filtering would read every row. Up to the
+// head at the start of the catch-up; what commits after it is read the
+// usual way (a few events), and live events come from the recent log.
+
+// streamReader is the optional capability of a Ledger that scoped
+// catch-ups use.
+type streamReader interface {
+	// ReadStreamAfter yields stream's events at positions after after, in
+	// position order, at most limit.
+	ReadStreamAfter(ctx context.Context, stream string, after int64, limit int) iter.Seq2[eventstore.Event, error]
+	// ListStreams lists stream names by prefix.
+	ListStreams(ctx context.Context, opts eventstore.ListOptions) ([]eventstore.StreamInfo, error)
+}
+
+// maxScopedStreams bounds the streams a scoped catch-up merges; a scope
+// covering more is read the usual way.
+const maxScopedStreams = 20_000
+
+// scopedPage is how many events of one stream a scoped catch-up reads at
+// once.
+const scopedPage = 256
+
+// scopedRead is a connection's scoped catch-up in progress.
+type scopedRead struct {
+	head    int64         // reads positions up to head
+	streams streamCursors // the streams with events left, by their next position
+	rows    int64         // rows read from the ledger, for tests
+}
+
+// streamCursor is one stream of a scoped catch-up: its events read and
+// not sent yet.
+type streamCursor struct {
+	stream string
+	buf    []eventstore.Event
+	after  int64 // read up to here
+	done   bool  // nothing left up to head beyond buf
+}
+
+// streamCursors is a min-heap of streams by their next event's position.
+type streamCursors []*streamCursor
+
+func (h streamCursors) Len() int           { return len(h) }
+func (h streamCursors) Less(i, j int) bool { return h[i].buf[0].Position < h[j].buf[0].Position }
+func (h streamCursors) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
+func (h *streamCursors) Push(x any)        { *h = append(*h, x.(*streamCursor)) }
+func (h *streamCursors) Pop() any {
+	old := *h
+	x := old[len(old)-1]
+	*h = old[:len(old)-1]
+	return x
+}
+
+// startScoped sets up a scoped catch-up from cursor, when the connection
+// pulls some streams only and the ledger can read them one by one.
+func (c *conn) startScoped(ctx context.Context, cursor int64) error {
+	sr, ok := c.store.(streamReader)
+	if !ok || len(c.scope.pull) == 0 {
+		return nil
+	}
+	head, err := c.store.Head(ctx)
+	if err != nil {
+		return err
+	}
+	if c.until > 0 {
+		head = min(head, c.until)
+	}
+	if head <= cursor {
+		return nil
+	}
+	var names []string
+	for _, p := range c.scope.pull { // listed after Head: every stream with events up to head
+		after := ""
+		for {
+			page, err := sr.ListStreams(ctx, eventstore.ListOptions{Prefix: p, After: after, Limit: 1000})
+			if err != nil {
+				return err
+			}
+			for _, si := range page {
+				if c.scope.readable(si.Name) {
+					names = append(names, si.Name)
+				}
+			}
+			if len(names) > maxScopedStreams {
+				return nil // too many: read the ledger the usual way
+			}
+			if len(page) < 1000 {
+				break
+			}
+			after = page[len(page)-1].Name
+		}
+	}
+	sc := &scopedRead{head: head}
+	for _, name := range names {
+		cur := &streamCursor{stream: name, after: cursor}
+		if err := sc.fill(ctx, sr, cur); err != nil {
+			return err
+		}
+		if len(cur.buf) > 0 {
+			sc.streams = append(sc.streams, cur)
+		}
+	}
+	heap.Init(&sc.streams)
+	c.scoped = sc
+	return nil
+}
+
+// fill reads cur's next page.
+func (sc *scopedRead) fill(ctx context.Context, sr streamReader, cur *streamCursor) error {
+	cur.buf = cur.buf[:0]
+	n := 0
+	for e, err := range sr.ReadStreamAfter(ctx, cur.stream, cur.after, scopedPage) {
+		if err != nil {
+			return err
+		}
+		n++
+		sc.rows++
+		if e.Position > sc.head {
+			cur.done = true
+			break
+		}
+		cur.buf = append(cur.buf, e)
+		cur.after = e.Position
+	}
+	if n < scopedPage {
+		cur.done = true
+	}
+	return nil
+}
+
+// scopedBatch returns the next batch of a scoped catch-up from cursor, as
+// readBatch does. Once every stream is sent it ends the scoped catch-up
+// and returns the batch with next at its head, so that what committed
+// since is read the usual way.
+func (c *conn) scopedBatch(ctx context.Context, cursor int64, page int, sizer *protocol.BatchSizer) ([]protocol.Event, int64, error) {
+	sc, sr := c.scoped, c.store.(streamReader)
+	events, next := c.pbuf[:0], cursor
+	for len(events) < page {
+		if len(sc.streams) == 0 {
+			c.scoped = nil
+			return events, max(next, sc.head), nil
+		}
+		cur := sc.streams[0]
+		e := cur.buf[0]
+		w := protocol.FromStored(e)
+		w.HubPosition = e.Position
+		if !sizer.Add(w) {
+			break // sent by the next batch
+		}
+		events = append(events, w)
+		next = e.Position
+		if cur.buf = cur.buf[1:]; len(cur.buf) == 0 && !cur.done {
+			if err := sc.fill(ctx, sr, cur); err != nil {
+				return nil, cursor, err
+			}
+		}
+		if len(cur.buf) == 0 {
+			heap.Pop(&sc.streams)
+		} else {
+			heap.Fix(&sc.streams, 0)
+		}
+	}
+	return events, next, nil
+}
