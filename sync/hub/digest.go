@@ -114,6 +114,19 @@ func (p *prefixDigests) at(ctx context.Context, l Ledger, sc scope, pos int64) (
 		i--
 	}
 	from, d := p.marks[i].pos, p.marks[i].d
+	if sr, ok := l.(streamReader); ok && len(sc.pull) > 0 && pos-from > digestBlock {
+		// A narrow scope far from its last mark: sum its streams' events
+		// (the digest does not depend on order) rather than read the
+		// tenant's ledger up to pos.
+		sd, ok, err := scopedDigest(ctx, sr, sc, pos)
+		if err != nil {
+			return eventstore.Digest{}, err
+		}
+		if ok {
+			p.setHead(pos, sd)
+			return sd, nil
+		}
+	}
 	// Reading on from the last mark, record a mark at each block boundary
 	// the read passes: once an event after boundary b arrives, d is the
 	// digest up to b (positions come in ascending order).
@@ -138,6 +151,11 @@ func (p *prefixDigests) at(ctx context.Context, l Ledger, sc scope, pos int64) (
 func (p *prefixDigests) noteHead(pos int64, d eventstore.Digest) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	p.setHead(pos, d)
+}
+
+// setHead is noteHead with p.mu held.
+func (p *prefixDigests) setHead(pos int64, d eventstore.Digest) {
 	if len(p.heads) >= maxDigestHeads {
 		for k := range p.heads { // drop an arbitrary one
 			delete(p.heads, k)

@@ -85,27 +85,9 @@ func (c *conn) startScoped(ctx context.Context, cursor int64) error {
 	if head <= cursor {
 		return nil
 	}
-	var names []string
-	for _, p := range c.scope.pull { // listed after Head: every stream with events up to head
-		after := ""
-		for {
-			page, err := sr.ListStreams(ctx, eventstore.ListOptions{Prefix: p, After: after, Limit: 1000})
-			if err != nil {
-				return err
-			}
-			for _, si := range page {
-				if c.scope.readable(si.Name) {
-					names = append(names, si.Name)
-				}
-			}
-			if len(names) > maxScopedStreams {
-				return nil // too many: read the ledger the usual way
-			}
-			if len(page) < 1000 {
-				break
-			}
-			after = page[len(page)-1].Name
-		}
+	names, ok, err := scopeStreams(ctx, sr, c.scope) // listed after Head: every stream with events up to head
+	if err != nil || !ok {
+		return err // too many streams: read the ledger the usual way
 	}
 	sc := &scopedRead{head: head}
 	for _, name := range names {
@@ -120,6 +102,62 @@ func (c *conn) startScoped(ctx context.Context, cursor int64) error {
 	heap.Init(&sc.streams)
 	c.scoped = sc
 	return nil
+}
+
+// scopeStreams lists the streams of scope sc (which pulls some streams
+// only); ok is false when there are more than maxScopedStreams.
+func scopeStreams(ctx context.Context, sr streamReader, sc scope) (names []string, ok bool, err error) {
+	for _, p := range sc.pull {
+		after := ""
+		for {
+			page, err := sr.ListStreams(ctx, eventstore.ListOptions{Prefix: p, After: after, Limit: 1000})
+			if err != nil {
+				return nil, false, err
+			}
+			for _, si := range page {
+				if sc.readable(si.Name) {
+					names = append(names, si.Name)
+				}
+			}
+			if len(names) > maxScopedStreams {
+				return nil, false, nil
+			}
+			if len(page) < 1000 {
+				break
+			}
+			after = page[len(page)-1].Name
+		}
+	}
+	return names, true, nil
+}
+
+// scopedDigest returns the digest of the events of scope sc up to pos,
+// reading the scope's streams only; ok is false when the scope covers too
+// many streams.
+func scopedDigest(ctx context.Context, sr streamReader, sc scope, pos int64) (d eventstore.Digest, ok bool, err error) {
+	names, ok, err := scopeStreams(ctx, sr, sc)
+	if err != nil || !ok {
+		return d, false, err
+	}
+	for _, name := range names {
+		after := int64(0)
+		for more := true; more; {
+			n := 0
+			for e, err := range sr.ReadStreamAfter(ctx, name, after, 1000) {
+				if err != nil {
+					return d, false, err
+				}
+				if n++; e.Position > pos {
+					more = false
+					break
+				}
+				d.Add(e, e.Position)
+				after = e.Position
+			}
+			more = more && n == 1000
+		}
+	}
+	return d, true, nil
 }
 
 // fill reads cur's next page.
