@@ -108,10 +108,6 @@ type Config struct {
 	// on disk or by hand) starts a repair. Reading costs a pass over the
 	// store.
 	VerifyEvery time.Duration
-	// BackfillChunk is the width, in hub positions, of one range read of a
-	// backfill of new subscriptions, each stored in one transaction with
-	// its progress (0: DefaultBackfillChunk).
-	BackfillChunk int64
 	// Logger receives diagnostics. Nil discards them.
 	Logger *slog.Logger
 	// Projectors are read models the Replicator updates inside the
@@ -265,9 +261,6 @@ func New(store Store, cfg Config) (*Replicator, error) {
 	}
 	if cfg.DialTimeout <= 0 {
 		cfg.DialTimeout = DefaultDialTimeout
-	}
-	if cfg.BackfillChunk <= 0 {
-		cfg.BackfillChunk = DefaultBackfillChunk
 	}
 	if cfg.VerifyEvery == 0 {
 		cfg.VerifyEvery = DefaultVerifyEvery

@@ -28,7 +28,7 @@ import (
 // and reconciles them (reconcileScope):
 //   - Prefixes added on a store that has pulled before are backfilled: range
 //     reads (Hello.Until) of (0, cursor] narrowed to them, in chunks of
-//     Config.BackfillChunk positions, each applied in one transaction with the
+//     frames, each applied in one transaction with the
 //     progress (KeyBackfill), so a backfill cut short resumes where it
 //     stopped. Backfilled events are stored like pulled ones (hydrated: On
 //     and All handlers run, Once never; Outdated is computed against what
@@ -39,9 +39,6 @@ import (
 //     store and its read models but leave the scope: the kept digest is
 //     dropped and recomputed from the store for the new scope.
 // A running Run reconnects at once with the new subscriptions.
-
-// DefaultBackfillChunk is Config.BackfillChunk's default.
-const DefaultBackfillChunk = 50_000
 
 // ErrPullsEverything is returned by Subscribe on a store that has synced
 // without subscriptions or Config.Streams: it pulls every stream already,
@@ -299,8 +296,11 @@ func matchAny(prefixes []string, stream string) bool {
 	return len(prefixes) == 0 || coveredBy(prefixes, stream)
 }
 
-// runBackfills runs the pending backfills, before a session: each one's
-// history, in chunks, applied and recorded one transaction per chunk.
+// runBackfills runs the pending backfills, before a session: one range
+// read of each one's history, whose Events frames are stored as they come,
+// each in one transaction with the progress (their Cursor: the hub sends
+// the range in position order), so a cut resumes after the last frame
+// stored.
 func (r *Replicator) runBackfills(ctx context.Context, st *Stats) error {
 	for {
 		bs, _, err := readList[backfill](ctx, r.store, KeyBackfill)
@@ -308,31 +308,90 @@ func (r *Replicator) runBackfills(ctx context.Context, st *Stats) error {
 			return err
 		}
 		b := bs[0]
-		if b.From >= b.Until {
-			if err := r.store.Update(ctx, func(tx eventstore.Tx) error {
-				return writeOrDelete(ctx, eventstore.KeyValuesOf(tx), KeyBackfill, bs[1:])
-			}); err != nil {
-				return fmt.Errorf("client: record backfill: %w", err)
+		if b.From < b.Until {
+			if err := r.backfill(ctx, bs, st); err != nil {
+				return fmt.Errorf("client: backfill %v: %w", b.Prefixes, err)
 			}
-			r.log.Info("backfilled subscriptions", slog.Any("prefixes", b.Prefixes), slog.Int64("until", b.Until))
 			continue
 		}
-		to := min(b.From+r.cfg.BackfillChunk, b.Until)
-		events, err := r.rangeEventsOf(ctx, b.From, to, b.Prefixes)
-		if err != nil {
-			return fmt.Errorf("client: backfill %v: %w", b.Prefixes, err)
+		if err := r.store.Update(ctx, func(tx eventstore.Tx) error {
+			return writeOrDelete(ctx, eventstore.KeyValuesOf(tx), KeyBackfill, bs[1:])
+		}); err != nil {
+			return fmt.Errorf("client: record backfill: %w", err)
 		}
-		next := b
-		next.From = to
-		n, err := r.applyBackfill(ctx, events, b.Before, append([]backfill{next}, bs[1:]...))
-		if err != nil {
-			return err
-		}
-		st.Backfilled += n
-		if testHookBackfilled != nil {
-			if err := testHookBackfilled(to); err != nil {
+		r.log.Info("backfilled subscriptions", slog.Any("prefixes", b.Prefixes), slog.Int64("until", b.Until))
+	}
+}
+
+// backfill reads bs[0]'s range and stores it, frame by frame, recording
+// its progress; it returns once the range is stored (From == Until).
+func (r *Replicator) backfill(ctx context.Context, bs []backfill, st *Stats) error {
+	b := bs[0]
+	c, _, err := r.rangeConnOf(ctx, b.From, b.Until, 0, b.Prefixes)
+	if err != nil {
+		return err
+	}
+	defer c.close(websocket.CloseNormalClosure, "")
+	var pending protocol.Message // a message read while coalescing frames
+	for {
+		m := pending
+		if pending = nil; m == nil {
+			if m, err = r.next(ctx, c, 2*r.cfg.KeepAlive); err != nil {
 				return err
 			}
+		}
+		switch m := m.(type) {
+		case *protocol.Events:
+			frames, cursor := []*protocol.Events{m}, m.Cursor
+			for n := len(m.Events); n < r.cfg.PullBatch && pending == nil; { // the frames already here: one transaction
+				select {
+				case in := <-c.in:
+					c.took(in)
+					if in.err != nil {
+						return in.err
+					}
+					if ev, ok := in.msg.(*protocol.Events); ok {
+						frames, cursor, n = append(frames, ev), max(cursor, ev.Cursor), n+len(ev.Events)
+						continue
+					}
+					pending = in.msg
+				default:
+					n = r.cfg.PullBatch // nothing waiting
+				}
+			}
+			var events []eventstore.Event
+			for _, f := range frames {
+				for _, e := range f.Events {
+					if e.HubPosition > b.From && e.HubPosition <= b.Until {
+						events = append(events, protocol.ToStored(e))
+					}
+				}
+			}
+			b.From = max(b.From, min(cursor, b.Until))
+			bs[0] = b
+			n, err := r.applyBackfill(ctx, events, b.Before, bs)
+			if err != nil {
+				return err
+			}
+			st.Backfilled += n
+			if testHookBackfilled != nil {
+				if err := testHookBackfilled(b.From); err != nil {
+					return err
+				}
+			}
+		case *protocol.CaughtUp:
+			if b.From < b.Until { // the hub's ledger ends before Until: nothing more
+				b.From = b.Until
+				bs[0] = b
+				if _, err := r.applyBackfill(ctx, nil, b.Before, bs); err != nil {
+					return err
+				}
+			}
+			return nil
+		case *protocol.Error:
+			return m
+		case *protocol.Ping:
+			_ = c.send(&protocol.Pong{Nonce: m.Nonce})
 		}
 	}
 }
@@ -403,15 +462,4 @@ func (r *Replicator) applyBackfill(ctx context.Context, events []eventstore.Even
 		f()
 	}
 	return inserted, nil
-}
-
-// rangeEventsOf returns the hub's events of (from, to] in streams with
-// these prefixes (and the token's scope).
-func (r *Replicator) rangeEventsOf(ctx context.Context, from, to int64, prefixes []string) ([]eventstore.Event, error) {
-	c, _, err := r.rangeConnOf(ctx, from, to, 0, prefixes)
-	if err != nil {
-		return nil, err
-	}
-	defer c.close(websocket.CloseNormalClosure, "")
-	return r.readRange(ctx, c, from, to)
 }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/ferrysync/ferry/eventstore"
 	"github.com/ferrysync/ferry/sync/client"
+	"github.com/ferrysync/ferry/sync/hub"
 )
 
 // inScope returns the hub's events whose streams start with one of
@@ -88,13 +89,14 @@ func TestSubscribeBackfills(t *testing.T) {
 	}
 }
 
-// TestBackfillResumes: a backfill cut short after some chunks resumes
+// TestBackfillResumes: a backfill cut short after some frames resumes
 // where it stopped at the next sync; nothing is doubled or missed.
 func TestBackfillResumes(t *testing.T) {
 	ctx := context.Background()
-	h := newTestHub(t)
+	h := newTestHub(t, func(c *hub.Config) { c.Limits.MaxEventsPerBatch = 5 }) // frames of 5 events
 	a, b := backends()[1].open(t, "a"), backends()[1].open(t, "b")
-	ra, rb := replicator(t, h, a, "t1"), replicator(t, h, b, "t1", func(c *client.Config) { c.BackfillChunk = 25 })
+	ra := replicator(t, h, a, "t1")
+	rb := replicator(t, h, b, "t1", func(c *client.Config) { c.PullBatch = 5 }) // one frame per transaction
 	writeSpread(t, a, "list/a", 50)
 	writeSpread(t, a, "list/b", 50)
 	syncOnce(t, ra)
@@ -113,7 +115,7 @@ func TestBackfillResumes(t *testing.T) {
 	_, err := rb.SyncOnce(ctx)
 	require.ErrorIs(t, err, cut)
 	partial := len(ledgerOf(t, b))
-	assert.Equal(t, 75, partial, "the chunks done are stored")
+	assert.Equal(t, 75, partial, "the frames stored before the cut are kept")
 
 	st := syncOnce(t, rb)
 	assert.Equal(t, 100-partial, st.Backfilled, "the rest, once")

@@ -23,7 +23,6 @@ import (
 // Environment of the backfill child.
 const (
 	envSubscribe = "FERRY_SYNCTEST_SUBSCRIBE" // the prefix it subscribes to
-	envChunk     = "FERRY_SYNCTEST_CHUNK"     // Config.BackfillChunk
 )
 
 func init() { children["backfill"] = childBackfill }
@@ -38,11 +37,7 @@ func childBackfill() error {
 		return err
 	}
 	defer s.Close()
-	var chunk int64
-	if _, err := fmt.Sscan(os.Getenv(envChunk), &chunk); err != nil {
-		return err
-	}
-	r, err := client.New(s, client.Config{URL: os.Getenv(envURL), Token: os.Getenv(envToken), BackfillChunk: chunk})
+	r, err := client.New(s, client.Config{URL: os.Getenv(envURL), Token: os.Getenv(envToken)})
 	if err != nil {
 		return err
 	}
@@ -59,13 +54,13 @@ func childBackfill() error {
 }
 
 // runBackfillChild runs the backfill child; after it says it subscribed,
-// kill (when set) is called after a random 20-100 ms. It returns the
+// kill (when set) is called after a random 10-60 ms. It returns the
 // child's backfilled count (-1 when it did not finish) and its error line.
 func runBackfillChild(t *testing.T, url, tok, db string, kill func(*exec.Cmd)) (int, string) {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
 	cmd.Env = append(os.Environ(), envChild+"=backfill", envURL+"="+url, envToken+"="+tok, envDB+"="+db,
-		envSubscribe+"=keep/", envChunk+"=500")
+		envSubscribe+"=keep/")
 	cmd.Stderr = os.Stderr
 	out, err := cmd.StdoutPipe()
 	require.NoError(t, err)
@@ -76,7 +71,7 @@ func runBackfillChild(t *testing.T, url, tok, db string, kill func(*exec.Cmd)) (
 		line := sc.Text()
 		switch {
 		case line == "subscribed" && kill != nil:
-			time.AfterFunc(time.Duration(20+rand.IntN(80))*time.Millisecond, func() { kill(cmd) })
+			time.AfterFunc(time.Duration(10+rand.IntN(50))*time.Millisecond, func() { kill(cmd) })
 		case strings.HasPrefix(line, "done backfilled="):
 			_, err := fmt.Sscanf(line, "done backfilled=%d", &backfilled)
 			require.NoError(t, err)
@@ -102,7 +97,7 @@ func backfillLeft(t *testing.T, db string) string {
 	return string(v)
 }
 
-// A device subscribes to a prefix whose history is 20,000 events; its
+// A device subscribes to a prefix whose history is 30,000 events; its
 // process is killed with SIGKILL mid-backfill, and once the hub is killed
 // under it; each run resumes, and the store ends holding exactly the hub's
 // events of its subscriptions, each once, with a digest the hub agrees
@@ -114,7 +109,7 @@ func TestBackfillSurvivesKills(t *testing.T) {
 	p := startSyncd(t, nil, "--data-dir", t.TempDir())
 	writer := openClientStore(t, "writer")
 	appendNotes(t, writer, "first", 50, 20)
-	for range 20 {
+	for range 30 {
 		appendNotes(t, writer, "keep", 1000, 20)
 		appendNotes(t, writer, "skip", 1000, 20)
 	}
