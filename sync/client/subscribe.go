@@ -26,11 +26,10 @@ import (
 // its next session the replicator (holding its session lock, so no session
 // runs) compares that with the scope the kept digest describes (KeyScope)
 // and reconciles them (reconcileScope):
-//   - Prefixes added on a store that has pulled before are backfilled: range
-//     reads (Hello.Until) of (0, cursor] narrowed to them, in chunks of
-//     frames, each applied in one transaction with the
-//     progress (KeyBackfill), so a backfill cut short resumes where it
-//     stopped. Backfilled events are stored like pulled ones (hydrated: On
+//   - Prefixes added on a store that has pulled before are backfilled: a
+//     range read (Hello.Until) of (0, cursor] narrowed to them, whose
+//     frames are applied as they come, each transaction with the progress
+//     (KeyBackfill), so a backfill cut short resumes where it stopped. Backfilled events are stored like pulled ones (hydrated: On
 //     and All handlers run, Once never; Outdated is computed against what
 //     the store holds), and added to the kept digest unless the scope
 //     before already covered them, so the next catch-up's digest comparison
@@ -405,7 +404,7 @@ func writeOrDelete[T any](ctx context.Context, kv eventstore.KeyValues, key stri
 	return writeList(ctx, kv, key, list)
 }
 
-// testHookBackfilled, when set, is called after each backfill chunk is
+// testHookBackfilled, when set, is called after each backfill batch is
 // recorded; an error it returns ends the backfill there.
 var testHookBackfilled func(to int64) error
 
