@@ -29,11 +29,12 @@ import (
 //   - Prefixes added on a store that has pulled before are backfilled: a
 //     range read (Hello.Until) of (0, cursor] narrowed to them, whose
 //     frames are applied as they come, each transaction with the progress
-//     (KeyBackfill), so a backfill cut short resumes where it stopped. Backfilled events are stored like pulled ones (hydrated: On
-//     and All handlers run, Once never; Outdated is computed against what
-//     the store holds), and added to the kept digest unless the scope
-//     before already covered them, so the next catch-up's digest comparison
-//     holds for the new scope.
+//     (KeyBackfill), so a backfill cut short resumes where it stopped.
+//     Backfilled events are stored like pulled ones (hydrated: On and All
+//     handlers run, Once never; Outdated is computed against what the
+//     store holds), and added to the kept digest unless the scope before
+//     already covered them, so the next catch-up's digest comparison holds
+//     for the new scope.
 //   - When prefixes were removed, the events only they covered stay in the
 //     store and its read models but leave the scope: the kept digest is
 //     dropped and recomputed from the store for the new scope.
