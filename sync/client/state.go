@@ -114,6 +114,9 @@ type Status struct {
 	// RelayDue reports that the store holds events of other devices the
 	// hub lost, which the next sync pushes back to it.
 	RelayDue bool
+	// BackfillDue reports that subscriptions were added whose history the
+	// next sync backfills (or finishes backfilling).
+	BackfillDue bool
 }
 
 // Repair describes a repair of the store's copy of the hub's ledger (see
@@ -180,6 +183,8 @@ func (r *Replicator) Status(ctx context.Context) (Status, error) {
 			st.Generation = string(e.Value)
 		case KeyRelay:
 			st.RelayDue = true
+		case KeyBackfill:
+			st.BackfillDue = true
 		case KeyLastRepair:
 			var rep Repair
 			if json.Unmarshal(e.Value, &rep) == nil {

@@ -114,11 +114,17 @@ func TestBackfillResumes(t *testing.T) {
 	defer client.SetBackfillHook(nil)
 	_, err := rb.SyncOnce(ctx)
 	require.ErrorIs(t, err, cut)
+	status, err := rb.Status(ctx)
+	require.NoError(t, err)
+	assert.True(t, status.BackfillDue, "the rest is due")
 	partial := len(ledgerOf(t, b))
 	assert.Equal(t, 75, partial, "the frames stored before the cut are kept")
 
 	st := syncOnce(t, rb)
 	assert.Equal(t, 100-partial, st.Backfilled, "the rest, once")
+	status, err = rb.Status(ctx)
+	require.NoError(t, err)
+	assert.False(t, status.BackfillDue)
 	assert.Nil(t, st.Repair)
 	requireHolds(t, rb, b, inScope(t, h.tenant("t1"), "list/"))
 }
