@@ -92,7 +92,7 @@ func (c *conn) push(group []*protocol.Push) bool {
 	if len(events) > 0 {
 		c.recent.begin()
 		ok := c.insert(ctx, events, index, bounds, all) && c.checkDuplicates(ctx, events, index, all)
-		c.recent.end(c.stored(events, index, all))
+		c.recent.end(c.stored(events, index, all), c)
 		if !ok {
 			return false
 		}

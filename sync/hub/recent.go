@@ -3,6 +3,7 @@ package hub
 import (
 	"context"
 	"reflect"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -54,6 +55,7 @@ type recentLog struct {
 	headErr  error              // the watcher's last Store.Wait failure
 	headCh   chan struct{}      // closed (and replaced) when head or headErr changes
 	parked   map[*conn]struct{} // live connections waiting for the head to change (park)
+	flushing bool               // a wake of the parked connections a commit skipped is scheduled (wakeFor)
 	watchCtx context.Context    // the watcher's context
 	stop     context.CancelFunc // stops the watcher
 	watching bool               // the watcher was started
@@ -94,17 +96,20 @@ func (r *recentLog) watch(ctx context.Context) {
 			return
 		}
 		r.mu.Lock()
+		changed := err != nil || r.headErr != nil // an error to report, or one to clear
 		if err != nil {
 			r.headErr = err
 		} else {
 			r.headErr = nil
-			if h > r.head {
-				r.head = h
+			if h > r.head { // commits of other nodes or processes (this node's came through end)
+				r.head, changed = h, true
 				r.headAt.Store(time.Now().UnixNano())
 			}
 			after = r.head
 		}
-		r.wake()
+		if changed {
+			r.wake()
+		}
 		r.mu.Unlock()
 		if err != nil {
 			select {
@@ -154,6 +159,60 @@ func (r *recentLog) waitHead(ctx context.Context, cursor int64) (int64, error) {
 		case <-ctx.Done():
 			return 0, ctx.Err()
 		}
+	}
+}
+
+// skipFlush is how long a live connection that a commit does not concern
+// may stay parked before it is resumed anyway, to move its client's cursor
+// past the commit (an empty Live message).
+const skipFlush = time.Second
+
+// wakeFor is wake after this node stored events, which took the head from
+// old to r.head, for connection by (r.mu held). When the events are every
+// position after old, only the parked connections whose scope takes one of
+// their streams, and by (its client waits for its cursor to pass what it
+// pushed), are resumed at once; the others are resumed together within
+// skipFlush (one flush for any number of commits), so a commit costs the
+// connections it does not concern a map lookup each rather than a
+// goroutine, a frame and a write.
+func (r *recentLog) wakeFor(old int64, stored []eventstore.Event, by *conn) {
+	n := 0
+	for i := range stored {
+		if stored[i].Position > old {
+			n++
+		}
+	}
+	if int64(n) != r.head-old { // other nodes' commits may be among them: wake everyone
+		r.wake()
+		return
+	}
+	if r.headCh != nil {
+		close(r.headCh)
+		r.headCh = nil
+	}
+	streams := make([]string, 0, 4)
+	for i := range stored {
+		if s := stored[i].Stream; stored[i].Position > old && !slices.Contains(streams, s) {
+			streams = append(streams, s)
+		}
+	}
+	skipped := false
+	for c := range r.parked {
+		if c != by && !slices.ContainsFunc(streams, c.scope.readable) {
+			skipped = true
+			continue
+		}
+		delete(r.parked, c)
+		go c.resume()
+	}
+	if skipped && !r.flushing {
+		r.flushing = true
+		time.AfterFunc(skipFlush, func() {
+			r.mu.Lock()
+			defer r.mu.Unlock()
+			r.flushing = false
+			r.wake()
+		})
 	}
 }
 
@@ -234,9 +293,11 @@ func (r *recentLog) begin() {
 	r.mu.Unlock()
 }
 
-// end records the end of an insert, adding the events it stored (as add
-// does), and wakes the readers waiting in await. r may be nil.
-func (r *recentLog) end(stored []eventstore.Event) {
+// end records the end of an insert by connection by (nil: none), adding
+// the events it stored (as add does), and wakes the readers waiting in
+// await and the live connections that want the events (see wakeFor). r
+// may be nil.
+func (r *recentLog) end(stored []eventstore.Event, by *conn) {
 	if r == nil {
 		return
 	}
@@ -244,7 +305,7 @@ func (r *recentLog) end(stored []eventstore.Event) {
 	defer r.mu.Unlock()
 	r.pending--
 	r.add(stored)
-	woke := false
+	old, woke := r.head, false
 	for i := range stored {
 		// Committed: the readers need not wait for the watcher to learn
 		// it from the store. Positions are assigned in commit order, so
@@ -255,7 +316,7 @@ func (r *recentLog) end(stored []eventstore.Event) {
 	}
 	if woke {
 		r.headAt.Store(time.Now().UnixNano())
-		r.wake()
+		r.wakeFor(old, stored, by)
 	}
 	if r.changed != nil {
 		close(r.changed)

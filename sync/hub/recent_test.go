@@ -40,7 +40,7 @@ func TestRecentLogRuns(t *testing.T) {
 	assert.False(t, ok, "empty")
 
 	r.begin()
-	r.end(run(5, 3, 2))
+	r.end(run(5, 3, 2), nil)
 	got, ok := held(r, 4)
 	require.True(t, ok)
 	assert.Equal(t, []int64{5, 6, 7}, got)
@@ -54,14 +54,14 @@ func TestRecentLogRuns(t *testing.T) {
 
 	// A run that continues the held one extends it.
 	r.begin()
-	r.end(run(8, 2, 2))
+	r.end(run(8, 2, 2), nil)
 	got, _ = held(r, 4)
 	assert.Equal(t, []int64{5, 6, 7, 8, 9}, got)
 
 	// A run after a gap (positions stored elsewhere) restarts the log:
 	// position 10 must come from the store.
 	r.begin()
-	r.end(run(11, 2, 2))
+	r.end(run(11, 2, 2), nil)
 	_, ok = held(r, 9)
 	assert.False(t, ok)
 	got, ok = held(r, 10)
@@ -71,7 +71,7 @@ func TestRecentLogRuns(t *testing.T) {
 	// An insert that stored nothing (all duplicates, or failed) changes
 	// nothing.
 	r.begin()
-	r.end(nil)
+	r.end(nil, nil)
 	got, _ = held(r, 10)
 	assert.Equal(t, []int64{11, 12}, got)
 
@@ -84,7 +84,7 @@ func TestRecentLogRuns(t *testing.T) {
 func TestRecentLogBounds(t *testing.T) {
 	r := &recentLog{}
 	r.begin()
-	r.end(run(1, recentEvents+10, 2))
+	r.end(run(1, recentEvents+10, 2), nil)
 	assert.Len(t, r.events, recentEvents)
 	_, ok := held(r, 9)
 	assert.False(t, ok, "the oldest are dropped")
@@ -94,7 +94,7 @@ func TestRecentLogBounds(t *testing.T) {
 
 	big := 1 << 20
 	r.begin()
-	r.end(run(11+recentEvents, recentBytes/big+3, big))
+	r.end(run(11+recentEvents, recentBytes/big+3, big), nil)
 	assert.LessOrEqual(t, r.bytes, recentBytes)
 	total := 0
 	for i := range r.events {
@@ -111,12 +111,12 @@ func TestRecentLogTotal(t *testing.T) {
 	var total atomic.Int64
 	a, b := &recentLog{total: &total}, &recentLog{total: &total}
 	a.begin()
-	a.end(run(1, 10, 100))
+	a.end(run(1, 10, 100), nil)
 	assert.Equal(t, int64(a.bytes), total.Load())
 	total.Add(recentTotalBytes - total.Load() - 100) // others hold the rest
 	others := total.Load()
 	b.begin()
-	b.end(run(1, 10, 100))
+	b.end(run(1, 10, 100), nil)
 	assert.Empty(t, b.events, "over the budget")
 	assert.Zero(t, b.bytes)
 	assert.Equal(t, others, total.Load())
@@ -134,7 +134,7 @@ func TestRecentLogAwait(t *testing.T) {
 		r.await(ctx, 0)
 		close(done)
 	}()
-	r.end(run(1, 1, 2))
+	r.end(run(1, 1, 2), nil)
 	<-done
 	_, ok := held(r, 0)
 	assert.True(t, ok)
@@ -144,7 +144,7 @@ func TestRecentLogAwait(t *testing.T) {
 	cctx, cancel := context.WithCancel(ctx)
 	cancel()
 	r.await(cctx, 5)
-	r.end(nil)
+	r.end(nil, nil)
 	assert.Less(t, time.Since(start), time.Minute) // did not hang
 }
 
@@ -181,7 +181,7 @@ func TestAcquireRecent(t *testing.T) {
 	require.NotNil(t, r3)
 	assert.NotSame(t, r1, r3)
 	r3.begin()
-	r3.end(run(1, 3, 10))
+	r3.end(run(1, 3, 10), nil)
 	assert.Positive(t, s.recentTotal.Load())
 	s.releaseRecent("acme", r3)
 	s.releaseRecent("globex", other)
@@ -204,7 +204,7 @@ func TestRecentLogHead(t *testing.T) {
 		got <- h
 	}()
 	r.begin()
-	r.end(run(1, 3, 10))
+	r.end(run(1, 3, 10), nil)
 	select {
 	case h := <-got:
 		assert.Equal(t, int64(3), h)
