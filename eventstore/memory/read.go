@@ -1,6 +1,7 @@
 package memory
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"iter"
@@ -253,7 +254,9 @@ func (s *Store) scan(st *stream, sp span, rev bool, types map[string]struct{}, w
 }
 
 // ReadStreamAfter yields the events of stream at positions after after, in
-// Position order, at most limit (<= 0: all).
+// Position order, at most limit (<= 0: all). Unlike the SQLite and
+// PostgreSQL stores' it leaves rejected events out (a hub's ledger holds
+// none).
 func (s *Store) ReadStreamAfter(ctx context.Context, stream string, after int64, limit int) iter.Seq2[eventstore.Event, error] {
 	return func(yield func(eventstore.Event, error) bool) {
 		if err := s.rlock(ctx); err != nil {
@@ -261,14 +264,18 @@ func (s *Store) ReadStreamAfter(ctx context.Context, stream string, after int64,
 			return
 		}
 		var out []eventstore.Event
-		for _, e := range s.events[min(max(after, 0), int64(len(s.events))):] { // events[i].Position == i+1
-			if e.Stream == stream {
-				if out = append(out, e); limit > 0 && len(out) == limit {
-					break
+		if st := s.streams[stream]; st != nil { // the stream's index, in (Created, ID) order
+			for _, en := range st.entries {
+				if en.pos > after {
+					out = append(out, s.events[en.pos-1])
 				}
 			}
 		}
 		s.mu.RUnlock()
+		slices.SortFunc(out, func(a, b eventstore.Event) int { return cmp.Compare(a.Position, b.Position) })
+		if limit > 0 && len(out) > limit {
+			out = out[:limit]
+		}
 		for _, e := range out {
 			if !yield(e, nil) {
 				return

@@ -107,6 +107,9 @@ func (c *conn) startScoped(ctx context.Context, cursor int64) error {
 // scopeStreams lists the streams of scope sc (which pulls some streams
 // only); ok is false when there are more than maxScopedStreams.
 func scopeStreams(ctx context.Context, sr streamReader, sc scope) (names []string, ok bool, err error) {
+	if len(sc.pull) > maxListedPrefixes {
+		return listAllStreams(ctx, sr, sc)
+	}
 	for _, p := range sc.pull {
 		after := ""
 		for {
@@ -129,6 +132,38 @@ func scopeStreams(ctx context.Context, sr streamReader, sc scope) (names []strin
 		}
 	}
 	return names, true, nil
+}
+
+// maxListedPrefixes is how many prefixes a scope's streams are listed by,
+// one query each; a scope of more (a device subscribed to thousands of
+// streams) is matched against one listing of the tenant's streams.
+const maxListedPrefixes = 64
+
+// maxListedStreams bounds that listing: a tenant with more streams is read
+// the usual way for such a scope.
+const maxListedStreams = 200_000
+
+// listAllStreams is scopeStreams by one listing of every stream.
+func listAllStreams(ctx context.Context, sr streamReader, sc scope) (names []string, ok bool, err error) {
+	after, listed := "", 0
+	for {
+		page, err := sr.ListStreams(ctx, eventstore.ListOptions{After: after, Limit: 1000})
+		if err != nil {
+			return nil, false, err
+		}
+		for _, si := range page {
+			if sc.readable(si.Name) {
+				names = append(names, si.Name)
+			}
+		}
+		if listed += len(page); len(names) > maxScopedStreams || listed > maxListedStreams {
+			return nil, false, nil
+		}
+		if len(page) < 1000 {
+			return names, true, nil
+		}
+		after = page[len(page)-1].Name
+	}
 }
 
 // scopedDigest returns the digest of the events of scope sc up to pos,
