@@ -176,7 +176,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	popts := tenants.Options{MaxOpen: f.maxOpen, Logger: log, Now: now}
 	if f.postgres != "" {
 		octx, cancel := context.WithTimeout(ctx, 30*time.Second)
-		db, err := postgres.Open(octx, f.postgres, postgres.Options{Schema: f.schema, Logger: log})
+		db, err := postgres.Open(octx, f.postgres, postgres.Options{Schema: f.schema, Logger: log, StreamPositionIndex: true}) // subscriptions read their streams by index
 		cancel()
 		if err != nil {
 			return err

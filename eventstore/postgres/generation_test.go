@@ -92,3 +92,34 @@ func TestGenerationRacesFirstAppend(t *testing.T) {
 		t.Fatalf("%d Generation calls failed racing the tenant's creation", fails)
 	}
 }
+
+// TestStreamPositionIndex: Options.StreamPositionIndex creates the index
+// (once, whichever DB opens first), and ReadStreamAfter reads one stream
+// after a position, in position order, on either side of it.
+func TestStreamPositionIndex(t *testing.T) {
+	ctx := context.Background()
+	schema := testSchema(t)
+	plain := openDB(t, schema, Options{})
+	count := func() int {
+		var n int
+		require.NoError(t, plain.Pool().QueryRow(ctx, `SELECT count(*) FROM pg_indexes WHERE schemaname = $1 AND indexname = 'events_stream_position_idx'`, schema).Scan(&n))
+		return n
+	}
+	require.Zero(t, count())
+	db := openDB(t, schema, Options{StreamPositionIndex: true})
+	openDB(t, schema, Options{StreamPositionIndex: true})
+	require.Equal(t, 1, count())
+
+	s := openStore(t, db, newTenant(t), eventstore.Config{})
+	for i := range 6 {
+		stream := []string{"a", "b"}[i%2]
+		_, err := s.Append(ctx, eventstore.Write{Stream: stream, Events: []eventstore.Event{ev("t:x", `{}`)}})
+		require.NoError(t, err)
+	}
+	var got []int64
+	for e, err := range s.ReadStreamAfter(ctx, "a", 1, 0) {
+		require.NoError(t, err)
+		got = append(got, e.Position)
+	}
+	assert.Equal(t, []int64{3, 5}, got)
+}

@@ -99,12 +99,6 @@ CREATE INDEX events_pending_idx ON {s}.events (tenant, position) WHERE hub_posit
 	`
 ALTER TABLE {s}.tenants ADD COLUMN generation TEXT COLLATE "C" NOT NULL DEFAULT gen_random_uuid()::text;
 `,
-	// 4: events by (stream, position), for Store.ReadStreamAfter: a hub
-	// reads a subscription's streams with index seeks, not the whole
-	// tenant.
-	`
-CREATE INDEX events_stream_position_idx ON {s}.events (tenant, stream, position);
-`,
 }
 
 // migrate creates the schema or brings it up to SchemaVersion, in one

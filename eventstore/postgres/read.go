@@ -59,8 +59,9 @@ func (s *Store) page(ctx context.Context, op, sql string, args []any, yield func
 }
 
 // ReadStreamAfter yields the events of stream at positions after after, in
-// Position order, at most limit (<= 0: all), through the (tenant, stream,
-// position) index: a hub reads a subscription's streams this way.
+// Position order, at most limit (<= 0: all): a hub reads a subscription's
+// streams this way, with index seeks when the DB was opened with
+// Options.StreamPositionIndex.
 func (s *Store) ReadStreamAfter(ctx context.Context, stream string, after int64, limit int) iter.Seq2[eventstore.Event, error] {
 	return func(yield func(eventstore.Event, error) bool) {
 		if err := s.check(); err != nil {

@@ -111,7 +111,7 @@ func testSchema(t testing.TB) string {
 // openPostgres opens a DB on schema, closed when the test ends.
 func openPostgres(t testing.TB, schema string) *postgres.DB {
 	t.Helper()
-	db, err := postgres.Open(context.Background(), testURL(t), postgres.Options{Schema: schema, MaxConns: 8})
+	db, err := postgres.Open(context.Background(), testURL(t), postgres.Options{Schema: schema, MaxConns: 8, StreamPositionIndex: true})
 	require.NoError(t, err)
 	t.Cleanup(db.Close)
 	return db
