@@ -68,6 +68,9 @@ type SyncResult struct {
 	// Backfilled counts events stored by backfilling new subscriptions
 	// (App.Subscribe).
 	Backfilled int
+	// Relayed counts other devices' events this device pushed back to a
+	// hub that had lost them (restored from a backup).
+	Relayed int
 	// Cursor is the hub position this device has applied; Head is the
 	// hub's head as last known.
 	Cursor, Head int64
@@ -95,7 +98,7 @@ func (a *App) Sync(ctx context.Context) (SyncResult, error) {
 		return SyncResult{}, ErrNoHub
 	}
 	st, err := a.replicator.SyncOnce(ctx)
-	res := SyncResult{Pushed: st.Pushed, Pulled: st.Pulled, Inserted: st.Inserted, Backfilled: st.Backfilled,
+	res := SyncResult{Pushed: st.Pushed, Pulled: st.Pulled, Inserted: st.Inserted, Backfilled: st.Backfilled, Relayed: st.Relayed,
 		Cursor: st.Cursor, Head: st.Head, Rejections: st.Rejections, Repair: st.Repair}
 	n, cerr := a.catchUp(ctx)
 	res.Effects = n
