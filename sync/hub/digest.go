@@ -39,17 +39,20 @@ const maxDigestHeads = 16
 type digestCache struct {
 	mu      sync.Mutex
 	entries map[string]*prefixDigests
-	clock   uint64 // advances on every use, for the LRU
+	clock   uint64        // advances on every use, for the LRU
+	streams streamDigests // per-stream digests, for narrow scopes (streamdigest.go)
 }
 
 // prefixDigests holds the digests of one tenant and scope from position 0
 // up to some positions. Its lock serialises reads of the ledger that
 // extend it.
 type prefixDigests struct {
-	used  uint64 // digestCache.clock at the last use
-	mu    sync.Mutex
-	marks []digestMark                // ascending, at multiples of digestBlock; marks[0] is position 0
-	heads map[int64]eventstore.Digest // exact positions (catch-up heads)
+	used    uint64 // digestCache.clock at the last use
+	mu      sync.Mutex
+	marks   []digestMark                // ascending, at multiples of digestBlock; marks[0] is position 0
+	heads   map[int64]eventstore.Digest // exact positions (catch-up heads)
+	streams *streamDigests              // the cache's per-stream digests
+	ledger  string                      // the tenant and generation, their key
 }
 
 type digestMark struct {
@@ -82,7 +85,8 @@ func (dc *digestCache) entry(tenant, gen string, sc scope) *prefixDigests {
 			}
 			delete(dc.entries, oldest)
 		}
-		p = &prefixDigests{marks: []digestMark{{}}, heads: map[int64]eventstore.Digest{}}
+		p = &prefixDigests{marks: []digestMark{{}}, heads: map[int64]eventstore.Digest{},
+			streams: &dc.streams, ledger: tenant + "\x00" + gen}
 		dc.entries[key] = p
 	}
 	p.used = dc.clock
@@ -118,7 +122,7 @@ func (p *prefixDigests) at(ctx context.Context, l Ledger, sc scope, pos int64) (
 		// A narrow scope far from its last mark: sum its streams' events
 		// (the digest does not depend on order) rather than read the
 		// tenant's ledger up to pos.
-		sd, ok, err := scopedDigest(ctx, sr, sc, pos)
+		sd, ok, err := scopedDigest(ctx, sr, sc, pos, p.streams, p.ledger)
 		if err != nil {
 			return eventstore.Digest{}, err
 		}

@@ -43,6 +43,8 @@ type scopedRead struct {
 	head    int64         // reads positions up to head
 	streams streamCursors // the streams with events left, by their next position
 	rows    int64         // rows read from the ledger, for tests
+	cache   *streamDigests
+	ledger  string // the cache's key of the tenant and generation
 }
 
 // streamCursor is one stream of a scoped catch-up: its events read and
@@ -50,8 +52,10 @@ type scopedRead struct {
 type streamCursor struct {
 	stream string
 	buf    []eventstore.Event
-	after  int64 // read up to here
-	done   bool  // nothing left up to head beyond buf
+	after  int64             // read up to here
+	done   bool              // nothing left up to head beyond buf
+	whole  bool              // read from the stream's start: d is its digest up to after
+	d      eventstore.Digest // with whole
 }
 
 // streamCursors is a min-heap of streams by their next event's position.
@@ -89,9 +93,9 @@ func (c *conn) startScoped(ctx context.Context, cursor int64) error {
 	if err != nil || !ok {
 		return err // too many streams: read the ledger the usual way
 	}
-	sc := &scopedRead{head: head}
+	sc := &scopedRead{head: head, cache: &c.s.digests.streams, ledger: c.claims.Tenant + "\x00" + c.generation}
 	for _, name := range names {
-		cur := &streamCursor{stream: name, after: cursor}
+		cur := &streamCursor{stream: name, after: cursor, whole: cursor == 0}
 		if err := sc.fill(ctx, sr, cur); err != nil {
 			return err
 		}
@@ -167,15 +171,19 @@ func listAllStreams(ctx context.Context, sr streamReader, sc scope) (names []str
 }
 
 // scopedDigest returns the digest of the events of scope sc up to pos,
-// reading the scope's streams only; ok is false when the scope covers too
-// many streams.
-func scopedDigest(ctx context.Context, sr streamReader, sc scope, pos int64) (d eventstore.Digest, ok bool, err error) {
+// reading the scope's streams only, from the digests kept in cache for
+// ledger on; ok is false when the scope covers too many streams.
+func scopedDigest(ctx context.Context, sr streamReader, sc scope, pos int64, cache *streamDigests, ledger string) (d eventstore.Digest, ok bool, err error) {
 	names, ok, err := scopeStreams(ctx, sr, sc)
 	if err != nil || !ok {
 		return d, false, err
 	}
 	for _, name := range names {
-		after := int64(0)
+		var sd streamDigest
+		if kept, ok := cache.get(ledger, name); ok && kept.pos <= pos {
+			sd = kept
+		}
+		after := sd.pos
 		for more := true; more; {
 			n := 0
 			for e, err := range sr.ReadStreamAfter(ctx, name, after, 1000) {
@@ -186,11 +194,14 @@ func scopedDigest(ctx context.Context, sr streamReader, sc scope, pos int64) (d 
 					more = false
 					break
 				}
-				d.Add(e, e.Position)
+				sd.d.Add(e, e.Position)
 				after = e.Position
 			}
 			more = more && n == 1000
 		}
+		sd.pos = pos
+		cache.put(ledger, name, sd)
+		d.Merge(sd.d)
 	}
 	return d, true, nil
 }
@@ -211,9 +222,15 @@ func (sc *scopedRead) fill(ctx context.Context, sr streamReader, cur *streamCurs
 		}
 		cur.buf = append(cur.buf, e)
 		cur.after = e.Position
+		if cur.whole {
+			cur.d.Add(e, e.Position)
+		}
 	}
 	if n < scopedPage {
 		cur.done = true
+	}
+	if cur.done && cur.whole { // the stream's digest up to the head: kept for the next scope that has it
+		sc.cache.put(sc.ledger, cur.stream, streamDigest{pos: sc.head, d: cur.d})
 	}
 	return nil
 }

@@ -126,6 +126,20 @@ func TestScopedCatchUpReadsItsStreams(t *testing.T) {
 				assert.LessOrEqual(t, float64(rows.Load()), 1.1*float64(want), "%s: rows read per event sent", tc.name)
 			}
 
+			// A new scope of streams read whole above, at the head: its digest
+			// comes from the per-stream digests kept, with no row read.
+			rows.Store(0)
+			c0 := connect(t, h, tok, head, "doc/03/x", "doc/2")
+			m := c0.until(func(m protocol.Message) bool { _, ok := m.(*protocol.CaughtUp); return ok }).(*protocol.CaughtUp)
+			var want eventstore.Digest
+			for _, e := range all {
+				if e.Stream == "doc/03/x" || strings.HasPrefix(e.Stream, "doc/2") {
+					want.Add(e, e.Position)
+				}
+			}
+			assert.Equal(t, want.String(), m.Digest)
+			assert.Zero(t, rows.Load(), "the streams' digests were kept")
+
 			// A range read of one stream (a backfill) reads its stream only.
 			rows.Store(0)
 			c := connectWith(t, h, tok, &protocol.Hello{Versions: protocol.Versions(), Client: "probe", Cursor: 0, Until: head / 2, Streams: []string{"doc/05/x"}})
