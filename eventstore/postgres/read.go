@@ -63,41 +63,19 @@ func (s *Store) page(ctx context.Context, op, sql string, args []any, yield func
 // streams this way, with index seeks when the DB was opened with
 // Options.StreamPositionIndex.
 func (s *Store) ReadStreamAfter(ctx context.Context, stream string, after int64, limit int) iter.Seq2[eventstore.Event, error] {
-	return func(yield func(eventstore.Event, error) bool) {
-		if err := s.check(); err != nil {
-			yield(eventstore.Event{}, err)
-			return
-		}
-		sql := s.db.q(`SELECT ` + eventColumns + ` FROM {s}.events
-WHERE tenant = $1 AND stream = $2 AND position > $3 ORDER BY position LIMIT $4`)
-		for {
-			n := pageSize
-			if limit > 0 {
-				n = min(n, limit)
-			}
-			got, last, more := s.page(ctx, "read stream "+stream, sql, []any{s.tenant, stream, after, n}, yield)
-			if !more || got < n {
-				return
-			}
-			after = last.Position
-			if limit > 0 {
-				if limit -= got; limit == 0 {
-					return
-				}
-			}
-		}
-	}
+	return s.ledger(ctx, "read stream "+stream, `SELECT `+eventColumns+` FROM {s}.events
+WHERE tenant = $1 AND stream = $2 AND position > $3 ORDER BY position LIMIT $4`, []any{stream}, after, limit)
 }
 
 // ReadAll implements eventstore.Store.
 func (s *Store) ReadAll(ctx context.Context, after int64, limit int) iter.Seq2[eventstore.Event, error] {
 	return s.ledger(ctx, "read all", `SELECT `+eventColumns+` FROM {s}.events
-WHERE tenant = $1 AND position > $2 ORDER BY position LIMIT $3`, after, limit)
+WHERE tenant = $1 AND position > $2 ORDER BY position LIMIT $3`, nil, after, limit)
 }
 
-// ledger pages through a Position-ordered query with parameters
-// (tenant, after, limit).
-func (s *Store) ledger(ctx context.Context, op, query string, after int64, limit int) iter.Seq2[eventstore.Event, error] {
+// ledger pages through a Position-ordered query with parameters (tenant,
+// args..., after, limit).
+func (s *Store) ledger(ctx context.Context, op, query string, args []any, after int64, limit int) iter.Seq2[eventstore.Event, error] {
 	return func(yield func(eventstore.Event, error) bool) {
 		if err := s.check(); err != nil {
 			yield(eventstore.Event{}, err)
@@ -109,7 +87,8 @@ func (s *Store) ledger(ctx context.Context, op, query string, after int64, limit
 			if limit > 0 {
 				n = min(n, limit)
 			}
-			got, last, more := s.page(ctx, op, sql, []any{s.tenant, after, n}, yield)
+			params := append(append([]any{s.tenant}, args...), after, n)
+			got, last, more := s.page(ctx, op, sql, params, yield)
 			if !more || got < n {
 				return
 			}

@@ -113,19 +113,13 @@ func (r *Replicator) Subscribe(ctx context.Context, prefixes ...string) error {
 	if err := checkSubscriptions(prefixes); err != nil {
 		return err
 	}
-	changed := false
-	err := r.store.Update(ctx, func(tx eventstore.Tx) error {
-		kv := eventstore.KeyValuesOf(tx)
-		subs, err := r.pullStreamsIn(ctx, kv)
-		if err != nil {
-			return err
-		}
+	return r.editSubscriptions(ctx, "subscribe", func(kv eventstore.KeyValues, subs []string) ([]string, error) {
 		cursor, err := readCursor(ctx, kv)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		if len(subs) == 0 && cursor > 0 {
-			return ErrPullsEverything
+			return nil, ErrPullsEverything
 		}
 		var added []string
 		for _, p := range prefixes {
@@ -133,22 +127,15 @@ func (r *Replicator) Subscribe(ctx context.Context, prefixes ...string) error {
 				added = append(added, p)
 			}
 		}
-		if changed = len(added) > 0; !changed {
-			return nil
+		if len(added) == 0 {
+			return nil, nil
 		}
 		subs = slices.Sorted(slices.Values(append(slices.Clone(subs), added...)))
 		if len(subs) > protocol.MaxPullPrefixes {
-			return fmt.Errorf("%d subscriptions, limit %d", len(subs), protocol.MaxPullPrefixes)
+			return nil, fmt.Errorf("%d subscriptions, limit %d", len(subs), protocol.MaxPullPrefixes)
 		}
-		return writeList(ctx, kv, KeySubscriptions, subs)
+		return subs, nil
 	})
-	if err != nil {
-		return fmt.Errorf("client: subscribe: %w", err)
-	}
-	if changed {
-		r.rescoped()
-	}
-	return nil
 }
 
 // Unsubscribe removes subscriptions (exactly as subscribed): the streams
@@ -156,6 +143,22 @@ func (r *Replicator) Subscribe(ctx context.Context, prefixes ...string) error {
 // and its read models. Removing the last one is an error: a store without
 // subscriptions pulls every stream.
 func (r *Replicator) Unsubscribe(ctx context.Context, prefixes ...string) error {
+	return r.editSubscriptions(ctx, "unsubscribe", func(_ eventstore.KeyValues, subs []string) ([]string, error) {
+		kept := slices.DeleteFunc(slices.Clone(subs), func(s string) bool { return slices.Contains(prefixes, s) })
+		switch {
+		case len(kept) == len(subs):
+			return nil, nil
+		case len(kept) == 0:
+			return nil, errors.New("cannot remove every subscription: a store without subscriptions pulls every stream")
+		}
+		return kept, nil
+	})
+}
+
+// editSubscriptions replaces the subscriptions, in one transaction, with
+// what edit returns from them (nil: no change), and has a running Run
+// reconnect when they changed.
+func (r *Replicator) editSubscriptions(ctx context.Context, op string, edit func(kv eventstore.KeyValues, subs []string) ([]string, error)) error {
 	changed := false
 	err := r.store.Update(ctx, func(tx eventstore.Tx) error {
 		kv := eventstore.KeyValuesOf(tx)
@@ -163,17 +166,14 @@ func (r *Replicator) Unsubscribe(ctx context.Context, prefixes ...string) error 
 		if err != nil {
 			return err
 		}
-		kept := slices.DeleteFunc(slices.Clone(subs), func(s string) bool { return slices.Contains(prefixes, s) })
-		if changed = len(kept) < len(subs); !changed {
-			return nil
+		next, err := edit(kv, subs)
+		if changed = next != nil; err != nil || !changed {
+			return err
 		}
-		if len(kept) == 0 {
-			return errors.New("cannot remove every subscription: a store without subscriptions pulls every stream")
-		}
-		return writeList(ctx, kv, KeySubscriptions, kept)
+		return writeList(ctx, kv, KeySubscriptions, next)
 	})
 	if err != nil {
-		return fmt.Errorf("client: unsubscribe: %w", err)
+		return fmt.Errorf("client: %s: %w", op, err)
 	}
 	if changed {
 		r.rescoped()

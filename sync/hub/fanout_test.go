@@ -7,15 +7,17 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/ferrysync/ferry/sync/hub"
 	"github.com/ferrysync/ferry/sync/protocol"
 )
 
 // TestLiveSkipsUnconcernedConnections: a commit is sent at once to the
 // live connections whose scope takes it and to the one that pushed it; a
-// connection it does not concern gets nothing then, and its cursor moves
-// past the commit with the next flush (an empty Live message, within about
-// a second).
+// connection it does not concern is not woken: with the flush that moves
+// its cursor on put off, the first frame it gets is the next commit it
+// wants, whose cursor passes both.
 func TestLiveSkipsUnconcernedConnections(t *testing.T) {
+	defer hub.SetSkipFlush(time.Hour)()
 	h := memHarness(t, nil)
 	tok := token(t, "acme")
 	lists := connect(t, h, tok, 0, "list/")
@@ -24,21 +26,42 @@ func TestLiveSkipsUnconcernedConnections(t *testing.T) {
 	for _, c := range []*client{lists, notes, pusher} {
 		c.catchUp()
 	}
+	live := func(c *client) *protocol.Live {
+		return c.until(func(m protocol.Message) bool { _, ok := m.(*protocol.Live); return ok }).(*protocol.Live)
+	}
 	ack := pusher.push("b1", newEvent("list/1"))
-	acked := time.Now() // the commit was before the ack; the flush comes a second after it
 	require.Empty(t, ack.Results[0].Code)
-	pos := ack.Results[0].HubPosition
+	first := ack.Results[0].HubPosition
 
-	// The pusher's cursor passes its own event, which is outside its scope.
-	m := pusher.until(func(m protocol.Message) bool { _, ok := m.(*protocol.Live); return ok }).(*protocol.Live)
+	// The pusher's cursor passes its own event, outside its scope.
+	m := live(pusher)
 	assert.Empty(t, m.Events)
-	assert.Equal(t, pos, m.Cursor)
+	assert.Equal(t, first, m.Cursor)
 	// list/ gets it at once.
-	m = lists.until(func(m protocol.Message) bool { _, ok := m.(*protocol.Live); return ok }).(*protocol.Live)
+	m = live(lists)
 	require.Len(t, m.Events, 1)
-	// note/ gets an empty Live with the next flush, not at once.
-	m = notes.until(func(m protocol.Message) bool { _, ok := m.(*protocol.Live); return ok }).(*protocol.Live)
+	assert.Equal(t, first, m.Cursor)
+
+	ack = pusher.push("b2", newEvent("note/1"))
+	second := ack.Results[0].HubPosition
+	m = live(notes)
+	require.Len(t, m.Events, 1, "the first frame note/ gets is the event it wants: the first commit did not wake it")
+	assert.Equal(t, "note/1", m.Events[0].Stream)
+	assert.Equal(t, second, m.Cursor)
+}
+
+// TestLiveFlushMovesSkippedCursors: a connection a commit skipped gets an
+// empty Live with the flush, which moves its client's cursor past it.
+func TestLiveFlushMovesSkippedCursors(t *testing.T) {
+	defer hub.SetSkipFlush(10 * time.Millisecond)()
+	h := memHarness(t, nil)
+	tok := token(t, "acme")
+	notes := connect(t, h, tok, 0, "note/")
+	pusher := connect(t, h, tok, 0, "none/")
+	notes.catchUp()
+	pusher.catchUp()
+	ack := pusher.push("b1", newEvent("list/1"))
+	m := notes.until(func(m protocol.Message) bool { _, ok := m.(*protocol.Live); return ok }).(*protocol.Live)
 	assert.Empty(t, m.Events)
-	assert.Equal(t, pos, m.Cursor)
-	assert.Greater(t, time.Since(acked), 300*time.Millisecond, "flushed later, not woken by the commit")
+	assert.Equal(t, ack.Results[0].HubPosition, m.Cursor)
 }

@@ -165,7 +165,8 @@ func (r *recentLog) waitHead(ctx context.Context, cursor int64) (int64, error) {
 // skipFlush is how long a live connection that a commit does not concern
 // may stay parked before it is resumed anyway, to move its client's cursor
 // past the commit (an empty Live message).
-const skipFlush = time.Second
+// A variable for tests.
+var skipFlush = time.Second
 
 // wakeFor is wake after this node stored events, which took the head from
 // old to r.head, for connection by (r.mu held). When the events are every
