@@ -100,6 +100,11 @@ type conn struct {
 	folding bool              // digest is kept (until: a range read's end)
 	until   int64             // a range read's last position (Hello.Until); 0 otherwise
 	scoped  *scopedRead       // a scoped catch-up in progress (scoped.go), the puller's
+
+	helloHead int64    // the ledger's head read at Hello (Welcome.Head)
+	names     []string // the streams of a narrow scope, once listed (scopeNames)
+	namesOK   bool     // names holds them (not too many)
+	listed    bool     // scopeNames has run
 }
 
 // outFrame is a frame queued for the writer with the outbound bytes
@@ -217,7 +222,7 @@ func (c *conn) handshake() *protocol.Hello {
 		c.internal("head", err)
 		return nil
 	}
-	c.lag = max(head-hello.Cursor, 0)
+	c.lag, c.helloHead = max(head-hello.Cursor, 0), head
 	if hello.Cursor > head {
 		c.log.Warn("client cursor is ahead of the hub's head", slog.Int64(logCursor, hello.Cursor), slog.Int64("head", head))
 	}

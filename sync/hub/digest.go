@@ -106,8 +106,9 @@ func scopeKey(sc scope) string {
 }
 
 // at returns the digest of the events of scope sc in l at positions up to
-// pos, which must not exceed l's head.
-func (p *prefixDigests) at(ctx context.Context, l Ledger, sc scope, pos int64) (eventstore.Digest, error) {
+// pos, which must not exceed l's head. names lists sc's streams for a
+// narrow scope (nil: scopeStreams).
+func (p *prefixDigests) at(ctx context.Context, l Ledger, sc scope, pos int64, names streamNames) (eventstore.Digest, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if d, ok := p.heads[pos]; ok {
@@ -122,7 +123,10 @@ func (p *prefixDigests) at(ctx context.Context, l Ledger, sc scope, pos int64) (
 		// A narrow scope far from its last mark: sum its streams' events
 		// (the digest does not depend on order) rather than read the
 		// tenant's ledger up to pos.
-		sd, ok, err := scopedDigest(ctx, sr, sc, pos, p.streams, p.ledger)
+		if names == nil {
+			names = func(ctx context.Context) ([]string, bool, error) { return scopeStreams(ctx, sr, sc) }
+		}
+		sd, ok, err := scopedDigest(ctx, sr, names, pos, p.streams, p.ledger)
 		if err != nil {
 			return eventstore.Digest{}, err
 		}

@@ -324,7 +324,7 @@ func (s *Server) InspectTenant(ctx context.Context, tenant string, limit int) (T
 		return TenantSnapshot{}, fmt.Errorf("hub: inspect %q: generation: %w", tenant, err)
 	}
 	all := scope{}
-	d, err := s.digests.entry(tenant, snap.Generation, all).at(ctx, l, all, head)
+	d, err := s.digests.entry(tenant, snap.Generation, all).at(ctx, l, all, head, nil)
 	if err != nil {
 		return TenantSnapshot{}, fmt.Errorf("hub: inspect %q: digest: %w", tenant, err)
 	}

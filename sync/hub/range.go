@@ -17,12 +17,12 @@ func (c *conn) startDigest(ctx context.Context, cursor int64) error {
 	if c.version < 3 {
 		return nil
 	}
-	head, err := c.store.Head(ctx)
-	if err != nil || cursor > head {
-		return err // a cursor past the head: the client sees it in Welcome.Head
+	if cursor > c.helloHead {
+		return nil // a cursor past the head: the client sees it in Welcome.Head
 	}
 	c.digests = c.s.digests.entry(c.claims.Tenant, c.generation, c.scope)
-	if c.digest, err = c.digests.at(ctx, c.store, c.scope, cursor); err != nil {
+	var err error
+	if c.digest, err = c.digests.at(ctx, c.store, c.scope, cursor, c.scopeNames); err != nil {
 		return err
 	}
 	c.folding = true

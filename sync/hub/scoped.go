@@ -79,17 +79,14 @@ func (c *conn) startScoped(ctx context.Context, cursor int64) error {
 	if !ok || len(c.scope.pull) == 0 {
 		return nil
 	}
-	head, err := c.store.Head(ctx)
-	if err != nil {
-		return err
-	}
+	head := c.helloHead // the streams are listed after it was read: every one with events up to it
 	if c.until > 0 {
 		head = min(head, c.until)
 	}
 	if head <= cursor {
 		return nil
 	}
-	names, ok, err := scopeStreams(ctx, sr, c.scope) // listed after Head: every stream with events up to head
+	names, ok, err := c.scopeNames(ctx)
 	if err != nil || !ok {
 		return err // too many streams: read the ledger the usual way
 	}
@@ -106,6 +103,27 @@ func (c *conn) startScoped(ctx context.Context, cursor int64) error {
 	heap.Init(&sc.streams)
 	c.scoped = sc
 	return nil
+}
+
+// streamNames lists the streams of a narrow scope; ok is false when there
+// are too many.
+type streamNames func(ctx context.Context) (names []string, ok bool, err error)
+
+// scopeNames lists the streams of c's scope once per connection, for its
+// catch-up digest and its scoped catch-up alike.
+func (c *conn) scopeNames(ctx context.Context) ([]string, bool, error) {
+	if !c.listed {
+		sr, ok := c.store.(streamReader)
+		if !ok {
+			return nil, false, nil
+		}
+		var err error
+		if c.names, c.namesOK, err = scopeStreams(ctx, sr, c.scope); err != nil {
+			return nil, false, err
+		}
+		c.listed = true
+	}
+	return c.names, c.namesOK, nil
 }
 
 // scopeStreams lists the streams of scope sc (which pulls some streams
@@ -170,11 +188,11 @@ func listAllStreams(ctx context.Context, sr streamReader, sc scope) (names []str
 	}
 }
 
-// scopedDigest returns the digest of the events of scope sc up to pos,
-// reading the scope's streams only, from the digests kept in cache for
+// scopedDigest returns the digest of the events of the streams list gives
+// up to pos, reading those streams only, from the digests kept in cache for
 // ledger on; ok is false when the scope covers too many streams.
-func scopedDigest(ctx context.Context, sr streamReader, sc scope, pos int64, cache *streamDigests, ledger string) (d eventstore.Digest, ok bool, err error) {
-	names, ok, err := scopeStreams(ctx, sr, sc)
+func scopedDigest(ctx context.Context, sr streamReader, list streamNames, pos int64, cache *streamDigests, ledger string) (d eventstore.Digest, ok bool, err error) {
+	names, ok, err := list(ctx)
 	if err != nil || !ok {
 		return d, false, err
 	}
