@@ -84,7 +84,7 @@ func BenchmarkTenantIngest(b *testing.B) {
 		}
 		var profiled sync.WaitGroup
 		if profDir != "" && gomaxprocs > 1 {
-			profiled.Go(func() { saveProfiles(b, p.AdminAddr(), profDir) })
+			profiled.Go(func() { saveProfiles(b, p.AdminAddr(), profDir, "ingest") })
 		}
 		cpu0 := procCPU(b, p.Pid())
 		start := time.Now()
@@ -145,8 +145,8 @@ func procCPU(b testing.TB, pid int) time.Duration {
 }
 
 // saveProfiles writes a 1 s CPU profile of the process serving admin, then
-// its mutex and block profiles, into dir.
-func saveProfiles(b testing.TB, admin, dir string) {
+// its mutex and block profiles, into dir, their names starting with prefix.
+func saveProfiles(b testing.TB, admin, dir, prefix string) {
 	time.Sleep(100 * time.Millisecond)
 	for _, name := range []string{"profile?seconds=1", "mutex", "block"} {
 		resp, err := http.Get("http://" + admin + "/debug/pprof/" + name)
@@ -154,7 +154,7 @@ func saveProfiles(b testing.TB, admin, dir string) {
 			b.Logf("profile %s: %v", name, err)
 			return
 		}
-		path := filepath.Join(dir, "ingest-"+strings.Split(name, "?")[0]+".pb.gz")
+		path := filepath.Join(dir, prefix+"-"+strings.Split(name, "?")[0]+".pb.gz")
 		out, err := os.Create(path)
 		if err == nil {
 			_, err = io.Copy(out, resp.Body)

@@ -1,0 +1,238 @@
+package synctest_test
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+	"github.com/stretchr/testify/require"
+
+	"github.com/ferrysync/ferry/eventstore"
+	"github.com/ferrysync/ferry/sync/protocol"
+	"github.com/ferrysync/ferry/sync/synctest"
+)
+
+// Settings of BenchmarkFanout.
+const (
+	envFanoutReceivers = "FERRY_BENCH_RECEIVERS"      // connected receivers, default 1,000
+	envFanoutEvents    = "FERRY_BENCH_FANOUT_EVENTS"  // events pushed one at a time, default 200
+	envFanoutSyncd     = "FERRY_BENCH_SYNCD"          // a syncd binary to measure instead of this tree's (an older build, to compare)
+	envFanoutHubCPUs   = "FERRY_BENCH_HUB_CPUS"       // a taskset CPU list for syncd, e.g. "0"
+	envFanoutRecvCPUs  = "FERRY_BENCH_RECEIVER_CPUS"  // a taskset CPU list for the receivers (this process), e.g. "1"
+	envFanoutProfile   = "FERRY_BENCH_FANOUT_PROFILE" // a directory for syncd's CPU, mutex and block profiles during the pushes
+)
+
+// BenchmarkFanout measures live fan-out as issue 18 asks: R receivers
+// (default 1,000, FERRY_BENCH_RECEIVERS) connected to one real syncd
+// (embedded SQLite, one tenant, every receiver pulling every stream) in
+// this process, and a pusher that pushes E events (default 200) one at a
+// time, each after every receiver got the one before. It reports the
+// latency from the push's write to each receiver's read of the Live frame
+// (p50_ms, p99_ms over every delivery), and syncd's CPU time (from
+// /proc, so the receivers' CPU is not counted) per delivery, over the
+// pushes alone (cpu_us/delivery) and with the receivers' connects and
+// catch-ups included (cpu_us/delivery_all, how the issue measured 16.7 µs).
+//
+// To give the hub cores of its own, FERRY_BENCH_HUB_CPUS and
+// FERRY_BENCH_RECEIVER_CPUS pin syncd and this process with taskset. To
+// compare against an older build, FERRY_BENCH_SYNCD names its binary;
+// alternate the two runs (there is no raw baseline for a fan-out). With
+// FERRY_BENCH_FANOUT_PROFILE=DIR, syncd's CPU, mutex and block profiles
+// taken during the pushes are written there.
+func BenchmarkFanout(b *testing.B) {
+	receivers := benchSize(b, envFanoutReceivers, 1000)
+	events := benchSize(b, envFanoutEvents, 200)
+	if cpus := os.Getenv(envFanoutRecvCPUs); cpus != "" {
+		pin(b, cpus, os.Getpid())
+	}
+	bin := os.Getenv(envFanoutSyncd)
+	if bin == "" {
+		bin = syncdBinary(b)
+	}
+	args := []string{"--data-dir", b.TempDir(), "--max-conns", fmt.Sprint(receivers + 100), "--max-conns-per-subject", "4"}
+	profDir := os.Getenv(envFanoutProfile)
+	if profDir != "" {
+		args = append(args, "--admin", "127.0.0.1:0", "--admin-contention")
+	}
+	p := synctest.StartSyncd(b, bin, testSecret, nil, args...)
+	if cpus := os.Getenv(envFanoutHubCPUs); cpus != "" {
+		pin(b, cpus, p.Pid())
+	}
+
+	clock := eventstore.NewClock()
+	frames := make([][]byte, events)
+	index := make(map[string]int, events) // event ID → its number
+	for i := range frames {
+		e := eventstore.Event{ID: eventstore.NewID(), Stream: "fan/1", Type: "item:added", Schema: 1,
+			Data: []byte(`{"title":"a live event for every receiver"}`), Created: clock.Now(), Origin: "pusher"}
+		index[e.ID] = i
+		f, err := protocol.Encode(&protocol.Push{Batch: fmt.Sprintf("b%d", i), Events: []protocol.Event{protocol.FromStored(e)}})
+		require.NoError(b, err)
+		frames[i] = f
+	}
+	sent := make([]time.Time, events) // written before the push, read after its arrivals
+	var sentMu sync.RWMutex
+	arrivals := make(chan time.Duration, receivers)
+	errs := make(chan error, receivers+1)
+
+	cpu0 := procCPU(b, p.Pid())
+	conns := make([]*websocket.Conn, receivers)
+	var dials sync.WaitGroup
+	sem := make(chan struct{}, 64)
+	for r := range conns {
+		sem <- struct{}{}
+		dials.Go(func() {
+			defer func() { <-sem }()
+			ws, err := fanoutConn(p.URL(), token(b, "fanout", fmt.Sprintf("receiver-%d", r)))
+			if err != nil {
+				errs <- fmt.Errorf("receiver %d: %w", r, err)
+				return
+			}
+			conns[r] = ws
+		})
+	}
+	dials.Wait()
+	select {
+	case err := <-errs:
+		require.NoError(b, err)
+	default:
+	}
+	var readers sync.WaitGroup
+	defer readers.Wait()
+	for _, ws := range conns {
+		defer ws.Close()
+		readers.Go(func() {
+			for {
+				_, frame, err := ws.ReadMessage()
+				if err != nil {
+					return
+				}
+				now := time.Now()
+				if !bytes.Contains(frame[:min(len(frame), 48)], []byte(`"type":"live"`)) {
+					continue
+				}
+				m, err := protocol.Decode(frame, protocol.DefaultLimits())
+				if err != nil {
+					errs <- err
+					return
+				}
+				for _, e := range m.(*protocol.Live).Events {
+					if i, ok := index[e.ID]; ok {
+						sentMu.RLock()
+						at := sent[i]
+						sentMu.RUnlock()
+						arrivals <- now.Sub(at)
+					}
+				}
+			}
+		})
+	}
+	pusher, err := fanoutConn(p.URL(), token(b, "fanout", "pusher"))
+	require.NoError(b, err)
+	defer pusher.Close()
+	readers.Go(func() { // acks and its own Live frames, dropped
+		for {
+			if _, _, err := pusher.ReadMessage(); err != nil {
+				return
+			}
+		}
+	})
+	time.Sleep(time.Second)
+
+	var profiled sync.WaitGroup
+	defer profiled.Wait()
+	if profDir != "" {
+		profiled.Go(func() { saveProfiles(b, p.AdminAddr(), profDir, "fanout") })
+	}
+	b.ResetTimer()
+	lat := make([]time.Duration, 0, events*receivers)
+	cpu1 := procCPU(b, p.Pid())
+	start := time.Now()
+	for i, f := range frames {
+		sentMu.Lock()
+		sent[i] = time.Now()
+		sentMu.Unlock()
+		require.NoError(b, pusher.WriteMessage(websocket.TextMessage, f))
+		deadline := time.After(waitTimeout)
+		for range receivers {
+			select {
+			case d := <-arrivals:
+				lat = append(lat, d)
+			case err := <-errs:
+				require.NoError(b, err)
+			case <-deadline:
+				b.Fatalf("event %d: %d of %d receivers got it within %s", i, len(lat)-i*receivers, receivers, waitTimeout)
+			}
+		}
+	}
+	elapsed := time.Since(start)
+	cpu2 := procCPU(b, p.Pid())
+	b.StopTimer()
+
+	require.GreaterOrEqual(b, len(lat), 1)
+	slices.Sort(lat)
+	q := func(f float64) float64 {
+		return float64(lat[min(len(lat)-1, int(f*float64(len(lat))))].Microseconds()) / 1000
+	}
+	deliveries := float64(events * receivers)
+	perDelivery := float64((cpu2 - cpu1).Microseconds()) / deliveries
+	perDeliveryAll := float64((cpu2 - cpu0).Microseconds()) / deliveries
+	load, _ := os.ReadFile("/proc/loadavg")
+	b.Logf("%d receivers x %d events (%s): p50 %.1f ms, p99 %.1f ms; syncd CPU %s over the pushes (%.2f µs/delivery), %s with the connects (%.2f µs/delivery); hub CPUs %q, receiver CPUs %q; load %s",
+		receivers, events, elapsed.Round(time.Millisecond), q(0.50), q(0.99), cpu2-cpu1, perDelivery, cpu2-cpu0, perDeliveryAll,
+		os.Getenv(envFanoutHubCPUs), os.Getenv(envFanoutRecvCPUs), strings.TrimSpace(string(load)))
+	b.ReportMetric(q(0.50), "p50_ms")
+	b.ReportMetric(q(0.99), "p99_ms")
+	b.ReportMetric(perDelivery, "cpu_us/delivery")
+	b.ReportMetric(perDeliveryAll, "cpu_us/delivery_all")
+}
+
+// pin sets the CPU affinity of every thread of process pid to cpus (a
+// taskset list).
+func pin(b testing.TB, cpus string, pid int) {
+	out, err := exec.Command("taskset", "-a", "-p", "-c", cpus, fmt.Sprint(pid)).CombinedOutput()
+	require.NoError(b, err, "%s", out)
+}
+
+// fanoutConn dials url with tok, says hello with cursor 0 and reads until
+// caught up.
+func fanoutConn(url, tok string) (*websocket.Conn, error) {
+	d := websocket.Dialer{HandshakeTimeout: waitTimeout, ReadBufferSize: 1024, WriteBufferSize: 1024,
+		NetDialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+			c, err := (&net.Dialer{}).DialContext(ctx, network, addr)
+			if err == nil {
+				_ = c.(*net.TCPConn).SetReadBuffer(16 << 10)
+			}
+			return c, err
+		}}
+	ws, resp, err := d.Dial(url, http.Header{"Authorization": {"Bearer " + tok}})
+	if resp != nil && resp.Body != nil {
+		_ = resp.Body.Close()
+	}
+	if err != nil {
+		return nil, err
+	}
+	ws.SetReadLimit(1 << 20)
+	hello, err := protocol.Encode(&protocol.Hello{Versions: protocol.Versions(), Client: "fanout-bench"})
+	if err == nil {
+		err = ws.WriteMessage(websocket.TextMessage, hello)
+	}
+	for err == nil {
+		var frame []byte
+		if _, frame, err = ws.ReadMessage(); err == nil && bytes.Contains(frame, []byte(`"caught_up"`)) {
+			return ws, nil
+		}
+	}
+	_ = ws.Close()
+	return nil, err
+}
