@@ -55,7 +55,9 @@ func (c *conn) pull(cursor int64) {
 	c.live.Store(true)
 	if c.recent != nil {
 		// A parked puller is ended here: nothing else runs for it.
+		c.recent.follow(c)
 		context.AfterFunc(ctx, func() {
+			c.recent.forget(c)
 			if c.recent.unpark(c) {
 				close(c.pullDone)
 			}

@@ -55,6 +55,7 @@ type recentLog struct {
 	headErr  error              // the watcher's last Store.Wait failure
 	headCh   chan struct{}      // closed (and replaced) when head or headErr changes
 	parked   map[*conn]struct{} // live connections waiting for the head to change (park)
+	readers  readerIndex        // the live connections by what they read (wakeFor)
 	flushing bool               // a wake of the parked connections a commit skipped is scheduled (wakeFor)
 	watchCtx context.Context    // the watcher's context
 	stop     context.CancelFunc // stops the watcher
@@ -174,8 +175,9 @@ var skipFlush = time.Second
 // their streams, and by (its client waits for its cursor to pass what it
 // pushed), are resumed at once; the others are resumed together within
 // skipFlush (one flush for any number of commits), so a commit costs the
-// connections it does not concern a map lookup each rather than a
-// goroutine, a frame and a write.
+// connections it does not concern nothing rather than a goroutine, a
+// frame and a write: the readers index finds those it concerns by the
+// commit's streams, without looking at the others.
 func (r *recentLog) wakeFor(old int64, stored []eventstore.Event, by *conn) {
 	n := 0
 	for i := range stored {
@@ -197,16 +199,9 @@ func (r *recentLog) wakeFor(old int64, stored []eventstore.Event, by *conn) {
 			streams = append(streams, s)
 		}
 	}
-	skipped := false
-	for c := range r.parked {
-		if c != by && !slices.ContainsFunc(streams, c.scope.readable) {
-			skipped = true
-			continue
-		}
-		delete(r.parked, c)
-		go c.resume()
-	}
-	if skipped && !r.flushing {
+	r.resumeParked(by)
+	r.readers.each(streams, r.resumeParked)
+	if len(r.parked) > 0 && !r.flushing {
 		r.flushing = true
 		time.AfterFunc(skipFlush, func() {
 			r.mu.Lock()
@@ -251,6 +246,28 @@ func (r *recentLog) park(c *conn, cursor int64) (head int64, err error, ok bool)
 	}
 	r.parked[c] = struct{}{}
 	return 0, nil, false
+}
+
+// resumeParked resumes c if it is parked (r.mu held).
+func (r *recentLog) resumeParked(c *conn) {
+	if _, ok := r.parked[c]; ok {
+		delete(r.parked, c)
+		go c.resume()
+	}
+}
+
+// follow adds live connection c to the readers index, and forget takes it
+// out when it ends.
+func (r *recentLog) follow(c *conn) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.readers.add(c)
+}
+
+func (r *recentLog) forget(c *conn) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.readers.remove(c)
 }
 
 // unpark takes c out of the parked connections, and reports whether it was
