@@ -53,7 +53,6 @@ type recentLog struct {
 	head     int64              // the highest position known committed
 	headAt   atomic.Int64       // unix nanoseconds head was learned (set under mu)
 	headErr  error              // the watcher's last Store.Wait failure
-	headCh   chan struct{}      // closed (and replaced) when head or headErr changes
 	parked   map[*conn]struct{} // live connections waiting for the head to change (park)
 	readers  readerIndex        // the live connections by what they read (wakeFor)
 	flushing bool               // a wake of the parked connections a commit skipped is scheduled (wakeFor)
@@ -122,45 +121,12 @@ func (r *recentLog) watch(ctx context.Context) {
 	}
 }
 
-// wake wakes the readers blocked in waitHead and resumes the parked
-// connections (r.mu held).
+// wake resumes the parked connections (r.mu held).
 func (r *recentLog) wake() {
-	if r.headCh != nil {
-		close(r.headCh)
-		r.headCh = nil
-	}
 	for c := range r.parked {
 		go c.resume()
 	}
 	clear(r.parked)
-}
-
-// waitHead blocks until a position after cursor is known committed and
-// returns the highest one known, or the watcher's failure, or ctx's error.
-func (r *recentLog) waitHead(ctx context.Context, cursor int64) (int64, error) {
-	for {
-		r.mu.Lock()
-		r.startWatch()
-		head, err := r.head, r.headErr
-		if head > cursor {
-			r.mu.Unlock()
-			return head, nil
-		}
-		if err != nil {
-			r.mu.Unlock()
-			return 0, err
-		}
-		if r.headCh == nil {
-			r.headCh = make(chan struct{})
-		}
-		ch := r.headCh
-		r.mu.Unlock()
-		select {
-		case <-ch:
-		case <-ctx.Done():
-			return 0, ctx.Err()
-		}
-	}
 }
 
 // skipFlush is how long a live connection that a commit does not concern
@@ -188,10 +154,6 @@ func (r *recentLog) wakeFor(old int64, stored []eventstore.Event, by *conn) {
 	if int64(n) != r.head-old { // other nodes' commits may be among them: wake everyone
 		r.wake()
 		return
-	}
-	if r.headCh != nil {
-		close(r.headCh)
-		r.headCh = nil
 	}
 	streams := make([]string, 0, 4)
 	for i := range stored {
