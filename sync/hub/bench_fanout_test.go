@@ -1,6 +1,7 @@
 package hub_test
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -24,15 +25,26 @@ import (
 // committed event is compared (x_devices, 1,000 over 10; target for issue
 // 17: at most 2). The devices read their frames in this process too, so
 // both sides count; a device a commit does not concern costs a map lookup
-// until the next flush (skipFlush), instead of a frame.
+// until the next flush (skipFlush), instead of a frame. The same runs are
+// repeated with the pusher on a second hub node over the same ledger, so
+// that the devices' node learns the commits through its watcher
+// (x_devices_remote).
 func BenchmarkScopedFanout(b *testing.B) {
-	run := func(devices int) float64 {
+	run := func(devices int, remote bool) float64 {
 		store, err := sqlite.Open(b.Context(), filepath.Join(b.TempDir(), "hub.db"), sqlite.Options{Config: eventstore.Config{Origin: "hub"}})
 		require.NoError(b, err)
 		b.Cleanup(func() { _ = store.Close() })
-		h := newHarness(b, newTenantStores(b, func(string) (eventstore.Store, error) { return store, nil }),
-			func(c *hub.Config) { c.MaxConnsPerSubject = devices + 1 })
-		pusher := connect(b, h, token(b, "acme"), 0, "none/")
+		node := func(id string) *harness {
+			return newHarness(b, nil, func(c *hub.Config) {
+				c.NodeID, c.MaxConnsPerSubject = id, devices+1
+				c.Ledgers = hub.LedgerFunc(func(context.Context, string) (hub.Ledger, error) { return store, nil })
+			})
+		}
+		h, pushTo := node("a"), (*harness)(nil)
+		if pushTo = h; remote {
+			pushTo = node("b")
+		}
+		pusher := connect(b, pushTo, token(b, "acme"), 0, "none/")
 		pusher.catchUp()
 		var wg sync.WaitGroup
 		conns := make([]*websocket.Conn, devices)
@@ -61,17 +73,21 @@ func BenchmarkScopedFanout(b *testing.B) {
 		return float64(cpu.Microseconds()) / commits
 	}
 	b.ResetTimer()
-	var few, many float64
+	var few, many, fewRemote, manyRemote float64
 	for range b.N {
-		few += run(10)
-		many += run(1000)
+		few += run(10, false)
+		many += run(1000, false)
+		fewRemote += run(10, true)
+		manyRemote += run(1000, true)
 	}
 	b.StopTimer()
-	few, many = few/float64(b.N), many/float64(b.N)
+	n := float64(b.N)
+	few, many, fewRemote, manyRemote = few/n, many/n, fewRemote/n, manyRemote/n
 	load, _ := os.ReadFile("/proc/loadavg")
-	b.Logf("CPU per committed event: %.1f µs with 10 devices, %.1f µs with 1,000 (x_devices %.2f); load %s",
-		few, many, many/few, strings.TrimSpace(string(load)))
+	b.Logf("CPU per committed event: %.1f µs with 10 devices, %.1f µs with 1,000 (x_devices %.2f); pushed through another node: %.1f µs and %.1f µs (x_devices_remote %.2f); load %s",
+		few, many, many/few, fewRemote, manyRemote, manyRemote/fewRemote, strings.TrimSpace(string(load)))
 	b.ReportMetric(few, "cpu_us/commit_10")
 	b.ReportMetric(many, "cpu_us/commit_1000")
 	b.ReportMetric(many/few, "x_devices")
+	b.ReportMetric(manyRemote/fewRemote, "x_devices_remote")
 }

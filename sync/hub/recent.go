@@ -95,6 +95,10 @@ func (r *recentLog) watch(ctx context.Context) {
 		if ctx.Err() != nil {
 			return
 		}
+		var learned []eventstore.Event
+		if err == nil && after > 0 && h > after && h-after <= watchReadMax && r.quiet(after) {
+			learned = r.readCommitted(ctx, after, h)
+		}
 		r.mu.Lock()
 		changed := err != nil || r.headErr != nil // an error to report, or one to clear
 		if err != nil {
@@ -102,8 +106,15 @@ func (r *recentLog) watch(ctx context.Context) {
 		} else {
 			r.headErr = nil
 			if h > r.head { // commits of other nodes or processes (this node's came through end)
-				r.head, changed = h, true
+				old := r.head
+				r.head = h
 				r.headAt.Store(time.Now().UnixNano())
+				if old == after && learned != nil { // no commit of this node came in between
+					r.add(learned)
+					r.wakeFor(old, learned, nil)
+				} else {
+					changed = true
+				}
 			}
 			after = r.head
 		}
@@ -119,6 +130,38 @@ func (r *recentLog) watch(ctx context.Context) {
 			}
 		}
 	}
+}
+
+// watchReadMax bounds the commits of other nodes the watcher reads at once
+// (see readCommitted); past it, every live connection is resumed and each
+// reads what it wants.
+const watchReadMax = 500
+
+// quiet reports whether the log's head is still after and no insert of
+// this node is in progress: then the commits the watcher saw after it are
+// other nodes' (this node's own come through end).
+func (r *recentLog) quiet(after int64) bool {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	return r.head == after && r.pending == 0
+}
+
+// readCommitted returns the events at positions after+1..head, which other
+// nodes committed, so that the watcher resumes only the connections they
+// concern and those read them from the log rather than each from the
+// store; nil when the read fails or does not return exactly those.
+func (r *recentLog) readCommitted(ctx context.Context, after, head int64) []eventstore.Event {
+	events := make([]eventstore.Event, 0, head-after)
+	for e, err := range r.store.ReadAll(ctx, after, int(head-after)) {
+		if err != nil || e.Position != after+int64(len(events))+1 {
+			return nil
+		}
+		events = append(events, e)
+	}
+	if int64(len(events)) != head-after {
+		return nil
+	}
+	return ownData(events)
 }
 
 // wake resumes the parked connections (r.mu held).
