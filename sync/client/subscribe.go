@@ -212,6 +212,11 @@ func (r *Replicator) reconcileScope(ctx context.Context) error {
 				if err := kv.DeleteState(ctx, KeyDigest); err != nil {
 					return err
 				}
+				if r.cfg.Evict {
+					if err := recordEviction(ctx, kv, removedPrefixes(have, want)); err != nil {
+						return err
+					}
+				}
 			}
 			if added != nil {
 				bs, _, err := readList[backfill](ctx, kv, KeyBackfill)
