@@ -2,6 +2,7 @@ package ferry
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -49,6 +50,19 @@ type SyncOptions struct {
 	TokenFunc func(ctx context.Context) (string, error)
 	// Streams narrows what is pulled to streams with these prefixes.
 	Streams []string
+	// Evict, when set, has the device drop what it holds of the streams
+	// that leave its subscriptions (App.Unsubscribe): at the next sync,
+	// whole streams, each once its local events are pushed. The
+	// projections are reset in the eviction's transaction and rebuilt
+	// without them (by the Sync's catch-up, CatchUp or Run), and OnEvict
+	// runs. A stream subscribed again is backfilled. False (the default):
+	// they stay, no longer pulled. See client.Config.Evict.
+	Evict bool
+	// OnEvict, when set (Evict must be too), runs inside each eviction's
+	// transaction with the streams evicted, sorted: for tables the app
+	// keeps outside its Projections, whose rows of those streams it
+	// deletes there.
+	OnEvict func(ctx context.Context, tx *sql.Tx, streams []string) error
 	// Tune, when set, adjusts the replicator's configuration (limits,
 	// backoff, progress) after Open has filled it in.
 	Tune func(*client.Config)
@@ -139,7 +153,19 @@ func (a *App) wire(ctx context.Context, opts Options) error {
 		return nil
 	}
 	cfg := client.Config{URL: opts.Sync.URL, Token: opts.Sync.Token, TokenFunc: opts.Sync.TokenFunc,
-		Streams: opts.Sync.Streams, Logger: opts.Logger}
+		Streams: opts.Sync.Streams, Logger: opts.Logger, Evict: opts.Sync.Evict}
+	if onEvict := opts.Sync.OnEvict; onEvict != nil {
+		if !opts.Sync.Evict {
+			return optionsError("Sync.OnEvict", "set without Sync.Evict")
+		}
+		cfg.OnEvict = func(ctx context.Context, tx eventstore.Tx, streams []string) error {
+			q, err := sqlOf(tx)
+			if err != nil {
+				return err
+			}
+			return onEvict(ctx, q, streams)
+		}
+	}
 	for _, p := range a.projectors {
 		cfg.Projectors = append(cfg.Projectors, p)
 	}

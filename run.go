@@ -68,6 +68,9 @@ type SyncResult struct {
 	// Backfilled counts events stored by backfilling new subscriptions
 	// (App.Subscribe).
 	Backfilled int
+	// Evicted counts events evicted because their streams left the
+	// subscriptions (SyncOptions.Evict).
+	Evicted int
 	// Relayed counts other devices' events this device pushed back to a
 	// hub that had lost them (restored from a backup).
 	Relayed int
@@ -98,7 +101,7 @@ func (a *App) Sync(ctx context.Context) (SyncResult, error) {
 		return SyncResult{}, ErrNoHub
 	}
 	st, err := a.replicator.SyncOnce(ctx)
-	res := SyncResult{Pushed: st.Pushed, Pulled: st.Pulled, Inserted: st.Inserted, Backfilled: st.Backfilled, Relayed: st.Relayed,
+	res := SyncResult{Pushed: st.Pushed, Pulled: st.Pulled, Inserted: st.Inserted, Backfilled: st.Backfilled, Evicted: st.Evicted, Relayed: st.Relayed,
 		Cursor: st.Cursor, Head: st.Head, Rejections: st.Rejections, Repair: st.Repair}
 	n, cerr := a.catchUp(ctx)
 	res.Effects = n

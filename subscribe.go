@@ -14,8 +14,11 @@ func (a *App) Subscribe(ctx context.Context, prefixes ...string) error {
 	return a.replicator.Subscribe(ctx, prefixes...)
 }
 
-// Unsubscribe stops pulling the streams only these subscriptions covered;
-// what the app holds of them stays. See client.Replicator.Unsubscribe.
+// Unsubscribe stops pulling the streams only these subscriptions covered.
+// What the app holds of them stays, unless Options.Sync.Evict is set: the
+// next sync then evicts them, each once its local events are pushed, and
+// the read models are rebuilt without them. See
+// client.Replicator.Unsubscribe.
 func (a *App) Unsubscribe(ctx context.Context, prefixes ...string) error {
 	if a.replicator == nil {
 		return ErrNoHub

@@ -19,7 +19,8 @@ import (
 //
 // The memory and SQLite backends implement every capability. The PostgreSQL
 // backend, a hub ledger and a server-side event store, implements all but
-// Outbox: it never holds local events waiting for a hub.
+// Outbox and Evicter: it never holds local events waiting for a hub, nor
+// streams a subscription dropped.
 
 // Checkpoints stores named positions: a projector's progress through the
 // ledger. Implemented by stores and their Tx.
@@ -137,6 +138,37 @@ type Outbox interface {
 	// store created locally that the hub has not acknowledged (HubPosition
 	// 0 and not Hydrated).
 	ReadPending(ctx context.Context, after int64, limit int) iter.Seq2[Event, error]
+}
+
+// Evicter removes whole streams from an edge replica that no longer
+// pulls them (sync/client's Config.Evict): implemented by the memory and
+// SQLite stores' Tx. The PostgreSQL store, a hub's ledger, has none: As
+// reports an *UnsupportedError.
+type Evicter interface {
+	// Evict removes streams whole: every event of theirs (rejected and
+	// unknown ones included) from the ledger and every read, their
+	// version and per-type records, their snapshots and the relations
+	// to them. The store then reads them as empty (version 0, not
+	// listed) and holds nothing of them: an event of theirs inserted
+	// later (a backfill) is new to it. Positions are never given again:
+	// Head does not go down, so checkpoints and cursors past the removed
+	// events stay valid. Checkpoints and key/value state are untouched.
+	// Unknown names are ignored; it returns what it removed.
+	//
+	// A stream that holds a local event the hub has not acknowledged (one
+	// ReadPending yields) is never evicted, lest the event be lost: Evict
+	// then removes nothing and returns an *UnpushedError naming those
+	// streams (errors.Is ErrUnpushed).
+	Evict(ctx context.Context, streams ...string) (Evicted, error)
+}
+
+// Evicted reports what Evicter.Evict removed.
+type Evicted struct {
+	// Events counts the events removed.
+	Events int
+	// First is the lowest Position among them (0: none), from which a
+	// read model that handled them must be rebuilt.
+	First int64
 }
 
 // Reviver is implemented by the edge stores that keep events of unknown

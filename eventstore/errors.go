@@ -30,6 +30,9 @@ var (
 	// ErrOriginChanged reports a store opened with an origin other than
 	// the one it belongs to.
 	ErrOriginChanged = errors.New("eventstore: store belongs to another origin")
+	// ErrUnpushed reports streams that hold local events the hub has not
+	// acknowledged, which Evicter.Evict refuses to remove.
+	ErrUnpushed = errors.New("eventstore: stream holds unpushed local events")
 )
 
 // ConflictError is returned when an append's expected version does not match
@@ -131,3 +134,22 @@ func (e *OriginError) Error() string {
 
 // Unwrap returns ErrOriginChanged.
 func (e *OriginError) Unwrap() error { return ErrOriginChanged }
+
+// UnpushedError is returned by Evicter.Evict when some of the streams
+// hold local events the hub has not acknowledged; nothing is evicted. It
+// unwraps to ErrUnpushed.
+type UnpushedError struct {
+	// Streams are those streams, sorted.
+	Streams []string
+}
+
+// Error implements the error interface.
+func (e *UnpushedError) Error() string {
+	if len(e.Streams) == 1 {
+		return fmt.Sprintf("eventstore: stream %q holds unpushed local events; not evicted", e.Streams[0])
+	}
+	return fmt.Sprintf("eventstore: %d streams (%q first) hold unpushed local events; none evicted", len(e.Streams), e.Streams[0])
+}
+
+// Unwrap returns ErrUnpushed.
+func (e *UnpushedError) Unwrap() error { return ErrUnpushed }

@@ -43,7 +43,8 @@ type Options struct {
 	// ProjectRejected) runs it in the rejection's transaction and moves the
 	// checkpoint back to 0, so the read model is rebuilt without the
 	// event. Nil: the projector cannot drop a rejected event by itself; it
-	// records a Failure naming it, and a Rebuild drops it.
+	// records a Failure naming it, and a Rebuild drops it. An eviction of
+	// streams it has handled (see ProjectEvicted) resets it the same way.
 	Reset ResetFunc
 	// Logger receives diagnostics; nil discards them.
 	Logger *slog.Logger
@@ -85,8 +86,9 @@ type Projector struct {
 
 	reportMu sync.Mutex // serialises Options.Progress calls
 
-	// rejections counts ProjectRejected calls: a batch read before one
-	// (whose events may since have been rejected) is read again.
+	// rejections counts ProjectRejected and ProjectEvicted calls: a batch
+	// read before one (whose events may since have been rejected or
+	// evicted) is read again.
 	rejections atomic.Int64
 	// revivedSeen is the store's greatest revival number this projector
 	// has caught up with (see catchUpRevived): while the store's stays

@@ -27,6 +27,15 @@ import (
 // An error (from Reset) is returned as it is: the caller must roll tx
 // back.
 func (p *Projector) ProjectRejected(ctx context.Context, tx eventstore.Tx, first int64) (func(), error) {
+	return p.resetFrom(ctx, tx, first, "reject", "event rejected by the hub after it was projected: Rebuild drops it")
+}
+
+// resetFrom makes the read model forget the events from first on, which
+// tx removes from what it reads (rejected or evicted): when the projector
+// has handled first, it runs Options.Reset and moves the checkpoint back to
+// 0 in tx, or without a Reset records a Failure (handler what, error why).
+// It returns the function to call once tx has committed.
+func (p *Projector) resetFrom(ctx context.Context, tx eventstore.Tx, first int64, what, why string) (func(), error) {
 	// Counted before the checkpoint is read: an apply that commits after tx
 	// sees the new count and reads its batch again.
 	p.rejections.Add(1)
@@ -38,13 +47,13 @@ func (p *Projector) ProjectRejected(ctx context.Context, tx eventstore.Tx, first
 		return nil, nil
 	}
 	if p.opts.Reset == nil {
-		p.log.Warn("a rejected event was projected and there is no Reset: rebuild to drop it", "position", first)
-		f := Failure{Projector: p.name, Position: first, Handler: "reject",
-			Error: "event rejected by the hub after it was projected: Rebuild drops it", At: time.Now().UTC()}
+		p.log.Warn("events left the ledger after they were projected and there is no Reset: rebuild to drop them",
+			"position", first, "why", what)
+		f := Failure{Projector: p.name, Position: first, Handler: what, Error: why, At: time.Now().UTC()}
 		return nil, p.recordFailure(ctx, tx, f)
 	}
 	if err := p.opts.Reset(ctx, tx); err != nil {
-		return nil, fmt.Errorf("projector %s: reset after rejection: %w", p.name, err)
+		return nil, fmt.Errorf("projector %s: reset after %s: %w", p.name, what, err)
 	}
 	if err := eventstore.CheckpointsOf(tx).SetCheckpoint(ctx, p.name, 0); err != nil {
 		return nil, fmt.Errorf("projector %s: checkpoint: %w", p.name, err)

@@ -52,17 +52,18 @@ func (s *Store) ReadAll(ctx context.Context, after int64, limit int) iter.Seq2[e
 	next := max(after, 0) // index of the next event to copy
 	left := limit
 	return s.chunks(ctx, "read all", func(buf []eventstore.Event) ([]eventstore.Event, bool) {
-		n := int64(chunkSize)
-		if limit > 0 {
-			n = min(n, int64(left))
+		for scanned := 0; next < int64(len(s.events)); scanned++ {
+			if len(buf) == chunkSize || scanned == scanBudget || (limit > 0 && left == 0) {
+				return buf, limit > 0 && left == 0
+			}
+			e := &s.events[next]
+			next++
+			if !evicted(e) {
+				buf = append(buf, *e)
+				left--
+			}
 		}
-		end := min(next+n, int64(len(s.events)))
-		if next < end {
-			buf = append(buf, s.events[next:end]...)
-		}
-		left -= len(buf)
-		next = max(next, end)
-		return buf, len(buf) < chunkSize || (limit > 0 && left <= 0)
+		return buf, true
 	})
 }
 
@@ -77,7 +78,7 @@ func (s *Store) ReadPending(ctx context.Context, after int64, limit int) iter.Se
 			}
 			e := &s.events[next]
 			next++
-			if e.HubPosition == 0 && !e.Hydrated && !e.Rejected {
+			if e.HubPosition == 0 && !e.Hydrated && !e.Rejected && !evicted(e) {
 				buf = append(buf, *e)
 				left--
 			}

@@ -262,6 +262,11 @@ func (tx *Tx) checkExpected(ctx context.Context, writes []eventstore.Write) erro
 // up to maxRows rows, and sets their positions. The rows of one INSERT get
 // consecutive rowids, so each position follows from the last one.
 func (tx *Tx) insertLocal(ctx context.Context, events []eventstore.Event) error {
+	return tx.aboveEvicted(ctx, func() error { return tx.insertLocalRows(ctx, events) })
+}
+
+// insertLocalRows is insertLocal's INSERTs.
+func (tx *Tx) insertLocalRows(ctx context.Context, events []eventstore.Event) error {
 	args := make([]any, 0, localCols*min(len(events), maxRows))
 	for rest := events; len(rest) > 0; {
 		st, n := sized(wsInsert1, len(rest))

@@ -267,6 +267,11 @@ func (tx *Tx) readTypes(ctx context.Context, b *batch, q writeStmt, args []any) 
 // with multi-row INSERTs of up to maxRows rows, and sets their positions
 // from the consecutive rowids of each INSERT, as insertLocal does.
 func (tx *Tx) insertRemote(ctx context.Context, events []eventstore.Event) error {
+	return tx.aboveEvicted(ctx, func() error { return tx.insertRemoteRows(ctx, events) })
+}
+
+// insertRemoteRows is insertRemote's INSERTs.
+func (tx *Tx) insertRemoteRows(ctx context.Context, events []eventstore.Event) error {
 	args := make([]any, 0, remoteCols*min(len(events), maxRows))
 	for rest := events; len(rest) > 0; {
 		st, n := sized(wsRemote1, len(rest))

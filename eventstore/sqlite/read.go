@@ -315,7 +315,7 @@ func (s *Store) queryRow(ctx context.Context, i readStmt, args []any, dest ...an
 // Head implements eventstore.Store.
 func (s *Store) Head(ctx context.Context) (int64, error) {
 	var h int64
-	if err := s.queryRow(ctx, rsHead, nil, &h); err != nil {
+	if err := s.queryRow(ctx, rsHead, []any{evictedHeadKey}, &h); err != nil {
 		return 0, fmt.Errorf("head: %w", err)
 	}
 	return h, nil

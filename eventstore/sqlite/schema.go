@@ -171,6 +171,11 @@ func (s *Store) init(ctx context.Context, configured string) (string, error) {
 	if s.gen, err = claimGeneration(ctx, tx); err != nil {
 		return "", err
 	}
+	evicted, err := loadEvictedHead(ctx, tx)
+	if err != nil {
+		return "", err
+	}
+	s.evictedHead.Store(evicted)
 	if err := tx.Commit(); err != nil {
 		return "", mapErr(err)
 	}

@@ -5,7 +5,10 @@
 // A Store keeps one database file in WAL mode. Writes go through a single
 // writer connection whose transactions begin IMMEDIATE, so appends from
 // goroutines of this process (and from other processes sharing the file,
-// through busy_timeout) are serialised and positions stay gap-free. Reads go
+// through busy_timeout) are serialised and positions stay gap-free (until
+// an eviction removes streams: see Tx.Evict; positions are never reused,
+// but another process that opened the file before an eviction of the
+// ledger's last events learns of it only when it reopens). Reads go
 // through a separate pool of query-only connections, so iterators never block
 // writers.
 //
@@ -102,6 +105,9 @@ type Store struct {
 	rs     readStmts
 	closed atomic.Bool
 	gen    string // the ledger's generation (meta "generation"), read on Open
+	// evictedHead is the head an eviction left above the greatest
+	// position (see Evict), 0 when none: read on Open, set by Evict.
+	evictedHead atomic.Int64
 }
 
 var _ backend.EdgeStore = (*Store)(nil)

@@ -268,7 +268,7 @@ const (
 )
 
 var readSQL = [numReadStmts]string{
-	rsHead:    `SELECT coalesce(max(position), 0) FROM events`,
+	rsHead:    headSQL,
 	rsReadAll: `SELECT ` + eventCols + ` FROM events WHERE position > ? ORDER BY position LIMIT ?`,
 	rsPending: `SELECT ` + eventCols + ` FROM events WHERE hub_position = 0 AND hydrated = 0 AND rejected = 0 AND position > ?
 		ORDER BY position LIMIT ?`,

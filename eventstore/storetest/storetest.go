@@ -165,6 +165,7 @@ func Run(t *testing.T, open func(t *testing.T, cfg eventstore.Config) eventstore
 		{isA[eventstore.Outbox](probe), "Outbox", outboxChecks, "eventstore.Outbox"},
 		{isA[eventstore.Outbox](probe), "Repair", repairChecks, "eventstore.Outbox (whose Tx is an eventstore.Repairer)"},
 		{isA[eventstore.Reviver](probe), "Unknown", unknownChecks, "eventstore.Reviver"},
+		{isA[eventstore.Outbox](probe), "Evict", evictChecks, "eventstore.Outbox (whose Tx is an eventstore.Evicter)"},
 	} {
 		if !c.has {
 			t.Logf("storetest: the store has no %s; the %s checks do not apply", c.what, c.name)

@@ -119,6 +119,31 @@ type Config struct {
 	// whenever it is behind the ledger. *projector.Projector implements
 	// Projector.
 	Projectors []Projector
+	// Evict, when set, has the store drop the streams that leave its scope
+	// when subscriptions are removed (Replicator.Unsubscribe, or
+	// Config.Streams narrowed on a store without subscriptions): before
+	// the next session, every stream of a removed prefix that no remaining
+	// subscription covers is evicted whole (eventstore.Evicter: its
+	// events, version, snapshots and relations), so no aggregate folds
+	// part of it. A stream that holds a local event the hub has not
+	// acknowledged is kept whole until its events are pushed, and evicted
+	// then (the eviction is recorded as due in the store, KeyEvict, and
+	// survives a restart). Read models follow in the eviction's
+	// transaction: projectors that are EvictProjectors (a
+	// *projector.Projector with a Reset) are reset and replay the ledger,
+	// and OnEvict runs. A stream subscribed again is backfilled as any new
+	// subscription. The store's Tx must be an eventstore.Evicter and the
+	// store an eventstore.StreamLister (the memory and SQLite stores are).
+	// False (the default): the events stay in the store and its read
+	// models, no longer pulled.
+	Evict bool
+	// OnEvict, when set (Evict must be too), runs inside each eviction's
+	// transaction with the streams evicted, sorted, after the store
+	// removed them: the app deletes what its read models (those that are
+	// not EvictProjectors) hold of them, committing with the eviction. An
+	// error rolls the eviction back and fails the sync; it is retried at
+	// the next one.
+	OnEvict func(ctx context.Context, tx eventstore.Tx, streams []string) error
 	// OnProgress, when set, is called after every state change of a
 	// connection: connected, events applied, pushes acked, caught up,
 	// disconnected. It runs on the replicator's goroutine and must return
@@ -152,6 +177,19 @@ type Projector interface {
 type RejectProjector interface {
 	Projector
 	ProjectRejected(ctx context.Context, tx eventstore.Tx, first int64) (committed func(), err error)
+}
+
+// EvictProjector is a Projector whose read model follows evictions
+// (Config.Evict). Inside the transaction that evicts streams, the
+// Replicator calls ProjectEvicted with the lowest Position among the
+// events removed; the projector makes its read model end as if they had
+// never been stored, and returns a function the Replicator calls after the
+// commit (or nil). An error rolls the eviction back and fails the sync.
+// *projector.Projector implements EvictProjector (with a Reset it resets
+// and replays; see its ProjectEvicted).
+type EvictProjector interface {
+	Projector
+	ProjectEvicted(ctx context.Context, tx eventstore.Tx, first int64) (committed func(), err error)
 }
 
 // Progress describes one connection's state for progress bars and status
@@ -208,6 +246,9 @@ type Replicator struct {
 	// rescope is signalled (buffered 1) when the subscriptions change, so
 	// that a running session ends and Run reconnects with them.
 	rescope chan struct{}
+	// evictHeld is set when an eviction kept streams for their local
+	// events: a session evicts them once its pushes are acked.
+	evictHeld atomic.Bool
 }
 
 // origin is implemented by stores that know their node id.
@@ -242,6 +283,9 @@ func New(store Store, cfg Config) (*Replicator, error) {
 		}
 	}
 	cfg.Projectors = slices.Clone(cfg.Projectors)
+	if cfg.OnEvict != nil && !cfg.Evict {
+		return nil, errors.New("client: Config.OnEvict is set but Config.Evict is not")
+	}
 	if cfg.Backoff.Initial <= 0 {
 		cfg.Backoff.Initial = DefaultBackoffInitial
 	}

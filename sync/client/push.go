@@ -154,7 +154,14 @@ func (s *session) ack(ctx context.Context, a *protocol.Ack) error {
 		s.stats.Pushed += len(acks)
 	}
 	s.progress(nil)
-	return s.fill(ctx)
+	if err := s.fill(ctx); err != nil {
+		return err
+	}
+	if s.drained && len(s.inflight) == 0 && s.r.evictHeld.Load() {
+		// Streams kept for their local events: those are acked now.
+		return s.r.evict(ctx, &s.stats)
+	}
+	return nil
 }
 
 // reject records hub positions and rejections in one transaction: each

@@ -34,6 +34,7 @@ func (r *Replicator) SyncOnce(ctx context.Context) (Stats, error) {
 			st.Pushed += s.stats.Pushed
 			st.Relayed += s.stats.Relayed
 			st.Backfilled += s.stats.Backfilled
+			st.Evicted += s.stats.Evicted
 			st.Rejected += s.stats.Rejected
 			st.Pulled += s.stats.Pulled
 			st.Inserted += s.stats.Inserted

@@ -49,6 +49,9 @@ type Stats struct {
 	Relayed int
 	// Backfilled counts events a backfill of new subscriptions stored.
 	Backfilled int
+	// Evicted counts events evicted from the store because their streams
+	// left the scope (Config.Evict).
+	Evicted int
 }
 
 // flight is a push waiting for its ack.
@@ -110,13 +113,16 @@ func (r *Replicator) connect(ctx context.Context, live bool) (*session, error) {
 	if err := r.runBackfills(ctx, &pre); err != nil {
 		return nil, err
 	}
+	if err := r.evict(ctx, &pre); err != nil {
+		return nil, err
+	}
 	for {
 		s, err := r.open(ctx, live)
 		if err != nil {
 			return nil, err
 		}
 		s.stats.Repair = rep
-		s.stats.Backfilled = pre.Backfilled
+		s.stats.Backfilled, s.stats.Evicted = pre.Backfilled, pre.Evicted
 		if rep != nil || s.version < 3 {
 			return s, nil
 		}

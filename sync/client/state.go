@@ -63,6 +63,10 @@ const (
 	// KeyBackfill holds the JSON list of pending backfills of added
 	// subscriptions, with their progress.
 	KeyBackfill = StatePrefix + "backfill"
+	// KeyEvict holds the JSON list of the prefixes whose streams are to be
+	// evicted (Config.Evict): they left the scope, and some may still hold
+	// local events waiting for the hub (see evict.go).
+	KeyEvict = StatePrefix + "evict"
 )
 
 // Status is the replication state of a store, for status commands and UIs.
@@ -117,6 +121,10 @@ type Status struct {
 	// BackfillDue reports that subscriptions were added whose history the
 	// next sync backfills (or finishes backfilling).
 	BackfillDue bool
+	// EvictDue reports that streams left the scope whose events a sync
+	// evicts (Config.Evict): at the next sync, or once their local events
+	// are pushed.
+	EvictDue bool
 }
 
 // Repair describes a repair of the store's copy of the hub's ledger (see
@@ -185,6 +193,8 @@ func (r *Replicator) Status(ctx context.Context) (Status, error) {
 			st.RelayDue = true
 		case KeyBackfill:
 			st.BackfillDue = true
+		case KeyEvict:
+			st.EvictDue = true
 		case KeyLastRepair:
 			var rep Repair
 			if json.Unmarshal(e.Value, &rep) == nil {

@@ -35,9 +35,18 @@ import (
 //     store holds), and added to the kept digest unless the scope before
 //     already covered them, so the next catch-up's digest comparison holds
 //     for the new scope.
-//   - When prefixes were removed, the events only they covered stay in the
-//     store and its read models but leave the scope: the kept digest is
-//     dropped and recomputed from the store for the new scope.
+//   - When prefixes were removed, the events only they covered leave the
+//     scope: the kept digest is dropped and recomputed from the store for
+//     the new scope. By default the events stay in the store and its read
+//     models. With Config.Evict the removed prefixes are recorded as due
+//     for eviction (KeyEvict) and their streams that no subscription
+//     covers are evicted whole before the session (see evict.go): their
+//     events, versions, snapshots and relations, with the read models in
+//     the same transaction (EvictProjectors reset and replay,
+//     Config.OnEvict deletes rows). A stream holding a local event not yet
+//     acknowledged is kept whole, and evicted once the session's pushes
+//     are acked (or by a later sync: the due eviction survives restarts).
+//     Evicted streams are outside the scope, so the digest holds.
 // A running Run reconnects at once with the new subscriptions.
 
 // ErrPullsEverything is returned by Subscribe on a store that has synced
@@ -140,8 +149,10 @@ func (r *Replicator) Subscribe(ctx context.Context, prefixes ...string) error {
 
 // Unsubscribe removes subscriptions (exactly as subscribed): the streams
 // they alone covered are no longer pulled. Events held stay in the store
-// and its read models. Removing the last one is an error: a store without
-// subscriptions pulls every stream.
+// and its read models, unless Config.Evict is set: the next sync then
+// evicts those streams (see the comment at the top of subscribe.go).
+// Removing the last one is an error: a store without subscriptions pulls
+// every stream.
 func (r *Replicator) Unsubscribe(ctx context.Context, prefixes ...string) error {
 	return r.editSubscriptions(ctx, "unsubscribe", func(_ eventstore.KeyValues, subs []string) ([]string, error) {
 		kept := slices.DeleteFunc(slices.Clone(subs), func(s string) bool { return slices.Contains(prefixes, s) })
@@ -211,6 +222,11 @@ func (r *Replicator) reconcileScope(ctx context.Context) error {
 			if removed {
 				if err := kv.DeleteState(ctx, KeyDigest); err != nil {
 					return err
+				}
+				if r.cfg.Evict {
+					if err := recordEviction(ctx, kv, removedPrefixes(have, want)); err != nil {
+						return err
+					}
 				}
 			}
 			if added != nil {

@@ -353,4 +353,5 @@ type EdgeTx interface {
 	ServerTx
 	eventstore.OutboxWriter
 	eventstore.Repairer
+	eventstore.Evicter
 }
