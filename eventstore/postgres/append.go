@@ -273,8 +273,11 @@ func checkCreated(events []eventstore.Event) error {
 
 // prepareAppend validates and completes the events of an Append (IDs,
 // timestamps, origin) and reports whether any write checks its stream's
-// version.
-func (s *Store) prepareAppend(writes []eventstore.Write) (events []eventstore.Event, checks bool, err error) {
+// version; the first one resumes the clock, reading through q.
+func (s *Store) prepareAppend(ctx context.Context, q querier, writes []eventstore.Write) (events []eventstore.Event, checks bool, err error) {
+	if err := s.resumeClock(ctx, q); err != nil {
+		return nil, false, err
+	}
 	events, err = s.core.PrepareAppend(writes)
 	if err != nil {
 		return nil, false, err
@@ -372,7 +375,7 @@ func (s *Store) Append(ctx context.Context, writes ...eventstore.Write) ([]event
 	if err := s.check(); err != nil {
 		return nil, err
 	}
-	events, _, err := s.prepareAppend(writes)
+	events, _, err := s.prepareAppend(ctx, s.db.pool, writes)
 	if err != nil {
 		return nil, err
 	}
@@ -394,7 +397,7 @@ func (t *Tx) Append(ctx context.Context, writes ...eventstore.Write) ([]eventsto
 	if err := t.check(); err != nil {
 		return nil, err
 	}
-	events, checks, err := t.s.prepareAppend(writes)
+	events, checks, err := t.s.prepareAppend(ctx, t.tx, writes)
 	if err != nil {
 		return nil, err
 	}

@@ -23,6 +23,9 @@ type Store struct {
 	core   *backend.Core
 	closed atomic.Bool
 	gen    atomic.Pointer[string] // the tenant's generation, once read
+	// resumed is set once the clock was moved past the tenant's greatest
+	// Created (resumeClock, before the first Append).
+	resumed atomic.Bool
 }
 
 var _ backend.ServerStore = (*Store)(nil)
@@ -130,6 +133,28 @@ SELECT generation FROM ins UNION ALL SELECT generation FROM {s}.tenants WHERE te
 	}
 	s.gen.Store(&gen)
 	return gen, nil
+}
+
+// resumeClock moves the store's clock past the greatest Created the
+// tenant holds, once, before the store's first Append stamps an event (as
+// the SQLite store does on Open; this one opens without I/O). Without it a
+// server-side app restarted on a host whose clock is behind the one that
+// wrote last, or after inserting events stamped ahead of it, would stamp
+// events before those: they would sort first in their streams and arrive
+// Outdated. stream_types keeps the greatest Created of each stream and
+// type, so this reads one row per pair, once per Store.
+func (s *Store) resumeClock(ctx context.Context, q querier) error {
+	if s.resumed.Load() {
+		return nil
+	}
+	var held int64
+	if err := q.QueryRow(ctx, s.db.q(`SELECT coalesce(max(created), 0) FROM {s}.stream_types WHERE tenant = $1`),
+		s.tenant).Scan(&held); err != nil {
+		return wrapErr("resume the clock", err)
+	}
+	s.core.Clock.Resume(eventstore.Timestamp(held))
+	s.resumed.Store(true)
+	return nil
 }
 
 // Wait implements eventstore.Store. It wakes on commits of this tenant made
