@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"log/slog"
 	"net/url"
@@ -119,11 +120,14 @@ func (f *idpFlags) validate() error {
 }
 
 // verifier returns the hub's token verifier, with secret for HS256 (nil
-// when turned off), and start, which runs the key refreshes until ctx
-// ends: the JWKS URL's, and the key files' on SIGHUP and every refresh.
+// when turned off); start, which runs the key refreshes until ctx ends:
+// the JWKS URL's, and the key files' on SIGHUP and every refresh; and
+// ready, for /readyz: an error while the JWKS URL has never answered.
 // Unreadable key files are an error; an unreachable JWKS URL is logged
-// and retried (its tokens are refused until it answers).
-func (f *idpFlags) verifier(ctx context.Context, secret []byte, log *slog.Logger) (hub.TokenVerifier, func(context.Context), error) {
+// and retried (its tokens are refused until it answers, and the node
+// reports itself not ready, so a load balancer sends its devices
+// elsewhere).
+func (f *idpFlags) verifier(ctx context.Context, secret []byte, log *slog.Logger) (v hub.TokenVerifier, start func(context.Context), ready func(context.Context) error, err error) {
 	cfg := hub.VerifierConfig{Secret: secret, TenantClaim: f.tenantClaim, ScopeClaim: f.scopeClaim,
 		Audience: f.audience, Issuer: f.issuer, Leeway: f.leeway}
 	if f.leeway == 0 {
@@ -133,7 +137,7 @@ func (f *idpFlags) verifier(ctx context.Context, secret []byte, log *slog.Logger
 	if len(f.pems) > 0 || len(f.jwksFiles) > 0 {
 		files, err := hub.NewKeyFiles(f.pems, f.jwksFiles)
 		if err != nil {
-			return nil, nil, err
+			return nil, nil, nil, err
 		}
 		log.Info("token keys loaded", slog.Any("kids", files.Set().IDs()))
 		cfg.Keys = append(cfg.Keys, files)
@@ -146,7 +150,7 @@ func (f *idpFlags) verifier(ctx context.Context, secret []byte, log *slog.Logger
 	if f.jwksURL != "" {
 		fetcher, err := hub.NewJWKSFetcher(f.jwksURL, hub.JWKSOptions{Refresh: f.refresh, Logger: log})
 		if err != nil {
-			return nil, nil, err
+			return nil, nil, nil, err
 		}
 		if u, _ := url.Parse(f.jwksURL); u.Scheme == "http" {
 			log.Warn("token keys fetched over plain http; use https outside a trusted network", slog.String("url", u.Redacted()))
@@ -156,16 +160,21 @@ func (f *idpFlags) verifier(ctx context.Context, secret []byte, log *slog.Logger
 		}
 		cfg.Keys = append(cfg.Keys, fetcher)
 		runs = append(runs, func(ctx context.Context) { go fetcher.Run(ctx) })
+		ready = func(context.Context) error {
+			if fetcher.Set() == nil {
+				return errors.New("token keys not fetched yet from --token-jwks-url")
+			}
+			return nil
+		}
 	}
-	v, err := hub.NewVerifier(cfg)
-	if err != nil {
-		return nil, nil, err
+	if v, err = hub.NewVerifier(cfg); err != nil {
+		return nil, nil, nil, err
 	}
 	return v, func(ctx context.Context) {
 		for _, run := range runs {
 			run(ctx)
 		}
-	}, nil
+	}, ready, nil
 }
 
 // reloadKeyFiles reloads files on a signal on hup and every interval

@@ -16,6 +16,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -25,6 +26,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/ferrysync/ferry/internal/testutil"
 	"github.com/ferrysync/ferry/sync/protocol"
 )
 
@@ -146,4 +148,48 @@ func TestSyncdIdentityProviderFlags(t *testing.T) {
 			assert.Contains(t, errOut, tc.msg)
 		})
 	}
+}
+
+// While its JWKS URL has never answered, syncd starts (its other keys
+// work) but /readyz says it is not ready, so a load balancer sends
+// devices to another node; once the identity provider answers, it is.
+func TestSyncdNotReadyWithoutJWKS(t *testing.T) {
+	es, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	require.NoError(t, err)
+	point, err := es.PublicKey.Bytes()
+	require.NoError(t, err)
+	b64 := base64.RawURLEncoding.EncodeToString
+	jwks, err := json.Marshal(map[string]any{"keys": []any{map[string]any{"kty": "EC", "crv": "P-256", "kid": "es-1",
+		"alg": "ES256", "x": b64(point[1:33]), "y": b64(point[33:])}}})
+	require.NoError(t, err)
+	var up atomic.Bool
+	idp := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		if !up.Load() {
+			http.Error(w, "down", http.StatusServiceUnavailable)
+			return
+		}
+		_, _ = w.Write(jwks)
+	}))
+	t.Cleanup(idp.Close)
+
+	p := startSyncd(t, []string{"FERRY_SECRET=some-secret-0123456789"}, "--data-dir", t.TempDir(),
+		"--token-jwks-url", idp.URL, "--token-refresh", "1s", "--token-tenant-claim", "org", "--token-audience", "ferry")
+	base := "http://" + p.Addr
+	assert.Equal(t, http.StatusServiceUnavailable, testutil.HTTPStatus(t, base+"/readyz"))
+	assert.Equal(t, http.StatusOK, testutil.HTTPStatus(t, base+"/healthz"), "alive, only not ready")
+	// syncd token shapes its tokens by the same flags as the server.
+	env := []string{"FERRY_SECRET=some-secret-0123456789"}
+	hs := getToken(t, env, "--tenant", "acme", "--token-tenant-claim", "org", "--token-audience", "ferry")
+	assert.Equal(t, http.StatusSwitchingProtocols, dialStatus(t, p.Addr, hs), "its own HS256 tokens still work")
+	assert.Equal(t, http.StatusUnauthorized, dialStatus(t, p.Addr, getToken(t, env, "--tenant", "acme", "--token-tenant-claim", "org")),
+		"without the audience")
+	_, errOut, err := runCmd(t, env, "token", "--tenant", "acme", "--token-hs256=false", "--token-pem", "x.pem")
+	require.Error(t, err)
+	assert.Contains(t, errOut, "identity provider")
+
+	up.Store(true)
+	require.Eventually(t, func() bool { return testutil.HTTPStatus(t, base+"/readyz") == http.StatusOK },
+		30*time.Second, 100*time.Millisecond, "ready once the keys are fetched: %s", p.Stderr())
+	assert.Equal(t, http.StatusSwitchingProtocols, dialStatus(t, p.Addr, idpSign(t, es, "es-1", "acme")))
+	require.NoError(t, p.Stop(), p.Stderr())
 }

@@ -157,7 +157,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 			return err
 		}
 	}
-	verifier, startKeys, err := f.idp.verifier(ctx, secret, log)
+	verifier, startKeys, keysReady, err := f.idp.verifier(ctx, secret, log)
 	if err != nil {
 		return err
 	}
@@ -197,6 +197,9 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		}
 	}()
 
+	if backendReady := ready; keysReady != nil {
+		ready = func(ctx context.Context) error { return errors.Join(keysReady(ctx), backendReady(ctx)) }
+	}
 	metrics := f.admin.metrics()
 	srv, err := hub.New(hub.Config{Ledgers: pool, Verifier: verifier, NodeID: f.nodeID, Ready: ready, Logger: log, Now: now,
 		SendBytes: int(f.sendBytes), ConnSendBytes: int(f.connSendBytes), MaxConns: f.maxConns, MaxConnsPerSubject: f.maxSubject,

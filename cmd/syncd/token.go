@@ -8,13 +8,18 @@ import (
 	"os"
 	"time"
 
+	"github.com/golang-jwt/jwt/v5"
+
 	"github.com/ferrysync/ferry/sync/hub"
 )
 
 // runToken prints a token signed with the configured secret, and nothing
 // else, on stdout. It takes every flag of the server, so that a script can
 // pass both the same flags; it uses those that locate the secret
-// (--data-dir, --secret-file) and --log-level, and ignores the others.
+// (--data-dir, --secret-file), those that shape a token the server accepts
+// (--token-tenant-claim, --token-scope-claim, --token-audience,
+// --token-issuer; --token-hs256=false is an error) and --log-level, and
+// ignores the others.
 func runToken(_ context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
 	fs, f, _ := serveFlagSet(getenv) // the server's environment is not token's concern
 	fs.Init("syncd token", flag.ContinueOnError)
@@ -40,6 +45,8 @@ Flags:
 		return err
 	}
 	switch {
+	case !f.idp.hs256:
+		return usageError("token: --token-hs256=false: the server takes no token syncd signs; get one from the identity provider")
 	case fs.NArg() > 0:
 		return usageError("token: unexpected argument %q", fs.Arg(0))
 	case *tenant == "":
@@ -58,10 +65,35 @@ Flags:
 	if err != nil {
 		return err
 	}
-	tok, err := hub.IssueToken(secret, hub.Claims{Tenant: *tenant, Subject: *subject, Streams: streams, Expiry: time.Now().Add(*ttl)})
+	tok, err := f.idp.issue(secret, hub.Claims{Tenant: *tenant, Subject: *subject, Streams: streams, Expiry: time.Now().Add(*ttl)})
 	if err != nil {
 		return err
 	}
 	_, err = fmt.Fprintln(stdout, tok)
 	return err
+}
+
+// issue returns an HS256 token for c that the server configured by f
+// accepts: hub.IssueToken's, with f's claim names, audience and issuer.
+func (f *idpFlags) issue(secret []byte, c hub.Claims) (string, error) {
+	if f.tenantClaim == hub.DefaultTenantClaim && f.scopeClaim == hub.DefaultScopeClaim && f.audience == "" && f.issuer == "" {
+		return hub.IssueToken(secret, c)
+	}
+	if len(secret) < hub.MinSecretBytes { // as IssueToken checks
+		return "", fmt.Errorf("issue token: secret shorter than %d bytes", hub.MinSecretBytes)
+	}
+	claims := jwt.MapClaims{f.tenantClaim: c.Tenant, "exp": c.Expiry.Unix(), "iat": time.Now().Unix()}
+	if c.Subject != "" {
+		claims["sub"] = c.Subject
+	}
+	if len(c.Streams) > 0 {
+		claims[f.scopeClaim] = c.Streams
+	}
+	if f.audience != "" {
+		claims["aud"] = f.audience
+	}
+	if f.issuer != "" {
+		claims["iss"] = f.issuer
+	}
+	return jwt.NewWithClaims(jwt.SigningMethodHS256, claims).SignedString(secret)
 }
