@@ -291,6 +291,7 @@ func (tx *Tx) insertLocalRows(ctx context.Context, events []eventstore.Event) er
 		for i := range rest[:n] {
 			rest[i].Position = last - int64(n-1-i)
 		}
+		tx.last = max(tx.last, last)
 		rest = rest[n:]
 	}
 	return nil

@@ -299,6 +299,7 @@ func (tx *Tx) insertRemoteRows(ctx context.Context, events []eventstore.Event) e
 		for i := range rest[:n] {
 			rest[i].Position = last - int64(n-1-i)
 		}
+		tx.last = max(tx.last, last)
 		rest = rest[n:]
 	}
 	return nil

@@ -318,6 +318,7 @@ func (s *Store) Head(ctx context.Context) (int64, error) {
 	if err := s.queryRow(ctx, rsHead, []any{evictedHeadKey}, &h); err != nil {
 		return 0, fmt.Errorf("head: %w", err)
 	}
+	s.learnHead(h)
 	return h, nil
 }
 

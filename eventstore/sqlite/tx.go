@@ -24,7 +24,10 @@ type Tx struct {
 	auto   bool
 	done   bool
 	stored int // events stored, to decide whether to notify waiters
-	stmts  [numWriteStmts]*sql.Stmt
+	// last is the highest position given to an event stored, which the
+	// Store learns as committed (Store.committed) when tx commits.
+	last  int64
+	stmts [numWriteStmts]*sql.Stmt
 	// writes counts the write statements run (exec), so that a call can
 	// tell whether it failed before or after writing anything.
 	writes int
@@ -93,6 +96,7 @@ func (s *Store) update(ctx context.Context, auto bool, fn func(tx *Tx) error) (e
 		return fmt.Errorf("sqlite: commit: %w", mapErr(err))
 	}
 	if tx.stored > 0 {
+		s.learnHead(tx.last)
 		s.core.Notifier.Broadcast()
 	}
 	return nil
@@ -162,9 +166,9 @@ func (tx *Tx) savepoint(ctx context.Context, fn func() error) error {
 	if _, err := tx.tx.ExecContext(ctx, "SAVEPOINT ferry_write"); err != nil {
 		return mapErr(err)
 	}
-	stored := tx.stored
+	stored, last := tx.stored, tx.last
 	if err := fn(); err != nil {
-		tx.stored = stored
+		tx.stored, tx.last = stored, last
 		_, rerr := tx.tx.ExecContext(ctx, "ROLLBACK TO ferry_write")
 		_, _ = tx.tx.ExecContext(ctx, "RELEASE ferry_write")
 		return errors.Join(err, mapErr(rerr))
@@ -184,10 +188,10 @@ func (tx *Tx) unguarded(fn func() error) error {
 	if tx.done {
 		return errTxDone
 	}
-	writes, stored := tx.writes, tx.stored
+	writes, stored, last := tx.writes, tx.stored, tx.last
 	err := fn()
 	if err != nil && tx.writes > writes && !tx.auto {
-		tx.stored = stored
+		tx.stored, tx.last = stored, last
 		tx.broken = fmt.Errorf("sqlite: transaction broken by a failed write: %w", err)
 	}
 	return err

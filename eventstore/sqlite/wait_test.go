@@ -2,9 +2,11 @@ package sqlite
 
 import (
 	"context"
+	"errors"
 	"path/filepath"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -92,4 +94,41 @@ func TestIteratorEarlyBreakReleasesConnection(t *testing.T) {
 		n++
 	}
 	assert.Equal(t, 10, n)
+}
+
+// Wait answers from the positions this Store committed, and only those: a
+// transaction rolled back, or a failed call inside one that commits,
+// teaches it no position.
+func TestWaitLearnsOnlyCommittedPositions(t *testing.T) {
+	ctx := context.Background()
+	s := open(t, filepath.Join(t.TempDir(), "f.db"), Options{})
+	boom := errors.New("boom")
+	err := s.Update(ctx, func(tx eventstore.Tx) error {
+		_, err := tx.Append(ctx, eventstore.Write{Stream: "a", Events: []eventstore.Event{{Type: "t"}, {Type: "t"}}})
+		require.NoError(t, err)
+		return boom
+	})
+	require.ErrorIs(t, err, boom)
+	short, cancel := context.WithTimeout(ctx, 300*time.Millisecond) // past a poll: the file is asked too
+	defer cancel()
+	_, err = s.Wait(short, 0)
+	require.ErrorIs(t, err, context.DeadlineExceeded, "nothing is committed")
+
+	// A failed call inside a transaction that commits (its savepoint rolls
+	// back) adds nothing either.
+	err = s.Update(ctx, func(tx eventstore.Tx) error {
+		if _, err := tx.Append(ctx, eventstore.Write{Stream: "a", Events: []eventstore.Event{{Type: "t"}}}); err != nil {
+			return err
+		}
+		_, err := tx.Append(ctx, eventstore.Write{Stream: "b", Expect: eventstore.Exact(7), Events: []eventstore.Event{{Type: "t"}}})
+		require.ErrorIs(t, err, eventstore.ErrConcurrency)
+		return nil
+	})
+	require.NoError(t, err)
+	h, err := s.Wait(ctx, 0)
+	require.NoError(t, err)
+	assert.Equal(t, int64(1), h)
+	real, err := s.Head(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, real, h)
 }
