@@ -25,7 +25,7 @@ type Tx struct {
 	done   bool
 	stored int // events stored, to decide whether to notify waiters
 	// last is the highest position given to an event stored, which the
-	// Store learns as committed (Store.committed) when tx commits.
+	// Store learns as committed (Store.learnHead) when tx commits.
 	last  int64
 	stmts [numWriteStmts]*sql.Stmt
 	// writes counts the write statements run (exec), so that a call can
