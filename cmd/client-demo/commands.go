@@ -15,25 +15,19 @@ import (
 const timeLayout = "2006-01-02 15:04:05"
 
 func cmdList(ctx context.Context, a *app, _ []string) error {
-	rows, err := listTasks(ctx, a, a.o["all"])
+	rows, err := listTasks(ctx, a, a.g.all)
 	if err != nil {
 		return err
 	}
 	var text strings.Builder
 	for _, r := range rows {
-		box, title := "[ ]", r.Title
-		if r.Done {
-			box = "[x]"
-		}
+		box, title := map[bool]string{false: "[ ]", true: "[x]"}[r.Done], r.Title
 		if r.Deleted {
 			title += " (deleted)"
 		}
 		fmt.Fprintf(&text, "%s %s  %s  %s\n", box, r.ID, r.Changed.Local().Format(timeLayout), title)
 	}
-	if len(rows) == 0 {
-		text.WriteString("no tasks\n")
-	}
-	return a.print(append([]taskRow{}, rows...), "%s", text.String()) // [], not null, when empty
+	return a.printList(append([]taskRow{}, rows...), text.String(), "no tasks") // [], not null, when empty
 }
 
 // historyEvent is one event of `show --json`.
@@ -69,10 +63,7 @@ func cmdShow(ctx context.Context, a *app, args []string) error {
 		}
 		history = append(history, historyEvent{ID: e.ID, Type: e.Type, Created: e.Created.Time().UTC(), CreatedHLC: e.Created.String(),
 			Origin: e.Origin, Hydrated: e.Hydrated, Outdated: e.Outdated, Position: e.Position, HubPosition: e.HubPosition, Data: e.Data})
-		pushed := "pushed"
-		if e.HubPosition == 0 && !e.Hydrated {
-			pushed = "pending"
-		}
+		pushed := map[bool]string{false: "pushed", true: "pending"}[e.HubPosition == 0 && !e.Hydrated]
 		fmt.Fprintf(&text, "  %s.%03d+%d  %-14s  origin=%-8s  hydrated=%-5v  outdated=%-5v  %-7s %s\n",
 			e.Created.Time().Local().Format(timeLayout), e.Created.Millis()%1000, e.Created.Logical(),
 			e.Type, e.Origin, e.Hydrated, e.Outdated, pushed, titleSet(e))
@@ -93,13 +84,15 @@ func titleSet(e eventstore.Event) string {
 	return fmt.Sprintf(" %q", d.Title)
 }
 
-// The write commands. Each runs a command on the task aggregate (validated
-// input, business rules, optimistic concurrency with retries), which appends
-// its events to the local store: no network involved. Before exiting it
-// brings the read model up to date and runs the side effects that are due.
+// The write commands run a command on the task aggregate (validated input,
+// business rules, optimistic concurrency with retries) that appends events
+// to the local store, offline, then settle the app (see execute).
 
 func cmdAdd(ctx context.Context, a *app, args []string) error {
-	in, id := title(args), newTaskID()
+	if a.g.list != "" && !nameRE.MatchString(a.g.list) {
+		return usageError("--list %q: want 1-64 letters, digits, '.', '_' or '-'", a.g.list)
+	}
+	in, id := title(args), strings.TrimPrefix(a.g.list+"/"+newTaskID(), "/") // NAME/ULID in list NAME
 	if _, err := execute(ctx, a, id, createTask, in); err != nil {
 		return err
 	}

@@ -22,7 +22,7 @@ func openTestApp(t *testing.T, name string) *app {
 	dir := t.TempDir()
 	g := globals{db: filepath.Join(dir, name+".db"), device: name, server: defaultServer}
 	require.NoError(t, g.check())
-	a, err := openApp(context.Background(), g, opts{}, io.Discard, io.Discard)
+	a, err := openApp(context.Background(), g, io.Discard, io.Discard)
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = a.Close() })
 	return a
@@ -39,7 +39,7 @@ func insertRemote(t *testing.T, d *device, events ...eventstore.Event) {
 	t.Helper()
 	g := globals{db: d.env[envDB], device: d.env[envDevice], effects: d.env[envEffects], server: defaultServer}
 	require.NoError(t, g.check())
-	a, err := openApp(context.Background(), g, opts{}, io.Discard, io.Discard)
+	a, err := openApp(context.Background(), g, io.Discard, io.Discard)
 	require.NoError(t, err)
 	defer a.Close()
 	_, err = a.Store().Insert(context.Background(), events...)

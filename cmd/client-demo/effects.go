@@ -96,20 +96,16 @@ func cmdEffects(ctx context.Context, a *app, args []string) error {
 		return err
 	}
 	out := []effectJSON{}
-	for _, r := range recs {
-		out = append(out, effectJSON{Status: string(r.Status), EventID: r.Event.ID, Handler: r.Handler, Type: r.Event.Type,
-			Task: strings.TrimPrefix(r.Event.Stream, streamPrefix), Attempts: r.Attempts, LastError: r.LastError, NextAttempt: r.NextAttempt})
-	}
 	var text strings.Builder
-	for _, e := range out {
+	for _, r := range recs {
+		e := effectJSON{Status: string(r.Status), EventID: r.Event.ID, Handler: r.Handler, Type: r.Event.Type,
+			Task: strings.TrimPrefix(r.Event.Stream, streamPrefix), Attempts: r.Attempts, LastError: r.LastError, NextAttempt: r.NextAttempt}
+		out = append(out, e)
 		fmt.Fprintf(&text, "%-7s %s %s task %s, %d attempts", e.Status, e.EventID, e.Handler, e.Task, e.Attempts)
 		if e.LastError != "" {
 			fmt.Fprintf(&text, ", last error: %s", oneLine(e.LastError))
 		}
 		text.WriteString("\n")
 	}
-	if len(out) == 0 {
-		text.WriteString("no pending or failed side effects\n")
-	}
-	return a.print(out, "%s", text.String())
+	return a.printList(out, text.String(), "no pending or failed side effects")
 }

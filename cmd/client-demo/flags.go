@@ -10,47 +10,34 @@ import (
 	"path/filepath"
 	"regexp"
 	"slices"
-	"strconv"
 	"strings"
+
+	"github.com/ferrysync/ferry"
 )
 
-// Environment variables that give the global flags their defaults.
-const (
-	envDB      = "FERRY_DB"
-	envServer  = "FERRY_SERVER"
-	envToken   = "FERRY_TOKEN"
-	envDevice  = "FERRY_DEVICE"
-	envEffects = "FERRY_EFFECTS"
-	envJSON    = "FERRY_JSON"
-)
+// defaultServer is the default of --server.
+const defaultServer = "ws://127.0.0.1:8080/sync"
 
-// Defaults of the global flags.
-const (
-	defaultDB     = "./client-demo.db"
-	defaultServer = "ws://127.0.0.1:8080/sync"
-)
-
-// globals are the flags every command takes, before or after its name.
+// globals are the flags: those every command takes, before or after its
+// name (register), and the commands' own (add --list, list --all, sync --watch).
 type globals struct {
-	db, server, token, device, effects string
-	json                               bool
+	db, server, token, device, effects, list string
+	json, all, watch                         bool
 }
 
-// register adds the global flags to fs, bound to g.
-func (g *globals) register(fs *flag.FlagSet) {
-	fs.StringVar(&g.db, "db", defaultDB, "the device's database `file` (env "+envDB+")")
-	fs.StringVar(&g.server, "server", defaultServer, "the hub's WebSocket `URL` (env "+envServer+")")
-	fs.StringVar(&g.token, "token", "", "sync `token`, printed by: syncd token --tenant T --subject S (env "+envToken+")")
-	fs.StringVar(&g.device, "device", "", "device `name`, fixed at the database's first use (env "+envDevice+"; default: a generated id)")
-	fs.StringVar(&g.effects, "effects", "", "side-effect log `file` (env "+envEffects+"; default: beside the database)")
-	fs.BoolVar(&g.json, "json", false, "machine-readable output on stdout (env "+envJSON+")")
-}
-
-// setFromEnv sets the global flags of fs from the environment: each flag
-// --name takes its default from FERRY_NAME (--db from FERRY_DB).
-func setFromEnv(fs *flag.FlagSet, getenv func(string) string) (err error) {
+// register adds the global flags to fs, bound to g. Each flag --name
+// takes its default from the environment variable FERRY_NAME (--db from
+// FERRY_DB), read by getenv.
+func (g *globals) register(fs *flag.FlagSet, getenv func(string) string) (err error) {
+	fs.StringVar(&g.db, "db", "./client-demo.db", "the device's database `file`")
+	fs.StringVar(&g.server, "server", defaultServer, "the hub's WebSocket `URL`")
+	fs.StringVar(&g.token, "token", "", "sync `token`, printed by: syncd token --tenant T --subject S")
+	fs.StringVar(&g.device, "device", "", "device `name`, fixed at the database's first use; default: a generated id")
+	fs.StringVar(&g.effects, "effects", "", "side-effect log `file`; default: beside the database")
+	fs.BoolVar(&g.json, "json", false, "machine-readable output on stdout")
 	fs.VisitAll(func(f *flag.Flag) {
 		env := "FERRY_" + strings.ToUpper(f.Name)
+		f.Usage += " (env " + env + ")"
 		if v := getenv(env); v != "" && f.Value.Set(v) != nil && err == nil {
 			err = usageError("%s=%q: want true or false", env, v) // only the boolean can fail
 		}
@@ -58,18 +45,18 @@ func setFromEnv(fs *flag.FlagSet, getenv func(string) string) (err error) {
 	return err
 }
 
-var deviceName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
+// nameRE matches device and list names.
+var nameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
 
 // check validates the globals and fills in derived defaults.
 func (g *globals) check() error {
-	if g.db == "" {
-		return usageError("--db must not be empty")
-	}
-	if g.device != "" && !deviceName.MatchString(g.device) {
-		return usageError("--device %q: want 1-64 letters, digits, '.', '_' or '-'", g.device)
-	}
 	u, err := url.Parse(g.server)
-	if err != nil || u.Host == "" || !slices.Contains([]string{"ws", "wss", "http", "https"}, u.Scheme) {
+	switch {
+	case g.db == "":
+		return usageError("--db must not be empty")
+	case g.device != "" && !nameRE.MatchString(g.device):
+		return usageError("--device %q: want 1-64 letters, digits, '.', '_' or '-'", g.device)
+	case err != nil || u.Host == "" || !slices.Contains([]string{"ws", "wss", "http", "https"}, u.Scheme):
 		return usageError("--server %q: want a ws:// or wss:// URL such as %s", g.server, defaultServer)
 	}
 	if g.effects == "" {
@@ -78,29 +65,32 @@ func (g *globals) check() error {
 	return nil
 }
 
-// opts are the flags of single commands, by name: list --all, sync --watch.
-type opts map[string]bool
-
 // command is one subcommand; help is the one without run.
 type command struct {
 	name, args, summary string
-	min, max            int    // fewest and most arguments; max -1: any number
-	flag, flagUsage     string // the command's own boolean flag, if any
+	min, max            int                           // fewest and most arguments; max -1: any number
+	flags               func(*flag.FlagSet, *globals) // adds the command's own flags, if any
 	run                 func(ctx context.Context, a *app, args []string) error
 }
 
 // commands lists the subcommands in the order help shows them.
 var commands = []command{
-	{name: "add", args: "TITLE", summary: "add a task; prints its id", min: 1, max: -1, run: cmdAdd},
+	{name: "add", args: "[--list NAME] TITLE", summary: "add a task, to list NAME if given; prints its id", min: 1, max: -1, run: cmdAdd,
+		flags: func(fs *flag.FlagSet, g *globals) { fs.StringVar(&g.list, "list", "", "add the task to list `NAME`") }},
 	{name: "rename", args: "ID TITLE", summary: "rename a task", min: 2, max: -1, run: change("renamed", renameTask, title)},
 	{name: "complete", args: "ID", summary: "complete a task (logs a side effect on this device)", min: 1, max: 1, run: change("completed", markDone(true), noInput)},
 	{name: "reopen", args: "ID", summary: "reopen a completed task", min: 1, max: 1, run: change("reopened", markDone(false), noInput)},
 	{name: "delete", args: "ID", summary: "delete a task", min: 1, max: 1, run: change("deleted", deleteTask, noInput)},
 	{name: "list", args: "[--all]", summary: "list tasks: id, done, title, last changed (--all: deleted ones too)", run: cmdList,
-		flag: "all", flagUsage: "include deleted tasks"},
+		flags: func(fs *flag.FlagSet, g *globals) { fs.BoolVar(&g.all, "all", false, "include deleted tasks") }},
 	{name: "show", args: "ID", summary: "show a task's state and its history of events", min: 1, max: 1, run: cmdShow},
 	{name: "sync", args: "[--watch]", summary: "push and pull until caught up (--watch: stay connected and print changes)", run: cmdSync,
-		flag: "watch", flagUsage: "stay connected and print changes as they arrive, until interrupted"},
+		flags: func(fs *flag.FlagSet, g *globals) {
+			fs.BoolVar(&g.watch, "watch", false, "stay connected and print changes as they arrive, until interrupted")
+		}},
+	{name: "subscribe", args: "PREFIX...", summary: "pull only these lists (task/NAME) or prefixes; sync backfills them", min: 1, max: -1, run: subscriptions((*ferry.App).Subscribe)},
+	{name: "unsubscribe", args: "PREFIX...", summary: "stop pulling these prefixes (the tasks held stay)", min: 1, max: -1, run: subscriptions((*ferry.App).Unsubscribe)},
+	{name: "subscriptions", summary: "list the prefixes pulled (none: every stream the token allows)", run: subscriptions(nil)},
 	{name: "status", summary: "device id, server, online, pending events, cursor, events seen, last sync", run: cmdStatus},
 	{name: "rebuild", summary: "drop the read model and rebuild it by replaying every event", run: cmdRebuild},
 	{name: "effects", args: "[retry EVENT-ID]", summary: "list pending and failed side effects, or retry a failed one", max: 2, run: cmdEffects},
@@ -118,29 +108,23 @@ func lookup(name string) (command, bool) {
 // flags are added to the same flag set once its name is known.
 func dispatch(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	var g globals
-	o := opts{}
 	fs := flag.NewFlagSet("client-demo", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
-	g.register(fs)
-	if err := setFromEnv(fs, getenv); err != nil {
+	if err := g.register(fs, getenv); err != nil {
 		return err
 	}
 	args, err := parse(fs, args, false, stdout, "")
-	if err != nil {
+	cmd, ok := lookup(append(args, "")[0])
+	switch {
+	case err != nil:
 		return err
-	}
-	if len(args) == 0 {
+	case len(args) == 0:
 		return usageError("no command given")
-	}
-	cmd, ok := lookup(args[0])
-	if !ok {
+	case !ok:
 		return usageError("unknown command %q", args[0])
 	}
-	if cmd.flag != "" {
-		fs.BoolFunc(cmd.flag, cmd.flagUsage, func(v string) (err error) {
-			o[cmd.flag], err = strconv.ParseBool(v)
-			return err
-		})
+	if cmd.flags != nil {
+		cmd.flags(fs, &g)
 	}
 	rest, err := parse(fs, args[1:], true, stdout, cmd.name)
 	switch {
@@ -160,12 +144,11 @@ func dispatch(ctx context.Context, args []string, getenv func(string) string, st
 	if err := g.check(); err != nil {
 		return err
 	}
-	a, err := openApp(ctx, g, o, stdout, stderr)
+	a, err := openApp(ctx, g, stdout, stderr)
 	if err != nil {
 		return err
 	}
-	err = cmd.run(ctx, a, rest)
-	return errors.Join(err, a.Close())
+	return errors.Join(cmd.run(ctx, a, rest), a.Close()) // run, then close
 }
 
 // parse parses flags mixed with arguments ("add milk --json") and returns
@@ -198,8 +181,8 @@ func usage(w io.Writer, name string) {
 	fs.SetOutput(w)
 	if cmd, ok := lookup(name); ok {
 		fmt.Fprintf(w, "Usage: client-demo [global flags] %s %s\n\n%s.\n", cmd.name, cmd.args, strings.ToUpper(cmd.summary[:1])+cmd.summary[1:])
-		if cmd.flag != "" {
-			fs.Bool(cmd.flag, false, cmd.flagUsage)
+		if cmd.flags != nil {
+			cmd.flags(fs, new(globals))
 			fmt.Fprintln(w, "\nFlags:")
 			fs.PrintDefaults()
 		}
@@ -210,15 +193,16 @@ func usage(w io.Writer, name string) {
 
 client-demo is an offline-first task list built on Ferry. Every command
 works offline against the device's own database; "sync" exchanges events
-with a syncd hub. Task ids may be shortened to any unique prefix.
+with a syncd hub. Task ids may be shortened to any unique prefix, of the
+id or, for a task in list NAME (id NAME/ULID), of the part after NAME/.
 
 Commands:
 `)
 	for _, c := range commands {
-		fmt.Fprintf(w, "  %-9s %-17s %s\n", c.name, c.args, c.summary)
+		fmt.Fprintf(w, "  %-13s %-20s %s\n", c.name, c.args, c.summary)
 	}
 	fmt.Fprintln(w, "\nGlobal flags (also accepted after the command):")
-	new(globals).register(fs)
+	_ = new(globals).register(fs, func(string) string { return "" })
 	fs.PrintDefaults()
 	fmt.Fprint(w, `
 Exit codes: 0 success, 1 bad input or unknown id (nothing was written),

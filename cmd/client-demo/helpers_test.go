@@ -11,6 +11,17 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
+// Environment variables that give the global flags their defaults (see
+// globals.register).
+const (
+	envDB      = "FERRY_DB"
+	envServer  = "FERRY_SERVER"
+	envToken   = "FERRY_TOKEN"
+	envDevice  = "FERRY_DEVICE"
+	envEffects = "FERRY_EFFECTS"
+	envJSON    = "FERRY_JSON"
+)
+
 // device is one in-process device: a database and the environment its
 // commands run with.
 type device struct {

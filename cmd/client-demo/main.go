@@ -111,7 +111,6 @@ func oneLine(msg string) string {
 type app struct {
 	*ferry.App
 	g              globals
-	o              opts
 	stdout, stderr io.Writer
 	bar            *bar                  // draws the pull or replay a command waits for (withBar)
 	onSync         func(client.Progress) // draws the pull on bar; sync --watch reports the connection instead
@@ -120,8 +119,8 @@ type app struct {
 // openApp opens the device's database with the device name it was first
 // used with: --device the first time (or a generated id), the same name
 // ever after. The store keeps the name; another --device is refused.
-func openApp(ctx context.Context, g globals, o opts, stdout, stderr io.Writer) (*app, error) {
-	a := &app{g: g, o: o, stdout: stdout, stderr: stderr, bar: &bar{}}
+func openApp(ctx context.Context, g globals, stdout, stderr io.Writer) (*app, error) {
+	a := &app{g: g, stdout: stdout, stderr: stderr, bar: &bar{}}
 	a.onSync = func(p client.Progress) {
 		if p.Online && !p.CaughtUp {
 			a.bar.set(p.Cursor-p.Since, p.Head-p.Since)
@@ -167,4 +166,9 @@ func (a *app) print(v any, format string, args ...any) error {
 	}
 	_, err := fmt.Fprintf(a.stdout, format, args...)
 	return err
+}
+
+// printList is print for a list v: text has a line per item, none is for none.
+func (a *app) printList(v any, text, none string) error {
+	return a.print(v, "%s", cmp.Or(text, none+"\n"))
 }

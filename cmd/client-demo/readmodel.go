@@ -136,12 +136,13 @@ func hlcTime(s string) time.Time {
 	return time.Time{}
 }
 
-// resolveID returns the id of the one task (deleted ones included) whose id
-// starts with prefix ("task/" prefix and case ignored), or an error
-// wrapping errUnknownTask.
+// resolveID returns the id of the one task (deleted ones included) whose id,
+// or id in its list (after "NAME/"), starts with prefix ("task/" prefix and
+// case ignored), or an error wrapping errUnknownTask.
 func resolveID(ctx context.Context, a *app, prefix string) (string, error) {
 	p := strings.ToLower(strings.TrimPrefix(prefix, streamPrefix))
-	ids, err := ferry.Query(ctx, a.App, ferry.Column[string], `SELECT id FROM tasks WHERE ? <> '' AND substr(id, 1, length(?)) = ? LIMIT 2`, p, p, p)
+	ids, err := ferry.Query(ctx, a.App, ferry.Column[string], `SELECT id FROM tasks WHERE ? <> '' AND
+		(substr(lower(id), 1, length(?)) = ? OR substr(id, instr(id, '/') + 1, length(?)) = ?) LIMIT 2`, p, p, p, p, p)
 	switch {
 	case err != nil:
 		return "", fmt.Errorf("find task: %w", err)

@@ -18,9 +18,9 @@ import (
 // (the device name).
 func cmdSync(ctx context.Context, a *app, _ []string) error {
 	if a.g.token == "" {
-		return &exitError{code: exitUsage, err: fmt.Errorf("sync needs a token: pass --token or set %s (get one with: syncd token --tenant T --subject %s)", envToken, a.Device())}
+		return &exitError{code: exitUsage, err: fmt.Errorf("sync needs a token: pass --token or set FERRY_TOKEN (get one with: syncd token --tenant T --subject %s)", a.Device())}
 	}
-	if a.o["watch"] {
+	if a.g.watch {
 		return watch(ctx, a)
 	}
 	// What was pulled is stored, and the read model caught up, even when
@@ -36,9 +36,31 @@ func cmdSync(ctx context.Context, a *app, _ []string) error {
 	if err != nil {
 		return syncFailed(a, err)
 	}
-	return a.print(map[string]any{"pushed": res.Pushed, "pulled": res.Pulled, "new": res.Inserted,
+	backfilled := map[bool]string{true: fmt.Sprintf(", backfilled %d", res.Backfilled)}[res.Backfilled > 0] // new subscriptions' history
+	return a.print(map[string]any{"pushed": res.Pushed, "pulled": res.Pulled, "new": res.Inserted, "backfilled": res.Backfilled,
 		"rejected": len(res.Rejections), "cursor": res.Cursor, "head": res.Head},
-		"pushed %d, pulled %d (%d new), cursor %d\n", res.Pushed, res.Pulled, res.Inserted, res.Cursor)
+		"pushed %d, pulled %d (%d new)%s, cursor %d\n", res.Pushed, res.Pulled, res.Inserted, backfilled, res.Cursor)
+}
+
+// subscriptions returns the command that runs edit (App.Subscribe or
+// App.Unsubscribe; nil: neither) on its arguments, stream prefixes of whole
+// names (a final slash is implied), then prints the subscriptions.
+func subscriptions(edit func(*ferry.App, context.Context, ...string) error) func(context.Context, *app, []string) error {
+	return func(ctx context.Context, a *app, args []string) (err error) {
+		for i, p := range args {
+			args[i] = strings.TrimSuffix(p, "/") + "/" // task/groceries/, not task/groceries2/
+		}
+		if edit != nil {
+			err = edit(a.App, ctx, args...)
+		}
+		subs, err2 := a.Subscriptions(ctx)
+		if errors.Is(err, client.ErrPullsEverything) {
+			return errors.New("this device pulls every list already (it synced before subscribing): to pull only some, subscribe on a new --db before its first sync")
+		} else if err = cmp.Or(err, err2); err != nil {
+			return err
+		}
+		return a.printList(append([]string{}, subs...), strings.Join(append(subs, ""), "\n"), "none: this device pulls every stream its token allows")
+	}
 }
 
 // syncFailed describes a failed sync in one line (exit 3).

@@ -27,8 +27,9 @@ var (
 const maxTitle = 200
 
 // streamPrefix prefixes every task's stream: a task id "01j..." lives in
-// the stream "task/01j...". A token can be scoped to it (syncd token
-// --streams task/).
+// the stream "task/01j...", and one in list NAME (add --list), whose id is
+// "NAME/01j...", in "task/NAME/01j...". A token can be scoped to them
+// (syncd token --streams task/), a device subscribe to lists (task/NAME/).
 const streamPrefix = "task/"
 
 // Task is the aggregate: its state is the fold of its stream in HLC order,
