@@ -258,3 +258,38 @@ func TestTenThousandSubscriptions(t *testing.T) {
 		require.Zero(t, n%2, "only subscribed streams: %s", e.Stream)
 	}
 }
+
+// TestUnsubscribeKeepsUnpushed: offline, a device writes to a stream of a
+// subscription, then removes that subscription (keeping what it holds, the
+// default): the next sync still pushes its events, the device keeps them,
+// and its digest agrees with the hub's for the new scope.
+func TestUnsubscribeKeepsUnpushed(t *testing.T) {
+	ctx := context.Background()
+	for _, be := range backends() {
+		t.Run(be.name, func(t *testing.T) {
+			h := newTestHub(t)
+			a, b := be.open(t, "a"), be.open(t, "b")
+			ra, rb := replicator(t, h, a, "t1"), replicator(t, h, b, "t1")
+			writeSpread(t, a, "list/a", 5)
+			writeSpread(t, a, "list/b", 5)
+			syncOnce(t, ra)
+			require.NoError(t, rb.Subscribe(ctx, "list/a/", "list/b/"))
+			syncOnce(t, rb)
+			writeSpread(t, b, "list/a", 3) // offline
+			require.NoError(t, rb.Unsubscribe(ctx, "list/a/"))
+			st := syncOnce(t, rb)
+			assert.Equal(t, 3, st.Pushed, "unsubscribing does not keep a device's own events from the hub")
+			assert.Nil(t, st.Repair)
+			assert.Len(t, inScope(t, h.tenant("t1"), "list/a/"), 8)
+			assert.Len(t, ledgerOf(t, b), 13, "it keeps what it held (10), its own events included (3)")
+			status, err := rb.Status(ctx)
+			require.NoError(t, err)
+			var d eventstore.Digest
+			for _, e := range inScope(t, h.tenant("t1"), "list/b/") {
+				d.Add(e, e.Position)
+			}
+			assert.Equal(t, d.String(), status.Digest)
+			assert.Nil(t, syncOnce(t, rb).Repair)
+		})
+	}
+}
