@@ -28,8 +28,9 @@ const (
 func init() { children["backfill"] = childBackfill }
 
 // childBackfill subscribes the store at envDB to envSubscribe and syncs
-// once with the hub at envURL, printing "subscribed" before it syncs and
-// "done backfilled=N" after.
+// once with the hub at envURL, printing "subscribed" before it syncs,
+// "progress" once the backfill has stored a batch, and "done backfilled=N"
+// after.
 func childBackfill() error {
 	ctx := context.Background()
 	s, err := sqlite.Open(ctx, os.Getenv(envDB), sqlite.Options{})
@@ -45,6 +46,17 @@ func childBackfill() error {
 		return err
 	}
 	fmt.Println("subscribed")
+	before, _ := s.State(ctx, client.KeyBackfill) // a resumed backfill's progress so far
+	go func() { // says when this run's backfill has stored a batch, for the kill to land mid-way
+		for {
+			v, err := s.State(ctx, client.KeyBackfill)
+			if err == nil && string(v) != string(before) && !strings.Contains(string(v), `"from":0,`) {
+				fmt.Println("progress")
+				return
+			}
+			time.Sleep(2 * time.Millisecond)
+		}
+	}()
 	st, err := r.SyncOnce(ctx)
 	if err != nil {
 		return err
@@ -53,8 +65,9 @@ func childBackfill() error {
 	return nil
 }
 
-// runBackfillChild runs the backfill child; after it says it subscribed,
-// kill (when set) is called after a random 10-60 ms. It returns the
+// runBackfillChild runs the backfill child; once it says its backfill
+// made progress, kill (when set) is called after a random 0-20 ms (a kill
+// timed from the start missed the backfill on a loaded machine). It returns the
 // child's backfilled count (-1 when it did not finish) and its error line.
 func runBackfillChild(t *testing.T, url, tok, db string, kill func(*exec.Cmd)) (int, string) {
 	t.Helper()
@@ -70,8 +83,8 @@ func runBackfillChild(t *testing.T, url, tok, db string, kill func(*exec.Cmd)) (
 	for sc.Scan() {
 		line := sc.Text()
 		switch {
-		case line == "subscribed" && kill != nil:
-			time.AfterFunc(time.Duration(10+rand.IntN(50))*time.Millisecond, func() { kill(cmd) })
+		case line == "progress" && kill != nil:
+			time.AfterFunc(time.Duration(rand.IntN(20))*time.Millisecond, func() { kill(cmd) })
 		case strings.HasPrefix(line, "done backfilled="):
 			_, err := fmt.Sscanf(line, "done backfilled=%d", &backfilled)
 			require.NoError(t, err)
