@@ -3,6 +3,7 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -68,13 +69,22 @@ func (tx *Tx) Evict(ctx context.Context, streams ...string) (eventstore.Evicted,
 				`DELETE FROM events WHERE stream = ?`,
 				`DELETE FROM stream_types WHERE stream = ?`,
 				`DELETE FROM snapshots WHERE stream = ?`,
-				`DELETE FROM relations WHERE stream = ?`,
 			} {
 				tx.writes++
 				if _, err := tx.tx.ExecContext(ctx, q, name); err != nil {
 					return fmt.Errorf("stream %s: %w", name, mapErr(err))
 				}
 			}
+		}
+		// Relations are keyed (key, stream): deleting a stream's rows scans
+		// the table, so it is done once for all the streams.
+		list, err := json.Marshal(names)
+		if err != nil {
+			return err
+		}
+		tx.writes++
+		if _, err := tx.tx.ExecContext(ctx, `DELETE FROM relations WHERE stream IN (SELECT value FROM json_each(?))`, string(list)); err != nil {
+			return fmt.Errorf("relations: %w", mapErr(err))
 		}
 		if left, err := lastRevived(ctx, tx.tx); err != nil {
 			return err
