@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/ferrysync/ferry/eventstore"
 	"github.com/ferrysync/ferry/projector"
 	"github.com/ferrysync/ferry/sync/client"
 )
@@ -171,7 +172,7 @@ func (a *App) waitRunning(ctx context.Context, done <-chan struct{}) error {
 		return err
 	}
 	for _, p := range a.projectors {
-		if err := waitStored(ctx, p, head); err != nil {
+		if err := waitStored(ctx, a.store, p, head); err != nil {
 			return err
 		}
 	}
@@ -191,15 +192,36 @@ func (a *App) Rebuild(ctx context.Context) error {
 
 // waitStored waits until the running projector p has committed head, as
 // its stored checkpoint shows: a rejection resets the checkpoint in its
-// own transaction, a moment before p learns of it.
-func waitStored(ctx context.Context, p *projector.Projector, head int64) error {
+// own transaction, a moment before p learns of it. An eviction of the
+// ledger's last events leaves head above every event stored (positions
+// are never given again): the projector then ends at the last event
+// before head, and waiting for it to reach head would never end, so it
+// waits for the next event stored after its checkpoint, and is done when
+// none is left up to head.
+func waitStored(ctx context.Context, store eventstore.Store, p *projector.Projector, head int64) error {
 	for {
-		if err := p.WaitFor(ctx, head); err != nil {
-			return err
-		}
 		cp, err := p.Position(ctx)
 		if err != nil || cp >= head {
 			return err
+		}
+		var next int64
+		for e, err := range store.ReadAll(ctx, cp, 1) {
+			if err != nil {
+				return err
+			}
+			next = e.Position
+		}
+		if next == 0 || next > head {
+			return nil // the events between cp and head were evicted
+		}
+		if err := p.WaitFor(ctx, next); err != nil {
+			return err
+		}
+		if cp, err = p.Position(ctx); err != nil || cp >= next {
+			if err != nil {
+				return err
+			}
+			continue
 		}
 		select {
 		case <-ctx.Done():

@@ -42,7 +42,9 @@ func (t *tx) Evict(ctx context.Context, streams ...string) (eventstore.Evicted, 
 	}
 	for _, pos := range positions {
 		old := s.events[pos-1]
-		s.events[pos-1] = eventstore.Event{Position: pos}
+		// The tombstone keeps the revival number: Revive numbers after it,
+		// so a number a projector has handled is never given again.
+		s.events[pos-1] = eventstore.Event{Position: pos, Revived: old.Revived}
 		delete(s.byID, old.ID)
 		t.onUndo(func() {
 			s.events[pos-1] = old

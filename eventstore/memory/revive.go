@@ -80,7 +80,7 @@ func (t *tx) revive(pos, num int64) {
 func (s *Store) ReadRevived(ctx context.Context, after int64, limit int) iter.Seq2[eventstore.Event, error] {
 	return s.chunks(ctx, "read revived", func(buf []eventstore.Event) ([]eventstore.Event, bool) {
 		for _, e := range s.events {
-			if e.Revived > after {
+			if e.Revived > after && !evicted(&e) {
 				buf = append(buf, e)
 			}
 		}

@@ -3,6 +3,7 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -50,6 +51,10 @@ func (tx *Tx) Evict(ctx context.Context, streams ...string) (eventstore.Evicted,
 		if err != nil {
 			return err
 		}
+		revived, err := lastRevived(ctx, tx.tx)
+		if err != nil {
+			return err
+		}
 		for _, name := range names {
 			var n, first int64
 			err := tx.tx.QueryRowContext(ctx, `SELECT count(*), coalesce(min(position), 0) FROM events WHERE stream = ?`, name).Scan(&n, &first)
@@ -64,12 +69,32 @@ func (tx *Tx) Evict(ctx context.Context, streams ...string) (eventstore.Evicted,
 				`DELETE FROM events WHERE stream = ?`,
 				`DELETE FROM stream_types WHERE stream = ?`,
 				`DELETE FROM snapshots WHERE stream = ?`,
-				`DELETE FROM relations WHERE stream = ?`,
 			} {
 				tx.writes++
 				if _, err := tx.tx.ExecContext(ctx, q, name); err != nil {
 					return fmt.Errorf("stream %s: %w", name, mapErr(err))
 				}
+			}
+		}
+		// Relations are keyed (key, stream): deleting a stream's rows scans
+		// the table, so it is done once for all the streams.
+		list, err := json.Marshal(names)
+		if err != nil {
+			return err
+		}
+		tx.writes++
+		if _, err := tx.tx.ExecContext(ctx, `DELETE FROM relations WHERE stream IN (SELECT value FROM json_each(?))`, string(list)); err != nil {
+			return fmt.Errorf("relations: %w", mapErr(err))
+		}
+		if left, err := lastRevived(ctx, tx.tx); err != nil {
+			return err
+		} else if left < revived {
+			// Revive numbers after the greatest revival number stored; a
+			// projector may have handled the evicted one.
+			tx.writes++
+			if _, err := tx.tx.ExecContext(ctx, `INSERT INTO meta (key, value) VALUES (?, ?)
+				ON CONFLICT (key) DO UPDATE SET value = excluded.value`, evictedRevivedKey, strconv.FormatInt(revived, 10)); err != nil {
+				return mapErr(err)
 			}
 		}
 		var last int64
@@ -90,6 +115,25 @@ func (tx *Tx) Evict(ctx context.Context, streams ...string) (eventstore.Evicted,
 		return eventstore.Evicted{}, fmt.Errorf("evict: %w", err)
 	}
 	return out, nil
+}
+
+// evictedRevivedKey is the meta key of the greatest revival number an
+// eviction removed, when no event left holds one as great: Revive numbers
+// after it.
+const evictedRevivedKey = "evicted_revived"
+
+// lastRevived returns the greatest revival number given: the greatest
+// stored, or the one an eviction removed when greater.
+func lastRevived(ctx context.Context, q interface {
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}) (int64, error) {
+	var last int64
+	err := q.QueryRowContext(ctx, `SELECT max(coalesce((SELECT max(revived) FROM events WHERE revived > 0), 0),
+		coalesce((SELECT CAST(value AS INTEGER) FROM meta WHERE key = ?), 0))`, evictedRevivedKey).Scan(&last)
+	if err != nil {
+		return 0, fmt.Errorf("last revival number: %w", mapErr(err))
+	}
+	return last, nil
 }
 
 // head returns the head as tx sees it: the greatest position, or the

@@ -25,8 +25,8 @@ func (s *Store) Revive(ctx context.Context) (n int, err error) {
 		}
 		var last int64
 		if len(unknown) > 0 {
-			if err := tx.QueryRowContext(ctx, `SELECT coalesce(max(revived), 0) FROM events WHERE revived > 0`).Scan(&last); err != nil {
-				return mapErr(err)
+			if last, err = lastRevived(ctx, tx); err != nil {
+				return err
 			}
 		}
 		n, err = s.core.Revive(unknown, last, func(e eventstore.Event, num int64) error {
