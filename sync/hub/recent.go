@@ -100,6 +100,14 @@ func (r *recentLog) watch(ctx context.Context) {
 			learned = r.readCommitted(ctx, after, h)
 		}
 		r.mu.Lock()
+		if ctx.Err() != nil {
+			// Stopped while reading (checked under r.mu): the last
+			// release may have emptied the log and given its bytes back;
+			// adding to it now would count them in the Server's total
+			// for ever.
+			r.mu.Unlock()
+			return
+		}
 		changed := err != nil || r.headErr != nil // an error to report, or one to clear
 		if err != nil {
 			r.headErr = err

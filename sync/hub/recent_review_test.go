@@ -1,0 +1,96 @@
+package hub
+
+import (
+	"context"
+	"iter"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/ferrysync/ferry/eventstore"
+	"github.com/ferrysync/ferry/eventstore/memory"
+)
+
+// gatedLedger is a Ledger whose ReadAll, once gated, signals entered and
+// then waits for open before reading (ignoring the caller's context, as a
+// read whose query completed just before the context ended does).
+type gatedLedger struct {
+	Ledger
+	gated   atomic.Bool
+	entered chan struct{}
+	open    chan struct{}
+}
+
+func (g *gatedLedger) ReadAll(ctx context.Context, after int64, limit int) iter.Seq2[eventstore.Event, error] {
+	if !g.gated.Load() {
+		return g.Ledger.ReadAll(ctx, after, limit)
+	}
+	return func(yield func(eventstore.Event, error) bool) {
+		g.entered <- struct{}{}
+		<-g.open
+		for e, err := range g.Ledger.ReadAll(context.Background(), after, limit) {
+			if !yield(e, err) {
+				return
+			}
+		}
+	}
+}
+
+func appendOne(t *testing.T, store eventstore.Store, stream string) {
+	t.Helper()
+	_, err := store.Append(context.Background(), eventstore.Write{Stream: stream,
+		Events: []eventstore.Event{{Type: "t", Data: []byte(`{"x":1}`)}}})
+	require.NoError(t, err)
+}
+
+// TestReviewWatcherAddAfterRelease: the last connection of a tenant leaves
+// (releaseRecent empties the log and gives its bytes back to the Server's
+// total) while the watcher is reading other nodes' commits; the watcher
+// must not add them to the dropped log afterwards, or their bytes stay
+// counted in recentTotal for ever (RecentBytes drifts up, and once past
+// recentTotalBytes every log of the Server is emptied at each add).
+func TestReviewWatcherAddAfterRelease(t *testing.T) {
+	s, err := New(Config{Ledgers: LedgerFunc(func(context.Context, string) (Ledger, error) { return nil, nil }),
+		Secret: []byte("0123456789abcdef0123456789abcdef")})
+	require.NoError(t, err)
+	store := memory.New(eventstore.Config{})
+	t.Cleanup(func() { _ = store.Close() })
+	appendOne(t, store, "s")
+	g := &gatedLedger{Ledger: store, entered: make(chan struct{}, 1), open: make(chan struct{})}
+	r := s.acquireRecent("acme", g)
+	require.NotNil(t, r)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	_, err = r.waitHead(ctx, 0) // starts the watcher, which learns head 1
+	require.NoError(t, err)
+
+	g.gated.Store(true)
+	appendOne(t, store, "s") // another node's commit: the watcher reads it
+	select {
+	case <-g.entered:
+	case <-ctx.Done():
+		t.Fatal("the watcher did not read the commit")
+	}
+	released := make(chan struct{})
+	go func() { s.releaseRecent("acme", r); close(released) }()
+	// Wait for the release to have dropped and emptied the log (it then
+	// waits for the watcher).
+	for {
+		s.recentMu.Lock()
+		_, held := s.recent["acme"]
+		s.recentMu.Unlock()
+		if !held {
+			break
+		}
+		time.Sleep(time.Millisecond)
+	}
+	close(g.open)
+	select {
+	case <-released:
+	case <-ctx.Done():
+		t.Fatal("release did not return")
+	}
+	require.Zero(t, s.recentTotal.Load(), "the Server still counts bytes of a dropped log")
+}
