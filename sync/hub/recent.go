@@ -157,11 +157,18 @@ func (r *recentLog) quiet(after int64) bool {
 // readCommitted returns the events at positions after+1..head, which other
 // nodes committed, so that the watcher resumes only the connections they
 // concern and those read them from the log rather than each from the
-// store; nil when the read fails or does not return exactly those.
+// store; nil when the read fails or does not return exactly those, or
+// when they take more than the log keeps (recentBytes): the log would drop
+// the first of them, which the connections then read from the store
+// anyway.
 func (r *recentLog) readCommitted(ctx context.Context, after, head int64) []eventstore.Event {
 	events := make([]eventstore.Event, 0, head-after)
+	size := 0
 	for e, err := range r.store.ReadAll(ctx, after, int(head-after)) {
 		if err != nil || e.Position != after+int64(len(events))+1 {
+			return nil
+		}
+		if size += eventSize(&e); size > recentBytes {
 			return nil
 		}
 		events = append(events, e)

@@ -3,6 +3,7 @@ package hub
 import (
 	"context"
 	"iter"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -93,4 +94,63 @@ func TestReviewWatcherAddAfterRelease(t *testing.T) {
 		t.Fatal("release did not return")
 	}
 	require.Zero(t, s.recentTotal.Load(), "the Server still counts bytes of a dropped log")
+}
+
+// countingLedger counts the payload bytes its ReadAll yields.
+type countingLedger struct {
+	Ledger
+	read atomic.Int64
+}
+
+func (c *countingLedger) ReadAll(ctx context.Context, after int64, limit int) iter.Seq2[eventstore.Event, error] {
+	return func(yield func(eventstore.Event, error) bool) {
+		for e, err := range c.Ledger.ReadAll(ctx, after, limit) {
+			c.read.Add(int64(len(e.Data) + len(e.Meta)))
+			if !yield(e, err) {
+				return
+			}
+		}
+	}
+}
+
+// TestReviewWatcherReadIsBoundedByBytes: other nodes commit 24 events of
+// 900 KB at once (well under watchReadMax). The recent log keeps at most
+// recentBytes (4 MB), so the watcher must not pull the whole 21 MB into
+// memory (twice, with ownData) only to keep the last few: a tenant's
+// burst of large events would cost every node a spike of up to 500 MB per
+// tenant, and the connections still read the store (the log no longer
+// holds the position after their cursor).
+func TestReviewWatcherReadIsBoundedByBytes(t *testing.T) {
+	store := memory.New(eventstore.Config{})
+	t.Cleanup(func() { _ = store.Close() })
+	appendOne(t, store, "s")
+	cl := &countingLedger{Ledger: store}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	wctx, stop := context.WithCancel(ctx)
+	r := &recentLog{store: cl, watchCtx: wctx, stop: stop}
+	t.Cleanup(func() {
+		stop()
+		r.mu.Lock()
+		w := r.watched
+		r.mu.Unlock()
+		if w != nil {
+			<-w
+		}
+	})
+	_, err := r.waitHead(ctx, 0)
+	require.NoError(t, err)
+
+	const n, size = 24, 900 << 10
+	big := []byte(`"` + strings.Repeat("x", size) + `"`)
+	events := make([]eventstore.Event, n)
+	for i := range events {
+		events[i] = eventstore.Event{Type: "t", Data: big}
+	}
+	_, err = store.Append(ctx, eventstore.Write{Stream: "big", Events: events})
+	require.NoError(t, err)
+	_, err = r.waitHead(ctx, n) // head 1+n
+	require.NoError(t, err)
+	require.LessOrEqual(t, cl.read.Load(), int64(recentBytes+eventstore.MaxEventBytes),
+		"the watcher read %d MB of other nodes' events for a log that keeps %d MB", cl.read.Load()>>20, recentBytes>>20)
 }
