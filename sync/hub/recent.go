@@ -355,6 +355,12 @@ func (r *recentLog) end(stored []eventstore.Event, by *conn) {
 	if woke {
 		r.headAt.Store(time.Now().UnixNano())
 		r.wakeFor(old, stored, by)
+	} else if by != nil && by.parkedAt < r.head {
+		// Nothing new (duplicates, say), but by's client waits for its
+		// cursor to pass what was acked, which a commit that skipped its
+		// connection may hold: resume it rather than leave it to the
+		// flush.
+		r.resumeParked(by)
 	}
 	if r.changed != nil {
 		close(r.changed)
