@@ -13,7 +13,10 @@ func (s *Server) ReviewReaders(tenant string) (all, entries int, ok bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	for _, set := range r.readers.byPrefix {
-		entries += len(set)
+		if set.one != nil {
+			entries++
+		}
+		entries += len(set.more)
 	}
 	return len(r.readers.all), entries, true
 }

@@ -13,8 +13,17 @@ package hub
 // parked or not, so parking (once per delivery) costs no index update;
 // wakeFor resumes only the candidates that are parked.
 type readerIndex struct {
-	byPrefix map[string]map[*conn]struct{}
+	byPrefix map[string]readerSet
 	all      map[*conn]struct{}
+}
+
+// readerSet is the connections indexed under one prefix. Most prefixes
+// (a device's own streams) have one: it is held without a map of its own,
+// which would cost a wide pull scope (10,000 prefixes) megabytes per
+// connection.
+type readerSet struct {
+	one  *conn              // a connection, or nil
+	more map[*conn]struct{} // the others
 }
 
 // keys returns the prefixes c is indexed under, nil when it reads every
@@ -36,15 +45,20 @@ func (x *readerIndex) add(c *conn) {
 		return
 	}
 	if x.byPrefix == nil {
-		x.byPrefix = make(map[string]map[*conn]struct{})
+		x.byPrefix = make(map[string]readerSet)
 	}
 	for _, k := range keys {
 		set := x.byPrefix[k]
-		if set == nil {
-			set = make(map[*conn]struct{})
-			x.byPrefix[k] = set
+		switch {
+		case set.one == nil:
+			set.one = c
+		case set.one != c:
+			if set.more == nil {
+				set.more = make(map[*conn]struct{})
+			}
+			set.more[c] = struct{}{}
 		}
-		set[c] = struct{}{}
+		x.byPrefix[k] = set
 	}
 }
 
@@ -55,11 +69,26 @@ func (x *readerIndex) remove(c *conn) {
 		return
 	}
 	for _, k := range keys {
-		if set := x.byPrefix[k]; set != nil {
-			delete(set, c)
-			if len(set) == 0 {
-				delete(x.byPrefix, k)
+		set, ok := x.byPrefix[k]
+		if !ok {
+			continue
+		}
+		if set.one == c {
+			set.one = nil
+		} else {
+			delete(set.more, c)
+		}
+		if set.one == nil {
+			for o := range set.more { // keep one in one
+				set.one = o
+				delete(set.more, o)
+				break
 			}
+		}
+		if set.one == nil {
+			delete(x.byPrefix, k)
+		} else {
+			x.byPrefix[k] = set
 		}
 	}
 }
@@ -75,7 +104,14 @@ func (x *readerIndex) each(streams []string, yield func(*conn)) {
 	}
 	for _, s := range streams {
 		for i := 0; i <= len(s) && len(x.byPrefix) > 0; i++ {
-			for c := range x.byPrefix[s[:i]] {
+			set, ok := x.byPrefix[s[:i]]
+			if !ok {
+				continue
+			}
+			if set.one.scope.readable(s) {
+				yield(set.one)
+			}
+			for c := range set.more {
 				if c.scope.readable(s) {
 					yield(c)
 				}
