@@ -3,6 +3,7 @@ package hub
 import (
 	"context"
 	"iter"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -153,4 +154,68 @@ func TestReviewWatcherReadIsBoundedByBytes(t *testing.T) {
 	require.NoError(t, err)
 	require.LessOrEqual(t, cl.read.Load(), int64(recentBytes+eventstore.MaxEventBytes),
 		"the watcher read %d MB of other nodes' events for a log that keeps %d MB", cl.read.Load()>>20, recentBytes>>20)
+}
+
+// TestReviewWatcherReadRacesLocalInsert: while the watcher reads other
+// nodes' commits (after+1..h), an insert of this node begins, commits at
+// h+1 and ends, before or after the watcher takes the lock again. Either
+// way the log must hold a contiguous run of exactly the store's events,
+// and its head must be the store's.
+func TestReviewWatcherReadRacesLocalInsert(t *testing.T) {
+	for _, endFirst := range []bool{true, false} {
+		store := memory.New(eventstore.Config{})
+		t.Cleanup(func() { _ = store.Close() })
+		appendOne(t, store, "s")
+		g := &gatedLedger{Ledger: store, entered: make(chan struct{}, 1), open: make(chan struct{})}
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		wctx, stop := context.WithCancel(ctx)
+		r := &recentLog{store: g, watchCtx: wctx, stop: stop}
+		_, err := r.waitHead(ctx, 0)
+		require.NoError(t, err)
+
+		g.gated.Store(true)
+		appendOne(t, store, "other") // position 2, another node's
+		<-g.entered
+		g.gated.Store(false)
+		r.begin() // this node's push, position 3
+		res, err := store.Insert(ctx, eventstore.Event{ID: eventstore.NewID(), Stream: "mine", Type: "t",
+			Data: []byte(`{}`), Meta: []byte(`{}`), Schema: 1, Origin: "dev-1", Created: eventstore.TimestampOf(time.Now())})
+		require.NoError(t, err)
+		mine := res[0].Event
+		if endFirst {
+			r.end([]eventstore.Event{mine}, nil)
+			close(g.open)
+		} else {
+			close(g.open)
+			_, err = r.waitHead(ctx, 1)
+			require.NoError(t, err)
+			r.end([]eventstore.Event{mine}, nil)
+		}
+		_, err = r.waitHead(ctx, 2)
+		require.NoError(t, err)
+		r.mu.Lock()
+		head, events := r.head, slices.Clone(r.events)
+		r.mu.Unlock()
+		require.Equal(t, int64(3), head, "endFirst=%v", endFirst)
+		for i, e := range events {
+			require.Equal(t, events[0].Position+int64(i), e.Position, "endFirst=%v: a run with a gap", endFirst)
+			want := eventAt(t, store, e.Position)
+			require.Equal(t, want.ID, e.ID, "endFirst=%v: position %d", endFirst, e.Position)
+		}
+		require.NotEmpty(t, events)
+		require.Equal(t, int64(3), events[len(events)-1].Position)
+		stop()
+		<-r.watched
+		cancel()
+	}
+}
+
+func eventAt(t *testing.T, store eventstore.Store, p int64) eventstore.Event {
+	t.Helper()
+	for e, err := range store.ReadAll(context.Background(), p-1, 1) {
+		require.NoError(t, err)
+		return e
+	}
+	t.Fatalf("no event at %d", p)
+	return eventstore.Event{}
 }
