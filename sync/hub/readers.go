@@ -5,7 +5,8 @@ package hub
 // the prefixes that narrow what it reads (its pull scope's, which is
 // prefix-free, else its token's), or among those that read every stream.
 // A stream's candidates are then the connections under one of its own
-// prefixes (one map lookup per byte of its name) and those that read
+// prefixes (one map lookup per length some indexed prefix has, at most
+// one per byte of its name) and those that read
 // everything; each candidate's scope is checked in full, since a pull
 // scope is also bounded by the token.
 //
@@ -15,6 +16,10 @@ package hub
 type readerIndex struct {
 	byPrefix map[string]readerSet
 	all      map[*conn]struct{}
+	// lens counts the prefixes of byPrefix by length: a stream is looked
+	// up only under its prefixes of those lengths, not under every one
+	// (up to 513 hashes of up to 512 bytes for a long name).
+	lens []int32
 }
 
 // readerSet is the connections indexed under one prefix. Most prefixes
@@ -52,6 +57,10 @@ func (x *readerIndex) add(c *conn) {
 		switch {
 		case set.one == nil:
 			set.one = c
+			for len(x.lens) <= len(k) {
+				x.lens = append(x.lens, 0)
+			}
+			x.lens[len(k)]++
 		case set.one != c:
 			if set.more == nil {
 				set.more = make(map[*conn]struct{})
@@ -87,6 +96,7 @@ func (x *readerIndex) remove(c *conn) {
 		}
 		if set.one == nil {
 			delete(x.byPrefix, k)
+			x.lens[len(k)]--
 		} else {
 			x.byPrefix[k] = set
 		}
@@ -103,7 +113,10 @@ func (x *readerIndex) each(streams []string, yield func(*conn)) {
 		yield(c)
 	}
 	for _, s := range streams {
-		for i := 0; i <= len(s) && len(x.byPrefix) > 0; i++ {
+		for i := 0; i <= len(s) && i < len(x.lens); i++ {
+			if x.lens[i] == 0 {
+				continue
+			}
 			set, ok := x.byPrefix[s[:i]]
 			if !ok {
 				continue
