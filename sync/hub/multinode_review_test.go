@@ -164,6 +164,25 @@ func TestReviewFanOutAcrossNodes(t *testing.T) {
 			wg.Wait()
 			slices.SortFunc(all, func(x, y pushed) int { return int(x.pos - y.pos) })
 
+			// Each pusher's cursor passes its acked positions without the
+			// flush (its pull scope takes none of them).
+			for i, c := range pushers {
+				var acked int64
+				for _, m := range c.msgs {
+					if a, ok := m.(*protocol.Ack); ok {
+						for _, r := range a.Results {
+							acked = max(acked, r.HubPosition)
+						}
+					}
+				}
+				deadline := time.AfterFunc(5*time.Second, func() { _ = c.ws.Close() })
+				for c.cursor < acked {
+					_, err := c.recv()
+					require.NoError(t, err, "pusher %d: cursor %d, acked %d", i, c.cursor, acked)
+				}
+				deadline.Stop()
+			}
+
 			for i, c := range readers {
 				s := owners[i]
 				want := []string{}
