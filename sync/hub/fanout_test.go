@@ -29,6 +29,9 @@ func TestLiveSkipsUnconcernedConnections(t *testing.T) {
 	for _, c := range []*client{lists, notes, pusher} {
 		c.catchUp()
 	}
+	// The pullers park after CaughtUp: one that has not yet sees the
+	// commit when it does, and moves its cursor at once.
+	time.Sleep(100 * time.Millisecond)
 	live := func(c *client) *protocol.Live {
 		return c.until(func(m protocol.Message) bool { _, ok := m.(*protocol.Live); return ok }).(*protocol.Live)
 	}

@@ -95,6 +95,9 @@ func (r *recentLog) watch(ctx context.Context) {
 		if ctx.Err() != nil {
 			return
 		}
+		if err == nil {
+			r.settle(ctx, h)
+		}
 		var learned []eventstore.Event
 		if err == nil && after > 0 && h > after && h-after <= watchReadMax && r.quiet(after) {
 			learned = r.readCommitted(ctx, after, h)
@@ -137,6 +140,33 @@ func (r *recentLog) watch(ctx context.Context) {
 				return
 			}
 		}
+	}
+}
+
+// settle lets an insert of this node that is in progress end when the
+// head h the watcher read is past the log's: h may be that insert's
+// commit, which the store reported before the insert returned, and which
+// its end announces to the connections it concerns; the watcher would
+// otherwise take it for other nodes' commits and resume every parked
+// connection. It waits for one insert to end, at most awaitPending (as
+// await does for a reader).
+func (r *recentLog) settle(ctx context.Context, h int64) {
+	r.mu.Lock()
+	if r.pending == 0 || r.head >= h {
+		r.mu.Unlock()
+		return
+	}
+	if r.changed == nil {
+		r.changed = make(chan struct{})
+	}
+	ch := r.changed
+	r.mu.Unlock()
+	t := time.NewTimer(awaitPending)
+	defer t.Stop()
+	select {
+	case <-ch:
+	case <-t.C:
+	case <-ctx.Done():
 	}
 }
 
