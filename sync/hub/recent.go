@@ -54,6 +54,7 @@ type recentLog struct {
 	headAt   atomic.Int64       // unix nanoseconds head was learned (set under mu)
 	headErr  error              // the watcher's last Store.Wait failure
 	parked   map[*conn]struct{} // live connections waiting for the head to change (park)
+	ackWait  map[*conn]int64    // connections whose client waits for the head to reach a position they acked (acked)
 	readers  readerIndex        // the live connections by what they read (wakeFor)
 	flushing bool               // a wake of the parked connections a commit skipped is scheduled (wakeFor)
 	watchCtx context.Context    // the watcher's context
@@ -211,6 +212,7 @@ func (r *recentLog) readCommitted(ctx context.Context, after, head int64) []even
 
 // wake resumes the parked connections (r.mu held).
 func (r *recentLog) wake() {
+	r.resumeAcked()
 	for c := range r.parked {
 		go c.resume()
 	}
@@ -250,6 +252,7 @@ func (r *recentLog) wakeFor(old int64, stored []eventstore.Event, by *conn) {
 		}
 	}
 	r.resumeParked(by)
+	r.resumeAcked()
 	r.readers.each(streams, r.resumeParked)
 	if len(r.parked) > 0 && !r.flushing {
 		r.flushing = true
@@ -318,6 +321,44 @@ func (r *recentLog) forget(c *conn) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.readers.remove(c)
+	delete(r.ackWait, c)
+}
+
+// acked is called once a push of by has been stored, pos being the
+// highest position its ack holds (a duplicate's included). by's client
+// waits for its cursor to pass pos, which a commit that did not concern
+// by's scope may hold (another connection's, or another node's that this
+// node has not learned yet): by is resumed now when it is parked before
+// pos and the head is past pos, else by the commit that takes the head to
+// pos. r may be nil.
+func (r *recentLog) acked(by *conn, pos int64) {
+	if r == nil || pos <= 0 {
+		return
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if pos > r.head {
+		if r.ackWait == nil {
+			r.ackWait = make(map[*conn]int64)
+		}
+		r.ackWait[by] = max(r.ackWait[by], pos)
+		return
+	}
+	if _, ok := r.parked[by]; ok && by.parkedAt < pos {
+		r.resumeParked(by)
+	}
+}
+
+// resumeAcked resumes the parked connections of ackWait whose acked
+// position the head has reached (r.mu held); a connection that is not
+// parked sees the head when it parks next.
+func (r *recentLog) resumeAcked() {
+	for c, pos := range r.ackWait {
+		if pos <= r.head {
+			delete(r.ackWait, c)
+			r.resumeParked(c)
+		}
+	}
 }
 
 // unpark takes c out of the parked connections, and reports whether it was
@@ -385,12 +426,6 @@ func (r *recentLog) end(stored []eventstore.Event, by *conn) {
 	if woke {
 		r.headAt.Store(time.Now().UnixNano())
 		r.wakeFor(old, stored, by)
-	} else if by != nil && by.parkedAt < r.head {
-		// Nothing new (duplicates, say), but by's client waits for its
-		// cursor to pass what was acked, which a commit that skipped its
-		// connection may hold: resume it rather than leave it to the
-		// flush.
-		r.resumeParked(by)
 	}
 	if r.changed != nil {
 		close(r.changed)
