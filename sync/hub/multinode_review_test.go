@@ -131,6 +131,23 @@ func TestReviewFanOutAcrossNodes(t *testing.T) {
 			}
 			var mu sync.Mutex
 			var all []pushed
+			// First through node b alone, one push at a time: node a's
+			// watcher reads each commit (readCommitted) and resumes the
+			// readers it concerns.
+			rng := rand.New(rand.NewPCG(9, 9))
+			for k := range 40 {
+				n := 1 + rng.IntN(3)
+				events := make([]eventstore.Event, n)
+				for j := range events {
+					events[j] = newEvent(streams[rng.IntN(len(streams))])
+				}
+				ack := pushers[1].push(fmt.Sprint("solo-", k), events...)
+				for j, r := range ack.Results {
+					require.Empty(t, r.Code)
+					all = append(all, pushed{events[j].ID, events[j].Stream, r.HubPosition})
+				}
+			}
+			// Then through both, pipelined.
 			var wg sync.WaitGroup
 			for i, c := range pushers {
 				wg.Add(1)
