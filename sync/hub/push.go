@@ -96,6 +96,13 @@ func (c *conn) push(group []*protocol.Push) bool {
 		if !ok {
 			return false
 		}
+		var acked int64
+		for i := range all {
+			if all[i].Code == "" {
+				acked = max(acked, all[i].HubPosition)
+			}
+		}
+		c.recent.acked(c, acked)
 	}
 	for i := range all {
 		if all[i].Code != "" {

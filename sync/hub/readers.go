@@ -5,7 +5,8 @@ package hub
 // the prefixes that narrow what it reads (its pull scope's, which is
 // prefix-free, else its token's), or among those that read every stream.
 // A stream's candidates are then the connections under one of its own
-// prefixes (one map lookup per byte of its name) and those that read
+// prefixes (one map lookup per length some indexed prefix has, at most
+// one per byte of its name) and those that read
 // everything; each candidate's scope is checked in full, since a pull
 // scope is also bounded by the token.
 //
@@ -13,8 +14,21 @@ package hub
 // parked or not, so parking (once per delivery) costs no index update;
 // wakeFor resumes only the candidates that are parked.
 type readerIndex struct {
-	byPrefix map[string]map[*conn]struct{}
+	byPrefix map[string]readerSet
 	all      map[*conn]struct{}
+	// lens counts the prefixes of byPrefix by length: a stream is looked
+	// up only under its prefixes of those lengths, not under every one
+	// (up to 513 hashes of up to 512 bytes for a long name).
+	lens []int32
+}
+
+// readerSet is the connections indexed under one prefix. Most prefixes
+// (a device's own streams) have one: it is held without a map of its own,
+// which would cost a wide pull scope (10,000 prefixes) megabytes per
+// connection.
+type readerSet struct {
+	one  *conn              // a connection, or nil
+	more map[*conn]struct{} // the others
 }
 
 // keys returns the prefixes c is indexed under, nil when it reads every
@@ -36,15 +50,24 @@ func (x *readerIndex) add(c *conn) {
 		return
 	}
 	if x.byPrefix == nil {
-		x.byPrefix = make(map[string]map[*conn]struct{})
+		x.byPrefix = make(map[string]readerSet)
 	}
 	for _, k := range keys {
 		set := x.byPrefix[k]
-		if set == nil {
-			set = make(map[*conn]struct{})
-			x.byPrefix[k] = set
+		switch {
+		case set.one == nil:
+			set.one = c
+			for len(x.lens) <= len(k) {
+				x.lens = append(x.lens, 0)
+			}
+			x.lens[len(k)]++
+		case set.one != c:
+			if set.more == nil {
+				set.more = make(map[*conn]struct{})
+			}
+			set.more[c] = struct{}{}
 		}
-		set[c] = struct{}{}
+		x.byPrefix[k] = set
 	}
 }
 
@@ -55,11 +78,27 @@ func (x *readerIndex) remove(c *conn) {
 		return
 	}
 	for _, k := range keys {
-		if set := x.byPrefix[k]; set != nil {
-			delete(set, c)
-			if len(set) == 0 {
-				delete(x.byPrefix, k)
+		set, ok := x.byPrefix[k]
+		if !ok {
+			continue
+		}
+		if set.one == c {
+			set.one = nil
+		} else {
+			delete(set.more, c)
+		}
+		if set.one == nil {
+			for o := range set.more { // keep one in one
+				set.one = o
+				delete(set.more, o)
+				break
 			}
+		}
+		if set.one == nil {
+			delete(x.byPrefix, k)
+			x.lens[len(k)]--
+		} else {
+			x.byPrefix[k] = set
 		}
 	}
 }
@@ -74,8 +113,18 @@ func (x *readerIndex) each(streams []string, yield func(*conn)) {
 		yield(c)
 	}
 	for _, s := range streams {
-		for i := 0; i <= len(s) && len(x.byPrefix) > 0; i++ {
-			for c := range x.byPrefix[s[:i]] {
+		for i := 0; i <= len(s) && i < len(x.lens); i++ {
+			if x.lens[i] == 0 {
+				continue
+			}
+			set, ok := x.byPrefix[s[:i]]
+			if !ok {
+				continue
+			}
+			if set.one.scope.readable(s) {
+				yield(set.one)
+			}
+			for c := range set.more {
 				if c.scope.readable(s) {
 					yield(c)
 				}

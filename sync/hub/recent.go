@@ -54,6 +54,7 @@ type recentLog struct {
 	headAt   atomic.Int64       // unix nanoseconds head was learned (set under mu)
 	headErr  error              // the watcher's last Store.Wait failure
 	parked   map[*conn]struct{} // live connections waiting for the head to change (park)
+	ackWait  map[*conn]int64    // connections whose client waits for the head to reach a position they acked (acked)
 	readers  readerIndex        // the live connections by what they read (wakeFor)
 	flushing bool               // a wake of the parked connections a commit skipped is scheduled (wakeFor)
 	watchCtx context.Context    // the watcher's context
@@ -95,11 +96,22 @@ func (r *recentLog) watch(ctx context.Context) {
 		if ctx.Err() != nil {
 			return
 		}
+		if err == nil {
+			r.settle(ctx, h)
+		}
 		var learned []eventstore.Event
 		if err == nil && after > 0 && h > after && h-after <= watchReadMax && r.quiet(after) {
 			learned = r.readCommitted(ctx, after, h)
 		}
 		r.mu.Lock()
+		if ctx.Err() != nil {
+			// Stopped while reading (checked under r.mu): the last
+			// release may have emptied the log and given its bytes back;
+			// adding to it now would count them in the Server's total
+			// for ever.
+			r.mu.Unlock()
+			return
+		}
 		changed := err != nil || r.headErr != nil // an error to report, or one to clear
 		if err != nil {
 			r.headErr = err
@@ -132,6 +144,33 @@ func (r *recentLog) watch(ctx context.Context) {
 	}
 }
 
+// settle lets an insert of this node that is in progress end when the
+// head h the watcher read is past the log's: h may be that insert's
+// commit, which the store reported before the insert returned, and which
+// its end announces to the connections it concerns; the watcher would
+// otherwise take it for other nodes' commits and resume every parked
+// connection. It waits for one insert to end, at most awaitPending (as
+// await does for a reader).
+func (r *recentLog) settle(ctx context.Context, h int64) {
+	r.mu.Lock()
+	if r.pending == 0 || r.head >= h {
+		r.mu.Unlock()
+		return
+	}
+	if r.changed == nil {
+		r.changed = make(chan struct{})
+	}
+	ch := r.changed
+	r.mu.Unlock()
+	t := time.NewTimer(awaitPending)
+	defer t.Stop()
+	select {
+	case <-ch:
+	case <-t.C:
+	case <-ctx.Done():
+	}
+}
+
 // watchReadMax bounds the commits of other nodes the watcher reads at once
 // (see readCommitted); past it, every live connection is resumed and each
 // reads what it wants.
@@ -149,11 +188,18 @@ func (r *recentLog) quiet(after int64) bool {
 // readCommitted returns the events at positions after+1..head, which other
 // nodes committed, so that the watcher resumes only the connections they
 // concern and those read them from the log rather than each from the
-// store; nil when the read fails or does not return exactly those.
+// store; nil when the read fails or does not return exactly those, or
+// when they take more than the log keeps (recentBytes): the log would drop
+// the first of them, which the connections then read from the store
+// anyway.
 func (r *recentLog) readCommitted(ctx context.Context, after, head int64) []eventstore.Event {
 	events := make([]eventstore.Event, 0, head-after)
+	size := 0
 	for e, err := range r.store.ReadAll(ctx, after, int(head-after)) {
 		if err != nil || e.Position != after+int64(len(events))+1 {
+			return nil
+		}
+		if size += eventSize(&e); size > recentBytes {
 			return nil
 		}
 		events = append(events, e)
@@ -166,6 +212,7 @@ func (r *recentLog) readCommitted(ctx context.Context, after, head int64) []even
 
 // wake resumes the parked connections (r.mu held).
 func (r *recentLog) wake() {
+	r.resumeAcked()
 	for c := range r.parked {
 		go c.resume()
 	}
@@ -205,6 +252,7 @@ func (r *recentLog) wakeFor(old int64, stored []eventstore.Event, by *conn) {
 		}
 	}
 	r.resumeParked(by)
+	r.resumeAcked()
 	r.readers.each(streams, r.resumeParked)
 	if len(r.parked) > 0 && !r.flushing {
 		r.flushing = true
@@ -273,6 +321,44 @@ func (r *recentLog) forget(c *conn) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.readers.remove(c)
+	delete(r.ackWait, c)
+}
+
+// acked is called once a push of by has been stored, pos being the
+// highest position its ack holds (a duplicate's included). by's client
+// waits for its cursor to pass pos, which a commit that did not concern
+// by's scope may hold (another connection's, or another node's that this
+// node has not learned yet): by is resumed now when it is parked before
+// pos and the head is past pos, else by the commit that takes the head to
+// pos. r may be nil.
+func (r *recentLog) acked(by *conn, pos int64) {
+	if r == nil || pos <= 0 {
+		return
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if pos > r.head {
+		if r.ackWait == nil {
+			r.ackWait = make(map[*conn]int64)
+		}
+		r.ackWait[by] = max(r.ackWait[by], pos)
+		return
+	}
+	if _, ok := r.parked[by]; ok && by.parkedAt < pos {
+		r.resumeParked(by)
+	}
+}
+
+// resumeAcked resumes the parked connections of ackWait whose acked
+// position the head has reached (r.mu held); a connection that is not
+// parked sees the head when it parks next.
+func (r *recentLog) resumeAcked() {
+	for c, pos := range r.ackWait {
+		if pos <= r.head {
+			delete(r.ackWait, c)
+			r.resumeParked(c)
+		}
+	}
 }
 
 // unpark takes c out of the parked connections, and reports whether it was
