@@ -1,7 +1,6 @@
 package sqlite_test
 
 import (
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -63,41 +62,4 @@ func reviewEvictKeepsRevivalNumbers(t *testing.T, s interface {
 	require.Equal(t, 1, n)
 	got := testutil.Collect(t, s.ReadRevived(ctx, seen, 0))
 	assert.Len(t, got, 1, "the event revived after the eviction is past the revival number a projector had reached")
-}
-
-// TestReviewEvictSharedFile (review of the eviction change): two stores
-// over one file, as two processes sharing it (which the package supports:
-// appends from other processes are serialised through busy_timeout). One
-// evicts the ledger's last events; the other, opened before, then
-// appends: its event must not take a position the evicted events had, or
-// a projector whose checkpoint is past them (the head they left) never
-// handles it.
-func TestReviewEvictSharedFile(t *testing.T) {
-	ctx := t.Context()
-	path := filepath.Join(t.TempDir(), "shared.db")
-	cfg := storetest.Config()
-	one := tempsqlite.OpenAt(t, path, cfg)
-	two := tempsqlite.OpenAt(t, path, cfg)
-	b := eventstore.TimestampOf(time.Now().Add(-time.Hour))
-	_, err := one.Append(ctx, eventstore.Write{Stream: "kept", Events: []eventstore.Event{{Type: storetest.TypeNote, Data: []byte(`{}`)}}})
-	require.NoError(t, err)
-	_, err = one.Insert(ctx,
-		eventstore.Event{ID: eventstore.NewID(), Stream: "gone", Type: storetest.TypeNote, Origin: "remote-node", Created: b, Data: []byte(`{}`), HubPosition: 1},
-		eventstore.Event{ID: eventstore.NewID(), Stream: "gone", Type: storetest.TypeNote, Origin: "remote-node", Created: eventstore.MakeTimestamp(b.Millis()+1, 0), Data: []byte(`{}`), HubPosition: 2})
-	require.NoError(t, err)
-	require.NoError(t, one.Update(ctx, func(tx eventstore.Tx) error {
-		e, err := eventstore.As[eventstore.Evicter](tx)
-		if err != nil {
-			return err
-		}
-		_, err = e.Evict(ctx, "gone")
-		return err
-	}))
-	h, err := two.Head(ctx)
-	require.NoError(t, err)
-	require.EqualValues(t, 3, h, "the other store reads the evicted head")
-
-	out, err := two.Append(ctx, eventstore.Write{Stream: "kept", Events: []eventstore.Event{{Type: storetest.TypeNote, Data: []byte(`{}`)}}})
-	require.NoError(t, err)
-	assert.Greater(t, out[0].Position, h, "a position the evicted events had is given again")
 }

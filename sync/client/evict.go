@@ -12,8 +12,11 @@ import (
 
 // Eviction (Config.Evict). When reconcileScope finds prefixes removed
 // from the scope, it records them as due (KeyEvict) in the transaction
-// that records the new scope. evict then, before every session and after
-// a session's pushes are all acked while some are due:
+// that records the new scope. evict then, at the start of every session,
+// once the session has checked the hub's copy of the ledger (checkHeld or
+// the repair it led to: an acknowledged event a restored hub lost must be
+// pushed again, not evicted), and after a session's pushes are all acked
+// while some are due:
 //   - lists the streams of those prefixes that no subscription covers
 //     (the subscriptions read again: one added back keeps its streams);
 //   - evicts them in one transaction (eventstore.Evicter), all but those

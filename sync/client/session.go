@@ -113,24 +113,22 @@ func (r *Replicator) connect(ctx context.Context, live bool) (*session, error) {
 	if err := r.runBackfills(ctx, &pre); err != nil {
 		return nil, err
 	}
-	if err := r.evict(ctx, &pre); err != nil {
-		return nil, err
-	}
 	for {
 		s, err := r.open(ctx, live)
 		if err != nil {
 			return nil, err
 		}
 		s.stats.Repair = rep
-		s.stats.Backfilled, s.stats.Evicted = pre.Backfilled, pre.Evicted
+		s.stats.Backfilled = pre.Backfilled
 		if rep != nil || s.version < 3 {
-			return s, nil
+			return s, s.evictChecked(ctx)
 		}
 		need, err := s.checkHeld(ctx)
-		if err != nil || !need {
-			if err != nil {
-				s.c.close(websocket.CloseNormalClosure, "")
-			}
+		if err == nil && !need {
+			return s, s.evictChecked(ctx)
+		}
+		if err != nil {
+			s.c.close(websocket.CloseNormalClosure, "")
 			return s, err
 		}
 		s.c.close(websocket.CloseNormalClosure, "")
@@ -140,6 +138,20 @@ func (r *Replicator) connect(ctx context.Context, live bool) (*session, error) {
 		}
 		rep = &done
 	}
+}
+
+// evictChecked runs the evictions due once the session has checked the
+// hub's copy of the ledger (checkHeld, or the repair it led to): an
+// acknowledged event a restored hub lost is then unacknowledged again (a
+// local event to push), and Evict refuses its stream, where an eviction
+// before the check would have removed its only copy. It closes the
+// session when it fails.
+func (s *session) evictChecked(ctx context.Context) error {
+	if err := s.r.evict(ctx, &s.stats); err != nil {
+		s.c.close(websocket.CloseNormalClosure, "")
+		return err
+	}
+	return nil
 }
 
 // open dials the hub, says hello and waits for welcome.
