@@ -47,7 +47,8 @@ func childBackfill() error {
 	}
 	fmt.Println("subscribed")
 	before, _ := s.State(ctx, client.KeyBackfill) // a resumed backfill's progress so far
-	go func() {                                   // says when this run's backfill has stored a batch, for the kill to land mid-way
+	// Say when this run's backfill has stored a batch, for the kill to land mid-way.
+	go func() {
 		for {
 			v, err := s.State(ctx, client.KeyBackfill)
 			if err == nil && string(v) != string(before) && !strings.Contains(string(v), `"from":0,`) {
