@@ -286,13 +286,15 @@ func TestReadAfterRunStops(t *testing.T) {
 		return err
 	})}
 	app := openApp(t, filepath.Join(t.TempDir(), "app.db"), ferry.Options{Projections: []ferry.Projection{stuck}})
-	runCtx, stopRun := context.WithCancel(context.Background())
-	ran := make(chan error, 1)
-	go func() { ran <- app.Run(runCtx) }()
+	// Both appended before Run starts: once the stuck handler holds the
+	// writer, an Append would wait for it (the test hung 1 run in 3).
 	_, err := app.Append(context.Background(), "item/a", ItemAdjusted.New(Adjusted{By: 1}))
 	require.NoError(t, err)
 	_, err = app.Append(context.Background(), "item/b", ItemAdjusted.New(Adjusted{By: 1}))
 	require.NoError(t, err)
+	runCtx, stopRun := context.WithCancel(context.Background())
+	ran := make(chan error, 1)
+	go func() { ran <- app.Run(runCtx) }()
 
 	read := make(chan error, 1)
 	go func() {
