@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"math"
 	"net"
 	"net/http"
 	"os"
@@ -11,6 +12,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -55,10 +57,7 @@ func BenchmarkFanout(b *testing.B) {
 	if cpus := os.Getenv(envFanoutRecvCPUs); cpus != "" {
 		pin(b, cpus, os.Getpid())
 	}
-	bin := os.Getenv(envFanoutSyncd)
-	if bin == "" {
-		bin = syncdBinary(b)
-	}
+	bin := fanoutSyncd(b)
 	args := []string{"--data-dir", b.TempDir(), "--max-conns", fmt.Sprint(receivers + 100), "--max-conns-per-subject", "4"}
 	profDir := os.Getenv(envFanoutProfile)
 	if profDir != "" {
@@ -197,6 +196,15 @@ func BenchmarkFanout(b *testing.B) {
 	b.ReportMetric(perDeliveryAll, "cpu_us/delivery_all")
 }
 
+// fanoutSyncd returns the syncd binary to measure: FERRY_BENCH_SYNCD, or
+// this tree's.
+func fanoutSyncd(b testing.TB) string {
+	if bin := os.Getenv(envFanoutSyncd); bin != "" {
+		return bin
+	}
+	return syncdBinary(b)
+}
+
 // pin sets the CPU affinity of every thread of process pid to cpus (a
 // taskset list).
 func pin(b testing.TB, cpus string, pid int) {
@@ -204,9 +212,9 @@ func pin(b testing.TB, cpus string, pid int) {
 	require.NoError(b, err, "%s", out)
 }
 
-// fanoutConn dials url with tok, says hello with cursor 0 and reads until
-// caught up.
-func fanoutConn(url, tok string) (*websocket.Conn, error) {
+// fanoutConn dials url with tok, says hello with cursor 0 (pulling the
+// streams of pull, or every stream) and reads until caught up.
+func fanoutConn(url, tok string, pull ...string) (*websocket.Conn, error) {
 	d := websocket.Dialer{HandshakeTimeout: waitTimeout, ReadBufferSize: 1024, WriteBufferSize: 1024,
 		NetDialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
 			c, err := (&net.Dialer{}).DialContext(ctx, network, addr)
@@ -223,7 +231,7 @@ func fanoutConn(url, tok string) (*websocket.Conn, error) {
 		return nil, err
 	}
 	ws.SetReadLimit(1 << 20)
-	hello, err := protocol.Encode(&protocol.Hello{Versions: protocol.Versions(), Client: "fanout-bench"})
+	hello, err := protocol.Encode(&protocol.Hello{Versions: protocol.Versions(), Client: "fanout-bench", Streams: pull})
 	if err == nil {
 		err = ws.WriteMessage(websocket.TextMessage, hello)
 	}
@@ -235,4 +243,92 @@ func fanoutConn(url, tok string) (*websocket.Conn, error) {
 	}
 	_ = ws.Close()
 	return nil, err
+}
+
+// BenchmarkScopedFanoutHub measures issue 17's fan-out target where the
+// hub has a process of its own: the CPU a real syncd (embedded SQLite, one
+// tenant) spends per committed event with 10 and with 1,000 live devices,
+// device i pulling grp/(i%100)/ (each a different 1% of the tenant), while
+// a pusher pushes 2,000 single events into the groups in turn. syncd's CPU
+// comes from /proc, so the devices' reading (in this process) is not in
+// it, as it is in sync/hub's BenchmarkScopedFanout. It reports both and
+// x_devices, their ratio (target: at most 2), alternating the two sizes
+// twice and taking the least of each. FERRY_BENCH_SYNCD measures another
+// build.
+func BenchmarkScopedFanoutHub(b *testing.B) {
+	const commits, groups = 2000, 100
+	clock := eventstore.NewClock()
+	frames := make([][]byte, commits)
+	for i := range frames {
+		e := eventstore.Event{ID: eventstore.NewID(), Stream: fmt.Sprintf("grp/%d/x", i*37%groups), Type: "item:added", Schema: 1,
+			Data: []byte(`{"title":"an event for one group"}`), Created: clock.Now(), Origin: "pusher"}
+		f, err := protocol.Encode(&protocol.Push{Batch: fmt.Sprintf("b%d", i), Events: []protocol.Event{protocol.FromStored(e)}})
+		require.NoError(b, err)
+		frames[i] = f
+	}
+	run := func(devices int) float64 {
+		p := synctest.StartSyncd(b, fanoutSyncd(b), testSecret, nil, "--data-dir", b.TempDir(),
+			"--max-conns", fmt.Sprint(devices+100), "--max-conns-per-subject", "4")
+		defer func() { _ = p.Kill() }()
+		var got atomic.Int64
+		var readers sync.WaitGroup
+		conns := make([]*websocket.Conn, devices)
+		for i := range conns {
+			ws, err := fanoutConn(p.URL(), token(b, "acme", fmt.Sprintf("device-%d", i)), fmt.Sprintf("grp/%d/", i%groups))
+			require.NoError(b, err)
+			conns[i] = ws
+			readers.Go(func() {
+				for {
+					_, frame, err := ws.ReadMessage()
+					if err != nil {
+						return
+					}
+					got.Add(int64(bytes.Count(frame, []byte(`"stream":"grp/`))))
+				}
+			})
+		}
+		pusher, err := fanoutConn(p.URL(), token(b, "acme", "pusher"), "none/")
+		require.NoError(b, err)
+		want := int64(0) // deliveries: each commit reaches the devices of its group
+		for i := range commits {
+			want += int64(devices/groups + min(1, max(0, devices%groups-i*37%groups)))
+		}
+		time.Sleep(500 * time.Millisecond)
+		cpu0 := procCPU(b, p.Pid())
+		for _, f := range frames {
+			require.NoError(b, pusher.WriteMessage(websocket.TextMessage, f))
+			for { // until the ack; the pusher's empty Live frames are dropped
+				_, m, err := pusher.ReadMessage()
+				require.NoError(b, err)
+				if bytes.Contains(m[:min(len(m), 48)], []byte(`"type":"ack"`)) {
+					break
+				}
+			}
+		}
+		deadline := time.Now().Add(waitTimeout)
+		for got.Load() < want {
+			require.True(b, time.Now().Before(deadline), "%d of %d deliveries", got.Load(), want)
+			time.Sleep(time.Millisecond)
+		}
+		cpu := procCPU(b, p.Pid()) - cpu0
+		_ = pusher.Close()
+		for _, ws := range conns {
+			_ = ws.Close()
+		}
+		readers.Wait()
+		return float64(cpu.Microseconds()) / commits
+	}
+	b.ResetTimer()
+	few, many := math.Inf(1), math.Inf(1)
+	for range 2 {
+		few = min(few, run(10))
+		many = min(many, run(1000))
+	}
+	b.StopTimer()
+	load, _ := os.ReadFile("/proc/loadavg")
+	b.Logf("syncd CPU per committed event: %.1f µs with 10 devices, %.1f µs with 1,000 (x_devices %.2f); load %s",
+		few, many, many/few, strings.TrimSpace(string(load)))
+	b.ReportMetric(few, "cpu_us/commit_10")
+	b.ReportMetric(many, "cpu_us/commit_1000")
+	b.ReportMetric(many/few, "x_devices")
 }
