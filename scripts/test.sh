@@ -16,3 +16,8 @@ go build -o bin/testfmt ./internal/cmd/testfmt
 total=$(go list ./... | wc -l)
 echo "test: building and testing $total packages (race detector on); each line is a package finished"
 go test -json -race -count=1 -timeout 30m "$@" ./... | bin/testfmt -total "$total"
+# syncd runs SQLite with its own page cache per connection by default
+# (--sqlite-page-cache=local, sqlite.UseLocalPageCache): the store's suite
+# runs again with it, in a process of its own since it is chosen once.
+echo "test: eventstore/sqlite again with the local page cache"
+FERRY_SQLITE_LOCAL_PAGE_CACHE=1 go test -json -race -count=1 -timeout 30m "$@" ./eventstore/sqlite/ | bin/testfmt -total 1

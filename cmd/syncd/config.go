@@ -38,6 +38,7 @@ const (
 	envConnBytes  = "FERRY_CONN_SEND_BUFFER"
 	envMaxConns   = "FERRY_MAX_CONNS"
 	envMaxSubject = "FERRY_MAX_CONNS_PER_SUBJECT"
+	envPageCache  = "FERRY_SQLITE_PAGE_CACHE"
 )
 
 // secretFileName is the generated secret's name in the data directory.

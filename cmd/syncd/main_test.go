@@ -214,6 +214,7 @@ func TestSyncdCannotStart(t *testing.T) {
 		"send buffer too small": {[]string{"--send-buffer", "1KiB"}, 1},
 		"bad send buffer env":   {[]string{"FERRY_CONN_SEND_BUFFER=12x"}, 2},
 		"no conns":              {[]string{"--max-conns-per-subject", "0"}, 2},
+		"bad page cache":        {[]string{"--sqlite-page-cache", "private"}, 2},
 	}
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {

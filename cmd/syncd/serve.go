@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/ferrysync/ferry/eventstore/postgres"
+	"github.com/ferrysync/ferry/eventstore/sqlite"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/ferrysync/ferry/sync/hub"
@@ -35,7 +36,9 @@ type serveFlags struct {
 	tlsKey   string
 	nodeID   string
 	maxOpen  int
-	offset   time.Duration
+	// pageCache is "local" (sqlite.UseLocalPageCache) or "shared".
+	pageCache string
+	offset    time.Duration
 	// The hub's memory and connection bounds (hub.Config).
 	sendBytes, connSendBytes byteSize
 	maxConns, maxSubject     int
@@ -57,6 +60,8 @@ func parseServe(args []string, getenv func(string) string) (*serveFlags, error) 
 		return nil, usageError("--tls-cert and --tls-key go together")
 	case f.maxOpen < 1:
 		return nil, usageError("--max-open-tenants %d: want at least 1", f.maxOpen)
+	case f.pageCache != "local" && f.pageCache != "shared":
+		return nil, usageError("--sqlite-page-cache %q: want local or shared", f.pageCache)
 	case f.maxConns < 1 || f.maxSubject < 1:
 		return nil, usageError("--max-conns and --max-conns-per-subject: want at least 1")
 	}
@@ -91,6 +96,8 @@ func serveFlagSet(getenv func(string) string) (fs *flag.FlagSet, f *serveFlags, 
 	maxOpen, envErr := envInt(getenv, envMaxOpen, tenants.DefaultMaxOpen)
 	fs.IntVar(&f.maxOpen, "max-open-tenants", maxOpen,
 		"tenant stores kept open; idle ones beyond it are closed, least recently used first (env "+envMaxOpen+")")
+	fs.StringVar(&f.pageCache, "sqlite-page-cache", envOr(getenv, envPageCache, "local"),
+		"local: each SQLite connection of the embedded hub keeps its own page cache, so tenants share no lock; shared: SQLite's default, one process-wide cache mutex (env "+envPageCache+")")
 	offset, offErr := envDuration(getenv, envClockShift)
 	fs.DurationVar(&f.offset, "clock-offset", offset,
 		"correction added to the host's clock for the hub's time (Welcome, clock drift checks), for a host whose clock is known to be off; tests move the hub's time with it (env "+envClockShift+")")
@@ -185,6 +192,11 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		pool, ready, backend = tenants.Postgres(db, popts), db.Pool().Ping, "postgres"
 		extra = append(extra, hubmetrics.PgxPool(db.Pool().Stat))
 	} else {
+		if f.pageCache == "local" {
+			if err := sqlite.UseLocalPageCache(); err != nil {
+				return err
+			}
+		}
 		if pool, err = tenants.SQLite(filepath.Join(f.dataDir, "tenants"), popts); err != nil {
 			return err
 		}
