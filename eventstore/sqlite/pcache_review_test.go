@@ -653,3 +653,27 @@ func TestReviewOpenCloseLeak(t *testing.T) {
 }
 
 var _ = os.Getenv
+
+// BenchmarkReviewPageFetch: full scans of a table of about 2,000 pages that
+// all stay in the cache, so nearly all the time goes to page fetches that
+// hit (xFetch, xUnpin): the cost of a cache's callbacks, with either cache.
+func BenchmarkReviewPageFetch(b *testing.B) {
+	db := reviewDB(b, "file:"+filepath.Join(b.TempDir(), "bench.db"), 1, "page_size(4096)", "cache_size(-65536)")
+	_, err := db.Exec("CREATE TABLE t (k INTEGER PRIMARY KEY, v BLOB)")
+	require.NoError(b, err)
+	tx, err := db.Begin()
+	require.NoError(b, err)
+	for k := range 8000 {
+		_, err := tx.Exec("INSERT INTO t VALUES (?, zeroblob(900))", k)
+		require.NoError(b, err)
+	}
+	require.NoError(b, tx.Commit())
+	var pages int
+	require.NoError(b, db.QueryRow("PRAGMA page_count").Scan(&pages))
+	b.ResetTimer()
+	for b.Loop() {
+		var n int
+		require.NoError(b, db.QueryRow("SELECT count(length(v)) FROM t").Scan(&n))
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(pages), "ns/page")
+}
