@@ -677,3 +677,47 @@ func BenchmarkReviewPageFetch(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(pages), "ns/page")
 }
+
+// TestReviewCacheBounded: a connection with cache_size 20 that reads and
+// rewrites a database of thousands of pages keeps about 20 pages of C
+// memory, not the database (unpinned pages are recycled or freed). It
+// needs the allocator's counters: go test -tags memory.counters.
+func TestReviewCacheBounded(t *testing.T) {
+	if libc.MemStat().Allocs == 0 && libc.MemStat().Bytes == 0 {
+		t.Skip("needs -tags memory.counters")
+	}
+	path := filepath.Join(t.TempDir(), "bound.db")
+	setup := reviewDB(t, "file:"+path, 1, "page_size(4096)", "journal_mode(wal)")
+	_, err := setup.Exec("CREATE TABLE t (k INTEGER PRIMARY KEY, v BLOB)")
+	require.NoError(t, err)
+	tx, err := setup.Begin()
+	require.NoError(t, err)
+	for k := range 20000 {
+		_, err := tx.Exec("INSERT INTO t VALUES (?, ?)", k, reviewBlob(50, k))
+		require.NoError(t, err)
+	}
+	require.NoError(t, tx.Commit())
+	require.NoError(t, setup.Close())
+
+	runtime.GC()
+	before := libc.MemStat()
+	db := reviewDB(t, "file:"+path, 1, "cache_size(20)", "journal_mode(wal)")
+	peak, peakAllocs := 0, 0
+	measure := func() {
+		m := libc.MemStat()
+		peak, peakAllocs = max(peak, m.Bytes-before.Bytes), max(peakAllocs, m.Allocs-before.Allocs)
+	}
+	for round := range 3 {
+		var n int
+		require.NoError(t, db.QueryRow("SELECT count(length(v)) FROM t").Scan(&n))
+		require.Equal(t, 20000, n)
+		measure()
+		_, err := db.Exec("UPDATE t SET v = ? WHERE k % 3 = ?", reviewBlob(51, round), round)
+		require.NoError(t, err)
+		measure()
+	}
+	t.Logf("C heap grew by at most %d bytes, %d allocations with the connection open", peak, peakAllocs)
+	// the database is some 2,800 pages of 4 KiB; 20 cached pages are 80 KiB
+	assert.Less(t, peak, 4<<20, "the cache keeps far more than cache_size")
+	assert.Less(t, peakAllocs, 1000, "the cache keeps far more than cache_size")
+}
