@@ -721,3 +721,52 @@ func TestReviewCacheBounded(t *testing.T) {
 	assert.Less(t, peak, 4<<20, "the cache keeps far more than cache_size")
 	assert.Less(t, peakAllocs, 1000, "the cache keeps far more than cache_size")
 }
+
+// TestReviewHotJournalRollback: a crash image taken in the middle of a
+// transaction larger than a 10-page cache (so pages were spilled into the
+// database file before commit) is rolled back from its hot journal when
+// opened, through the cache of the connection that opens it, and holds
+// exactly the content before the transaction.
+func TestReviewHotJournalRollback(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	path := filepath.Join(dir, "hot.db")
+	db := reviewDB(t, "file:"+path, 1, "page_size(512)", "journal_mode(delete)", "cache_size(10)")
+	_, err := db.Exec("CREATE TABLE t (k INTEGER PRIMARY KEY, v BLOB)")
+	require.NoError(t, err)
+	want := map[int]int{}
+	tx, err := db.BeginTx(ctx, nil)
+	require.NoError(t, err)
+	for k := range 1500 {
+		_, err := tx.Exec("INSERT INTO t VALUES (?, ?)", k, reviewBlob(60, k))
+		require.NoError(t, err)
+		want[k] = 60
+	}
+	require.NoError(t, tx.Commit())
+
+	tx, err = db.BeginTx(ctx, nil)
+	require.NoError(t, err)
+	_, err = tx.Exec("UPDATE t SET v = zeroblob(length(v)) WHERE k % 2 = 0")
+	require.NoError(t, err)
+	_, err = tx.Exec("DELETE FROM t WHERE k % 3 = 0")
+	require.NoError(t, err)
+	for k := 2000; k < 2600; k++ {
+		_, err := tx.Exec("INSERT INTO t VALUES (?, ?)", k, reviewBlob(61, k))
+		require.NoError(t, err)
+	}
+	// the crash image: the database file with the spilled pages, and the journal
+	crash := filepath.Join(dir, "crash")
+	require.NoError(t, os.Mkdir(crash, 0o755))
+	for _, suffix := range []string{"", "-journal"} {
+		b, err := os.ReadFile(path + suffix)
+		require.NoError(t, err, "the transaction must have spilled (a journal exists)")
+		require.NoError(t, os.WriteFile(filepath.Join(crash, "hot.db"+suffix), b, 0o644))
+	}
+	require.NoError(t, tx.Rollback())
+
+	img := reviewDB(t, "file:"+filepath.Join(crash, "hot.db"), 1, "cache_size(10)")
+	reviewCheck(t, img, "main", "t", want)
+	_, err = os.Stat(filepath.Join(crash, "hot.db-journal"))
+	require.True(t, os.IsNotExist(err), "the hot journal was rolled back")
+	reviewCheck(t, db, "main", "t", want)
+}
