@@ -770,3 +770,51 @@ func TestReviewHotJournalRollback(t *testing.T) {
 	require.True(t, os.IsNotExist(err), "the hot journal was rolled back")
 	reviewCheck(t, db, "main", "t", want)
 }
+
+// TestReviewCacheSizeInTransaction: cache_size shrunk and grown, spilling
+// turned off and on, and shrink_memory, all in the middle of transactions
+// larger than the cache (xCachesize and xShrink with many pinned, dirty
+// pages), in a file database and in a temp_store=MEMORY temporary table.
+func TestReviewCacheSizeInTransaction(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "cs.db")
+	db := reviewDB(t, "file:"+path, 1, "page_size(512)", "cache_size(10)", "temp_store(memory)")
+	conn, err := db.Conn(ctx)
+	require.NoError(t, err)
+	defer conn.Close()
+	exec := func(q string, args ...any) {
+		t.Helper()
+		_, err := conn.ExecContext(ctx, q, args...)
+		require.NoError(t, err, q)
+	}
+	exec("CREATE TABLE t (k INTEGER PRIMARY KEY, v BLOB)")
+	exec("CREATE TEMP TABLE tt (k INTEGER PRIMARY KEY, v BLOB)")
+	settings := []string{"cache_size = 10", "cache_spill = OFF", "cache_size = 2000", "shrink_memory",
+		"cache_size = 1", "cache_spill = ON", "cache_spill = 5", "cache_size = -1", "shrink_memory", "cache_size = 10"}
+	want := map[int]int{}
+	for round := range 4 {
+		exec("BEGIN")
+		for i, set := range settings {
+			exec("PRAGMA " + set)
+			if strings.HasPrefix(set, "cache_size") {
+				exec("PRAGMA temp." + set)
+			}
+			for j := range 60 {
+				k := round*10000 + i*100 + j
+				exec("INSERT INTO t VALUES (?, ?)", k, reviewBlob(70, k))
+				exec("INSERT INTO tt VALUES (?, ?)", k, reviewBlob(70, k))
+				want[k] = 70
+			}
+			for _, tbl := range []string{"t", "tt"} { // move rows away, then back
+				exec("UPDATE "+tbl+" SET k = k + 1000000 WHERE k % 11 = ?", i)
+				exec("UPDATE "+tbl+" SET k = k - 1000000 WHERE k >= 1000000")
+			}
+		}
+		exec("COMMIT")
+		exec("PRAGMA shrink_memory")
+		reviewCheck(t, conn, "main", "t", want)
+		reviewCheck(t, conn, "temp", "tt", want)
+	}
+	other := reviewDB(t, "file:"+path, 1, "cache_size(10)")
+	reviewCheck(t, other, "main", "t", want)
+}
