@@ -29,6 +29,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"modernc.org/libc"
+	"modernc.org/sqlite"
 
 	"github.com/ferrysync/ferry/eventstore"
 )
@@ -817,4 +818,82 @@ func TestReviewCacheSizeInTransaction(t *testing.T) {
 	}
 	other := reviewDB(t, "file:"+path, 1, "cache_size(10)")
 	reviewCheck(t, other, "main", "t", want)
+}
+
+// TestReviewBackupSerialize: the online backup API restoring a file into an
+// in-memory database (every page lands in a non-purgeable cache of 10
+// pages), sqlite3_serialize of it, sqlite3_deserialize into another
+// connection (the memdb VFS), and VACUUM INTO.
+func TestReviewBackupSerialize(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	src := filepath.Join(dir, "src.db")
+	sdb := reviewDB(t, "file:"+src, 1, "page_size(512)", "cache_size(10)")
+	_, err := sdb.Exec("CREATE TABLE t (k INTEGER PRIMARY KEY, v BLOB)")
+	require.NoError(t, err)
+	want := map[int]int{}
+	tx, err := sdb.Begin()
+	require.NoError(t, err)
+	for k := range 1200 {
+		_, err := tx.Exec("INSERT INTO t VALUES (?, ?)", k, reviewBlob(80, k))
+		require.NoError(t, err)
+		want[k] = 80
+	}
+	require.NoError(t, tx.Commit())
+
+	type restorer interface {
+		NewRestore(string) (*sqlite.Backup, error)
+		Serialize() ([]byte, error)
+		Deserialize([]byte) error
+	}
+	mem := reviewDB(t, ":memory:", 1, "cache_size(10)")
+	mc, err := mem.Conn(ctx)
+	require.NoError(t, err)
+	defer mc.Close()
+	var image []byte
+	require.NoError(t, mc.Raw(func(dc any) error {
+		b, err := dc.(restorer).NewRestore("file:" + src)
+		if err != nil {
+			return err
+		}
+		for {
+			more, err := b.Step(7) // true while pages remain
+			if err != nil {
+				return err
+			}
+			if !more {
+				break
+			}
+		}
+		return b.Finish()
+	}))
+	_, err = mc.ExecContext(ctx, "PRAGMA shrink_memory")
+	require.NoError(t, err)
+	reviewCheck(t, mc, "main", "t", want)
+	require.NoError(t, mc.Raw(func(dc any) error {
+		image, err = dc.(restorer).Serialize()
+		return err
+	}))
+
+	other := reviewDB(t, ":memory:", 1, "cache_size(10)")
+	oc, err := other.Conn(ctx)
+	require.NoError(t, err)
+	defer oc.Close()
+	require.NoError(t, oc.Raw(func(dc any) error { return dc.(restorer).Deserialize(image) }))
+	_, err = oc.ExecContext(ctx, "PRAGMA cache_size = 10")
+	require.NoError(t, err)
+	_, err = oc.ExecContext(ctx, "DELETE FROM t WHERE k % 2 = 1")
+	require.NoError(t, err)
+	odd := map[int]int{}
+	for k, s := range want {
+		if k%2 == 0 {
+			odd[k] = s
+		}
+	}
+	reviewCheck(t, oc, "main", "t", odd)
+	into := filepath.Join(dir, "into.db")
+	_, err = oc.ExecContext(ctx, "VACUUM INTO ?", into)
+	require.NoError(t, err)
+	reviewCheck(t, reviewDB(t, "file:"+into, 1, "cache_size(10)"), "main", "t", odd)
+	reviewCheck(t, mc, "main", "t", want)
 }
