@@ -653,7 +653,6 @@ func TestReviewOpenCloseLeak(t *testing.T) {
 	assert.Less(t, after.Bytes-before.Bytes, 256<<10, "C heap grew")
 }
 
-var _ = os.Getenv
 
 // BenchmarkReviewPageFetch: full scans of a table of about 2,000 pages that
 // all stay in the cache, so nearly all the time goes to page fetches that
