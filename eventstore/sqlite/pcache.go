@@ -21,8 +21,13 @@ import (
 // on it: it was half of syncd's mutex delay when many tenants ingest at
 // once. This cache, registered with sqlite3_config(SQLITE_CONFIG_PCACHE2),
 // keeps each connection's pages to itself. A connection is used by one
-// goroutine at a time (database/sql), so a cache needs no lock; the
-// registry of caches is read without one.
+// goroutine at a time (database/sql), so a cache's lock is not contended;
+// the registry of caches is read without one. The lock is still needed:
+// with shared cache (cache=shared in a "file:" DSN) several connections
+// share one pager, so one cache, and call it from their own goroutines.
+// SQLite serialises them with its own mutex, whose sync.Mutex lives in C
+// memory where the race detector cannot see it: without a lock of the
+// cache's own, -race reports every such use as a data race.
 //
 // Pages live in C memory (modernc's allocator): each is a
 // sqlite3_pcache_page header (pBuf, pExtra) followed by the page and its
@@ -130,10 +135,11 @@ const pcacheHeader = 2 * unsafe.Sizeof(uintptr(0))
 
 // pcache is one connection's page cache.
 type pcache struct {
-	page, extra uintptr // the sizes SQLite asked for
-	purgeable   bool    // false for temporary databases: never evict
-	max         int     // pages to keep (cache_size)
-	maxKey      uint32  // no page has a greater key (Truncate's shortcut)
+	mu          sync.Mutex // see the comment at the top: not contended
+	page, extra uintptr    // the sizes SQLite asked for
+	purgeable   bool       // false for temporary databases: never evict
+	max         int        // pages to keep (cache_size)
+	maxKey      uint32     // no page has a greater key (Truncate's shortcut)
 	pages       map[uint32]*pcachePage
 	byMem       map[uintptr]*pcachePage
 	lru         pcachePage // sentinel of the unpinned pages, most recent first
@@ -176,23 +182,32 @@ func pcacheCreate(_ *libc.TLS, szPage, szExtra, purgeable int32) uintptr {
 	return h
 }
 
+// pcacheOf returns the cache of handle h, locked: the caller unlocks it.
 func pcacheOf(h uintptr) *pcache {
 	c, _ := pcaches.Load(h)
-	return c.(*pcache)
+	p := c.(*pcache)
+	p.mu.Lock()
+	return p
 }
 
 func pcacheCachesize(tls *libc.TLS, h uintptr, n int32) {
 	c := pcacheOf(h)
+	defer c.mu.Unlock()
 	c.max = max(int(n), 10)
 	if c.purgeable {
 		c.trim(tls, c.max)
 	}
 }
 
-func pcachePagecount(_ *libc.TLS, h uintptr) int32 { return int32(len(pcacheOf(h).pages)) }
+func pcachePagecount(_ *libc.TLS, h uintptr) int32 {
+	c := pcacheOf(h)
+	defer c.mu.Unlock()
+	return int32(len(c.pages))
+}
 
 func pcacheFetch(tls *libc.TLS, h uintptr, key uint32, create int32) uintptr {
 	c := pcacheOf(h)
+	defer c.mu.Unlock()
 	if p := c.pages[key]; p != nil {
 		c.pin(p)
 		return p.mem
@@ -232,6 +247,7 @@ func pcacheFetch(tls *libc.TLS, h uintptr, key uint32, create int32) uintptr {
 
 func pcacheUnpin(tls *libc.TLS, h, mem uintptr, discard int32) {
 	c := pcacheOf(h)
+	defer c.mu.Unlock()
 	p := c.byMem[mem]
 	if p == nil {
 		return
@@ -254,6 +270,7 @@ func pcacheUnpin(tls *libc.TLS, h, mem uintptr, discard int32) {
 
 func pcacheRekey(tls *libc.TLS, h, mem uintptr, oldKey, newKey uint32) {
 	c := pcacheOf(h)
+	defer c.mu.Unlock()
 	p := c.byMem[mem]
 	if p == nil {
 		return
@@ -271,6 +288,7 @@ func pcacheRekey(tls *libc.TLS, h, mem uintptr, oldKey, newKey uint32) {
 
 func pcacheTruncate(tls *libc.TLS, h uintptr, limit uint32) {
 	c := pcacheOf(h)
+	defer c.mu.Unlock()
 	if limit > c.maxKey {
 		return
 	}
@@ -286,6 +304,7 @@ func pcacheTruncate(tls *libc.TLS, h uintptr, limit uint32) {
 
 func pcacheDestroy(tls *libc.TLS, h uintptr) {
 	c := pcacheOf(h)
+	defer c.mu.Unlock()
 	for _, p := range c.pages {
 		c.drop(tls, p)
 	}
@@ -293,7 +312,9 @@ func pcacheDestroy(tls *libc.TLS, h uintptr) {
 }
 
 func pcacheShrink(tls *libc.TLS, h uintptr) {
-	if c := pcacheOf(h); c.purgeable { // a temporary database's pages are its only copy
+	c := pcacheOf(h)
+	defer c.mu.Unlock()
+	if c.purgeable { // a temporary database's pages are its only copy
 		c.trim(tls, 0)
 	}
 }
