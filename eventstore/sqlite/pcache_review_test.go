@@ -653,7 +653,6 @@ func TestReviewOpenCloseLeak(t *testing.T) {
 	assert.Less(t, after.Bytes-before.Bytes, 256<<10, "C heap grew")
 }
 
-
 // BenchmarkReviewPageFetch: full scans of a table of about 2,000 pages that
 // all stay in the cache, so nearly all the time goes to page fetches that
 // hit (xFetch, xUnpin): the cost of a cache's callbacks, with either cache.
@@ -807,7 +806,7 @@ func TestReviewCacheSizeInTransaction(t *testing.T) {
 			}
 			for _, tbl := range []string{"t", "tt"} { // move rows away, then back
 				exec("UPDATE "+tbl+" SET k = k + 1000000 WHERE k % 11 = ?", i)
-				exec("UPDATE "+tbl+" SET k = k - 1000000 WHERE k >= 1000000")
+				exec("UPDATE " + tbl + " SET k = k - 1000000 WHERE k >= 1000000")
 			}
 		}
 		exec("COMMIT")
