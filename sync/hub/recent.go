@@ -152,8 +152,15 @@ func (r *recentLog) watch(ctx context.Context) {
 // connection. It waits for one insert to end, at most awaitPending (as
 // await does for a reader).
 func (r *recentLog) settle(ctx context.Context, h int64) {
+	r.awaitInsert(ctx, func() bool { return r.head >= h })
+}
+
+// awaitInsert waits for one insert of this node in progress to end (or
+// awaitPending, or ctx), unless none is in progress or done reports, under
+// r.mu, that there is nothing to wait for.
+func (r *recentLog) awaitInsert(ctx context.Context, done func() bool) {
 	r.mu.Lock()
-	if r.pending == 0 || r.head >= h {
+	if r.pending == 0 || done() {
 		r.mu.Unlock()
 		return
 	}
@@ -440,23 +447,7 @@ func (r *recentLog) end(stored []eventstore.Event, by *conn) {
 // from the log rather than from the store; when the events came from
 // elsewhere, the reader reads them from the store a little later.
 func (r *recentLog) await(ctx context.Context, cursor int64) {
-	r.mu.Lock()
-	if r.pending == 0 || r.holds(cursor+1) {
-		r.mu.Unlock()
-		return
-	}
-	if r.changed == nil {
-		r.changed = make(chan struct{})
-	}
-	ch := r.changed
-	r.mu.Unlock()
-	t := time.NewTimer(awaitPending)
-	defer t.Stop()
-	select {
-	case <-ch:
-	case <-t.C:
-	case <-ctx.Done():
-	}
+	r.awaitInsert(ctx, func() bool { return r.holds(cursor + 1) })
 }
 
 // holds reports whether the log holds position p (r.mu held).
