@@ -97,7 +97,7 @@ func serveFlagSet(getenv func(string) string) (fs *flag.FlagSet, f *serveFlags, 
 	fs.IntVar(&f.maxOpen, "max-open-tenants", maxOpen,
 		"tenant stores kept open; idle ones beyond it are closed, least recently used first (env "+envMaxOpen+")")
 	fs.StringVar(&f.pageCache, "sqlite-page-cache", envOr(getenv, envPageCache, "local"),
-		"local: each SQLite connection of the embedded hub keeps its own page cache, so tenants share no lock; shared: SQLite's default, one process-wide cache mutex (env "+envPageCache+")")
+		"local: each SQLite connection of the embedded hub keeps its own page cache and allocator shard, so tenants share no lock; shared: SQLite's defaults, a process-wide cache mutex and allocator (env "+envPageCache+")")
 	offset, offErr := envDuration(getenv, envClockShift)
 	fs.DurationVar(&f.offset, "clock-offset", offset,
 		"correction added to the host's clock for the hub's time (Welcome, clock drift checks), for a host whose clock is known to be off; tests move the hub's time with it (env "+envClockShift+")")

@@ -51,7 +51,9 @@ var ErrSQLiteStarted = errors.New("sqlite: the page cache can only be chosen bef
 
 // UseLocalPageCache gives every SQLite connection of the process a page
 // cache of its own, without the process-wide mutex SQLite's default cache
-// takes on every page (see the comment at the top of pcache.go). It must
+// takes on every page (see the comment at the top of pcache.go), and
+// makes SQLite allocate its memory from allocators sharded by connection
+// instead of libc's one (malloc.go). It must
 // be called before the process opens its first SQLite database (through
 // this package or modernc.org/sqlite directly), else it returns
 // ErrSQLiteStarted; calling it again is a no-op. syncd calls it for its
@@ -74,6 +76,10 @@ func UseLocalPageCache() error {
 			if rc != sqlite3.SQLITE_MISUSE {
 				pcacheErr = fmt.Errorf("sqlite: page cache: sqlite3_config: code %d", rc)
 			}
+			return
+		}
+		if rc := sqlite3.Xsqlite3_config(tls, sqlite3.SQLITE_CONFIG_MALLOC, libc.VaList(va, uintptr(unsafe.Pointer(&memMethods)))); rc != sqlite3.SQLITE_OK {
+			pcacheErr = fmt.Errorf("sqlite: memory allocator: sqlite3_config: code %d", rc)
 			return
 		}
 		switch rc := sqlite3.Xsqlite3_config(tls, sqlite3.SQLITE_CONFIG_PCACHE2, libc.VaList(va, uintptr(unsafe.Pointer(&pcacheMethods)))); rc {

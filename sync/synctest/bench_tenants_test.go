@@ -19,6 +19,7 @@ import (
 
 	"github.com/ferrysync/ferry/eventstore"
 	"github.com/ferrysync/ferry/sync/protocol"
+	"github.com/ferrysync/ferry/sync/synctest"
 )
 
 // Sizes of BenchmarkTenantIngest, overridable for quick runs.
@@ -50,7 +51,10 @@ const ingestInFlight = 4
 // time per event at each, with x_cpu their ratio: a lock that serialised
 // tenants would show as CPU per event growing with cores, while on a
 // machine whose cores the pushers share x_cores is bounded by the cores
-// left to the hub. With FERRY_BENCH_INGEST_PROFILE=DIR the runs at P write
+// left to the hub. That bound is measured in the same run: the tenants
+// spread over P syncd processes at GOMAXPROCS=1, which share nothing at
+// all, give x_apart, and of_apart is x_cores over it (1: one process
+// scales as well as separate ones). With FERRY_BENCH_INGEST_PROFILE=DIR the runs at P write
 // syncd's CPU, mutex and block profiles there (syncd --admin-contention).
 func BenchmarkTenantIngest(b *testing.B) {
 	tenants := benchSize(b, envIngestTenants, 16)
@@ -70,23 +74,36 @@ func BenchmarkTenantIngest(b *testing.B) {
 		}
 	}
 	profDir := os.Getenv(envIngestProfile)
-	// run returns the events/s and the hub's CPU µs per event at gomaxprocs.
-	run := func(gomaxprocs int) (float64, float64) {
-		p := startSyncd(b, []string{fmt.Sprintf("GOMAXPROCS=%d", gomaxprocs)}, "--data-dir", b.TempDir(),
-			"--max-open-tenants", fmt.Sprint(tenants+10), "--admin", "127.0.0.1:0", "--admin-contention")
-		defer func() { _ = p.Kill() }()
+	// run returns the events/s and the hubs' CPU µs per event with the
+	// tenants spread over hubs syncd processes, each at gomaxprocs.
+	run := func(gomaxprocs, hubs int) (float64, float64) {
+		ps := make([]*synctest.Syncd, hubs)
+		for h := range ps {
+			args := []string{"--data-dir", b.TempDir(), "--max-open-tenants", fmt.Sprint(tenants + 10)}
+			if profDir != "" { // contention profiling costs CPU of its own
+				args = append(args, "--admin", "127.0.0.1:0", "--admin-contention")
+			}
+			ps[h] = startSyncd(b, []string{fmt.Sprintf("GOMAXPROCS=%d", gomaxprocs)}, args...)
+			defer func() { _ = ps[h].Kill() }()
+		}
 		conns := make([]*websocket.Conn, tenants)
 		for t := range conns {
-			ws, err := ingestConn(p.URL(), token(b, fmt.Sprintf("ingest-%d", t), "pusher"))
+			ws, err := ingestConn(ps[t%hubs].URL(), token(b, fmt.Sprintf("ingest-%d", t), "pusher"))
 			require.NoError(b, err)
 			conns[t] = ws
 			defer ws.Close()
 		}
 		var profiled sync.WaitGroup
 		if profDir != "" && gomaxprocs > 1 {
-			profiled.Go(func() { saveProfiles(b, p.AdminAddr(), profDir, "ingest") })
+			profiled.Go(func() { saveProfiles(b, ps[0].AdminAddr(), profDir, "ingest") })
 		}
-		cpu0 := procCPU(b, p.Pid())
+		cpus := func() (d time.Duration) {
+			for _, p := range ps {
+				d += procCPU(b, p.Pid())
+			}
+			return d
+		}
+		cpu0 := cpus()
 		start := time.Now()
 		var wg sync.WaitGroup
 		errs := make(chan error, tenants)
@@ -99,7 +116,7 @@ func BenchmarkTenantIngest(b *testing.B) {
 		}
 		wg.Wait()
 		elapsed := time.Since(start)
-		cpu := procCPU(b, p.Pid()) - cpu0
+		cpu := cpus() - cpu0
 		close(errs)
 		for err := range errs {
 			require.NoError(b, err)
@@ -109,23 +126,28 @@ func BenchmarkTenantIngest(b *testing.B) {
 		return n / elapsed.Seconds(), float64(cpu.Microseconds()) / n
 	}
 	b.ResetTimer()
-	var one, many, cpuOne, cpuMany []float64
+	var one, many, apart, cpuOne, cpuMany, cpuApart []float64
 	for range 2 {
-		r, c := run(1)
+		r, c := run(1, 1)
 		one, cpuOne = append(one, r), append(cpuOne, c)
-		r, c = run(procs)
+		r, c = run(procs, 1)
 		many, cpuMany = append(many, r), append(cpuMany, c)
+		r, c = run(1, procs)
+		apart, cpuApart = append(apart, r), append(cpuApart, c)
 	}
 	b.StopTimer()
 	best := func(xs []float64) float64 { return max(xs[0], xs[1]) }
 	least := func(xs []float64) float64 { return min(xs[0], xs[1]) }
 	load, _ := os.ReadFile("/proc/loadavg")
-	b.Logf("%d tenants x %d events: GOMAXPROCS=1 %.0f / %.0f events/s (hub %.1f / %.1f cpu µs/event), GOMAXPROCS=%d %.0f / %.0f events/s (%.1f / %.1f µs/event); x_cores %.2f, x_cpu %.2f; %d cores here; load %s",
+	b.Logf("%d tenants x %d events: GOMAXPROCS=1 %.0f / %.0f events/s (hub %.1f / %.1f cpu µs/event), GOMAXPROCS=%d %.0f / %.0f events/s (%.1f / %.1f µs/event), %d processes at GOMAXPROCS=1 %.0f / %.0f events/s (%.1f / %.1f µs/event); x_cores %.2f, x_apart %.2f (x_cores of tenants sharing no process: this machine's ceiling), x_cpu %.2f; %d cores here; load %s",
 		tenants, perTenant, one[0], one[1], cpuOne[0], cpuOne[1], procs, many[0], many[1], cpuMany[0], cpuMany[1],
-		best(many)/best(one), least(cpuMany)/least(cpuOne), runtime.NumCPU(), strings.TrimSpace(string(load)))
+		procs, apart[0], apart[1], cpuApart[0], cpuApart[1],
+		best(many)/best(one), best(apart)/best(one), least(cpuMany)/least(cpuOne), runtime.NumCPU(), strings.TrimSpace(string(load)))
 	b.ReportMetric(best(one), "events/s_1")
 	b.ReportMetric(best(many), fmt.Sprintf("events/s_%d", procs))
 	b.ReportMetric(best(many)/best(one), "x_cores")
+	b.ReportMetric(best(apart)/best(one), "x_apart")
+	b.ReportMetric(best(many)/best(apart), "of_apart")
 	b.ReportMetric(least(cpuMany)/least(cpuOne), "x_cpu")
 }
 
