@@ -44,6 +44,11 @@ const (
 // /proc, so the receivers' CPU is not counted) per delivery, over the
 // pushes alone (cpu_us/delivery) and with the receivers' connects and
 // catch-ups included (cpu_us/delivery_all, how the issue measured 16.7 µs).
+// Its baseline, measured first in the same run with the same receivers and
+// pinning, is the floor (bench_fanout_floor_test.go): a process that only
+// writes frames of the Live frames' size to as many loopback connections,
+// from one loop (floor_us/delivery, and x_floor, the hub's CPU over it)
+// and from a goroutine per connection (floor_go_us/delivery).
 //
 // To give the hub cores of its own, FERRY_BENCH_HUB_CPUS and
 // FERRY_BENCH_RECEIVER_CPUS pin syncd and this process with taskset. To
@@ -57,6 +62,15 @@ func BenchmarkFanout(b *testing.B) {
 	if cpus := os.Getenv(envFanoutRecvCPUs); cpus != "" {
 		pin(b, cpus, os.Getpid())
 	}
+	// The floor first, with frames the size of the hub's Live frames.
+	sample := eventstore.Event{ID: eventstore.NewID(), Stream: "fan/1", Type: "item:added", Schema: 1,
+		Data: []byte(`{"title":"a live event for every receiver"}`), Created: eventstore.NewClock().Now(), Origin: "pusher", HubPosition: 1000}
+	live, err := protocol.Encode(&protocol.Live{Events: []protocol.Event{protocol.FromStored(sample)}, Cursor: 1000})
+	require.NoError(b, err)
+	frameSize := len(live) + 4 // a server's WebSocket header: 2 bytes, 4 from 126
+	floor := fanoutFloor(b, "loop", receivers, events, frameSize, os.Getenv(envFanoutHubCPUs))
+	floorGo := fanoutFloor(b, "goroutines", receivers, events, frameSize, os.Getenv(envFanoutHubCPUs))
+
 	bin := fanoutSyncd(b)
 	args := []string{"--data-dir", b.TempDir(), "--max-conns", fmt.Sprint(receivers + 100), "--max-conns-per-subject", "4"}
 	profDir := os.Getenv(envFanoutProfile)
@@ -187,13 +201,16 @@ func BenchmarkFanout(b *testing.B) {
 	perDelivery := float64((cpu2 - cpu1).Microseconds()) / deliveries
 	perDeliveryAll := float64((cpu2 - cpu0).Microseconds()) / deliveries
 	load, _ := os.ReadFile("/proc/loadavg")
-	b.Logf("%d receivers x %d events (%s): p50 %.1f ms, p99 %.1f ms; syncd CPU %s over the pushes (%.2f µs/delivery), %s with the connects (%.2f µs/delivery); hub CPUs %q, receiver CPUs %q; load %s",
+	b.Logf("%d receivers x %d events (%s): p50 %.1f ms, p99 %.1f ms; syncd CPU %s over the pushes (%.2f µs/delivery), %s with the connects (%.2f µs/delivery); floor %.2f µs/delivery writing %d-byte frames from one loop, %.2f from a goroutine per connection (x_floor %.2f); hub CPUs %q, receiver CPUs %q; load %s",
 		receivers, events, elapsed.Round(time.Millisecond), q(0.50), q(0.99), cpu2-cpu1, perDelivery, cpu2-cpu0, perDeliveryAll,
-		os.Getenv(envFanoutHubCPUs), os.Getenv(envFanoutRecvCPUs), strings.TrimSpace(string(load)))
+		floor, frameSize, floorGo, perDelivery/floor, os.Getenv(envFanoutHubCPUs), os.Getenv(envFanoutRecvCPUs), strings.TrimSpace(string(load)))
 	b.ReportMetric(q(0.50), "p50_ms")
 	b.ReportMetric(q(0.99), "p99_ms")
 	b.ReportMetric(perDelivery, "cpu_us/delivery")
 	b.ReportMetric(perDeliveryAll, "cpu_us/delivery_all")
+	b.ReportMetric(floor, "floor_us/delivery")
+	b.ReportMetric(floorGo, "floor_go_us/delivery")
+	b.ReportMetric(perDelivery/floor, "x_floor")
 }
 
 // fanoutSyncd returns the syncd binary to measure: FERRY_BENCH_SYNCD, or

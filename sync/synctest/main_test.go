@@ -19,8 +19,9 @@ const envChild = "FERRY_SYNCTEST_CHILD"
 // children are the helper modes of the test binary: a test re-executes
 // itself with envChild set to run one of these in a process it can kill.
 var children = map[string]func() error{
-	"pull":    func() error { return synctest.PullChild(context.Background()) },
-	"catchup": childCatchUp,
+	"pull":      func() error { return synctest.PullChild(context.Background()) },
+	"catchup":   childCatchUp,
+	"rawfanout": childRawFanout,
 }
 
 // waitTimeout bounds every wait: a failure bound, not a timing assertion.
