@@ -21,3 +21,8 @@ go test -json -race -count=1 -timeout 30m "$@" ./... | bin/testfmt -total "$tota
 # runs again with it, in a process of its own since it is chosen once.
 echo "test: eventstore/sqlite again with the local page cache"
 FERRY_SQLITE_LOCAL_PAGE_CACHE=1 go test -json -race -count=1 -timeout 30m "$@" ./eventstore/sqlite/ | bin/testfmt -total 1
+# The SQLite store's benchmarks, run once each (no timing is judged): a
+# benchmark that no longer matches the schema fails here, not on the day
+# someone measures with it.
+echo "test: eventstore/sqlite benchmarks, once each"
+go test -json -count=1 -run '^$' -bench . -benchtime 1x "$@" ./eventstore/sqlite/ | bin/testfmt -total 1

@@ -45,7 +45,9 @@ const rawSchema = `CREATE TABLE events (
 	hub_position INTEGER NOT NULL DEFAULT 0,
 	hydrated     INTEGER NOT NULL,
 	outdated     INTEGER NOT NULL,
-	rejected     INTEGER NOT NULL DEFAULT 0
+	rejected     INTEGER NOT NULL DEFAULT 0,
+	unknown      INTEGER NOT NULL DEFAULT 0,
+	revived      INTEGER NOT NULL DEFAULT 0
 )`
 
 const rawInsert = `INSERT INTO events (id, stream, type, schema, data, meta, created, origin, hydrated, outdated)
@@ -249,8 +251,10 @@ func BenchmarkReadAll(b *testing.B) {
 				schema                  int
 				data, meta              []byte
 				hydrated, outdated, rej bool
+				unknown, revived        bool
 			)
-			if err := rows.Scan(&position, &id, &stream, &typ, &schema, &data, &meta, &created, &origin, &hub, &hydrated, &outdated, &rej); err != nil {
+			if err := rows.Scan(&position, &id, &stream, &typ, &schema, &data, &meta, &created, &origin, &hub, &hydrated, &outdated, &rej,
+				&unknown, &revived); err != nil {
 				b.Fatal(err)
 			}
 			var p benchPayload
