@@ -17,6 +17,7 @@ var evictChecks = []check{
 	{"Unpushed", testEvictUnpushed},
 	{"LastEvents", testEvictLastEvents},
 	{"RollsBack", testEvictRollsBack},
+	{"KeepsRevivalNumbers", testEvictKeepsRevivalNumbers},
 }
 
 // evict runs Evicter.Evict in its own Update.
@@ -170,4 +171,40 @@ func testEvictRollsBack(t *testing.T, h *harness) {
 	st, err := s.Status(ctx, e)
 	require.NoError(t, err)
 	assert.True(t, st.Exists)
+}
+
+// testEvictKeepsRevivalNumbers (review of the eviction change): revival
+// numbers are a cursor projectors keep (projector/revive.go keeps the
+// greatest one it has handled). Evicting the stream holding the greatest
+// revival number must not let a later Revive give that number again, or
+// every projector that saw the evicted event skips the newly revived one
+// for good. It needs an eventstore.Reviver, which edge stores are.
+func testEvictKeepsRevivalNumbers(t *testing.T, h *harness) {
+	ctx := t.Context()
+	s, rv, reg := h.reviver(t)
+	b := base()
+	ev := func(stream, typ string, ms int) eventstore.Event {
+		return eventstore.Event{ID: eventstore.NewID(), Stream: stream, Type: typ, Origin: "remote-node",
+			Created: at(b, ms), Data: []byte(`{"i":1}`), HubPosition: int64(ms)}
+	}
+	const later = "test:later"
+	_, err := s.Insert(ctx, ev("a", TypeFuture, 1), ev("b", TypeFuture, 2), ev("c", later, 3))
+	require.NoError(t, err)
+
+	require.NoError(t, reg.Register(eventstore.EventType{Name: TypeFuture}))
+	n, err := rv.Revive(ctx)
+	require.NoError(t, err)
+	require.Equal(t, 2, n)
+	seen := rv.Revived() // what a projector that handled both revivals keeps
+	require.EqualValues(t, 2, seen)
+
+	_, err = evict(t, outbox(t, s), "b")
+	require.NoError(t, err)
+
+	require.NoError(t, reg.Register(eventstore.EventType{Name: later}))
+	n, err = rv.Revive(ctx)
+	require.NoError(t, err)
+	require.Equal(t, 1, n)
+	got := testutil.Collect(t, rv.ReadRevived(ctx, seen, 0))
+	assert.Len(t, got, 1, "the event revived after the eviction is past the revival number a projector had reached")
 }

@@ -8,10 +8,6 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-
-	"github.com/ferrysync/ferry/eventstore"
-	"github.com/ferrysync/ferry/projector"
-	"github.com/ferrysync/ferry/sync/client"
 )
 
 // TestReviewEvictHeldThenResubscribe (review of the eviction change): a
@@ -24,19 +20,12 @@ func TestReviewEvictHeldThenResubscribe(t *testing.T) {
 		t.Run(be.name, func(t *testing.T) {
 			ctx := context.Background()
 			h := newTestHub(t)
-			a, b := be.open(t, "a"), be.open(t, "b")
-			ra, rb := replicator(t, h, a, "t1"), replicator(t, h, b, "t1", evictOn)
-			writeSpread(t, a, "list/a", 14)
-			writeSpread(t, a, "list/b", 7)
-			syncOnce(t, ra)
-			require.NoError(t, rb.Subscribe(ctx, "list/a/", "list/b/"))
-			syncOnce(t, rb)
+			a, b, ra, rb := evictPair(t, h, be)
+			subscribeBoth(t, a, ra, rb, 14, 7)
 
 			mine := write(t, b, "list/a/3", 3)
 			require.NoError(t, rb.Unsubscribe(ctx, "list/a/"))
-			h.stop()
-			_, err := rb.SyncOnce(ctx)
-			require.ErrorIs(t, err, client.ErrUnreachable)
+			syncHubDown(t, h, rb)
 			require.Equal(t, 5, streamsOf(t, b)["list/a/3"])
 
 			require.NoError(t, rb.Subscribe(ctx, "list/a/"))
@@ -47,15 +36,10 @@ func TestReviewEvictHeldThenResubscribe(t *testing.T) {
 			assert.Nil(t, st.Repair)
 			assert.Zero(t, st.Evicted)
 			assert.Equal(t, 3, st.Pushed)
-			hubHas := ledgerOf(t, h.tenant("t1"))
-			for _, e := range mine {
-				assert.Contains(t, hubHas, e.ID)
-			}
+			assertAtHub(t, h, mine)
 			requireHolds(t, rb, b, inScope(t, h.tenant("t1"), "list/a/", "list/b/"))
 			assert.Nil(t, syncOnce(t, rb).Repair)
-			status, err := rb.Status(ctx)
-			require.NoError(t, err)
-			assert.False(t, status.EvictDue)
+			assert.False(t, statusOf(t, rb).EvictDue)
 		})
 	}
 }
@@ -71,23 +55,8 @@ func TestReviewEvictWhileProjectorsRun(t *testing.T) {
 			ctx := context.Background()
 			h := newTestHub(t)
 			a, b := be.open(t, "a"), be.open(t, "b")
-			rebuilt, hooked := countsProjector(t, b, "rebuilt", true), countsProjector(t, b, "hooked", false)
 			ra := replicator(t, h, a, "t1")
-			rb := replicator(t, h, b, "t1", func(c *client.Config) {
-				c.Evict = true
-				c.Projectors = []client.Projector{rebuilt, hooked}
-				c.OnEvict = func(ctx context.Context, tx eventstore.Tx, streams []string) error {
-					kv := eventstore.KeyValuesOf(tx)
-					m, err := perStream(ctx, kv, "hooked")
-					if err != nil {
-						return err
-					}
-					for _, s := range streams {
-						delete(m, s)
-					}
-					return setPerStream(ctx, kv, "hooked", m)
-				}
-			})
+			rb, rebuilt, hooked := evictingProjected(t, h, b, nil)
 			require.NoError(t, rb.Subscribe(ctx, "list/a/", "list/b/"))
 			writeSpread(t, a, "list/a", 14)
 			writeSpread(t, a, "list/b", 14)
@@ -112,17 +81,10 @@ func TestReviewEvictWhileProjectorsRun(t *testing.T) {
 			}, waitTimeout, 10*time.Millisecond)
 			stop()
 			wg.Wait()
-			for _, p := range []*projector.Projector{rebuilt, hooked} {
-				_, err := p.CatchUp(ctx)
-				require.NoError(t, err)
-			}
+			catchUp(t, rebuilt, hooked)
 			held := streamsOf(t, b)
 			require.Len(t, held, 7)
-			for _, key := range []string{"rebuilt", "hooked"} {
-				got, err := perStream(ctx, b, key)
-				require.NoError(t, err)
-				assert.Equal(t, held, got, key)
-			}
+			assertCounts(t, b, held)
 		})
 	}
 }

@@ -37,13 +37,8 @@ func TestEvictAfterUnsubscribe(t *testing.T) {
 		t.Run(be.name, func(t *testing.T) {
 			ctx := context.Background()
 			h := newTestHub(t)
-			a, b := be.open(t, "a"), be.open(t, "b")
-			ra, rb := replicator(t, h, a, "t1"), replicator(t, h, b, "t1", evictOn)
-			writeSpread(t, a, "list/a", 20)
-			writeSpread(t, a, "list/b", 20)
-			syncOnce(t, ra)
-			require.NoError(t, rb.Subscribe(ctx, "list/a/", "list/b/"))
-			syncOnce(t, rb)
+			a, b, ra, rb := evictPair(t, h, be)
+			subscribeBoth(t, a, ra, rb, 20, 20)
 			snaps, ok := any(b).(eventstore.Snapshots)
 			require.True(t, ok)
 			for _, stream := range []string{"list/a/0", "list/b/0"} {
@@ -65,9 +60,7 @@ func TestEvictAfterUnsubscribe(t *testing.T) {
 			assert.ErrorIs(t, err, eventstore.ErrNotFound)
 			_, err = snaps.LoadSnapshot(ctx, "r", "list/b/0")
 			assert.NoError(t, err)
-			status, err := rb.Status(ctx)
-			require.NoError(t, err)
-			assert.False(t, status.EvictDue)
+			assert.False(t, statusOf(t, rb).EvictDue)
 
 			st = syncOnce(t, rb)
 			assert.Nil(t, st.Repair)
@@ -87,26 +80,18 @@ func TestEvictKeepsUnpushed(t *testing.T) {
 		t.Run(be.name, func(t *testing.T) {
 			ctx := context.Background()
 			h := newTestHub(t)
-			a, b := be.open(t, "a"), be.open(t, "b")
-			ra, rb := replicator(t, h, a, "t1"), replicator(t, h, b, "t1", evictOn)
-			writeSpread(t, a, "list/a", 14) // list/a/0..6, two each
-			writeSpread(t, a, "list/b", 7)
-			syncOnce(t, ra)
-			require.NoError(t, rb.Subscribe(ctx, "list/a/", "list/b/"))
-			syncOnce(t, rb)
+			a, b, ra, rb := evictPair(t, h, be)
+			subscribeBoth(t, a, ra, rb, 14, 7) // list/a/0..6, two each
 
 			mine := write(t, b, "list/a/3", 3) // offline
 			require.NoError(t, rb.Unsubscribe(ctx, "list/a/"))
-			h.stop()
-			_, err := rb.SyncOnce(ctx)
-			require.ErrorIs(t, err, client.ErrUnreachable)
+			syncHubDown(t, h, rb)
 			held := streamsOf(t, b)
 			assert.Equal(t, 5, held["list/a/3"], "kept whole: two pulled, three unpushed")
 			for _, s := range []string{"list/a/0", "list/a/1", "list/a/2", "list/a/4", "list/a/5", "list/a/6"} {
 				assert.Equal(t, 2, held[s], "%s waits for a session that has checked the hub's copy", s)
 			}
-			status, err := rb.Status(ctx)
-			require.NoError(t, err)
+			status := statusOf(t, rb)
 			assert.True(t, status.EvictDue)
 			assert.Equal(t, 3, status.Pending)
 
@@ -115,13 +100,9 @@ func TestEvictKeepsUnpushed(t *testing.T) {
 			assert.Equal(t, 3, st.Pushed)
 			assert.Equal(t, 17, st.Evicted, "12 as the session starts, list/a/3's 5 once its events are acked")
 			assert.Nil(t, st.Repair)
-			hubHas := ledgerOf(t, h.tenant("t1"))
-			for _, e := range mine {
-				assert.Contains(t, hubHas, e.ID, "pushed before it was evicted")
-			}
+			assertAtHub(t, h, mine, "pushed before it was evicted")
 			requireHolds(t, rb, b, inScope(t, h.tenant("t1"), "list/b/"))
-			status, err = rb.Status(ctx)
-			require.NoError(t, err)
+			status = statusOf(t, rb)
 			assert.False(t, status.EvictDue)
 			assert.Zero(t, status.Pending)
 		})
@@ -137,32 +118,21 @@ func TestEvictDueSurvivesReopen(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "b.db")
 	a, b := backends()[0].open(t, "a"), openSQLite(t, path, "b")
 	ra, rb := replicator(t, h, a, "t1"), replicator(t, h, b, "t1", evictOn)
-	writeSpread(t, a, "list/a", 7)
-	writeSpread(t, a, "list/b", 7)
-	syncOnce(t, ra)
-	require.NoError(t, rb.Subscribe(ctx, "list/a/", "list/b/"))
-	syncOnce(t, rb)
+	subscribeBoth(t, a, ra, rb, 7, 7)
 	mine := write(t, b, "list/a/1", 2)
 	require.NoError(t, rb.Unsubscribe(ctx, "list/a/"))
-	h.stop()
-	_, err := rb.SyncOnce(ctx)
-	require.ErrorIs(t, err, client.ErrUnreachable)
+	syncHubDown(t, h, rb)
 	require.Equal(t, 3, streamsOf(t, b)["list/a/1"])
 	require.NoError(t, b.Close())
 
 	h.restart()
 	b = openSQLite(t, path, "b")
 	rb = replicator(t, h, b, "t1", evictOn)
-	status, err := rb.Status(ctx)
-	require.NoError(t, err)
-	assert.True(t, status.EvictDue, "kept in the file")
+	assert.True(t, statusOf(t, rb).EvictDue, "kept in the file")
 	st := syncOnce(t, rb)
 	assert.Equal(t, 2, st.Pushed)
 	assert.Equal(t, 9, st.Evicted, "list/a's 7, and list/a/1's 2 once acked")
-	hubHas := ledgerOf(t, h.tenant("t1"))
-	for _, e := range mine {
-		assert.Contains(t, hubHas, e.ID)
-	}
+	assertAtHub(t, h, mine)
 	requireHolds(t, rb, b, inScope(t, h.tenant("t1"), "list/b/"))
 }
 
@@ -173,13 +143,8 @@ func TestEvictResubscribe(t *testing.T) {
 		t.Run(be.name, func(t *testing.T) {
 			ctx := context.Background()
 			h := newTestHub(t)
-			a, b := be.open(t, "a"), be.open(t, "b")
-			ra, rb := replicator(t, h, a, "t1"), replicator(t, h, b, "t1", evictOn)
-			writeSpread(t, a, "list/a", 20)
-			writeSpread(t, a, "list/b", 20)
-			syncOnce(t, ra)
-			require.NoError(t, rb.Subscribe(ctx, "list/a/", "list/b/"))
-			syncOnce(t, rb)
+			a, b, ra, rb := evictPair(t, h, be)
+			subscribeBoth(t, a, ra, rb, 20, 20)
 			require.NoError(t, rb.Unsubscribe(ctx, "list/a/"))
 			require.Equal(t, 20, syncOnce(t, rb).Evicted)
 			writeSpread(t, a, "list/a", 5)
@@ -252,34 +217,11 @@ func TestEvictReadModels(t *testing.T) {
 			ctx := context.Background()
 			h := newTestHub(t)
 			a, b := be.open(t, "a"), be.open(t, "b")
-			rebuilt, hooked := countsProjector(t, b, "rebuilt", true), countsProjector(t, b, "hooked", false)
 			var hookGot []string
 			ra := replicator(t, h, a, "t1")
-			rb := replicator(t, h, b, "t1", func(c *client.Config) {
-				c.Evict = true
-				c.Projectors = []client.Projector{rebuilt, hooked}
-				c.OnEvict = func(ctx context.Context, tx eventstore.Tx, streams []string) error {
-					hookGot = append(hookGot, streams...)
-					kv := eventstore.KeyValuesOf(tx)
-					m, err := perStream(ctx, kv, "hooked")
-					if err != nil {
-						return err
-					}
-					for _, s := range streams {
-						delete(m, s)
-					}
-					return setPerStream(ctx, kv, "hooked", m)
-				}
-			})
-			writeSpread(t, a, "list/a", 20)
-			writeSpread(t, a, "list/b", 30)
-			syncOnce(t, ra)
-			require.NoError(t, rb.Subscribe(ctx, "list/a/", "list/b/"))
-			syncOnce(t, rb)
-			for _, p := range []*projector.Projector{rebuilt, hooked} {
-				_, err := p.CatchUp(ctx)
-				require.NoError(t, err)
-			}
+			rb, rebuilt, hooked := evictingProjected(t, h, b, &hookGot)
+			subscribeBoth(t, a, ra, rb, 20, 30)
+			catchUp(t, rebuilt, hooked)
 			before, err := perStream(ctx, b, "rebuilt")
 			require.NoError(t, err)
 			require.Equal(t, streamsOf(t, b), before, "in step before")
@@ -288,17 +230,10 @@ func TestEvictReadModels(t *testing.T) {
 			st := syncOnce(t, rb)
 			require.Equal(t, 20, st.Evicted)
 			assert.Equal(t, []string{"list/a/0", "list/a/1", "list/a/2", "list/a/3", "list/a/4", "list/a/5", "list/a/6"}, hookGot)
-			for _, p := range []*projector.Projector{rebuilt, hooked} {
-				_, err := p.CatchUp(ctx)
-				require.NoError(t, err)
-			}
+			catchUp(t, rebuilt, hooked)
 			want := streamsOf(t, b)
 			require.Len(t, want, 7, "list/b/'s streams")
-			for _, key := range []string{"rebuilt", "hooked"} {
-				got, err := perStream(ctx, b, key)
-				require.NoError(t, err)
-				assert.Equal(t, want, got, key)
-			}
+			assertCounts(t, b, want)
 		})
 	}
 }

@@ -10,12 +10,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/ferrysync/ferry/eventstore"
 	"github.com/ferrysync/ferry/eventstore/memory"
 	"github.com/ferrysync/ferry/eventstore/sqlite"
 	"github.com/ferrysync/ferry/internal/testutil/tempsqlite"
+	"github.com/ferrysync/ferry/projector"
 	"github.com/ferrysync/ferry/sync/client"
 	"github.com/ferrysync/ferry/sync/hub"
 	"github.com/ferrysync/ferry/sync/synctest"
@@ -220,4 +222,98 @@ func sqliteOpen(ctx context.Context, path string) (*sqlite.Store, error) {
 type deviceStore interface {
 	client.Store
 	eventstore.Checkpoints
+}
+
+// evictPair opens devices a and b with be, and their replicators for
+// tenant t1 on h; b's evicts (Config.Evict).
+func evictPair(t testing.TB, h *testHub, be backend) (a, b deviceStore, ra, rb *client.Replicator) {
+	t.Helper()
+	a, b = be.open(t, "a"), be.open(t, "b")
+	ra, rb = replicator(t, h, a, "t1"), replicator(t, h, b, "t1", evictOn)
+	return a, b, ra, rb
+}
+
+// subscribeBoth writes listA events spread over list/a and listB over
+// list/b on a, syncs ra, then subscribes rb to both lists and syncs it.
+func subscribeBoth(t testing.TB, a eventstore.Store, ra, rb *client.Replicator, listA, listB int) {
+	t.Helper()
+	writeSpread(t, a, "list/a", listA)
+	writeSpread(t, a, "list/b", listB)
+	syncOnce(t, ra)
+	require.NoError(t, rb.Subscribe(context.Background(), "list/a/", "list/b/"))
+	syncOnce(t, rb)
+}
+
+// evictingProjected returns b's replicator for tenant t1 on h, with
+// Config.Evict and two projectors counting events per stream: "rebuilt",
+// reset and replayed by an eviction, and "hooked", cleared by
+// Config.OnEvict, which also appends the evicted streams to evicted when it
+// is not nil.
+func evictingProjected(t *testing.T, h *testHub, b deviceStore, evicted *[]string) (rb *client.Replicator, rebuilt, hooked *projector.Projector) {
+	t.Helper()
+	rebuilt, hooked = countsProjector(t, b, "rebuilt", true), countsProjector(t, b, "hooked", false)
+	rb = replicator(t, h, b, "t1", func(c *client.Config) {
+		c.Evict = true
+		c.Projectors = []client.Projector{rebuilt, hooked}
+		c.OnEvict = func(ctx context.Context, tx eventstore.Tx, streams []string) error {
+			if evicted != nil {
+				*evicted = append(*evicted, streams...)
+			}
+			kv := eventstore.KeyValuesOf(tx)
+			m, err := perStream(ctx, kv, "hooked")
+			if err != nil {
+				return err
+			}
+			for _, s := range streams {
+				delete(m, s)
+			}
+			return setPerStream(ctx, kv, "hooked", m)
+		}
+	})
+	return rb, rebuilt, hooked
+}
+
+// catchUp runs CatchUp on each of ps and requires success.
+func catchUp(t testing.TB, ps ...*projector.Projector) {
+	t.Helper()
+	for _, p := range ps {
+		_, err := p.CatchUp(context.Background())
+		require.NoError(t, err)
+	}
+}
+
+// assertCounts checks that b's "rebuilt" and "hooked" read models (see
+// evictingProjected) count exactly want per stream.
+func assertCounts(t testing.TB, b eventstore.KeyValues, want map[string]int) {
+	t.Helper()
+	for _, key := range []string{"rebuilt", "hooked"} {
+		got, err := perStream(context.Background(), b, key)
+		require.NoError(t, err)
+		assert.Equal(t, want, got, key)
+	}
+}
+
+// syncHubDown stops h and requires r's SyncOnce to fail as unreachable.
+func syncHubDown(t testing.TB, h *testHub, r *client.Replicator) {
+	t.Helper()
+	h.stop()
+	_, err := r.SyncOnce(context.Background())
+	require.ErrorIs(t, err, client.ErrUnreachable)
+}
+
+// assertAtHub checks that tenant t1's ledger on h holds each of events.
+func assertAtHub(t testing.TB, h *testHub, events []eventstore.Event, msgAndArgs ...any) {
+	t.Helper()
+	hubHas := ledgerOf(t, h.tenant("t1"))
+	for _, e := range events {
+		assert.Contains(t, hubHas, e.ID, msgAndArgs...)
+	}
+}
+
+// statusOf returns r's Status and requires success.
+func statusOf(t testing.TB, r *client.Replicator) client.Status {
+	t.Helper()
+	st, err := r.Status(context.Background())
+	require.NoError(t, err)
+	return st
 }

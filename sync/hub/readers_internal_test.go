@@ -3,7 +3,6 @@ package hub
 import (
 	"math/rand/v2"
 	"slices"
-	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -15,17 +14,10 @@ import (
 // removed.
 func TestReaderIndexFindsLikeAScan(t *testing.T) {
 	rng := rand.New(rand.NewPCG(3, 4))
-	word := func() string {
-		var b strings.Builder
-		for range 1 + rng.IntN(4) {
-			b.WriteByte("ab/"[rng.IntN(3)])
-		}
-		return b.String()
-	}
 	words := func(max int) []string {
 		out := make([]string, rng.IntN(max+1))
 		for i := range out {
-			out[i] = word()
+			out[i] = randomWord(rng)
 		}
 		return out
 	}
@@ -47,7 +39,7 @@ func TestReaderIndexFindsLikeAScan(t *testing.T) {
 	for round := range 300 {
 		streams := words(3)
 		if len(streams) == 0 {
-			streams = []string{word()}
+			streams = []string{randomWord(rng)}
 		}
 		var want []*conn
 		for _, c := range conns {
