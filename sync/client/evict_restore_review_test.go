@@ -13,8 +13,10 @@ import (
 // hub's ledger is restored from a backup that lacks an event b wrote and
 // the old hub acknowledged. b then unsubscribes from its stream and syncs:
 // a device that sees a head below its cursor re-pushes what the hub lost
-// (DESIGN.md, "Replicas prove agreement"), but the eviction runs before
-// the session finds out, and removes the only copy left.
+// (DESIGN.md, "Replicas prove agreement"). An eviction that ran before the
+// session found out would remove the only copy left (the bug this test
+// found): eviction now waits until the session has checked the hub's copy
+// of the ledger, so the event is pushed again, then evicted.
 func TestReviewEvictBeforeRestoreCheck(t *testing.T) {
 	for _, be := range backends() {
 		t.Run(be.name, func(t *testing.T) {
