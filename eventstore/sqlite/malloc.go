@@ -21,7 +21,9 @@ import (
 // libc.TLS: modernc.org/sqlite gives each connection a TLS of its own, so
 // a connection's allocations take a lock that other connections rarely
 // want. A block records its size and shard in a header, so any thread may
-// free or resize it.
+// free or resize it. Large blocks (memLarge) come from libc's allocator,
+// shared by all connections, so that one freed by a connection is reused
+// by the next instead of staying resident in its shard.
 
 // memShardCount is the number of allocators. Connections map onto them by
 // their TLS's ID. Each allocator keeps up to 4 MB (plus its high-water
@@ -31,6 +33,18 @@ const memShardCount = 16
 // memHeader is the bytes before each block: its size and its shard. It
 // keeps the 16-byte alignment modernc's allocator gives.
 const memHeader = 16
+
+// memLarge is the size (header included) from which a block comes from
+// libc's allocator, the one SQLite uses by default, instead of a shard;
+// its header then records shard memShardCount. An allocator keeps a freed
+// region of this size committed for reuse (one at least per size class,
+// whatever its size), and only its own allocations reuse it: from
+// shards, a transient block as large as 24 MB left behind by connections
+// on 16 shards kept 16 such regions resident (384 MB) where one allocator
+// keeps one. Blocks this large are rare and costly to fill, so their lock
+// is not contended; the ones SQLite allocates on every write (a
+// sub-journal's 64 KiB chunks, lookaside) stay below it.
+const memLarge = 256 << 10
 
 // memShard is one allocator and its lock, padded to a cache line of its
 // own.
@@ -63,17 +77,28 @@ var memMethods = sqlite3.Tsqlite3_mem_methods{
 	FxShutdown: *(*uintptr)(unsafe.Pointer(&struct{ f func(*libc.TLS, uintptr) }{memShutdown})),
 }
 
-// memAlloc returns n bytes from the shard of tls, or 0.
+// memAlloc returns n bytes from the shard of tls (from libc for a large
+// block, see memLarge), or 0.
 func memAlloc(tls *libc.TLS, n int32) uintptr {
 	if n <= 0 {
 		return 0
 	}
-	i := uintptr(uint32(tls.ID)) % memShardCount
-	s := &memShards[i]
-	s.mu.Lock()
-	p, err := s.a.UintptrMalloc(int(n) + memHeader)
-	s.mu.Unlock()
-	if err != nil || p == 0 {
+	var p uintptr
+	i := uintptr(memShardCount)
+	if size := int(n) + memHeader; size >= memLarge {
+		p = libc.Xmalloc(tls, libc.Tsize_t(size))
+	} else {
+		i = uintptr(uint32(tls.ID)) % memShardCount
+		s := &memShards[i]
+		s.mu.Lock()
+		var err error
+		p, err = s.a.UintptrMalloc(size)
+		s.mu.Unlock()
+		if err != nil {
+			return 0
+		}
+	}
+	if p == 0 {
 		return 0
 	}
 	hdr := (*[2]uintptr)(cmem(p))
@@ -83,12 +108,17 @@ func memAlloc(tls *libc.TLS, n int32) uintptr {
 
 func memMalloc(tls *libc.TLS, n int32) uintptr { return memAlloc(tls, n) }
 
-func memFree(_ *libc.TLS, p uintptr) {
+func memFree(tls *libc.TLS, p uintptr) {
 	if p == 0 {
 		return
 	}
 	h := p - memHeader
-	s := &memShards[(*[2]uintptr)(cmem(h))[1]]
+	i := (*[2]uintptr)(cmem(h))[1]
+	if i == memShardCount {
+		libc.Xfree(tls, h)
+		return
+	}
+	s := &memShards[i]
 	s.mu.Lock()
 	_ = s.a.UintptrFree(h)
 	s.mu.Unlock()
