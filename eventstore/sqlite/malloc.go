@@ -77,9 +77,9 @@ var memMethods = sqlite3.Tsqlite3_mem_methods{
 	FxShutdown: *(*uintptr)(unsafe.Pointer(&struct{ f func(*libc.TLS, uintptr) }{memShutdown})),
 }
 
-// memAlloc returns n bytes from the shard of tls (from libc for a large
+// memMalloc returns n bytes from the shard of tls (from libc for a large
 // block, see memLarge), or 0.
-func memAlloc(tls *libc.TLS, n int32) uintptr {
+func memMalloc(tls *libc.TLS, n int32) uintptr {
 	if n <= 0 {
 		return 0
 	}
@@ -106,8 +106,6 @@ func memAlloc(tls *libc.TLS, n int32) uintptr {
 	return p + memHeader
 }
 
-func memMalloc(tls *libc.TLS, n int32) uintptr { return memAlloc(tls, n) }
-
 func memFree(tls *libc.TLS, p uintptr) {
 	if p == 0 {
 		return
@@ -127,7 +125,7 @@ func memFree(tls *libc.TLS, p uintptr) {
 // memRealloc moves the block to a new one of n bytes, in the caller's
 // shard. SQLite calls it with p != 0 and n > 0; on failure p is kept.
 func memRealloc(tls *libc.TLS, p uintptr, n int32) uintptr {
-	q := memAlloc(tls, n)
+	q := memMalloc(tls, n)
 	if q == 0 {
 		return 0
 	}

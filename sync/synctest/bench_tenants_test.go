@@ -53,9 +53,11 @@ const ingestInFlight = 4
 // machine whose cores the pushers share x_cores is bounded by the cores
 // left to the hub. That bound is measured in the same run: the tenants
 // spread over P syncd processes at GOMAXPROCS=1, which share nothing at
-// all, give x_apart, and of_apart is x_cores over it (1: one process
-// scales as well as separate ones). With FERRY_BENCH_INGEST_PROFILE=DIR the runs at P write
-// syncd's CPU, mutex and block profiles there (syncd --admin-contention).
+// all, give x_apart (and x_cpu_apart, their CPU per event over one
+// process's), and of_apart is x_cores over it (1: one process scales as
+// well as separate ones). With FERRY_BENCH_INGEST_PROFILE=DIR the runs at
+// P write syncd's CPU, mutex and block profiles there (syncd
+// --admin-contention).
 func BenchmarkTenantIngest(b *testing.B) {
 	tenants := benchSize(b, envIngestTenants, 16)
 	perTenant := benchSize(b, envIngestEvents, 10_000)
@@ -149,6 +151,7 @@ func BenchmarkTenantIngest(b *testing.B) {
 	b.ReportMetric(best(apart)/best(one), "x_apart")
 	b.ReportMetric(best(many)/best(apart), "of_apart")
 	b.ReportMetric(least(cpuMany)/least(cpuOne), "x_cpu")
+	b.ReportMetric(least(cpuApart)/least(cpuOne), "x_cpu_apart")
 }
 
 // procCPU returns the CPU time (user and system) process pid has used.
